@@ -1,0 +1,187 @@
+/**
+ * One analysis: choose the backend, load the model and images, and learn SID for every requested layer and
+ * image, emitting progress events and writing the report after every finished layer (so a failure at layer 7
+ * keeps layers 1-6 on disk).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { selectBackend } from './backend';
+import { CancelledError, UserError, isUserError } from './errors';
+import type { EventSink } from './events';
+import { collectImagePaths, loadImages, type PreparedImage } from './images';
+import { makeInputMapping } from './inputMapping';
+import { loadModel, type LoadedModel } from './loaders';
+import { meanStd, SCHEMA_VERSION, type LayerResult, type Report } from './report';
+import { writeReport } from './reportFile';
+import { validateSettings, type SettingsInput } from './settings';
+import { learnSid } from './sid';
+import { mixSeed } from './rng';
+import { VERSION } from './version';
+
+export interface AnalyzeRequest {
+  modelPath: string;
+  /** Image files or folders. */
+  images: string[];
+  /** Layer names; all probe-able layers when omitted. */
+  layers?: string[];
+  settings: SettingsInput;
+  /** Model input size for models whose height/width are not fixed. */
+  inputSize?: [number, number];
+  reportPath?: string;
+  onEvent?: EventSink;
+  signal?: AbortSignal;
+}
+
+export function resolveLayers(model: LoadedModel, requested: string[] | undefined): string[] {
+  if (!requested || requested.length === 0) return model.layers.map((l) => l.name);
+  const known = new Set(model.layers.map((l) => l.name));
+  for (const name of requested) {
+    if (!known.has(name)) {
+      const sample = model.layers.slice(0, 8).map((l) => l.name).join(', ');
+      throw new UserError(
+        `no layer named "${name}" in ${model.path}; available: ${sample}${model.layers.length > 8 ? `, ... (${model.layers.length} in all; list them with "infodiscard layers")` : ''}`,
+        '--layers',
+      );
+    }
+  }
+  // Keep model order, whatever order they were asked in.
+  const want = new Set(requested);
+  return model.layers.filter((l) => want.has(l.name)).map((l) => l.name);
+}
+
+function imageSize(model: LoadedModel, inputSize: [number, number] | undefined, firstImage: string): [number, number] {
+  const { height, width } = model.input;
+  if (height !== null && width !== null) return [height, width];
+  if (inputSize) return inputSize;
+  throw new UserError(`the model accepts any image size; give one with --input-size HxW (for example 224x224)`, firstImage);
+}
+
+/** Names the layer (and the model file) in user-facing errors raised while analysing it. */
+async function withLayerContext<T>(layer: string, modelPath: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (e) {
+    if (isUserError(e) && !e.file) throw new UserError(`layer "${layer}": ${e.message}`, modelPath);
+    const msg = e instanceof Error ? e.message : String(e);
+    const kernel = /Kernel '(\w+)' not registered for backend '(\w+)'/.exec(msg);
+    if (kernel) {
+      throw new UserError(
+        `layer "${layer}" needs the ${kernel[1]} kernel, which the ${kernel[2]} backend lacks; try --backend cpu (slower) or install @tensorflow/tfjs-node`,
+        modelPath,
+      );
+    }
+    const grad = /gradient function not found for (\w+)/.exec(msg);
+    if (grad) {
+      throw new UserError(`layer "${layer}" uses the op ${grad[1]}, which TensorFlow.js cannot differentiate; analyse a layer before it`, modelPath);
+    }
+    throw e;
+  }
+}
+
+export async function analyze(req: AnalyzeRequest): Promise<Report> {
+  const t0 = performance.now();
+  const settingsIn = validateSettings(req.settings);
+  const imagePaths = collectImagePaths(req.images);
+  const backend = await selectBackend(settingsIn.backend);
+  const model = await loadModel(req.modelPath);
+  let report: Report | undefined;
+  try {
+    const layers = resolveLayers(model, req.layers);
+    const [height, width] = imageSize(model, req.inputSize, imagePaths[0]);
+    const channels = model.input.channels;
+    const images: PreparedImage[] = loadImages(imagePaths, height, width, channels);
+    const mapping = makeInputMapping({ inputRange: settingsIn.inputRange, normalize: settingsIn.normalize }, channels);
+    const settings = { ...settingsIn, backend };
+
+    report = {
+      schemaVersion: SCHEMA_VERSION,
+      tool: { name: 'infodiscard', version: VERSION },
+      createdAt: new Date().toISOString(),
+      status: 'running',
+      model: { path: model.path, format: model.format, sha256: model.sha256, inputShape: model.input.shape },
+      settings,
+      images: images.map((im) => ({
+        path: im.path,
+        width: im.width,
+        height: im.height,
+        channels: im.channels,
+        pixels: Array.from(im.pixels, (p) => Math.round(p * 1000) / 1000),
+      })),
+      layers: [],
+      requestedLayers: layers,
+      seconds: 0,
+    };
+    const save = () => {
+      report!.seconds = (performance.now() - t0) / 1000;
+      if (req.reportPath) writeReport(req.reportPath, report!);
+    };
+    save();
+    req.onEvent?.({ type: 'started', layers, images: images.length, backend });
+
+    const byName = new Map(model.layers.map((l) => [l.name, l]));
+    for (const [index, name] of layers.entries()) {
+      req.onEvent?.({ type: 'layerStarted', layer: name, index, total: layers.length });
+      const probe = model.probe(name);
+      const perImage: LayerResult['perImage'] = [];
+      for (const [imageIndex, image] of images.entries()) {
+        const t1 = performance.now();
+        const r = await withLayerContext(name, model.path, () => learnSid(
+          { probe, pixels: image.pixels, height, width, channels, mapping },
+          {
+            alpha: settings.alpha,
+            tau: settings.tau,
+            samples: settings.samples,
+            maxSteps: settings.maxSteps,
+            sigmaMax: settings.sigmaMax,
+            sigmaGrid: settings.sigmaGrid,
+            learningRate: settings.learningRate,
+            seed: mixSeed(settings.seed, index, imageIndex),
+            signal: req.signal,
+            onStep: (step, ratio, entropy) =>
+              req.onEvent?.({ type: 'step', layer: name, image: imageIndex, step, maxSteps: settings.maxSteps, ratio, entropy, elapsedMs: performance.now() - t1 }),
+          },
+        ));
+        perImage.push({
+          image: imageIndex,
+          sidMean: r.sidMean,
+          map: Array.from({ length: height }, (_, y) => Array.from(r.map.subarray(y * width, (y + 1) * width), (h) => Math.round(h * 1e4) / 1e4)),
+          constraintRatio: r.constraintRatio,
+          constraintRatioSe: r.constraintRatioSe,
+          lambda: r.lambda,
+          steps: r.steps,
+          saturated: r.saturated,
+          seconds: r.seconds,
+          deltaF2: r.deltaF2,
+          deltaF2RelSe: r.deltaF2RelSe,
+          stopReason: r.stopReason,
+        });
+      }
+      const means = meanStd(perImage.map((p) => p.sidMean));
+      const info = byName.get(name)!;
+      const result: LayerResult = {
+        name,
+        kind: info.kind,
+        outputShape: info.outputShape,
+        sid: { mean: means.mean, std: means.std, total: (means.mean * height * width * channels) },
+        perImage,
+      };
+      report.layers.push(result);
+      save();
+      req.onEvent?.({ type: 'layerDone', layer: name, index, total: layers.length, result });
+    }
+    report.status = 'complete';
+    save();
+    req.onEvent?.({ type: 'done', report });
+    return report;
+  } catch (e) {
+    if (report) {
+      report.status = e instanceof CancelledError ? 'cancelled' : 'failed';
+      if (!(e instanceof CancelledError)) report.error = isUserError(e) ? e.message : `internal error: ${(e as Error).message}`;
+      report.seconds = (performance.now() - t0) / 1000;
+      if (req.reportPath) writeReport(req.reportPath, report);
+    }
+    throw e;
+  } finally {
+    model.dispose();
+    tf.disposeVariables();
+  }
+}

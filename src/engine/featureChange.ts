@@ -1,0 +1,59 @@
+/**
+ * Monte-Carlo estimates of E ||h(x + s∘eps) - f||^2 for a per-unit noise std s (model units), drawn K at a time,
+ * until the relative standard error reaches a target. Used for delta_f^2 (s = sqrt(tau) * scale) and to check
+ * the constraint at the end of an optimisation (s = sigma * scale).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { Rng } from './rng';
+
+export interface FeatureChangeEstimate {
+  mean: number;
+  /** Relative standard error of the mean. */
+  relSe: number;
+  samples: number;
+}
+
+export interface EstimateOptions {
+  batch: number;
+  seed: number;
+  /** Stop once the relative standard error is below this ... */
+  targetRelSe: number;
+  /** ... and at least this many samples were drawn; never more than maxSamples. */
+  minSamples: number;
+  maxSamples: number;
+}
+
+export function estimateFeatureChange(
+  probe: (x: tf.Tensor4D) => tf.Tensor,
+  x: tf.Tensor4D,
+  f: tf.Tensor,
+  noiseStd: tf.Tensor4D,
+  opts: EstimateOptions,
+): FeatureChangeEstimate {
+  const [, h, w, c] = x.shape;
+  const rng = new Rng(opts.seed);
+  const buf = new Float32Array(opts.batch * h * w * c);
+  const values: number[] = [];
+  let sum = 0;
+  let sumSq = 0;
+  for (;;) {
+    rng.fillNormal(buf);
+    const d = tf.tidy(() => {
+      const eps = tf.tensor4d(buf, [opts.batch, h, w, c]);
+      const out = probe(tf.add(x, tf.mul(noiseStd, eps)) as tf.Tensor4D);
+      return tf.sum(tf.square(tf.reshape(tf.sub(out, f), [opts.batch, -1])), 1).dataSync() as Float32Array;
+    });
+    for (const v of d) {
+      values.push(v);
+      sum += v;
+      sumSq += v * v;
+    }
+    const n = values.length;
+    const mean = sum / n;
+    const variance = Math.max(0, (sumSq - n * mean * mean) / Math.max(1, n - 1));
+    const relSe = mean > 0 ? Math.sqrt(variance / n) / mean : Infinity;
+    if (n >= opts.maxSamples || (n >= opts.minSamples && relSe <= opts.targetRelSe)) {
+      return { mean, relSe, samples: n };
+    }
+  }
+}

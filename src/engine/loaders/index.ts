@@ -1,0 +1,32 @@
+/** Picks the loader for a model file. One entry per format; each lives in its own file. */
+import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { UserError } from '../errors';
+import { readModelJson } from './tfjsArtifacts';
+import { tfjsGraphLoader } from './tfjsGraph';
+import { tfjsLayersLoader } from './tfjsLayers';
+import type { LoadedModel, ModelLoader } from './types';
+
+export type { LoadedModel, ModelLoader, ProbeLayer, InputLayout } from './types';
+
+export const LOADERS: ModelLoader[] = [tfjsLayersLoader, tfjsGraphLoader];
+
+export async function loadModel(file: string): Promise<LoadedModel> {
+  if (!existsSync(file)) throw new UserError('no such model file; give the path to a TensorFlow.js model.json', file);
+  if (statSync(file).isDirectory()) {
+    const inner = path.join(file, 'model.json');
+    if (existsSync(inner)) return loadModel(inner);
+    throw new UserError('is a folder without a model.json; give the model.json file', file);
+  }
+  const json = file.toLowerCase().endsWith('.json') ? readModelJson(file) : undefined;
+  const loader = LOADERS.find((l) => l.accepts(file, json));
+  if (!loader) {
+    throw new UserError(
+      file.toLowerCase().endsWith('.json')
+        ? 'is not a TensorFlow.js model.json (no Keras-style "modelTopology" and not format "graph-model"); re-export it with model.save() or tensorflowjs_converter'
+        : `unsupported model format "${path.extname(file) || path.basename(file)}"; supported: TensorFlow.js model.json (layers or graph models)`,
+      file,
+    );
+  }
+  return loader.load(file, json);
+}

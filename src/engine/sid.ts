@@ -1,0 +1,276 @@
+/**
+ * Strict Information Discarding for one layer and one image (paper Sec. 3.1).
+ *
+ * We learn per-pixel log-sigma v (sigma in [0,1]-pixel units, shared across channels) maximising the entropy
+ * mean_i v_i subject to  r(v) = E ||h(x + sigma∘delta) - f||^2 / delta_f^2 = alpha.
+ *
+ * How the constraint is held (instead of guessing lambda):
+ *  - Each step draws K noise samples and back-propagates r to v (input gradients only; weights are constants).
+ *  - The Lagrange multiplier is read off the stationarity condition dr/dv_j = lambda * e_j (e = d mean(v)/dv):
+ *    lambda = <g, e> / <e, e> over unsaturated parameters. Adam then follows g - lambda*e, which changes the
+ *    *shape* of sigma without drifting its overall level.
+ *  - The level is a projection: r scales like exp(2c) when every log-sigma moves by c, so after each step v is
+ *    shifted by c = log(alpha / R) / 2, with R a running (exponentially averaged, shift-corrected) estimate of r.
+ *  - At the end, the Polyak-averaged v is calibrated by Newton steps on c against a fixed set of noise samples
+ *    (common random numbers, so r(c) is smooth), and the ratio is re-measured on fresh noise for the report.
+ * Stops early once the constraint holds and the averaged entropy has stopped moving.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { CancelledError, UserError } from './errors';
+import { estimateFeatureChange } from './featureChange';
+import { toModelUnits } from './inputMapping';
+import { GAUSSIAN_ENTROPY_CONSTANT, type InputMapping } from './report';
+import { mixSeed, Rng } from './rng';
+import { makeSigmaGrid } from './sigmaGrid';
+
+export interface SidInput {
+  probe: (x: tf.Tensor4D) => tf.Tensor;
+  /** Image pixels in [0,1], H x W x C. */
+  pixels: Float32Array;
+  height: number;
+  width: number;
+  channels: number;
+  mapping: InputMapping;
+}
+
+export interface SidOptions {
+  alpha: number;
+  tau: number;
+  samples: number;
+  maxSteps: number;
+  sigmaMax: number;
+  sigmaGrid: number | null;
+  learningRate: number;
+  /** Seed of this (layer, image) problem; every random stream derives from it. */
+  seed: number;
+  /** Steps before early stopping may trigger. */
+  minSteps?: number;
+  /** Early stop when the averaged entropy moved less than this (nats per pixel) over the last `window` steps. */
+  entropyTolerance?: number;
+  window?: number;
+  /** Relative standard error targeted by delta_f^2, the calibration and the final constraint check (default 1 %). */
+  targetRelSe?: number;
+  signal?: AbortSignal;
+  onStep?: (step: number, ratio: number, entropy: number) => void;
+}
+
+export interface SidResult {
+  /** Pixel SID H_i (nats), H*W row-major. */
+  map: Float32Array;
+  sidMean: number;
+  /** Entropy of the whole input distribution: sum over all H*W*C units (nats). */
+  sidTotal: number;
+  constraintRatio: number;
+  constraintRatioSe: number;
+  lambda: number;
+  steps: number;
+  saturated: number;
+  deltaF2: number;
+  deltaF2RelSe: number;
+  stopReason: 'converged' | 'maxSteps';
+  seconds: number;
+}
+
+const ADAM_B1 = 0.9;
+const ADAM_B2 = 0.999;
+const ADAM_EPS = 1e-8;
+/** Running ratio estimate: weight of the past. */
+const RATIO_EMA = 0.9;
+/** Polyak averaging of v: weight of the past. */
+const AVERAGE_EMA = 0.9;
+
+export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidResult> {
+  const t0 = performance.now();
+  const { height: H, width: W, channels: C, probe } = input;
+  const K = opts.samples;
+  const minSteps = opts.minSteps ?? 30;
+  const window = opts.window ?? 10;
+  const tol = opts.entropyTolerance ?? 0.003;
+  const targetRelSe = opts.targetRelSe ?? 0.01;
+  const logSigmaMax = Math.log(opts.sigmaMax);
+  const grid = makeSigmaGrid(H, W, opts.sigmaGrid);
+  const P = grid.rows * grid.cols;
+  const e = grid.entropyWeights;
+  let eNorm2 = 0;
+  for (let j = 0; j < P; j++) eNorm2 += e[j] * e[j];
+
+  const x = tf.keep(tf.tensor4d(toModelUnits(input.pixels, input.mapping), [1, H, W, C]));
+  const scale = tf.keep(tf.tensor4d(input.mapping.scale, [1, 1, 1, C]));
+  const f = tf.keep(tf.tidy(() => probe(x)));
+  const checkCancel = () => {
+    if (opts.signal?.aborted) throw new CancelledError();
+  };
+
+  try {
+    // delta_f^2: the feature's change under small isotropic pixel noise of variance tau.
+    const estimate = (sigmaFull: Float32Array | number, seed: number, fixedSamples?: number) => {
+      const std = tf.tidy(() =>
+        typeof sigmaFull === 'number'
+          ? tf.mul(scale, sigmaFull)
+          : tf.mul(tf.tensor4d(sigmaFull, [1, H, W, 1]), scale),
+      ) as tf.Tensor4D;
+      try {
+        return estimateFeatureChange(probe, x, f, std, {
+          batch: K,
+          seed,
+          targetRelSe: fixedSamples ? 0 : targetRelSe,
+          minSamples: fixedSamples ?? Math.max(32, 2 * K),
+          maxSamples: fixedSamples ?? 4096,
+        });
+      } finally {
+        std.dispose();
+      }
+    };
+    const df = estimate(Math.sqrt(opts.tau), mixSeed(opts.seed, 1));
+    if (!(df.mean > 0) || !Number.isFinite(df.mean)) {
+      throw new UserError('its output does not change when the input changes (delta_f^2 = 0), so SID is undefined; leave it out with --layers');
+    }
+    const deltaF2 = df.mean;
+
+    // Optimisation state, all in JS: v (grid params), Adam moments, the averaged v.
+    const v = new Float32Array(P).fill(Math.min(0.5 * Math.log(opts.alpha * opts.tau), logSigmaMax));
+    const m = new Float32Array(P);
+    const s = new Float32Array(P);
+    const vAvg = Float32Array.from(v);
+    const noise = new Float32Array(K * H * W * C);
+    const rng = new Rng(mixSeed(opts.seed, 2));
+    const entropyHistory: number[] = [];
+    let ratioEst = NaN;
+    let lambda = NaN;
+    let step = 0;
+    let stopReason: SidResult['stopReason'] = 'maxSteps';
+
+    const gradOf = tf.valueAndGrad((vT: tf.Tensor2D) => {
+      const sigma = tf.reshape(tf.exp(grid.upsample(vT)), [1, H, W, 1]);
+      const xp = tf.add(x, tf.mul(tf.mul(sigma, scale), tf.tensor4d(noise, [K, H, W, C]))) as tf.Tensor4D;
+      const diff = tf.reshape(tf.sub(probe(xp), f), [K, -1]);
+      return tf.div(tf.mean(tf.sum(tf.square(diff), 1)), deltaF2) as tf.Scalar;
+    });
+
+    while (step < opts.maxSteps) {
+      // Let the event loop run (cancel requests, IPC, Ctrl-C) between steps; costs microseconds.
+      await yieldToEventLoop();
+      checkCancel();
+      rng.fillNormal(noise);
+      const [ratio, g] = tf.tidy(() => {
+        const { value, grad } = gradOf(tf.tensor2d(v, [grid.rows, grid.cols]));
+        return [value.dataSync()[0], grad.dataSync() as Float32Array] as const;
+      });
+      step++;
+      if (!Number.isFinite(ratio)) throw new Error(`the feature change became ${ratio} at step ${step}`);
+      ratioEst = Number.isNaN(ratioEst) ? ratio : RATIO_EMA * ratioEst + (1 - RATIO_EMA) * ratio;
+
+      // Lagrange multiplier from stationarity over the parameters that are free to move.
+      let ge = 0;
+      let ee = 0;
+      for (let j = 0; j < P; j++) {
+        if (v[j] < logSigmaMax - 1e-3) {
+          ge += g[j] * e[j];
+          ee += e[j] * e[j];
+        }
+      }
+      const lam = ee > 0 ? ge / ee : 0;
+      lambda = Number.isNaN(lambda) ? lam : 0.9 * lambda + 0.1 * lam;
+
+      // Adam on g - lambda*e (bias-corrected), then the level projection and the sigma_max bound.
+      const lr = opts.learningRate;
+      const c1 = 1 - ADAM_B1 ** step;
+      const c2 = 1 - ADAM_B2 ** step;
+      const shift = 0.5 * Math.log(opts.alpha / ratioEst);
+      for (let j = 0; j < P; j++) {
+        const gj = g[j] - lam * e[j];
+        m[j] = ADAM_B1 * m[j] + (1 - ADAM_B1) * gj;
+        s[j] = ADAM_B2 * s[j] + (1 - ADAM_B2) * gj * gj;
+        // A level shift down leaves parameters at the bound alone: at the optimum they stay saturated (KKT).
+        const sj = shift < 0 && v[j] >= logSigmaMax - 1e-6 ? 0 : shift;
+        const next = v[j] - (lr * (m[j] / c1)) / (Math.sqrt(s[j] / c2) + ADAM_EPS) + sj;
+        v[j] = next > logSigmaMax ? logSigmaMax : next;
+        vAvg[j] = Math.min(AVERAGE_EMA * (vAvg[j] + sj) + (1 - AVERAGE_EMA) * v[j], logSigmaMax);
+      }
+      ratioEst *= Math.exp(2 * shift);
+
+      let entropy = 0;
+      for (let j = 0; j < P; j++) entropy += vAvg[j] * e[j];
+      entropy += GAUSSIAN_ENTROPY_CONSTANT;
+      entropyHistory.push(entropy);
+      opts.onStep?.(step, ratio, entropy);
+
+      if (step >= Math.max(minSteps, 2 * window)) {
+        const n = entropyHistory.length;
+        const recent = avg(entropyHistory, n - window, n);
+        const before = avg(entropyHistory, n - 2 * window, n - window);
+        if (Math.abs(recent - before) < tol && Math.abs(ratioEst / opts.alpha - 1) < 0.05) {
+          stopReason = 'converged';
+          break;
+        }
+      }
+    }
+
+    // Calibrate the level of the averaged v on common random numbers, then measure the ratio on fresh noise.
+    checkCancel();
+    const vFull = grid.upsampleArray(vAvg);
+    const sigmaAt = (cShift: number) => {
+      const out = new Float32Array(H * W);
+      for (let i = 0; i < out.length; i++) {
+        const saturated = vFull[i] >= logSigmaMax - 1e-3;
+        out[i] = saturated ? opts.sigmaMax : Math.exp(Math.min(vFull[i] + cShift, logSigmaMax));
+      }
+      return out;
+    };
+    const calSeed = mixSeed(opts.seed, 3);
+    let cShift = 0;
+    const first = estimate(sigmaAt(0), calSeed);
+    let r = first.mean / deltaF2;
+    for (let it = 0; it < 8 && Math.abs(r / opts.alpha - 1) > 0.01; it++) {
+      checkCancel();
+      const next = cShift + Math.max(-2, Math.min(2, 0.5 * Math.log(opts.alpha / r)));
+      const allSaturated = vFull.every((vi) => vi >= logSigmaMax - 1e-3 || vi + next >= logSigmaMax);
+      cShift = next;
+      r = estimate(sigmaAt(cShift), calSeed, first.samples).mean / deltaF2;
+      if (allSaturated && r < opts.alpha) break; // the layer tolerates the maximum noise everywhere
+    }
+    checkCancel();
+    const sigmaFinal = sigmaAt(cShift);
+    const finalCheck = estimate(sigmaFinal, mixSeed(opts.seed, 4));
+
+    const map = new Float32Array(H * W);
+    let sum = 0;
+    let saturated = 0;
+    for (let i = 0; i < map.length; i++) {
+      const logSigma = Math.log(sigmaFinal[i]);
+      map[i] = logSigma + GAUSSIAN_ENTROPY_CONSTANT;
+      sum += map[i];
+      if (logSigma >= logSigmaMax - 1e-3) saturated++;
+    }
+    return {
+      map,
+      sidMean: sum / map.length,
+      sidTotal: sum * C,
+      constraintRatio: finalCheck.mean / deltaF2,
+      constraintRatioSe: (finalCheck.relSe * finalCheck.mean) / deltaF2,
+      // Paper convention: Loss = r - lambda * sum over all n = H*W*C input units of H_i.
+      lambda: lambda / (H * W * C),
+      steps: step,
+      saturated,
+      deltaF2,
+      deltaF2RelSe: df.relSe,
+      stopReason,
+      seconds: (performance.now() - t0) / 1000,
+    };
+  } finally {
+    x.dispose();
+    scale.dispose();
+    f.dispose();
+    grid.dispose();
+  }
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+function avg(a: number[], from: number, to: number): number {
+  let s = 0;
+  for (let i = from; i < to; i++) s += a[i];
+  return s / (to - from);
+}
