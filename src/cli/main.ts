@@ -1,0 +1,109 @@
+/**
+ * infodiscard's command line: the same engine as the extension, headless. User mistakes print one line
+ * ("infodiscard: <file>: <what is wrong and what to do>") and exit 2; internal errors exit 1; Ctrl-C cancels
+ * and keeps the layers already written to the report.
+ */
+import { writeFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { analyze } from '../engine/analyze';
+import { selectBackend } from '../engine/backend';
+import { CancelledError, isUserError } from '../engine/errors';
+import { loadModel } from '../engine/loaders';
+import type { Report } from '../engine/report';
+import { readReport } from '../engine/reportFile';
+import { VERSION } from '../engine/version';
+import { loadWebviewBundle, renderReportHtml } from '../report-html/render';
+import { parseCli, USAGE, type AnalyzeArgs } from './args';
+import { progressPrinter } from './progress';
+
+function writeHtml(file: string, report: Report): void {
+  mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  writeFileSync(file, renderReportHtml(report, loadWebviewBundle()));
+}
+
+async function runAnalyze(args: AnalyzeArgs): Promise<number> {
+  const controller = new AbortController();
+  let interrupted = 0;
+  process.on('SIGINT', () => {
+    interrupted++;
+    if (interrupted > 1) process.exit(130);
+    process.stderr.write('\nCancelling (the finished layers stay in the report); press Ctrl-C again to quit now\n');
+    controller.abort();
+  });
+  let report: Report | undefined;
+  const onProgress = progressPrinter(process.stderr, args.quiet);
+  try {
+    report = await analyze({
+      modelPath: args.model,
+      images: args.images,
+      layers: args.layers,
+      settings: args.settings,
+      inputSize: args.inputSize,
+      reportPath: args.out,
+      signal: controller.signal,
+      onEvent: onProgress,
+    });
+  } finally {
+    // Whatever happened, the HTML page shows what the report file holds.
+    if (args.html) {
+      try {
+        writeHtml(args.html, report ?? readReport(args.out));
+      } catch {
+        // No report was started (the error came before the first layer): nothing to show.
+      }
+    }
+  }
+  process.stdout.write(`Report: ${path.resolve(args.out)}\n`);
+  if (args.html) process.stdout.write(`HTML:   ${path.resolve(args.html)}\n`);
+  return 0;
+}
+
+async function runLayers(model: string, backend: AnalyzeArgs['settings']['backend']): Promise<number> {
+  await selectBackend(backend);
+  const m = await loadModel(model);
+  try {
+    const { height, width, channels, flat } = m.input;
+    process.stdout.write(`${m.path} (${m.format}), input ${height ?? '?'}x${width ?? '?'}x${channels}${flat ? ' (flattened)' : ''}\n`);
+    for (const l of m.layers) {
+      process.stdout.write(`  ${l.name.padEnd(32)} ${l.kind.padEnd(22)} [${l.outputShape.map((d) => d ?? '?').join(', ')}]\n`);
+    }
+  } finally {
+    m.dispose();
+  }
+  return 0;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const args = parseCli(argv);
+  switch (args.command) {
+    case 'help':
+      process.stdout.write(USAGE);
+      return 0;
+    case 'version':
+      process.stdout.write(`${VERSION}\n`);
+      return 0;
+    case 'layers':
+      return runLayers(args.model, args.backend);
+    case 'analyze':
+      return runAnalyze(args);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    if (e instanceof CancelledError) {
+      process.stderr.write('infodiscard: cancelled; the finished layers are in the report\n');
+      process.exit(130);
+    }
+    if (isUserError(e)) {
+      process.stderr.write(`infodiscard: ${e.message}\n`);
+      process.exit(2);
+    }
+    const err = e as Error;
+    process.stderr.write(`infodiscard: internal error: ${err.message.split('\n')[0]}\n`);
+    if (process.env.INFODISCARD_DEBUG) process.stderr.write(`${err.stack}\n`);
+    else process.stderr.write('infodiscard: set INFODISCARD_DEBUG=1 for the stack trace, and please report it\n');
+    process.exit(1);
+  },
+);

@@ -1,0 +1,51 @@
+/** Draws analysis progress on stderr from the engine's events: a live line on a terminal, plain lines otherwise. */
+import type { AnalysisEvent } from '../engine/events';
+
+export function progressPrinter(stream: NodeJS.WriteStream, quiet: boolean): (e: AnalysisEvent) => void {
+  const tty = stream.isTTY === true;
+  let lastDraw = 0;
+  let images = 1;
+  const started = performance.now();
+  const clear = () => {
+    if (tty) stream.write('\r\x1b[2K');
+  };
+  return (e) => {
+    if (quiet) return;
+    switch (e.type) {
+      case 'started':
+        images = e.images;
+        stream.write(`Analysing ${e.layers.length} layer(s) on ${e.images} image(s) with the ${e.backend} backend\n`);
+        break;
+      case 'step': {
+        if (!tty) break;
+        const now = performance.now();
+        if (now - lastDraw < 100) break;
+        lastDraw = now;
+        const width = 20;
+        const filled = Math.round((e.step / e.maxSteps) * width);
+        clear();
+        stream.write(
+          `  ${e.layer} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] image ${e.image + 1}/${images} step ${e.step}/${e.maxSteps}  ratio ${e.ratio.toFixed(2)}  H ${e.entropy.toFixed(3)}`,
+        );
+        break;
+      }
+      case 'layerDone': {
+        clear();
+        const r = e.result;
+        const ratio = r.perImage.reduce((a, p) => a + p.constraintRatio, 0) / r.perImage.length;
+        const steps = r.perImage.reduce((a, p) => a + p.steps, 0);
+        const secs = r.perImage.reduce((a, p) => a + p.seconds, 0);
+        stream.write(
+          `[${e.index + 1}/${e.total}] ${r.name.padEnd(24)} SID ${r.sid.mean.toFixed(3)} ± ${r.sid.std.toFixed(3)} nats/pixel  ratio ${ratio.toFixed(3)}  ${steps} steps  ${secs.toFixed(1)} s\n`,
+        );
+        break;
+      }
+      case 'done':
+        clear();
+        stream.write(`Done in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+        break;
+      default:
+        break;
+    }
+  };
+}

@@ -1,0 +1,174 @@
+/**
+ * The command line, as a user runs it (the built dist/cli.js): the report schema, the HTML page, the incremental
+ * report when a layer fails, Ctrl-C, and every kind of bad input giving one line, exit code 2 and no stack trace.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, truncateSync, writeFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { saveLayersModel } from '../src/engine/loaders/saveTfjs';
+import type { Report } from '../src/engine/report';
+import { reluConvNet, tempDir, writeGrayPng } from './helpers/fixtures';
+
+const CLI = path.resolve('dist/cli.js');
+const dir = tempDir();
+const image = writeGrayPng(path.join(dir, 'x.png'), 8, 8, (x, y) => (x + 2 * y) / 21);
+const fast = ['--max-steps', '30', '--samples', '8', '--backend', 'wasm', '--quiet'];
+
+function run(args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Asserts the one-line user error contract and returns the line. */
+function expectUserError(args: string[], pattern: RegExp): string {
+  const r = run(args);
+  assert.equal(r.code, 2, `exit code for ${args.join(' ')}: ${r.stderr}`);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, `one line expected, got:\n${r.stderr}`);
+  assert.match(lines[0], /^infodiscard: /);
+  assert.match(lines[0], pattern);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  return lines[0];
+}
+
+async function goodModel(name = 'good'): Promise<string> {
+  return saveLayersModel(reluConvNet(8, 1), path.join(dir, name));
+}
+
+test('analyze writes a report that follows the schema, and an HTML page', async () => {
+  const model = await goodModel();
+  const out = path.join(dir, 'r', 'report.json');
+  const html = path.join(dir, 'r', 'report.html');
+  const r = run(['analyze', model, '--images', image, '--out', out, '--html', html, '--layers', 'conv1,conv3', '--seed', '4', ...fast]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /Report: .*report\.json/);
+  const report = JSON.parse(readFileSync(out, 'utf8')) as Report;
+  assert.equal(report.schemaVersion, 1);
+  assert.equal(report.status, 'complete');
+  assert.equal(report.model.format, 'tfjs-layers');
+  assert.match(report.model.sha256, /^[0-9a-f]{64}$/);
+  assert.deepEqual(
+    Object.keys(report.settings).sort(),
+    ['alpha', 'backend', 'inputRange', 'learningRate', 'maxSteps', 'normalize', 'samples', 'seed', 'sigmaGrid', 'sigmaMax', 'tau'],
+  );
+  assert.equal(report.settings.backend, 'wasm');
+  assert.equal(report.settings.seed, 4);
+  assert.deepEqual(report.layers.map((l) => l.name), ['conv1', 'conv3']);
+  const layer = report.layers[1];
+  assert.deepEqual(layer.outputShape, [4, 4, 2]);
+  for (const key of ['mean', 'total', 'std'] as const) assert.ok(Number.isFinite(layer.sid[key]));
+  const p = layer.perImage[0];
+  for (const key of ['sidMean', 'constraintRatio', 'lambda', 'steps', 'saturated', 'seconds', 'deltaF2'] as const) {
+    assert.ok(Number.isFinite(p[key]), `${key} = ${p[key]}`);
+  }
+  assert.equal(p.map.length, 8);
+  assert.equal(p.map[0].length, 8);
+  const page = readFileSync(html, 'utf8');
+  assert.match(page, /^<!DOCTYPE html>/i);
+  assert.ok(page.includes('"conv3"'), 'the report data is embedded');
+  assert.doesNotMatch(page, /<script[^>]+src=/, 'self-contained: no external scripts');
+});
+
+test('the layers command lists probe-able layers with shapes', async () => {
+  const model = await goodModel('listed');
+  const r = run(['layers', model, '--backend', 'wasm']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /conv1\s+Conv2D\s+\[8, 8, 4\]/);
+  assert.match(r.stdout, /conv3\s+Conv2D\s+\[4, 4, 2\]/);
+});
+
+test('a failure at a later layer keeps the finished layers in the report', async () => {
+  const input = tfl.input({ shape: [8, 8, 1] });
+  const c1 = tfl.layers.conv2d({ filters: 2, kernelSize: 3, activation: 'relu', name: 'conv1', biasInitializer: 'ones' }).apply(input);
+  const flat = tfl.layers.flatten({ name: 'flat' }).apply(c1);
+  const dead = tfl.layers.dense({ units: 3, name: 'dead', kernelInitializer: 'zeros' }).apply(flat) as tfl.SymbolicTensor;
+  const model = tfl.model({ inputs: input, outputs: dead });
+  const file = await saveLayersModel(model, path.join(dir, 'dead'));
+  const out = path.join(dir, 'dead-report.json');
+  const line = expectUserError(['analyze', file, '--images', image, '--out', out, ...fast], /layer "dead": its output does not change/);
+  assert.ok(line.includes(file), 'names the model file');
+  const report = JSON.parse(readFileSync(out, 'utf8')) as Report;
+  assert.equal(report.status, 'failed');
+  assert.match(report.error ?? '', /dead/);
+  assert.deepEqual(report.layers.map((l) => l.name), ['conv1', 'flat']);
+  tf.dispose(model.getWeights());
+});
+
+test('Ctrl-C cancels, keeps finished layers and exits 130', async () => {
+  const model = await goodModel('cancel');
+  const out = path.join(dir, 'cancel-report.json');
+  const child = spawn(process.execPath, [CLI, 'analyze', model, '--images', image, '--out', out, '--max-steps', '5000', '--samples', '8', '--backend', 'wasm']);
+  let stderr = '';
+  child.stderr.on('data', (d) => {
+    stderr += d;
+    if (/\[1\/3\]/.test(stderr) && !child.killed) child.kill('SIGINT');
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  assert.equal(code, 130, stderr);
+  const report = JSON.parse(readFileSync(out, 'utf8')) as Report;
+  assert.equal(report.status, 'cancelled');
+  assert.ok(report.layers.length >= 1 && report.layers.length < 3, `${report.layers.length} layers kept`);
+});
+
+test('bad model files get one clear line naming the file', async () => {
+  const good = await goodModel('bad-base');
+  const goodDir = path.dirname(good);
+  const variant = (name: string, edit: (json: any) => void, shard: 'copy' | 'drop' | 'short' = 'copy') => {
+    const d = path.join(dir, name);
+    mkdirSync(d, { recursive: true });
+    const json = JSON.parse(readFileSync(good, 'utf8'));
+    edit(json);
+    writeFileSync(path.join(d, 'model.json'), JSON.stringify(json));
+    if (shard !== 'drop') copyFileSync(path.join(goodDir, 'weights.bin'), path.join(d, 'weights.bin'));
+    if (shard === 'short') truncateSync(path.join(d, 'weights.bin'), statSync(path.join(d, 'weights.bin')).size - 10);
+    return path.join(d, 'model.json');
+  };
+  const args = (m: string) => ['analyze', m, '--images', image, ...fast];
+
+  const malformed = path.join(dir, 'malformed.json');
+  writeFileSync(malformed, '{"modelTopology": {');
+  expectUserError(args(malformed), /malformed\.json: is not valid JSON/);
+  const notModel = path.join(dir, 'other.json');
+  writeFileSync(notModel, '{"name": "package"}');
+  expectUserError(args(notModel), /other\.json: is not a TensorFlow\.js model\.json/);
+  expectUserError(args(variant('noshard', () => {}, 'drop')), /model\.json: weight file "weights\.bin" listed in model\.json is missing/);
+  expectUserError(args(variant('short', () => {}, 'short')), /model\.json: weight file weights\.bin too short: \d+ bytes, the manifest needs \d+/);
+  expectUserError(
+    args(variant('unknown', (j) => (j.modelTopology.config.layers[1].class_name = 'FancyAttention'))),
+    /model\.json: unsupported layer "FancyAttention"/,
+  );
+  expectUserError(args(variant('nomanifest', (j) => delete j.weightsManifest)), /has no "weightsManifest"/);
+  expectUserError([...args(good), '--layers', 'conv9'], /--layers: no layer named "conv9" in .*; available: conv1, conv2, conv3/);
+  expectUserError(args(path.join(dir, 'missing', 'model.json')), /missing\/model\.json: no such model file/);
+  expectUserError(['analyze', path.join(dir, 'x.h5'), '--images', image], /no such model file/);
+});
+
+test('bad images and options get one clear line', async () => {
+  const good = await goodModel('opts');
+  const base = ['analyze', good, '--images', image, ...fast];
+  const text = path.join(dir, 'fake.png');
+  writeFileSync(text, 'not an image');
+  expectUserError(['analyze', good, '--images', text, ...fast], /fake\.png: not a PNG or JPEG image/);
+  const truncated = path.join(dir, 'trunc.png');
+  writeFileSync(truncated, readFileSync(image).subarray(0, 40));
+  expectUserError(['analyze', good, '--images', truncated, ...fast], /trunc\.png: cannot decode image/);
+  expectUserError(['analyze', good, ...fast], /--images: is required/);
+  expectUserError([...base, '--alpha=-1'], /--alpha: must be a number in \(0, 100\]/);
+  expectUserError([...base, '--alpha', '-1'], /--alpha: write a value that starts with "-" as --alpha=VALUE/);
+  expectUserError([...base, '--tau', '2'], /--tau: .* must be in \(0, 1\]/);
+  expectUserError([...base, '--samples', '0'], /--samples: must be a whole number from 1 to 1024/);
+  expectUserError([...base, '--max-steps', 'many'], /--max-steps: expects a number, got "many"/);
+  expectUserError([...base, '--sigma-grid', '1'], /--sigma-grid: must be a whole number from 2/);
+  expectUserError([...base, '--input-range', '1,0'], /--input-range: .*lo < hi/);
+  expectUserError([...base, '--normalize', '0.5'], /--normalize: expects mean\/std/);
+  expectUserError([...base, '--input-size', 'big'], /--input-size: expects HxW/);
+  expectUserError([...base.filter((a) => a !== 'wasm' && a !== '--backend'), '--backend', 'gpu'], /--backend: unknown backend "gpu"/);
+  expectUserError([...base, '--frobnicate'], /Unknown option '--frobnicate'/);
+  if (!existsSync(path.resolve('node_modules/@tensorflow/tfjs-node/package.json'))) {
+    expectUserError(['analyze', good, '--images', image, '--backend', 'tensorflow'], /--backend: @tensorflow\/tfjs-node is not available .*npm install @tensorflow\/tfjs-node/);
+  }
+});
