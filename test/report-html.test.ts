@@ -1,0 +1,242 @@
+/**
+ * The --html report page, end to end: render a sample report to a file, open it in real headless Chromium and
+ * check what a user would see (chart and heatmaps drawn, hostile names shown as text, no script injection, no CSP
+ * violations, partial reports, live updates by postMessage, theme switch, exports).
+ * Needs dist/webview.js (npm test builds first; built here if missing) and /usr/bin/chromium (skipped without it).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { chromium } from 'playwright-core';
+import type { Report } from '../src/engine/report';
+import { jsonForScript, loadWebviewBundle, renderReportHtml } from '../src/report-html/render';
+import { EVIL_LAYER_NAME, sampleReport, sigmaOf } from './fixtures/sample-report';
+
+const ROOT = path.resolve(__dirname, '..');
+const CHROMIUM = '/usr/bin/chromium';
+const SCREENSHOTS = path.join(ROOT, 'out', 'screenshots');
+
+function bundle(): string {
+  if (!existsSync(path.join(ROOT, 'dist', 'webview.js'))) execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'build.mjs')], { cwd: ROOT, stdio: 'inherit' });
+  return loadWebviewBundle(path.join(ROOT, 'dist'));
+}
+
+test('renderReportHtml: CSP, nonce, escaped JSON', () => {
+  const report = sampleReport();
+  const html = renderReportHtml(report, 'console.log("</script>")');
+  const csp = /<meta http-equiv="Content-Security-Policy" content="([^"]+)">/.exec(html);
+  assert.ok(csp, 'CSP meta tag present');
+  const nonce = /'nonce-([A-Za-z0-9]+)'/.exec(csp[1])?.[1];
+  assert.ok(nonce && nonce.length >= 16, 'random nonce');
+  assert.equal(csp[1], `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'nonce-${nonce}'; img-src data: blob:`);
+  assert.notEqual(renderReportHtml(report, '').match(/'nonce-([A-Za-z0-9]+)'/)?.[1], nonce, 'fresh nonce per page');
+  // Only the two real script elements close: the JSON block and the bundle.
+  assert.equal(html.match(/<\/script/gi)?.length, 2);
+  assert.ok(!html.includes(EVIL_LAYER_NAME), 'hostile layer name never appears raw in the HTML');
+  const json = /<script type="application\/json" id="infodiscard-report">([^<]*)<\/script>/.exec(html);
+  assert.ok(json, 'report JSON block present and free of "<"');
+  assert.deepEqual(JSON.parse(json[1]), JSON.parse(JSON.stringify(report)));
+  assert.equal(jsonForScript({ a: '</script><!--\u2028' }), '{"a":"\\u003c/script>\\u003c!--\\u2028"}');
+  assert.throws(() => loadWebviewBundle(path.join(os.tmpdir(), 'no-such-dir', 'x', 'y')), /run npm run build/);
+});
+
+interface PageWatch {
+  problems: string[];
+  dialogs: string[];
+}
+
+async function openReport(browser: Browser, file: string, report: Report): Promise<{ page: Page; watch: PageWatch }> {
+  writeFileSync(file, renderReportHtml(report, bundle()));
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, deviceScaleFactor: 1, acceptDownloads: true });
+  const page = await context.newPage();
+  const watch: PageWatch = { problems: [], dialogs: [] };
+  page.on('dialog', (d) => {
+    watch.dialogs.push(`${d.type()}: ${d.message()}`);
+    void d.dismiss();
+  });
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') watch.problems.push(`console ${m.type()}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => watch.problems.push(`page error: ${e.message}`));
+  await page.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`);
+    });
+  });
+  // The page must be self-contained: anything but the file itself (and data:/blob:) is a failure.
+  await page.route('**/*', (route) => {
+    const url = route.request().url();
+    if (url === `file://${file}` || url.startsWith('data:') || url.startsWith('blob:')) return route.continue();
+    watch.problems.push(`network request: ${url}`);
+    return route.abort();
+  });
+  await page.goto(`file://${file}`);
+  return { page, watch };
+}
+
+/** Distinct colours and pixels differing from the top-left corner, in a canvas. */
+async function canvasStats(page: Page, selector: string): Promise<{ distinct: number; nonBackground: number; width: number; height: number }> {
+  return page.$eval(selector, (node) => {
+    const c = node as HTMLCanvasElement;
+    const ctx = c.getContext('2d');
+    if (!ctx || c.width === 0 || c.height === 0) return { distinct: 0, nonBackground: 0, width: c.width, height: c.height };
+    const d = ctx.getImageData(0, 0, c.width, c.height).data;
+    const seen = new Set<number>();
+    let nonBackground = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      const key = (d[i] << 24) | (d[i + 1] << 16) | (d[i + 2] << 8) | d[i + 3];
+      seen.add(key);
+      if (Math.abs(d[i] - d[0]) + Math.abs(d[i + 1] - d[1]) + Math.abs(d[i + 2] - d[2]) > 30 && d[i + 3] > 0) nonBackground++;
+    }
+    return { distinct: seen.size, nonBackground, width: c.width, height: c.height };
+  });
+}
+
+async function download(page: Page, button: string): Promise<Buffer> {
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: button }).click()]);
+  const p = await dl.path();
+  return readFileSync(p);
+}
+
+test('report page in headless Chromium', { timeout: 120_000 }, async (t) => {
+  if (!existsSync(CHROMIUM)) {
+    t.skip(`${CHROMIUM} not found: install Debian's chromium package to run the browser checks`);
+    return;
+  }
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'infodiscard-html-'));
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  t.after(async () => {
+    await browser.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  await t.test('complete report: chart, heatmaps, table, hostile names as text, exports', async () => {
+    const report = sampleReport();
+    const { page, watch } = await openReport(browser, path.join(dir, 'complete.html'), report);
+    await page.waitForSelector('.id-app[data-rendered="complete"]');
+
+    const chart = await canvasStats(page, '.id-chart-box canvas');
+    assert.ok(chart.width > 300 && chart.height > 200, `chart canvas sized (${chart.width}x${chart.height})`);
+    assert.ok(chart.nonBackground > 500, `chart has drawn pixels (${chart.nonBackground})`);
+
+    const heat = await canvasStats(page, 'canvas.id-heat-canvas');
+    assert.ok(heat.width >= 250, `heatmap scaled up (${heat.width}px)`);
+    assert.ok(heat.distinct > 50, `heatmap has many colours (${heat.distinct})`);
+    assert.equal(await page.locator('.id-thumb canvas').count(), 3, 'one small multiple per layer');
+    assert.ok((await canvasStats(page, '.id-legend canvas')).distinct > 50, 'legend bar drawn');
+
+    // Untrusted strings show as literal text and never become markup.
+    const names = await page.locator('.id-table td.name').allTextContents();
+    assert.deepEqual(names, report.requestedLayers);
+    assert.ok(names.includes(EVIL_LAYER_NAME));
+    assert.equal(await page.locator('img').count(), 0, 'no <img> element was created');
+    assert.equal(await page.locator('.id-model-path').textContent(), report.model.path);
+    assert.equal(await page.locator('.id-model-path b').count(), 0);
+
+    // Hover readout matches the map value under the pointer.
+    const box = await page.locator('canvas.id-heat-canvas').boundingBox();
+    assert.ok(box);
+    await page.mouse.move(box.x + (5.5 * box.width) / 28, box.y + (20.5 * box.height) / 28);
+    const readout = (await page.locator('.id-readout').textContent()) ?? '';
+    const h = report.layers[0].perImage[0].map[20][5];
+    assert.equal(readout, `pixel (5, 20): H = ${h.toFixed(3)} nats, sigma = ${sigmaOf(h).toPrecision(3)}`);
+    await page.mouse.move(0, 0);
+
+    // Selecting another image or layer redraws the big map.
+    const before = await page.$eval('canvas.id-heat-canvas', (c) => (c as HTMLCanvasElement).toDataURL());
+    await page.getByRole('combobox', { name: 'Image' }).selectOption('1');
+    const afterImage = await page.$eval('canvas.id-heat-canvas', (c) => (c as HTMLCanvasElement).toDataURL());
+    assert.notEqual(afterImage, before);
+    await page.locator('.id-table tbody tr').nth(1).click();
+    assert.equal(await page.getByRole('combobox', { name: 'Layer' }).inputValue(), EVIL_LAYER_NAME);
+    assert.equal(await page.locator('.id-table tbody tr.selected td.name').textContent(), EVIL_LAYER_NAME);
+    await page.getByRole('combobox', { name: 'Image' }).selectOption('0');
+    await page.getByRole('combobox', { name: 'Layer' }).selectOption('conv2d_1');
+
+    // Exports.
+    const csv = (await download(page, 'Export CSV')).toString('utf8');
+    assert.equal(csv.split('\r\n').filter(Boolean).length, 4);
+    assert.ok(csv.includes(EVIL_LAYER_NAME));
+    const json = JSON.parse((await download(page, 'Export JSON')).toString('utf8'));
+    assert.deepEqual(json.requestedLayers, report.requestedLayers);
+    const png = await download(page, 'Export PNG');
+    assert.deepEqual([...png.subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47]);
+
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'report.png'), fullPage: true });
+    assert.deepEqual(watch.dialogs, [], 'no dialog fired');
+    assert.deepEqual(watch.problems, [], 'no console errors, CSP violations or network requests');
+    await page.context().close();
+  });
+
+  await t.test('partial report (running, 1 of 3 layers) renders, then updates by postMessage', async () => {
+    const { page, watch } = await openReport(browser, path.join(dir, 'partial.html'), sampleReport({ finishedLayers: 1 }));
+    await page.waitForSelector('.id-app[data-rendered="running"]');
+    assert.match((await page.locator('.id-badge').textContent()) ?? '', /running/);
+    assert.equal(await page.locator('.id-table tbody tr').count(), 3);
+    assert.equal(await page.locator('.id-table tbody tr.pending').count(), 2);
+    assert.equal(await page.locator('.id-thumb[disabled]').count(), 2);
+    assert.ok((await canvasStats(page, '.id-chart-box canvas')).nonBackground > 200, 'chart drawn with one point');
+    assert.ok((await canvasStats(page, 'canvas.id-heat-canvas')).distinct > 50, 'heatmap of the finished layer drawn');
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'report-partial.png'), fullPage: true });
+
+    // The VS Code panel pushes full reports as layers finish.
+    await page.evaluate((r) => window.postMessage({ type: 'report', report: r }, '*'), sampleReport({ finishedLayers: 2 }) as unknown as Record<string, unknown>);
+    await page.waitForFunction(() => document.querySelectorAll('.id-table tbody tr.pending').length === 1);
+    await page.evaluate((r) => window.postMessage({ type: 'report', report: r }, '*'), sampleReport() as unknown as Record<string, unknown>);
+    await page.waitForSelector('.id-app[data-rendered="complete"]');
+    assert.equal(await page.locator('.id-table tbody tr.pending').count(), 0);
+    assert.equal(await page.locator('.id-thumb canvas').count(), 3);
+    // Garbage messages are ignored.
+    await page.evaluate(() => {
+      window.postMessage({ type: 'report', report: 42 }, '*');
+      window.postMessage('hello', '*');
+    });
+    await page.waitForTimeout(50);
+    assert.equal(await page.locator('.id-app').getAttribute('data-rendered'), 'complete');
+    assert.deepEqual(watch.dialogs, []);
+    assert.deepEqual(watch.problems, []);
+    await page.context().close();
+  });
+
+  await t.test('failed report shows the error as text; theme switch re-renders the chart', async () => {
+    const error = '<script>alert(2)</script> out of memory';
+    const { page, watch } = await openReport(browser, path.join(dir, 'failed.html'), sampleReport({ finishedLayers: 2, status: 'failed', error }));
+    await page.waitForSelector('.id-app[data-rendered="failed"]');
+    assert.equal(await page.locator('.id-banner span').textContent(), error);
+    const corner = (): Promise<number[]> => page.$eval('.id-chart-box canvas', (c) => [...(c as HTMLCanvasElement).getContext('2d')!.getImageData(2, 2, 1, 1).data]);
+    assert.deepEqual(await corner(), [255, 255, 255, 255], 'light fallback background');
+    await page.evaluate(() => {
+      const s = document.documentElement.style;
+      s.setProperty('--vscode-editor-background', '#1e1e1e');
+      s.setProperty('--vscode-foreground', '#cccccc');
+      s.setProperty('--vscode-descriptionForeground', '#9d9d9d');
+      s.setProperty('--vscode-panel-border', '#3c3c3c');
+      s.setProperty('--vscode-editorWidget-background', '#252526');
+      s.setProperty('--vscode-list-inactiveSelectionBackground', '#37373d');
+      s.setProperty('--vscode-list-hoverBackground', '#2a2d2e');
+      s.setProperty('--vscode-button-secondaryBackground', '#3a3d41');
+      s.setProperty('--vscode-button-secondaryForeground', '#cccccc');
+      s.setProperty('--vscode-dropdown-background', '#3c3c3c');
+      s.setProperty('--vscode-dropdown-foreground', '#cccccc');
+      s.setProperty('--vscode-charts-blue', '#3794ff');
+      document.body.classList.add('vscode-dark');
+    });
+    await page.waitForFunction(() => {
+      const c = document.querySelector('.id-chart-box canvas') as HTMLCanvasElement | null;
+      const d = c?.getContext('2d')?.getImageData(2, 2, 1, 1).data;
+      return !!d && d[0] === 30 && d[1] === 30 && d[2] === 30;
+    });
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'report-dark-failed.png'), fullPage: true });
+    assert.deepEqual(watch.dialogs, []);
+    assert.deepEqual(watch.problems, []);
+    await page.context().close();
+  });
+});

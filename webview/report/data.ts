@@ -1,0 +1,134 @@
+/**
+ * Report access for the UI: defensive normalisation (the report is untrusted input and may be partial), the
+ * shared colour scale and per-image geometry.
+ */
+import { GAUSSIAN_ENTROPY_CONSTANT } from '../../src/engine/report';
+import type { ImageInfo, LayerResult, PerImageResult, Report } from '../../src/engine/report';
+import type { Scale } from './colormap';
+
+const arr = <T>(v: unknown): T[] => (Array.isArray(v) ? (v as T[]) : []);
+const obj = (v: unknown): Record<string, unknown> => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
+const str = (v: unknown, fallback = ''): string => (typeof v === 'string' ? v : v === undefined || v === null ? fallback : String(v));
+
+/**
+ * Make a possibly malformed or partial report safe to render: arrays are arrays, strings are strings.
+ * Returns null when the value is not a report at all.
+ */
+export function normalizeReport(value: unknown): Report | null {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return null;
+  const r = value as Record<string, unknown>;
+  const model = obj(r.model);
+  const layers = arr<unknown>(r.layers).map((l): LayerResult => {
+    const o = obj(l);
+    return {
+      ...(o as unknown as LayerResult),
+      name: str(o.name, '?'),
+      kind: str(o.kind),
+      outputShape: arr<number | null>(o.outputShape),
+      sid: { mean: NaN, std: NaN, total: NaN, ...obj(o.sid) } as LayerResult['sid'],
+      perImage: arr<unknown>(o.perImage).map((p) => {
+        const q = obj(p);
+        return { ...(q as unknown as PerImageResult), map: arr<unknown>(q.map).map((row) => arr<number>(row)) };
+      }),
+    };
+  });
+  const requested = arr<unknown>(r.requestedLayers).map((n) => str(n));
+  return {
+    ...(r as unknown as Report),
+    status: str(r.status, 'running') as Report['status'],
+    error: r.error === undefined ? undefined : str(r.error),
+    model: { ...(model as unknown as Report['model']), path: str(model.path), format: str(model.format) as Report['model']['format'] },
+    settings: obj(r.settings) as unknown as Report['settings'],
+    images: arr<unknown>(r.images).map((i) => {
+      const o = obj(i);
+      return { ...(o as unknown as ImageInfo), path: str(o.path), pixels: arr<number>(o.pixels) };
+    }),
+    layers,
+    requestedLayers: requested.length ? requested : layers.map((l) => l.name),
+  };
+}
+
+/** All layer names to show, in order: requested ones first, then any finished layer not in that list. */
+export function layerOrder(report: Report): string[] {
+  const names = [...report.requestedLayers];
+  for (const l of report.layers) if (!names.includes(l.name)) names.push(l.name);
+  return names;
+}
+
+export function findLayer(report: Report, name: string | null): LayerResult | undefined {
+  return name === null ? undefined : report.layers.find((l) => l.name === name);
+}
+
+export function perImage(layer: LayerResult | undefined, image: number): PerImageResult | undefined {
+  if (!layer) return undefined;
+  return layer.perImage.find((p) => p.image === image) ?? layer.perImage[image];
+}
+
+/** One colour scale for the whole report: min and max over every finished map of every layer and image. */
+export function globalScale(report: Report): Scale {
+  let min = Infinity;
+  let max = -Infinity;
+  for (const l of report.layers) {
+    for (const p of l.perImage) {
+      for (const row of p.map) {
+        for (const v of row) {
+          if (typeof v !== 'number' || !Number.isFinite(v)) continue;
+          if (v < min) min = v;
+          if (v > max) max = v;
+        }
+      }
+    }
+  }
+  if (!Number.isFinite(min)) return { min: 0, max: 1 };
+  if (max - min < 1e-9) return { min: min - 0.5, max: max + 0.5 };
+  return { min, max };
+}
+
+/** sigma (noise std in [0,1]-pixel units) for a pixel SID H = log(sigma) + 0.5*log(2*pi*e). */
+export function sigmaOf(h: number): number {
+  return Math.exp(h - GAUSSIAN_ENTROPY_CONSTANT);
+}
+
+export interface Grid {
+  width: number;
+  height: number;
+}
+
+/** Map size: H rows of W values (W = longest row, in case of ragged input). */
+export function mapGrid(map: number[][]): Grid {
+  let width = 0;
+  for (const row of map) width = Math.max(width, row.length);
+  return { width, height: map.length };
+}
+
+/**
+ * The grid of an image's pixel array. The pixels are the model's input (H x W x C), which usually equals the map
+ * grid; the recorded width/height are the original file's size, so they are only a last resort.
+ */
+export function imageGrid(image: ImageInfo, hint: Grid): Grid | null {
+  const c = Math.max(1, Math.round(image.channels) || 1);
+  const n = image.pixels.length / c;
+  if (!Number.isInteger(n) || n === 0) return null;
+  if (hint.width * hint.height === n) return hint;
+  const side = Math.round(Math.sqrt(n));
+  if (side * side === n) return { width: side, height: side };
+  if (image.width * image.height === n) return { width: image.width, height: image.height };
+  return null;
+}
+
+export function statusLabel(report: Report): string {
+  const done = report.layers.length;
+  const total = layerOrder(report).length;
+  switch (report.status) {
+    case 'running': return `running: ${done} of ${total} layers done`;
+    case 'complete': return 'complete';
+    case 'failed': return 'failed';
+    case 'cancelled': return `cancelled after ${done} of ${total} layers`;
+    default: return String(report.status);
+  }
+}
+
+export function basename(p: string): string {
+  const parts = p.split(/[\\/]/).filter(Boolean);
+  return parts[parts.length - 1] ?? p;
+}

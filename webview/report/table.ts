@@ -1,0 +1,137 @@
+/** The per-layer table and its CSV form. */
+import type { LayerResult, Report } from '../../src/engine/report';
+import { el, fmt, fmtNum, isNum } from './dom';
+import { layerOrder } from './data';
+
+export interface LayerRow {
+  index: number;
+  name: string;
+  state: 'done' | 'running' | 'pending';
+  kind: string;
+  shape: string;
+  mean: number | null;
+  std: number | null;
+  total: number | null;
+  /** Constraint ratio, mean over images. */
+  ratio: number | null;
+  /** Images whose ratio is more than 5 % off alpha. */
+  ratioOff: number;
+  steps: number | null;
+  stepsMin: number | null;
+  stepsMax: number | null;
+  /** Images that stopped at maxSteps rather than converging. */
+  hitMaxSteps: number;
+  saturated: number | null;
+  seconds: number | null;
+  images: number;
+}
+
+function mean(values: unknown[]): number | null {
+  const v = values.filter(isNum);
+  return v.length ? v.reduce((a, b) => a + b, 0) / v.length : null;
+}
+
+export function shapeText(shape: unknown[]): string {
+  return `[${shape.map((d) => (d === null || d === undefined ? '?' : String(d))).join(', ')}]`;
+}
+
+export function layerRows(report: Report): LayerRow[] {
+  const byName = new Map<string, LayerResult>(report.layers.map((l) => [l.name, l]));
+  const alpha = report.settings?.alpha;
+  let firstPending = true;
+  return layerOrder(report).map((name, index): LayerRow => {
+    const l = byName.get(name);
+    if (!l) {
+      const state = report.status === 'running' && firstPending ? 'running' : 'pending';
+      firstPending = false;
+      return { index, name, state, kind: '', shape: '', mean: null, std: null, total: null, ratio: null, ratioOff: 0, steps: null, stepsMin: null, stepsMax: null, hitMaxSteps: 0, saturated: null, seconds: null, images: 0 };
+    }
+    const p = l.perImage;
+    const steps = p.map((q) => q.steps).filter(isNum);
+    const secs = p.map((q) => q.seconds).filter(isNum);
+    return {
+      index,
+      name,
+      state: 'done',
+      kind: l.kind,
+      shape: shapeText(l.outputShape),
+      mean: isNum(l.sid.mean) ? l.sid.mean : null,
+      std: isNum(l.sid.std) ? l.sid.std : null,
+      total: isNum(l.sid.total) ? l.sid.total : null,
+      ratio: mean(p.map((q) => q.constraintRatio)),
+      ratioOff: isNum(alpha) && alpha > 0 ? p.filter((q) => isNum(q.constraintRatio) && Math.abs(q.constraintRatio / alpha - 1) > 0.05).length : 0,
+      steps: mean(steps),
+      stepsMin: steps.length ? Math.min(...steps) : null,
+      stepsMax: steps.length ? Math.max(...steps) : null,
+      hitMaxSteps: p.filter((q) => q.stopReason === 'maxSteps').length,
+      saturated: mean(p.map((q) => q.saturated)),
+      seconds: secs.length ? secs.reduce((a, b) => a + b, 0) : null,
+      images: p.length,
+    };
+  });
+}
+
+export function renderTable(report: Report, selected: string | null, onSelect: (name: string) => void): HTMLElement {
+  const alpha = report.settings?.alpha;
+  const head = el('tr', null,
+    el('th', { class: 'l' }, '#'),
+    el('th', { class: 'l' }, 'Layer'),
+    el('th', { class: 'l' }, 'Kind'),
+    el('th', { class: 'l' }, 'Output shape'),
+    el('th', { title: 'Mean pixel SID, nats per pixel: mean ± std over images' }, 'SID mean ± std'),
+    el('th', { title: 'Entropy of the whole input, nats (mean over images)' }, 'Total (nats)'),
+    el('th', { title: `E||h(x')-f||² / Δf², mean over images; should be within 5 % of alpha${isNum(alpha) ? ` = ${alpha}` : ''}` }, `Constraint ratio${isNum(alpha) ? ` (α = ${alpha})` : ''}`),
+    el('th', { title: 'Optimisation steps, mean over images' }, 'Steps'),
+    el('th', { title: 'Pixels whose sigma reached sigmaMax, mean over images' }, 'Saturated'),
+    el('th', { title: 'Wall-clock seconds, summed over images' }, 'Seconds'),
+  );
+  const body = el('tbody');
+  for (const r of layerRows(report)) {
+    const done = r.state === 'done';
+    const tr = el('tr', { class: done ? (r.name === selected ? 'selected' : null) : 'pending', 'data-layer': r.index });
+    const ratioCell = el('td', r.ratioOff ? { class: 'warn', title: `${r.ratioOff} of ${r.images} images more than 5 % off alpha` } : null, done ? fmt(r.ratio, 4) : '');
+    if (r.ratioOff) ratioCell.append(' ⚠');
+    const stepsCell = el('td', r.stepsMin !== null && r.stepsMin !== r.stepsMax ? { title: `${r.stepsMin}–${r.stepsMax} over images` } : null, done ? fmt(r.steps, 0) : '');
+    if (r.hitMaxSteps) stepsCell.append(el('span', { class: 'tag', title: `${r.hitMaxSteps} of ${r.images} images stopped at maxSteps` }, 'max'));
+    tr.append(
+      el('td', { class: 'l' }, String(r.index + 1)),
+      el('td', { class: 'l name', title: r.name }, r.name),
+      el('td', { class: 'l' }, done ? r.kind : r.state === 'running' ? 'running…' : 'pending'),
+      el('td', { class: 'l' }, r.shape),
+      el('td', null, done ? `${fmt(r.mean, 3)} ± ${fmt(r.std, 3)}` : ''),
+      el('td', null, done ? fmtNum(r.total, 1) : ''),
+      ratioCell,
+      stepsCell,
+      el('td', null, done ? fmt(r.saturated, r.saturated !== null && Number.isInteger(r.saturated) ? 0 : 1) : ''),
+      el('td', null, done ? fmt(r.seconds, 1) : ''),
+    );
+    if (done) {
+      tr.addEventListener('click', () => onSelect(r.name));
+      tr.tabIndex = 0;
+      tr.addEventListener('keydown', (e) => {
+        if (e.key === 'Enter' || e.key === ' ') {
+          e.preventDefault();
+          onSelect(r.name);
+        }
+      });
+    }
+    body.append(tr);
+  }
+  return el('div', { class: 'id-table-wrap' }, el('table', { class: 'id-table' }, el('thead', null, head), body));
+}
+
+/** One CSV field: quoted when needed, and spreadsheet formulas defused (a layer name is untrusted text). */
+export function csvField(value: unknown): string {
+  let s = value === null || value === undefined ? '' : typeof value === 'number' ? (Number.isFinite(value) ? String(value) : '') : String(value);
+  if (typeof value === 'string' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export function tableCsv(report: Report): string {
+  const header = ['index', 'layer', 'status', 'kind', 'output_shape', 'sid_mean_nats_per_pixel', 'sid_std', 'sid_total_nats', 'constraint_ratio_mean', 'alpha', 'steps_mean', 'stopped_at_max_steps', 'saturated_mean', 'seconds', 'images'];
+  const lines = [header.join(',')];
+  for (const r of layerRows(report)) {
+    lines.push([r.index + 1, r.name, r.state, r.kind, r.shape, r.mean, r.std, r.total, r.ratio, report.settings?.alpha, r.steps, r.hitMaxSteps, r.saturated, r.seconds, r.images].map(csvField).join(','));
+  }
+  return `${lines.join('\r\n')}\r\n`;
+}
