@@ -1,0 +1,112 @@
+/**
+ * TensorFlow.js Graph models (model.json with format "graph-model", from tensorflowjs_converter). Every graph node
+ * except constants and placeholders can be probed; output shapes come from one forward pass on a blank image.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfc from '@tensorflow/tfjs-converter';
+import { UserError } from '../errors';
+import type { LoadedModel, ModelLoader, ProbeLayer } from './types';
+import { inputLayoutFromShape, readTfjsArtifacts } from './tfjsArtifacts';
+
+const NOT_PROBED = new Set(['Const', 'Placeholder', 'PlaceholderWithDefault', 'NoOp']);
+const CONTROL_FLOW = new Set(['Enter', 'Exit', 'Merge', 'Switch', 'NextIteration', 'LoopCond', 'While', 'StatelessWhile', 'If', 'StatelessIf']);
+
+interface GraphNode {
+  name: string;
+  op: string;
+  input?: string[];
+}
+
+function isGraphJson(json: unknown): boolean {
+  if (!json || typeof json !== 'object') return false;
+  const j = json as Record<string, unknown>;
+  const topo = j.modelTopology as Record<string, unknown> | undefined;
+  return j.format === 'graph-model' || (!!topo && Array.isArray(topo.node));
+}
+
+export const tfjsGraphLoader: ModelLoader = {
+  format: 'tfjs-graph',
+  accepts: (file, json) => file.endsWith('.json') && isGraphJson(json),
+  async load(file, json): Promise<LoadedModel> {
+    const { artifacts, sha256 } = readTfjsArtifacts(file, json as Record<string, unknown>);
+    const nodes = ((artifacts.modelTopology as { node?: GraphNode[] }).node ?? []).filter((n) => n && typeof n.name === 'string');
+    const control = [...new Set(nodes.filter((n) => CONTROL_FLOW.has(n.op)).map((n) => n.op))];
+    if (control.length > 0) {
+      throw new UserError(`uses control-flow ops (${control.join(', ')}) that cannot be differentiated in TensorFlow.js; export the model without loops or conditionals`, file);
+    }
+    let model: tfc.GraphModel;
+    try {
+      model = await tfc.loadGraphModel({ load: async () => artifacts });
+    } catch (e) {
+      throw new UserError(`cannot build the graph (${(e as Error).message.split('\n')[0]}); re-export it with tensorflowjs_converter`, file);
+    }
+    if (model.inputs.length !== 1) {
+      model.dispose();
+      throw new UserError(`the model has ${model.inputs.length} inputs; only single-input image models are supported`, file);
+    }
+    const inputName = model.inputs[0].name;
+    const inShape = (model.inputs[0].shape ?? []).slice(1).map((d) => (d === -1 || d === undefined ? null : d));
+    const input = inputLayoutFromShape(inShape, file);
+
+    // Only nodes whose value depends on the image can be probed (not shape arithmetic on constants).
+    const inputs = (n: GraphNode) => (n.input ?? []).filter((i) => !i.startsWith('^')).map((i) => i.replace(/:\d+$/, ''));
+    const reached = new Set([inputName]);
+    for (let size = 0; size !== reached.size; ) {
+      size = reached.size;
+      for (const n of nodes) if (inputs(n).some((i) => reached.has(i))) reached.add(n.name);
+    }
+    const candidates = nodes.filter((n) => !NOT_PROBED.has(n.op) && reached.has(n.name));
+    // Shapes of every candidate node from a forward pass. When the image size is not fixed, a second pass at another
+    // size tells which output dimensions follow the image size (those are reported as unknown).
+    const run = (h: number, w: number) =>
+      tf.tidy(() => {
+        const zeros = tf.zeros(input.flat ? [1, h * w * input.channels] : [1, h, w, input.channels]);
+        const outs = model.execute({ [inputName]: zeros }, candidates.map((n) => n.name));
+        return (Array.isArray(outs) ? outs : [outs]).map((t) => ({ shape: t.shape, dtype: t.dtype }));
+      });
+    let outs: { shape: number[]; dtype: tf.DataType }[];
+    let other: { shape: number[] }[] | undefined;
+    try {
+      outs = run(input.height ?? 224, input.width ?? 224);
+      if (input.height === null || input.width === null) other = run(input.height ?? 256, input.width ?? 256);
+    } catch (e) {
+      model.dispose();
+      const msg = (e as Error).message.split('\n')[0];
+      const op =
+        /Op(?:eration)? is not (?:yet )?(?:supported|implemented)[^:]*:\s*(\S+)/i.exec(msg) ??
+        /Unknown op '([^']+)'/.exec(msg) ??
+        /(?:Node type|Custom op) (\S+) is not (?:implemented|registered)/.exec(msg);
+      const where = op ? nodes.find((n) => n.op === op[1]) : undefined;
+      throw new UserError(
+        op ? `unsupported op "${op[1]}"${where ? ` (node "${where.name}")` : ''} in TensorFlow.js; replace it or choose another export` : `cannot run the graph (${msg})`,
+        file,
+      );
+    }
+    // Integer or string outputs (shape computations, argmax ...) have no gradient w.r.t. the image.
+    const keep = outs.map((o) => o.dtype === 'float32');
+    const layers: ProbeLayer[] = candidates
+      .map((n, i) => ({
+        name: n.name,
+        kind: n.op,
+        outputShape: outs[i].shape.slice(1).map((d, k) => (other && other[i].shape[k + 1] !== d ? null : d)) as (number | null)[],
+      }))
+      .filter((_, i) => keep[i]);
+
+    return {
+      path: file,
+      format: 'tfjs-graph',
+      sha256,
+      input,
+      layers,
+      probe(layerName) {
+        return (x: tf.Tensor4D) => {
+          const fed = input.flat ? tf.reshape(x, [x.shape[0], -1]) : x;
+          return model.execute({ [inputName]: fed }, layerName) as tf.Tensor;
+        };
+      },
+      dispose() {
+        model.dispose();
+      },
+    };
+  },
+};
