@@ -4,6 +4,7 @@
  * the constraint at the end of an optimisation (s = sigma * scale).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { CancelledError } from './errors';
 import { Rng } from './rng';
 
 export interface FeatureChangeEstimate {
@@ -21,15 +22,17 @@ export interface EstimateOptions {
   /** ... and at least this many samples were drawn; never more than maxSamples. */
   minSamples: number;
   maxSamples: number;
+  /** Checked between batches, so a cancel takes effect within one forward pass. */
+  signal?: AbortSignal;
 }
 
-export function estimateFeatureChange(
+export async function estimateFeatureChange(
   probe: (x: tf.Tensor4D) => tf.Tensor,
   x: tf.Tensor4D,
   f: tf.Tensor,
   noiseStd: tf.Tensor4D,
   opts: EstimateOptions,
-): FeatureChangeEstimate {
+): Promise<FeatureChangeEstimate> {
   const [, h, w, c] = x.shape;
   const rng = new Rng(opts.seed);
   const buf = new Float32Array(opts.batch * h * w * c);
@@ -37,6 +40,8 @@ export function estimateFeatureChange(
   let sum = 0;
   let sumSq = 0;
   for (;;) {
+    await new Promise((resolve) => setImmediate(resolve));
+    if (opts.signal?.aborted) throw new CancelledError();
     rng.fillNormal(buf);
     const d = tf.tidy(() => {
       const eps = tf.tensor4d(buf, [opts.batch, h, w, c]);

@@ -103,25 +103,26 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
 
   try {
     // delta_f^2: the feature's change under small isotropic pixel noise of variance tau.
-    const estimate = (sigmaFull: Float32Array | number, seed: number, fixedSamples?: number) => {
+    const estimate = async (sigmaFull: Float32Array | number, seed: number, fixedSamples?: number) => {
       const std = tf.tidy(() =>
         typeof sigmaFull === 'number'
           ? tf.mul(scale, sigmaFull)
           : tf.mul(tf.tensor4d(sigmaFull, [1, H, W, 1]), scale),
       ) as tf.Tensor4D;
       try {
-        return estimateFeatureChange(probe, x, f, std, {
+        return await estimateFeatureChange(probe, x, f, std, {
           batch: K,
           seed,
           targetRelSe: fixedSamples ? 0 : targetRelSe,
           minSamples: fixedSamples ?? Math.max(32, 2 * K),
           maxSamples: fixedSamples ?? 4096,
+          signal: opts.signal,
         });
       } finally {
         std.dispose();
       }
     };
-    const df = estimate(Math.sqrt(opts.tau), mixSeed(opts.seed, 1));
+    const df = await estimate(Math.sqrt(opts.tau), mixSeed(opts.seed, 1));
     if (!(df.mean > 0) || !Number.isFinite(df.mean)) {
       throw new UserError('its output does not change when the input changes (delta_f^2 = 0), so SID is undefined; leave it out with --layers');
     }
@@ -219,19 +220,19 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
     };
     const calSeed = mixSeed(opts.seed, 3);
     let cShift = 0;
-    const first = estimate(sigmaAt(0), calSeed);
+    const first = await estimate(sigmaAt(0), calSeed);
     let r = first.mean / deltaF2;
     for (let it = 0; it < 8 && Math.abs(r / opts.alpha - 1) > 0.01; it++) {
       checkCancel();
       const next = cShift + Math.max(-2, Math.min(2, 0.5 * Math.log(opts.alpha / r)));
       const allSaturated = vFull.every((vi) => vi >= logSigmaMax - 1e-3 || vi + next >= logSigmaMax);
       cShift = next;
-      r = estimate(sigmaAt(cShift), calSeed, first.samples).mean / deltaF2;
+      r = (await estimate(sigmaAt(cShift), calSeed, first.samples)).mean / deltaF2;
       if (allSaturated && r < opts.alpha) break; // the layer tolerates the maximum noise everywhere
     }
     checkCancel();
     const sigmaFinal = sigmaAt(cShift);
-    const finalCheck = estimate(sigmaFinal, mixSeed(opts.seed, 4));
+    const finalCheck = await estimate(sigmaFinal, mixSeed(opts.seed, 4));
 
     const map = new Float32Array(H * W);
     let sum = 0;
