@@ -1,0 +1,284 @@
+/**
+ * Runs analyses in forked worker processes (dist/worker.js), so that an analysis that runs out of memory or
+ * hangs costs a worker, never the extension host. Plain Node (no vscode import) so it can be tested directly.
+ *
+ * Up to `size` workers are started lazily and kept for reuse (starting one and initialising the backend costs
+ * about a second); requests beyond that wait in a FIFO queue. Each worker runs one analysis at a time, and its
+ * messages are routed by analysis id, so concurrent analyses never see each other's events.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import type { AnalysisEvent } from '../engine/events';
+import { isFromWorker, type AnalyzeParams, type FromWorker, type ToWorker } from '../protocol';
+
+export type AnalysisErrorCode = 'user' | 'internal' | 'crashed';
+
+export class AnalysisError extends Error {
+  constructor(
+    readonly code: AnalysisErrorCode,
+    message: string,
+    /** The report holding the layers finished before the failure, when there is one. */
+    readonly reportPath?: string,
+    /** A stack trace or similar, for the log. */
+    readonly detail?: string,
+  ) {
+    super(message);
+    this.name = 'AnalysisError';
+  }
+}
+
+export interface RunResult {
+  status: 'complete' | 'cancelled';
+  reportPath: string;
+}
+
+export interface RunHandlers {
+  onEvent?: (event: AnalysisEvent) => void;
+  /** Abort to cancel: the worker stops at its next optimisation step; the finished layers stay in the report. */
+  signal?: AbortSignal;
+}
+
+export interface PoolOptions {
+  /** Most workers at once (default 1). */
+  size?: number;
+  /** Worker output and lifecycle lines. */
+  log?: (line: string) => void;
+  /** How long a cancelled analysis may take to stop before its worker is killed (default 3000 ms). */
+  cancelTimeoutMs?: number;
+  /** Idle workers exit after this long (default 5 minutes). */
+  idleTimeoutMs?: number;
+}
+
+interface Job {
+  id: number;
+  params: AnalyzeParams;
+  handlers: RunHandlers;
+  resolve: (r: RunResult) => void;
+  reject: (e: AnalysisError) => void;
+  settled: boolean;
+  worker?: Worker;
+  removeAbortListener?: () => void;
+  killTimer?: NodeJS.Timeout;
+}
+
+interface Worker {
+  child: ChildProcess;
+  ready: boolean;
+  job?: Job;
+  idleTimer?: NodeJS.Timeout;
+}
+
+export class AnalysisPool {
+  private readonly size: number;
+  private readonly log: (line: string) => void;
+  private readonly cancelTimeoutMs: number;
+  private readonly idleTimeoutMs: number;
+  private readonly workers = new Set<Worker>();
+  private readonly queue: Job[] = [];
+  private nextId = 1;
+  private disposed = false;
+
+  constructor(private readonly workerPath: string, options: PoolOptions = {}) {
+    this.size = Math.max(1, options.size ?? 1);
+    this.log = options.log ?? (() => {});
+    this.cancelTimeoutMs = options.cancelTimeoutMs ?? 3000;
+    this.idleTimeoutMs = options.idleTimeoutMs ?? 5 * 60_000;
+  }
+
+  /** The pids of the running worker processes (for tests and the log). */
+  get pids(): number[] {
+    return [...this.workers].flatMap((w) => (w.child.pid === undefined ? [] : [w.child.pid]));
+  }
+
+  run(params: AnalyzeParams, handlers: RunHandlers = {}): Promise<RunResult> {
+    return new Promise<RunResult>((resolve, reject) => {
+      if (this.disposed) return reject(new AnalysisError('internal', 'the analysis service has been shut down'));
+      const job: Job = { id: this.nextId++, params, handlers, resolve, reject, settled: false };
+      const { signal } = handlers;
+      if (signal?.aborted) return resolve({ status: 'cancelled', reportPath: params.reportPath });
+      if (signal) {
+        const onAbort = () => this.cancel(job);
+        signal.addEventListener('abort', onAbort, { once: true });
+        job.removeAbortListener = () => signal.removeEventListener('abort', onAbort);
+      }
+      this.queue.push(job);
+      this.pump();
+    });
+  }
+
+  /** Stops every worker; running and queued analyses resolve as cancelled. Resolves once every worker has exited. */
+  dispose(): Promise<void> {
+    this.disposed = true;
+    for (const job of this.queue.splice(0)) this.settle(job, { status: 'cancelled', reportPath: job.params.reportPath });
+    const exits = [...this.workers].map((w) => {
+      if (w.job) this.settle(w.job, { status: 'cancelled', reportPath: w.job.params.reportPath });
+      return this.stopWorker(w);
+    });
+    return Promise.all(exits).then(() => undefined);
+  }
+
+  private pump(): void {
+    while (this.queue.length > 0 && !this.disposed) {
+      let worker = [...this.workers].find((w) => !w.job);
+      if (!worker) {
+        if (this.workers.size >= this.size) return;
+        worker = this.spawn();
+      }
+      const job = this.queue.shift()!;
+      clearTimeout(worker.idleTimer);
+      worker.job = job;
+      job.worker = worker;
+      // A worker still starting gets the request on 'ready'.
+      if (worker.ready) this.send(worker, { kind: 'analyze', id: job.id, params: job.params });
+    }
+  }
+
+  private spawn(): Worker {
+    const child = fork(this.workerPath, [], {
+      // Inside VS Code process.execPath is Electron; this makes it behave as plain Node.
+      execArgv: [],
+      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    });
+    const worker: Worker = { child, ready: false };
+    this.workers.add(worker);
+    const tag = `worker ${child.pid ?? '?'}`;
+    this.log(`${tag}: started`);
+    // Read both pipes to the end: an unread pipe fills up and blocks the worker.
+    for (const stream of [child.stdout, child.stderr]) {
+      if (stream) createInterface({ input: stream }).on('line', (line) => this.log(`${tag}: ${line}`));
+    }
+    child.on('message', (m) => {
+      if (isFromWorker(m)) this.onMessage(worker, m);
+    });
+    child.on('error', (e) => {
+      this.log(`${tag}: ${e.message}`);
+      // A process that failed to spawn reports only 'error', never 'exit'.
+      if (child.pid === undefined) this.onExit(worker, null, null, e.message);
+    });
+    child.on('exit', (code, signal) => this.onExit(worker, code, signal));
+    return worker;
+  }
+
+  private onMessage(worker: Worker, m: FromWorker): void {
+    // A worker on its way out (idle, disposed, killed after a cancel) has nothing more to say.
+    if (!this.workers.has(worker)) return;
+    if (m.kind === 'ready') {
+      worker.ready = true;
+      if (worker.job) this.send(worker, { kind: 'analyze', id: worker.job.id, params: worker.job.params });
+      else this.idle(worker);
+      return;
+    }
+    // Only the analysis this worker is running now: late messages about a settled one are dropped.
+    const job = worker.job;
+    if (!job || job.id !== m.id) return;
+    if (m.kind === 'event') {
+      try {
+        job.handlers.onEvent?.(m.event);
+      } catch (e) {
+        this.log(`event handler failed: ${(e as Error).stack ?? e}`);
+      }
+    } else if (m.kind === 'finished') {
+      this.settle(job, { status: m.status, reportPath: m.reportPath });
+      this.release(worker);
+    } else if (m.kind === 'failed') {
+      if (m.detail) this.log(`analysis ${m.id} failed: ${m.detail}`);
+      this.settle(job, new AnalysisError(m.code, m.message, m.reportPath, m.detail));
+      this.release(worker);
+    }
+  }
+
+  private onExit(worker: Worker, code: number | null, signal: NodeJS.Signals | null, error?: string): void {
+    const how = error ?? (signal ? `signal ${signal}` : `exit code ${code}`);
+    this.log(`worker ${worker.child.pid ?? '?'}: exited (${how})`);
+    // Workers we stopped on purpose (idle, dispose, killed after a cancel) were taken out of the set already.
+    if (!this.workers.delete(worker)) return;
+    clearTimeout(worker.idleTimer);
+    const job = worker.job;
+    if (job && !job.settled) {
+      const reportPath = job.params.reportPath;
+      // SIGKILL is what the OOM killer sends; 134 is V8's abort on a full heap.
+      const oom = signal === 'SIGKILL' || code === 134 ? '; out of memory?' : '';
+      const kept = existsSync(reportPath) ? `; the finished layers are kept in ${reportPath}` : '';
+      this.settle(job, new AnalysisError('crashed', `the analysis process stopped unexpectedly (${how}${oom})${kept}`, existsSync(reportPath) ? reportPath : undefined));
+    }
+    // Queued work gets a fresh worker.
+    this.pump();
+  }
+
+  private cancel(job: Job): void {
+    if (job.settled) return;
+    const cancelled: RunResult = { status: 'cancelled', reportPath: job.params.reportPath };
+    const worker = job.worker;
+    if (!worker || !worker.ready) {
+      // Not started yet: nothing to stop in a worker.
+      const i = this.queue.indexOf(job);
+      if (i >= 0) this.queue.splice(i, 1);
+      this.settle(job, cancelled);
+      if (worker) this.release(worker);
+      return;
+    }
+    this.send(worker, { kind: 'cancel', id: job.id });
+    // A worker stuck in one long operation cannot see the cancel: kill it; the report keeps the finished layers.
+    job.killTimer = setTimeout(() => {
+      this.log(`worker ${worker.child.pid}: did not stop within ${this.cancelTimeoutMs} ms of a cancel; killing it`);
+      this.workers.delete(worker);
+      worker.child.kill('SIGKILL');
+      this.settle(job, cancelled);
+      this.pump();
+    }, this.cancelTimeoutMs);
+  }
+
+  private settle(job: Job, outcome: RunResult | AnalysisError): void {
+    if (job.settled) return;
+    job.settled = true;
+    clearTimeout(job.killTimer);
+    job.removeAbortListener?.();
+    if (outcome instanceof AnalysisError) job.reject(outcome);
+    else job.resolve(outcome);
+  }
+
+  /** The worker's analysis is over: give it the next one, or start its idle clock. */
+  private release(worker: Worker): void {
+    worker.job = undefined;
+    this.pump();
+    if (!worker.job) this.idle(worker);
+  }
+
+  private idle(worker: Worker): void {
+    clearTimeout(worker.idleTimer);
+    worker.idleTimer = setTimeout(() => {
+      if (worker.job || !this.workers.has(worker)) return;
+      this.log(`worker ${worker.child.pid}: idle, stopping it`);
+      void this.stopWorker(worker);
+    }, this.idleTimeoutMs);
+    // An idle worker must not keep a CLI or test process alive.
+    worker.idleTimer.unref();
+  }
+
+  /** Asks the worker to shut down (it marks a running report cancelled), kills it if it lingers. */
+  private stopWorker(worker: Worker): Promise<void> {
+    const { child } = worker;
+    clearTimeout(worker.idleTimer);
+    // Out of the set first, so no new analysis is given to a worker on its way out.
+    this.workers.delete(worker);
+    if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+    return new Promise((resolve) => {
+      const kill = setTimeout(() => child.kill('SIGKILL'), 1000);
+      child.once('exit', () => {
+        clearTimeout(kill);
+        resolve();
+      });
+      this.send(worker, { kind: 'shutdown' });
+    });
+  }
+
+  private send(worker: Worker, message: ToWorker): void {
+    if (!worker.child.connected) return;
+    // Errors here mean the worker is gone; its 'exit' handler settles the analysis.
+    worker.child.send(message, (e) => {
+      if (e) this.log(`worker ${worker.child.pid}: send failed: ${e.message}`);
+    });
+  }
+}

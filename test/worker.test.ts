@@ -1,0 +1,259 @@
+/**
+ * The analysis worker (the built dist/worker.js, really forked) and the pool that drives it: the protocol,
+ * cancel, user errors, a worker killed mid-analysis, concurrent analyses kept apart, and no process left behind.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { saveLayersModel } from '../src/engine/loaders/saveTfjs';
+import type { AnalysisEvent } from '../src/engine/events';
+import type { Report } from '../src/engine/report';
+import { DEFAULT_SETTINGS } from '../src/engine/settings';
+import { AnalysisError, AnalysisPool, type RunResult } from '../src/extension/workerClient';
+import type { AnalyzeParams, FromWorker, ToWorker } from '../src/protocol';
+import { reluConvNet, tempDir, writeGrayPng } from './helpers/fixtures';
+
+const WORKER = path.resolve('dist/worker.js');
+const dir = tempDir('infodiscard-worker-');
+const settings = { ...DEFAULT_SETTINGS, backend: 'wasm' as const, samples: 8, maxSteps: 30 };
+let model: string;
+let images: string[];
+let reportNo = 0;
+
+before(async () => {
+  model = await saveLayersModel(reluConvNet(8, 1), path.join(dir, 'model'));
+  images = [0, 1].map((i) => writeGrayPng(path.join(dir, `x${i}.png`), 8, 8, (x, y) => ((x + 2 * y + 5 * i) % 21) / 21));
+});
+
+/** One image: a quick run. `slow` uses two images, so after the first layer a second or more remains. */
+function params(extra: Partial<AnalyzeParams> = {}, slow = false): AnalyzeParams {
+  return { modelPath: model, images: slow ? images.slice(0, 2) : images.slice(0, 1), settings, reportPath: path.join(dir, `r${++reportNo}.json`), ...extra };
+}
+
+const readJson = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as Report;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    assert.equal((e as NodeJS.ErrnoException).code, 'ESRCH');
+    return false;
+  }
+}
+
+const pools: AnalysisPool[] = [];
+function pool(size = 1): AnalysisPool {
+  const p = new AnalysisPool(WORKER, { size, log: (line) => logs.push(line) });
+  pools.push(p);
+  return p;
+}
+const logs: string[] = [];
+after(() => Promise.all(pools.map((p) => p.dispose())));
+
+/** Asserts a valid event sequence for the given layers. */
+function checkSequence(events: AnalysisEvent[], layers: string[]): void {
+  const types = events.map((e) => e.type);
+  assert.equal(types[0], 'started');
+  assert.equal(types.at(-1), 'done');
+  assert.deepEqual((events[0] as Extract<AnalysisEvent, { type: 'started' }>).layers, layers);
+  const structure = events.filter((e) => e.type === 'layerStarted' || e.type === 'layerDone').map((e) => `${e.type}:${(e as { layer: string }).layer}`);
+  assert.deepEqual(structure, layers.flatMap((l) => [`layerStarted:${l}`, `layerDone:${l}`]));
+  // Every step belongs to the layer that is running.
+  let running = '';
+  for (const e of events) {
+    if (e.type === 'layerStarted') running = e.layer;
+    if (e.type === 'step') assert.equal(e.layer, running);
+  }
+}
+
+test('protocol: ready with pid, every message carries the request id, steps throttled, exit on disconnect', async () => {
+  const child = fork(WORKER, [], { execArgv: [], stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  child.stdout!.resume();
+  child.stderr!.resume();
+  const messages: { at: number; m: FromWorker }[] = [];
+  const finished = new Promise<void>((resolve) =>
+    child.on('message', (m: FromWorker) => {
+      messages.push({ at: performance.now(), m });
+      if (m.kind === 'ready') child.send({ kind: 'analyze', id: 42, params: p } satisfies ToWorker);
+      if (m.kind === 'finished' || m.kind === 'failed') resolve();
+    }),
+  );
+  const p = params({}, true);
+  await finished;
+  assert.deepEqual(messages[0].m, { kind: 'ready', pid: child.pid });
+  const rest = messages.slice(1).map((x) => x.m);
+  for (const m of rest) assert.equal((m as { id: number }).id, 42);
+  assert.deepEqual(rest.at(-1), { kind: 'finished', id: 42, status: 'complete', reportPath: p.reportPath });
+  const events = rest.filter((m) => m.kind === 'event').map((m) => (m as { event: AnalysisEvent }).event);
+  checkSequence(events, ['conv1', 'conv2', 'conv3']);
+  // Throttled to ~10 per second (IPC may bunch arrivals, so count rather than measure gaps).
+  const steps = events.filter((e) => e.type === 'step').length;
+  const seconds = (messages.at(-1)!.at - messages[0].at) / 1000;
+  assert.ok(steps >= 1 && steps <= 10 * seconds + 3, `${steps} step events in ${seconds.toFixed(1)} s`);
+
+  child.disconnect();
+  const [code] = await once(child, 'exit');
+  assert.equal(code, 0);
+});
+
+test('round trip: events in order, complete, the report on disk has every layer', async () => {
+  const events: AnalysisEvent[] = [];
+  const p = params();
+  const r = await pool().run(p, { onEvent: (e) => events.push(e) });
+  assert.deepEqual(r, { status: 'complete', reportPath: p.reportPath });
+  checkSequence(events, ['conv1', 'conv2', 'conv3']);
+  const report = readJson(p.reportPath);
+  assert.equal(report.status, 'complete');
+  assert.deepEqual(report.layers.map((l) => l.name), ['conv1', 'conv2', 'conv3']);
+  assert.deepEqual((events.at(-1) as Extract<AnalysisEvent, { type: 'done' }>).report.layers.length, 3);
+});
+
+test('cancel after the first layer: cancelled within 2 s, partial report, the worker is reused', async () => {
+  const pl = pool();
+  const controller = new AbortController();
+  let abortedAt = 0;
+  const p = params({}, true);
+  const r = await pl.run(p, {
+    signal: controller.signal,
+    onEvent: (e) => {
+      if (e.type === 'layerDone' && !abortedAt) {
+        abortedAt = performance.now();
+        controller.abort();
+      }
+    },
+  });
+  const took = performance.now() - abortedAt;
+  assert.equal(r.status, 'cancelled');
+  assert.ok(took < 2000, `cancel took ${took.toFixed(0)} ms`);
+  const report = readJson(p.reportPath);
+  assert.equal(report.status, 'cancelled');
+  assert.ok(report.layers.length >= 1 && report.layers.length < 3, `${report.layers.length} layers`);
+
+  const [pid] = pl.pids;
+  assert.equal((await pl.run(params())).status, 'complete');
+  assert.deepEqual(pl.pids, [pid], 'the same worker ran the next analysis');
+
+  // Aborted before it was sent: cancelled without running.
+  assert.equal((await pl.run(params(), { signal: AbortSignal.abort() })).status, 'cancelled');
+});
+
+test('a worker that does not stop after a cancel is killed, the run resolves cancelled, the next run gets a new worker', async () => {
+  const pl = new AnalysisPool(WORKER, { cancelTimeoutMs: 300, log: (line) => logs.push(line) });
+  pools.push(pl);
+  const controller = new AbortController();
+  let frozen = 0;
+  const r = await pl.run(params({}, true), {
+    signal: controller.signal,
+    onEvent: (e) => {
+      if (e.type === 'layerDone' && !frozen) {
+        // A stopped process cannot read the cancel: it stands for a worker stuck in one long operation.
+        frozen = pl.pids[0];
+        process.kill(frozen, 'SIGSTOP');
+        controller.abort();
+      }
+    },
+  });
+  assert.equal(r.status, 'cancelled');
+  assert.equal((await pl.run(params({ layers: ['conv1'] }))).status, 'complete');
+  assert.notEqual(pl.pids[0], frozen);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assert.equal(alive(frozen), false, 'the stuck worker was killed');
+});
+
+test('user errors reject with code "user" and one line; the worker stays usable', async () => {
+  const pl = pool();
+  const rejects = async (p: AnalyzeParams, pattern: RegExp) => {
+    const e = await pl.run(p).then(() => assert.fail('expected a rejection'), (e: unknown) => e);
+    assert.ok(e instanceof AnalysisError, String(e));
+    assert.equal(e.code, 'user');
+    assert.match(e.message, pattern);
+    assert.doesNotMatch(e.message, /\n/);
+  };
+  await rejects(params({ layers: ['conv1', 'nope'] }), /no layer named "nope"/);
+  await rejects(params({ images: [path.join(dir, 'missing.png')] }), /missing\.png/);
+  assert.equal((await pl.run(params({ layers: ['conv3'] }))).status, 'complete');
+});
+
+test('a worker killed mid-analysis rejects with "crashed", keeps the partial report, and is replaced', async () => {
+  const pl = pool();
+  const p = params({}, true);
+  let killed = 0;
+  const e = await pl
+    .run(p, {
+      onEvent: (ev) => {
+        if (ev.type === 'layerDone' && !killed) {
+          killed = pl.pids[0];
+          process.kill(killed, 'SIGKILL');
+        }
+      },
+    })
+    .then(() => assert.fail('expected a rejection'), (err: unknown) => err);
+  assert.ok(e instanceof AnalysisError, String(e));
+  assert.equal(e.code, 'crashed');
+  assert.equal(e.message, `the analysis process stopped unexpectedly (signal SIGKILL; out of memory?); the finished layers are kept in ${p.reportPath}`);
+  assert.equal(e.reportPath, p.reportPath);
+  assert.ok(readJson(p.reportPath).layers.length >= 1);
+  assert.ok(logs.includes(`worker ${killed}: exited (signal SIGKILL)`), 'the exit is logged');
+
+  assert.equal((await pl.run(params())).status, 'complete');
+  assert.equal(pl.pids.length, 1);
+  assert.notEqual(pl.pids[0], killed);
+});
+
+/** Starts two analyses at once on different layers; each must see only its own events and get its own report. */
+async function twoAtOnce(pl: AnalysisPool): Promise<string[]> {
+  const a: AnalysisEvent[] = [];
+  const b: AnalysisEvent[] = [];
+  const arrivals: string[] = [];
+  const pa = params({ layers: ['conv1', 'conv2'] });
+  const pb = params({ layers: ['conv3'] });
+  const results: RunResult[] = await Promise.all([
+    pl.run(pa, { onEvent: (e) => a.push(e) && arrivals.push(`a:${e.type}`) }),
+    pl.run(pb, { onEvent: (e) => b.push(e) && arrivals.push(`b:${e.type}`) }),
+  ]);
+  assert.deepEqual(results, [
+    { status: 'complete', reportPath: pa.reportPath },
+    { status: 'complete', reportPath: pb.reportPath },
+  ]);
+  checkSequence(a, ['conv1', 'conv2']);
+  checkSequence(b, ['conv3']);
+  assert.deepEqual(readJson(pa.reportPath).layers.map((l) => l.name), ['conv1', 'conv2']);
+  assert.deepEqual(readJson(pb.reportPath).layers.map((l) => l.name), ['conv3']);
+  return arrivals;
+}
+
+test('two analyses with one worker: the second waits, events stay apart', async () => {
+  const pl = pool(1);
+  const arrivals = await twoAtOnce(pl);
+  assert.equal(pl.pids.length, 1);
+  assert.ok(arrivals.indexOf('b:started') > arrivals.indexOf('a:done'), 'the second started after the first was done');
+});
+
+test('two analyses with two workers run side by side, events stay apart', async () => {
+  const pl = pool(2);
+  await twoAtOnce(pl);
+  assert.equal(pl.pids.length, 2, 'one worker each');
+});
+
+test('dispose stops every worker, running analyses resolve cancelled', async () => {
+  const pl = pool(2);
+  const slow = params({}, true);
+  let firstLayer!: () => void;
+  const first = new Promise<void>((resolve) => (firstLayer = resolve));
+  const running = pl.run(slow, { onEvent: (e) => e.type === 'layerDone' && firstLayer() });
+  const idle = pl.run(params({ layers: ['conv1'] }));
+  await first;
+  assert.equal((await idle).status, 'complete');
+  const pids = pl.pids;
+  assert.equal(pids.length, 2);
+  await pl.dispose();
+  assert.equal((await running).status, 'cancelled');
+  for (const pid of pids) assert.equal(alive(pid), false, `worker ${pid} is gone`);
+  // The worker had time to mark its report cancelled before it exited.
+  assert.equal(readJson(slow.reportPath).status, 'cancelled');
+  await assert.rejects(pl.run(params()), /shut down/);
+});
