@@ -17,6 +17,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { CancelledError, UserError } from './errors';
+import { solveLevel } from './calibrate';
 import { estimateFeatureChange } from './featureChange';
 import { toModelUnits } from './inputMapping';
 import { GAUSSIAN_ENTROPY_CONSTANT, type InputMapping } from './report';
@@ -141,12 +142,33 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
     let step = 0;
     let stopReason: SidResult['stopReason'] = 'maxSteps';
 
-    const gradOf = tf.valueAndGrad((vT: tf.Tensor2D) => {
-      const sigma = tf.reshape(tf.exp(grid.upsample(vT)), [1, H, W, 1]);
+    /** The mean constraint ratio over the current noise batch, as a function of full-resolution log-sigma. */
+    const ratioOfFull = (vFullT: tf.Tensor2D) => {
+      const sigma = tf.reshape(tf.exp(vFullT), [1, H, W, 1]);
       const xp = tf.add(x, tf.mul(tf.mul(sigma, scale), tf.tensor4d(noise, [K, H, W, C]))) as tf.Tensor4D;
       const diff = tf.reshape(tf.sub(probe(xp), f), [K, -1]);
       return tf.div(tf.mean(tf.sum(tf.square(diff), 1)), deltaF2) as tf.Scalar;
-    });
+    };
+    const gradOf = tf.valueAndGrad((vT: tf.Tensor2D) => ratioOfFull(grid.upsample(vT)));
+    const gradFull = tf.grad((vFullT: tf.Tensor) => ratioOfFull(vFullT as tf.Tensor2D));
+
+    /**
+     * Pixels whose gradient is exactly zero, both at the learnt sigma and again with themselves at sigma_max (a
+     * pixel behind a max-pool can lose every comparison at small noise yet win at large noise: it is not pinned).
+     */
+    const invisiblePixels = async (vFull: Float32Array): Promise<Uint8Array> => {
+      const zeroGradient = async (vAt: Float32Array) => {
+        await yieldToEventLoop();
+        checkCancel();
+        rng.fillNormal(noise);
+        return tf.tidy(() => gradFull(tf.tensor2d(vAt, [H, W])).dataSync() as Float32Array).map((gi) => (gi === 0 ? 1 : 0));
+      };
+      const candidates = await zeroGradient(vFull);
+      if (!candidates.some((c) => c === 1)) return new Uint8Array(H * W);
+      const raised = vFull.map((vi, i) => (candidates[i] ? logSigmaMax : vi));
+      const still = await zeroGradient(raised);
+      return Uint8Array.from(candidates, (c, i) => (c && still[i] ? 1 : 0));
+    };
 
     while (step < opts.maxSteps) {
       // Let the event loop run (cancel requests, IPC, Ctrl-C) between steps; costs microseconds.
@@ -182,11 +204,9 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
         const gj = g[j] - lam * e[j];
         m[j] = ADAM_B1 * m[j] + (1 - ADAM_B1) * gj;
         s[j] = ADAM_B2 * s[j] + (1 - ADAM_B2) * gj * gj;
-        // A level shift down leaves parameters at the bound alone: at the optimum they stay saturated (KKT).
-        const sj = shift < 0 && v[j] >= logSigmaMax - 1e-6 ? 0 : shift;
-        const next = v[j] - (lr * (m[j] / c1)) / (Math.sqrt(s[j] / c2) + ADAM_EPS) + sj;
+        const next = v[j] - (lr * (m[j] / c1)) / (Math.sqrt(s[j] / c2) + ADAM_EPS) + shift;
         v[j] = next > logSigmaMax ? logSigmaMax : next;
-        vAvg[j] = Math.min(AVERAGE_EMA * (vAvg[j] + sj) + (1 - AVERAGE_EMA) * v[j], logSigmaMax);
+        vAvg[j] = Math.min(AVERAGE_EMA * (vAvg[j] + shift) + (1 - AVERAGE_EMA) * v[j], logSigmaMax);
       }
       ratioEst *= Math.exp(2 * shift);
 
@@ -207,29 +227,30 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
       }
     }
 
-    // Calibrate the level of the averaged v on common random numbers, then measure the ratio on fresh noise.
+    // Pixels the layer cannot see at all (exactly zero gradient over a batch of noise, e.g. cropped away) take
+    // the largest noise allowed: they cannot move the feature, so they take no part in the level search.
     checkCancel();
     const vFull = grid.upsampleArray(vAvg);
+    const pinned = await invisiblePixels(vFull);
     const sigmaAt = (cShift: number) => {
       const out = new Float32Array(H * W);
-      for (let i = 0; i < out.length; i++) {
-        const saturated = vFull[i] >= logSigmaMax - 1e-3;
-        out[i] = saturated ? opts.sigmaMax : Math.exp(Math.min(vFull[i] + cShift, logSigmaMax));
-      }
+      for (let i = 0; i < out.length; i++) out[i] = pinned[i] ? opts.sigmaMax : Math.exp(Math.min(vFull[i] + cShift, logSigmaMax));
       return out;
     };
+    // Calibrate the level of the averaged v on common random numbers, then measure the ratio on fresh noise.
     const calSeed = mixSeed(opts.seed, 3);
-    let cShift = 0;
     const first = await estimate(sigmaAt(0), calSeed);
-    let r = first.mean / deltaF2;
-    for (let it = 0; it < 8 && Math.abs(r / opts.alpha - 1) > 0.01; it++) {
-      checkCancel();
-      const next = cShift + Math.max(-2, Math.min(2, 0.5 * Math.log(opts.alpha / r)));
-      const allSaturated = vFull.every((vi) => vi >= logSigmaMax - 1e-3 || vi + next >= logSigmaMax);
-      cShift = next;
-      r = (await estimate(sigmaAt(cShift), calSeed, first.samples)).mean / deltaF2;
-      if (allSaturated && r < opts.alpha) break; // the layer tolerates the maximum noise everywhere
-    }
+    let minFree = Infinity;
+    for (let i = 0; i < vFull.length; i++) if (!pinned[i]) minFree = Math.min(minFree, vFull[i]);
+    const level = await solveLevel(
+      async (c) => {
+        checkCancel();
+        return (await estimate(sigmaAt(c), calSeed, first.samples)).mean / deltaF2;
+      },
+      first.mean / deltaF2,
+      { alpha: opts.alpha, tolerance: 0.01, maxEvaluations: 24, maxUsefulShift: Number.isFinite(minFree) ? logSigmaMax - minFree : 0 },
+    );
+    const cShift = level.shift;
     checkCancel();
     const sigmaFinal = sigmaAt(cShift);
     const finalCheck = await estimate(sigmaFinal, mixSeed(opts.seed, 4));
