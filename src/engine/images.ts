@@ -96,19 +96,23 @@ export function prepareImage(file: string, decoded: DecodedImage, height: number
       src[3 * p + 2] = b;
     }
   }
-  const pixels =
-    w === width && h === height
-      ? src
-      : tf.tidy(() => {
-          let t = tf.tensor4d(src, [1, h, w, channels]);
-          // A box prefilter before bilinear sampling avoids aliasing when shrinking by 2x or more.
-          const fy = Math.floor(h / height);
-          const fx = Math.floor(w / width);
-          if (fy >= 2 || fx >= 2) t = tf.avgPool(t, [Math.max(fy, 1), Math.max(fx, 1)], [Math.max(fy, 1), Math.max(fx, 1)], 'valid');
-          const resized = tf.image.resizeBilinear(t, [height, width], false, true);
-          return tf.clipByValue(resized, 0, 1).dataSync() as Float32Array;
-        });
-  return { path: file, width: w, height: h, channels, pixels: Float32Array.from(pixels) };
+  const pixels = w === width && h === height ? src : resize(src, h, w, height, width, channels);
+  return { path: file, width: w, height: h, channels, pixels };
+}
+
+function resize(src: Float32Array, h: number, w: number, height: number, width: number, channels: number): Float32Array {
+  const out = tf.tidy(() => {
+    let t = tf.tensor4d(src, [1, h, w, channels]);
+    // A box prefilter before bilinear sampling avoids aliasing when shrinking by 2x or more.
+    const fy = Math.max(1, Math.floor(h / height));
+    const fx = Math.max(1, Math.floor(w / width));
+    if (fy >= 2 || fx >= 2) t = tf.avgPool(t, [fy, fx], [fy, fx], 'valid');
+    return tf.clipByValue(tf.image.resizeBilinear(t, [height, width], false, true), 0, 1);
+  });
+  // Read outside tidy: tidy walks a returned typed array element by element.
+  const data = out.dataSync() as Float32Array;
+  out.dispose();
+  return data;
 }
 
 export function loadImages(files: string[], height: number, width: number, channels: number): PreparedImage[] {

@@ -161,7 +161,10 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
         await yieldToEventLoop();
         checkCancel();
         rng.fillNormal(noise);
-        return tf.tidy(() => gradFull(tf.tensor2d(vAt, [H, W])).dataSync() as Float32Array).map((gi) => (gi === 0 ? 1 : 0));
+        const gT = tf.tidy(() => gradFull(tf.tensor2d(vAt, [H, W])));
+        const zero = (gT.dataSync() as Float32Array).map((gi) => (gi === 0 ? 1 : 0));
+        gT.dispose();
+        return zero;
       };
       const candidates = await zeroGradient(vFull);
       if (!candidates.some((c) => c === 1)) return new Uint8Array(H * W);
@@ -175,10 +178,11 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
       await yieldToEventLoop();
       checkCancel();
       rng.fillNormal(noise);
-      const [ratio, g] = tf.tidy(() => {
-        const { value, grad } = gradOf(tf.tensor2d(v, [grid.rows, grid.cols]));
-        return [value.dataSync()[0], grad.dataSync() as Float32Array] as const;
-      });
+      // Tensors out of tidy, data read after: tidy walks a returned typed array element by element.
+      const { value, grad } = tf.tidy(() => gradOf(tf.tensor2d(v, [grid.rows, grid.cols])));
+      const ratio = value.dataSync()[0];
+      const g = grad.dataSync() as Float32Array;
+      tf.dispose([value, grad]);
       step++;
       if (!Number.isFinite(ratio)) throw new Error(`the feature change became ${ratio} at step ${step}`);
       ratioEst = Number.isNaN(ratioEst) ? ratio : RATIO_EMA * ratioEst + (1 - RATIO_EMA) * ratio;

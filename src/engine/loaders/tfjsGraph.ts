@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfc from '@tensorflow/tfjs-converter';
 import { UserError } from '../errors';
+import { unfuseGraphModel } from '../kernels';
 import type { LoadedModel, ModelLoader, ProbeLayer } from './types';
 import { inputLayoutFromShape, readTfjsArtifacts } from './tfjsArtifacts';
 
@@ -34,6 +35,9 @@ export const tfjsGraphLoader: ModelLoader = {
     if (control.length > 0) {
       throw new UserError(`uses control-flow ops (${control.join(', ')}) that cannot be differentiated in TensorFlow.js; export the model without loops or conditionals`, file);
     }
+    // The layers listed are the graph's own nodes (captured above); the graph that runs has its fused ops split,
+    // so gradients compute only what the input needs (see kernels/graphUnfuse.ts). Fused nodes keep their names.
+    unfuseGraphModel(artifacts.modelTopology);
     let model: tfc.GraphModel;
     try {
       model = await tfc.loadGraphModel({ load: async () => artifacts });
