@@ -58,13 +58,40 @@ export interface ReportSeries {
   report: Report;
 }
 
+/** A report file a panel shows, and its legend label. */
+export interface ReportSource {
+  /** Absolute path of the report JSON. */
+  path: string;
+  label: string;
+}
+
+/**
+ * Which reports a panel shows. Opaque to the webview: it keeps it in its own state (vscode.setState), and the
+ * extension's WebviewPanelSerializer reads it back to reopen the same reports after a window reload.
+ */
+export interface PanelState {
+  sources: ReportSource[];
+}
+
+/** What the webview saves with vscode.setState (and VS Code hands to the serializer on restore). */
+export interface WebviewSavedState {
+  panel?: PanelState;
+  layer?: string | null;
+  image?: number;
+  opacity?: number;
+  /** Which compared report the heatmaps and table show. */
+  seriesIndex?: number;
+}
+
 export type ToWebview =
   /** Show one report (partial while `report.status` is 'running'); re-sent as layers finish. */
   | { type: 'report'; report: Report }
   /** Compare several reports: the chart shows one series each; heatmaps show the first. */
   | { type: 'compare'; series: ReportSeries[] }
   /** Select a layer (from a hover's "open in panel" link). */
-  | { type: 'selectLayer'; layer: string };
+  | { type: 'selectLayer'; layer: string }
+  /** Sent first after every 'ready': the panel's restore state, for the webview to keep with its own. */
+  | { type: 'panelState'; state: PanelState };
 
 // ---------------------------------------------------------------------------------------------------------------
 // Webview -> extension

@@ -12,9 +12,20 @@ export function writeReport(file: string, report: Report): void {
 }
 
 export function readReport(file: string): Report {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UserError(`is not a readable report (${(e as Error).message.split('\n')[0]})`, file);
+  }
+  return parseReport(text, file);
+}
+
+/** Parses and checks report JSON read elsewhere (the extension reads files asynchronously). `file` names it in errors. */
+export function parseReport(text: string, file: string): Report {
   let data: unknown;
   try {
-    data = JSON.parse(readFileSync(file, 'utf8'));
+    data = JSON.parse(text);
   } catch (e) {
     throw new UserError(`is not a readable report (${(e as Error).message.split('\n')[0]})`, file);
   }

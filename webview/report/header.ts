@@ -1,5 +1,6 @@
 /** The page header: model, status, run facts and settings. */
 import type { Report } from '../../src/engine/report';
+import { button } from './controls';
 import { el, fmtNum, isNum } from './dom';
 import { layerOrder, statusLabel } from './data';
 import { shapeText } from './table';
@@ -43,8 +44,7 @@ export function renderHeader(report: Report, onExportJson: () => void): HTMLElem
   const total = layerOrder(report).length;
   const done = report.layers.length;
   const status = ['running', 'complete', 'failed', 'cancelled'].includes(report.status) ? report.status : 'running';
-  const exportJson = el('button', { class: 'id-button', type: 'button', title: 'Download the report as JSON' }, 'Export JSON');
-  exportJson.addEventListener('click', onExportJson);
+  const exportJson = button('Export JSON', 'Download the report as JSON', onExportJson);
   const fact = (k: string, v: string): HTMLElement => el('div', null, el('dt', null, k), el('dd', null, v));
   const header = el('header', { class: 'id-header' },
     el('div', { class: 'id-title-row' },

@@ -1,13 +1,17 @@
 /**
  * Report UI entry (bundled to dist/webview.js). Renders the report embedded in the page as
- * <script type="application/json" id="infodiscard-report"> (the CLI's --html file), and re-renders whenever a
- * {type: 'report', report} message arrives (the VS Code panel pushes partial reports while layers finish).
+ * <script type="application/json" id="infodiscard-report"> (the CLI's --html file), and follows the VS Code
+ * panel's messages (src/protocol.ts ToWebview): 'report' (re-sent as layers finish), 'compare' (several reports:
+ * one chart series each; header, heatmaps and table for the selected one), 'selectLayer' (hover links) and
+ * 'panelState' (kept in vscode.setState so the panel can be restored after a reload).
  * Messages to a VS Code host: {type: 'ready'} once listening; {type: 'save', filename, mime, encoding, data}
  * for exports (webviews cannot download).
  */
 import type { Chart } from 'chart.js';
 import type { Report } from '../../src/engine/report';
-import { renderLayerChart } from './chart';
+import type { PanelState, ToWebview, WebviewSavedState } from '../../src/protocol';
+import { renderLayerChart, type ChartSeries } from './chart';
+import { button, dropdown } from './controls';
 import { basename, findLayer, layerOrder, normalizeReport } from './data';
 import { cardHead, download, el, replaceChildren, vscodeApi } from './dom';
 import { renderHeader } from './header';
@@ -16,10 +20,17 @@ import { renderTable, tableCsv } from './table';
 import { readTheme, watchTheme } from './theme';
 
 interface State extends MapsState {
+  /** The report the header, heatmaps and table show (the selected series when comparing). */
   report: Report | null;
+  /** Set when comparing: every report, one chart series each. */
+  series: ChartSeries[] | null;
+  seriesIndex: number;
+  panel: PanelState | null;
+  /** A layer asked for (hover link) before its report or layer has arrived. */
+  wantedLayer: string | null;
 }
 
-const state: State = { report: null, layer: null, image: 0, opacity: 0.7 };
+const state: State = { report: null, series: null, seriesIndex: 0, panel: null, wantedLayer: null, layer: null, image: 0, opacity: 0.7 };
 let chart: Chart<'line'> | null = null;
 
 const app = el('main', { class: 'id-app' });
@@ -31,15 +42,19 @@ const tableSlot = el('div');
 const footer = el('footer', { class: 'id-footer' });
 
 function restoreState(): void {
-  const saved = vscodeApi()?.getState() as Partial<MapsState> | undefined;
+  const saved = vscodeApi()?.getState() as WebviewSavedState | undefined;
   if (!saved || typeof saved !== 'object') return;
   if (typeof saved.layer === 'string') state.layer = saved.layer;
   if (typeof saved.image === 'number' && Number.isInteger(saved.image)) state.image = saved.image;
   if (typeof saved.opacity === 'number' && saved.opacity >= 0 && saved.opacity <= 1) state.opacity = saved.opacity;
+  if (typeof saved.seriesIndex === 'number' && Number.isInteger(saved.seriesIndex) && saved.seriesIndex >= 0) state.seriesIndex = saved.seriesIndex;
+  if (saved.panel && typeof saved.panel === 'object') state.panel = saved.panel;
 }
 
 function saveState(): void {
-  vscodeApi()?.setState({ layer: state.layer, image: state.image, opacity: state.opacity });
+  const saved: WebviewSavedState = { layer: state.layer, image: state.image, opacity: state.opacity, seriesIndex: state.seriesIndex };
+  if (state.panel) saved.panel = state.panel;
+  vscodeApi()?.setState(saved);
 }
 
 function fileStem(report: Report): string {
@@ -55,25 +70,50 @@ export function modelLabel(report: Report): string {
   return p[p.length - 1] ?? 'model';
 }
 
-function mount(): void {
-  const exportPng = el('button', { class: 'id-button', type: 'button', title: 'Download the chart as PNG' }, 'Export PNG');
-  exportPng.addEventListener('click', () => {
+const chartHeadSlot = el('div');
+
+function exportPngButton(): HTMLElement {
+  return button('Export PNG', 'Download the chart as PNG', () => {
     if (!chart || !state.report) return;
-    download(`${fileStem(state.report)}-layers.png`, 'image/png', chart.canvas.toDataURL('image/png'), 'dataUrl');
+    const stem = state.series ? 'infodiscard-compare' : fileStem(state.report);
+    download(`${stem}-layers.png`, 'image/png', chart.canvas.toDataURL('image/png'), 'dataUrl');
   });
-  chartCard.append(
-    ...cardHead('SID per layer', 'Mean pixel SID per layer, with error bars of ± 1 std across images. Higher = more of the input discarded.', exportPng),
-    chartCanvasBox,
-  );
+}
+
+function mount(): void {
+  chartCard.append(chartHeadSlot, chartCanvasBox);
   app.append(headerSlot, chartCard, mapsSlot, tableSlot, footer);
   document.body.append(app);
 }
 
+/** The chart card's heading: with several reports, also which one the sections below show. */
+function renderChartHead(): void {
+  const series = state.series;
+  if (!series || series.length < 2) {
+    replaceChildren(chartHeadSlot, ...cardHead('SID per layer', 'Mean pixel SID per layer, with error bars of ± 1 std across images. Higher = more of the input discarded.', exportPngButton()));
+    return;
+  }
+  const picker = dropdown('Details for', series.map((s, i) => ({ value: String(i), label: s.label, selected: i === state.seriesIndex })),
+    (value) => selectSeries(Number(value)));
+  replaceChildren(chartHeadSlot,
+    ...cardHead(`SID per layer, ${series.length} models`, 'One line per model: mean pixel SID per layer, ± 1 std across images. The header, heatmaps and table below show the model picked here.', exportPngButton()),
+    el('div', { class: 'id-controls' }, el('label', null, 'Details for', picker)),
+  );
+}
+
 function renderChart(report: Report): void {
   chart?.destroy();
-  const canvas = el('canvas', { role: 'img', 'aria-label': 'Line chart of mean pixel SID per layer' });
+  const canvas = el('canvas', { role: 'img', 'aria-label': state.series ? 'Line chart of mean pixel SID per layer, one line per model' : 'Line chart of mean pixel SID per layer' });
   replaceChildren(chartCanvasBox, canvas);
-  chart = renderLayerChart(canvas, [{ label: modelLabel(report), report }], readTheme());
+  chart = renderLayerChart(canvas, state.series ?? [{ label: modelLabel(report), report }], readTheme());
+}
+
+function selectSeries(index: number): void {
+  if (!state.series || !state.series[index]) return;
+  state.seriesIndex = index;
+  state.report = state.series[index].report;
+  saveState();
+  renderAll();
 }
 
 function renderAll(): void {
@@ -84,13 +124,19 @@ function renderAll(): void {
     return;
   }
   chartCard.hidden = false;
+  if (state.wantedLayer && findLayer(report, state.wantedLayer)) {
+    state.layer = state.wantedLayer;
+    state.wantedLayer = null;
+    saveState();
+    requestAnimationFrame(() => mapsSlot.scrollIntoView({ block: 'start' }));
+  }
   if (!findLayer(report, state.layer)) state.layer = report.layers[0]?.name ?? null;
   if (state.image >= report.images.length) state.image = 0;
   replaceChildren(headerSlot, renderHeader(report, () => download(`${fileStem(report)}.json`, 'application/json', JSON.stringify(report, null, 2))));
+  renderChartHead();
   renderChart(report);
   renderMapsSection();
-  const exportCsv = el('button', { class: 'id-button', type: 'button', title: 'Download the table as CSV' }, 'Export CSV');
-  exportCsv.addEventListener('click', () => download(`${fileStem(report)}-layers.csv`, 'text/csv', tableCsv(report)));
+  const exportCsv = button('Export CSV', 'Download the table as CSV', () => download(`${fileStem(report)}-layers.csv`, 'text/csv', tableCsv(report)));
   replaceChildren(tableSlot, el('section', { class: 'id-card', 'aria-label': 'Layers' },
     ...cardHead('Layers', null, exportCsv),
     renderTable(report, state.layer, (name) => select({ layer: name })),
@@ -125,12 +171,72 @@ function select(change: Partial<MapsState>): void {
 }
 
 let frame = 0;
+function scheduleRender(): void {
+  cancelAnimationFrame(frame);
+  frame = requestAnimationFrame(renderAll);
+}
+
 function setReport(value: unknown): void {
   const report = normalizeReport(value);
   if (!report) return;
+  state.series = null;
   state.report = report;
-  cancelAnimationFrame(frame);
-  frame = requestAnimationFrame(renderAll);
+  scheduleRender();
+}
+
+function setSeries(value: unknown): void {
+  if (!Array.isArray(value)) return;
+  const series: ChartSeries[] = [];
+  for (const item of value.slice(0, 32)) {
+    const report = normalizeReport((item as { report?: unknown } | null)?.report);
+    if (!report) continue;
+    const label = (item as { label?: unknown }).label;
+    series.push({ label: typeof label === 'string' && label ? label : modelLabel(report), report });
+  }
+  if (series.length === 0) return;
+  if (state.seriesIndex >= series.length) state.seriesIndex = 0;
+  state.series = series;
+  state.report = series[state.seriesIndex].report;
+  scheduleRender();
+}
+
+/** Select a layer by name: in the shown report if it has it, else in another compared one; else once it arrives. */
+function selectLayer(name: unknown): void {
+  if (typeof name !== 'string') return;
+  if (state.series && state.report && !findLayer(state.report, name)) {
+    const other = state.series.findIndex((s) => findLayer(s.report, name));
+    if (other >= 0) {
+      state.seriesIndex = other;
+      state.report = state.series[other].report;
+    }
+  }
+  state.wantedLayer = name;
+  saveState();
+  scheduleRender();
+}
+
+function onMessage(event: MessageEvent): void {
+  const data = event.data as Partial<Record<string, unknown>> | null;
+  if (!data || typeof data !== 'object') return;
+  switch (data.type as ToWebview['type']) {
+    case 'report':
+      setReport(data.report);
+      break;
+    case 'compare':
+      setSeries(data.series);
+      break;
+    case 'selectLayer':
+      selectLayer(data.layer);
+      break;
+    case 'panelState': {
+      const panel = data.state as PanelState | undefined;
+      if (panel && typeof panel === 'object' && Array.isArray(panel.sources)) {
+        state.panel = panel;
+        saveState();
+      }
+      break;
+    }
+  }
 }
 
 function readEmbedded(): unknown {
@@ -152,10 +258,7 @@ function start(): void {
     state.report = normalizeReport(embedded);
   }
   renderAll();
-  window.addEventListener('message', (event: MessageEvent) => {
-    const data = event.data as { type?: unknown; report?: unknown } | null;
-    if (data && typeof data === 'object' && data.type === 'report') setReport(data.report);
-  });
+  window.addEventListener('message', onMessage);
   watchTheme(renderAll);
   vscodeApi()?.postMessage({ type: 'ready' });
 }

@@ -4,6 +4,7 @@
  */
 import type { Report } from '../../src/engine/report';
 import type { Scale } from './colormap';
+import { dropdown } from './controls';
 import { cardHead, el, fmt, fmtNum, isNum } from './dom';
 import { basename, findLayer, globalScale, layerOrder, perImage, sigmaOf } from './data';
 import { composeHeatmap, drawLegend, fitSize, paintHeatmap } from './heatmap';
@@ -39,23 +40,14 @@ export function renderMaps(report: Report, state: MapsState, theme: Theme, handl
   const imageIndex = Math.min(Math.max(0, state.image), Math.max(0, report.images.length - 1));
 
   // Controls.
-  const layerSelect = el('select', { 'aria-label': 'Layer' });
   const order = layerOrder(report);
-  for (const l of report.layers) {
-    const opt = el('option', { value: l.name }, `${order.indexOf(l.name) + 1}. ${l.name}`);
-    opt.selected = l === layer;
-    layerSelect.append(opt);
-  }
-  layerSelect.addEventListener('change', () => handlers.select({ layer: layerSelect.value }));
-  const imageSelect = el('select', { 'aria-label': 'Image' });
+  const layerSelect = dropdown('Layer', report.layers.map((l) => ({ value: l.name, label: `${order.indexOf(l.name) + 1}. ${l.name}`, selected: l === layer })),
+    (value) => handlers.select({ layer: value }));
   const imageCount = Math.max(report.images.length, layer.perImage.length);
-  for (let i = 0; i < imageCount; i++) {
+  const imageSelect = dropdown('Image', Array.from({ length: imageCount }, (_, i) => {
     const info = report.images[i];
-    const opt = el('option', { value: i }, `${i + 1}. ${info ? basename(info.path) : `image ${i + 1}`}`);
-    opt.selected = i === imageIndex;
-    imageSelect.append(opt);
-  }
-  imageSelect.addEventListener('change', () => handlers.select({ image: Number(imageSelect.value) }));
+    return { value: String(i), label: `${i + 1}. ${info ? basename(info.path) : `image ${i + 1}`}`, selected: i === imageIndex };
+  }), (value) => handlers.select({ image: Number(value) }));
   const opacity = el('input', { type: 'range', min: 0, max: 100, step: 5, value: Math.round(state.opacity * 100), 'aria-label': 'Map opacity over the image' });
   opacity.addEventListener('input', () => handlers.select({ opacity: Number(opacity.value) / 100 }));
   card.append(el('div', { class: 'id-controls' },

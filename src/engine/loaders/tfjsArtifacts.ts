@@ -3,10 +3,10 @@
  * wrong with files on disk (missing or short shards) so the user is told which file and what to do.
  */
 import type * as tf from '@tensorflow/tfjs-core';
-import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors';
+import { modelSha256FromParts } from '../modelHash';
 
 const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, uint16: 2, float16: 2, complex64: 8 };
 
@@ -43,8 +43,7 @@ export function readModelJson(file: string): unknown {
 
 export function readTfjsArtifacts(file: string, json: Record<string, unknown>): ReadArtifacts {
   const dir = path.dirname(file);
-  const hash = createHash('sha256');
-  hash.update(readFileSync(file));
+  const modelJsonBytes = readFileSync(file);
   const manifest = json.weightsManifest as ManifestGroup[] | undefined;
   if (!Array.isArray(manifest)) {
     throw new UserError('has no "weightsManifest" list; a TensorFlow.js model.json needs one (re-export the model)', file);
@@ -74,7 +73,6 @@ export function readTfjsArtifacts(file: string, json: Record<string, unknown>): 
         file,
       );
     }
-    hash.update(data);
     specs.push(...group.weights);
     buffers.push(data);
   }
@@ -91,7 +89,8 @@ export function readTfjsArtifacts(file: string, json: Record<string, unknown>): 
       weightSpecs: specs,
       weightData,
     },
-    sha256: hash.digest('hex'),
+    // The group buffers are the shards concatenated in manifest order: the same bytes modelSha256() streams.
+    sha256: modelSha256FromParts(modelJsonBytes, buffers),
   };
 }
 

@@ -1,0 +1,246 @@
+/**
+ * "Analyze Model…" and "Compare Layers Across Models…": pick models (or saved reports), settings and images, reuse
+ * a saved report when the model and settings are unchanged, otherwise analyse in a worker, and show the panel.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import * as vscode from 'vscode';
+import { UserError } from '../engine/errors';
+import type { Report } from '../engine/report';
+import { parseReport } from '../engine/reportFile';
+import type { ReportSource } from '../protocol';
+import { runAnalysis } from './analysis';
+import { readSettings, type ExtensionSettings } from './config';
+import type { Ctx } from './ctx';
+import { chooseImages, type ImageChoice } from './inputs';
+import { showError } from './notify';
+import { ReportPanel } from './panel';
+import { panelHooks } from './openReport';
+import { allReportsFolders, modelName, reportFileName, reportsFolderFor, settingsHash } from './reportStore';
+
+export interface Resolved {
+  /** Report file for this model, settings and images. */
+  reportPath: string;
+  report?: Report;
+  status: 'reused' | 'complete' | 'cancelled' | 'failed';
+}
+
+/** The model.json to analyse when no file was given: the open editor's if it is one, else a file picker. */
+async function pickModel(): Promise<vscode.Uri | undefined> {
+  const uris = await vscode.window.showOpenDialog({
+    canSelectMany: false,
+    openLabel: 'Analyze',
+    title: 'infodiscard: TensorFlow.js model to analyse',
+    filters: { 'TensorFlow.js model': ['json'] },
+    defaultUri: vscode.workspace.workspaceFolders?.[0]?.uri,
+  });
+  return uris?.[0];
+}
+
+/** The report for one model: reused when a complete one for this model version and these settings exists, else computed. */
+export async function ensureReport(
+  ctx: Ctx,
+  model: vscode.Uri,
+  label: string,
+  settings: ExtensionSettings,
+  images: ImageChoice,
+  onStarted?: (reportPath: string) => void,
+): Promise<Resolved> {
+  const modelPath = model.fsPath;
+  const sha = await ctx.store.modelHash(modelPath);
+  if (sha === null) throw new UserError('cannot read the model or one of the weight files it lists; check that they exist', modelPath);
+  const key = settingsHash({ settings: settings.analysis, images: images.files });
+  const folder = reportsFolderFor(settings.reportsFolder, model, ctx.extension.globalStorageUri);
+  const reportPath = path.join(folder, reportFileName(modelPath, sha, key));
+  const reusable = await ctx.store.findReusable(reportPath, sha);
+  if (reusable) {
+    ctx.log.info(`${label}: model and settings unchanged, reusing ${reportPath}`);
+    return { reportPath, report: reusable, status: 'reused' };
+  }
+  onStarted?.(reportPath);
+  const outcome = await runAnalysis(ctx, {
+    modelPath,
+    label,
+    reportPath,
+    images: images.files.map((f) => f.path),
+    settings: settings.analysis,
+    workers: settings.workers,
+  });
+  if (outcome.status === 'failed') return { reportPath, status: 'failed' };
+  return { reportPath, report: outcome.report, status: outcome.status };
+}
+
+function settingsOrShow(ctx: Ctx, scope: vscode.Uri | undefined): ExtensionSettings | undefined {
+  try {
+    return readSettings(scope);
+  } catch (e) {
+    showError(ctx, e);
+    return undefined;
+  }
+}
+
+export async function analyzeModel(ctx: Ctx, uri?: vscode.Uri): Promise<void> {
+  try {
+    const model = uri instanceof vscode.Uri ? uri : await pickModel();
+    if (!model) return;
+    const settings = settingsOrShow(ctx, model);
+    if (!settings) return;
+    const images = await chooseImages(ctx, settings.images, model);
+    if (!images) return;
+    ctx.log.info(`images: ${images.label} (${images.files.length} files)`);
+    const label = modelName(model.fsPath);
+    let panel: ReportPanel | undefined;
+    // The panel opens when the analysis starts (it fills in layer by layer), or at once for a reused report.
+    const result = await ensureReport(ctx, model, label, settings, images, (reportPath) => {
+      panel = ReportPanel.createOrShow(ctx, [{ path: reportPath, label }], panelHooks(ctx));
+    });
+    if (result.report) {
+      const reports = new Map([[result.reportPath, result.report]]);
+      panel ??= ReportPanel.createOrShow(ctx, [{ path: result.reportPath, label }], panelHooks(ctx), reports);
+      panel.update(result.reportPath, result.report);
+    } else if (panel && result.status === 'failed') {
+      // Nothing was written: the empty panel has nothing to show.
+      const exists = await readFile(result.reportPath).then(() => true, () => false);
+      if (!exists) panel.dispose();
+    }
+  } catch (e) {
+    showError(ctx, e);
+  }
+}
+
+/** Distinct legend labels: the model name, with its parent folder and then a number where names repeat. */
+export function distinctLabels(paths: string[]): string[] {
+  const base = paths.map((p) => modelName(p));
+  const count = (list: string[], v: string): number => list.filter((x) => x === v).length;
+  const withParent = paths.map((p, i) => {
+    const parts = p.split(/[\\/]/).filter(Boolean);
+    const drop = /^model\.json$/i.test(parts[parts.length - 1] ?? '') ? 2 : 1;
+    const parent = parts[parts.length - drop - 1];
+    return parent ? `${parent}/${base[i]}` : base[i];
+  });
+  const step = base.map((b, i) => (count(base, b) > 1 ? withParent[i] : b));
+  const seen = new Map<string, number>();
+  return step.map((l) => {
+    if (count(step, l) === 1) return l;
+    const k = (seen.get(l) ?? 0) + 1;
+    seen.set(l, k);
+    return `${l} (${k})`;
+  });
+}
+
+interface CompareItem extends vscode.QuickPickItem {
+  uri?: vscode.Uri;
+  browse?: boolean;
+}
+
+/** Multi-select of saved reports and workspace model.json files, plus "Browse…". */
+async function pickForCompare(ctx: Ctx): Promise<vscode.Uri[] | undefined> {
+  const folderSetting = (scope: vscode.Uri | undefined) => String(vscode.workspace.getConfiguration('infodiscard', scope).get('reportsFolder') ?? '.infodiscard');
+  const [reports, models] = await Promise.all([
+    ctx.store.list(allReportsFolders(folderSetting, ctx.extension.globalStorageUri)),
+    vscode.workspace.findFiles('**/model.json', '**/node_modules/**', 200),
+  ]);
+  const items: CompareItem[] = [];
+  if (models.length) items.push({ label: 'Models', kind: vscode.QuickPickItemKind.Separator });
+  for (const m of models) items.push({ label: modelName(m.fsPath), description: vscode.workspace.asRelativePath(m), uri: m });
+  if (reports.length) items.push({ label: 'Saved reports', kind: vscode.QuickPickItemKind.Separator });
+  for (const r of reports) {
+    items.push({ label: modelName(r.modelPath), description: `${r.createdAt.slice(0, 16).replace('T', ' ')} · ${r.status} · ${r.layers.length} layers`, detail: vscode.workspace.asRelativePath(r.path), uri: vscode.Uri.file(r.path) });
+  }
+  items.push({ label: '', kind: vscode.QuickPickItemKind.Separator }, { label: '$(folder-opened) Browse…', description: 'other models or reports', browse: true, alwaysShow: true });
+  const picked = await vscode.window.showQuickPick(items, {
+    canPickMany: true,
+    title: 'infodiscard: compare layers across models',
+    placeHolder: 'Pick two or more models or saved reports',
+    ignoreFocusOut: true,
+  });
+  if (!picked) return undefined;
+  const out = picked.filter((p) => p.uri).map((p) => p.uri!);
+  if (picked.some((p) => p.browse)) {
+    const more = await vscode.window.showOpenDialog({ canSelectMany: true, openLabel: 'Compare', filters: { 'Models and reports': ['json'] } });
+    if (!more) return undefined;
+    out.push(...more);
+  }
+  return out;
+}
+
+/** A picked file: a saved report (used as is) or a model (analysed unless a current report exists). */
+async function classify(uri: vscode.Uri): Promise<{ uri: vscode.Uri; report?: Report }> {
+  let text: string;
+  try {
+    text = await readFile(uri.fsPath, 'utf8');
+  } catch {
+    throw new UserError('cannot be read', uri.fsPath);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new UserError('is not JSON: pick model.json files or infodiscard reports', uri.fsPath);
+  }
+  if ((json as { tool?: { name?: unknown } } | null)?.tool?.name === 'infodiscard') return { uri, report: parseReport(text, uri.fsPath) };
+  return { uri };
+}
+
+/** Runs `tasks` with at most `limit` at once. */
+async function limited<T>(limit: number, tasks: (() => Promise<T>)[]): Promise<T[]> {
+  const results: T[] = new Array(tasks.length);
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < tasks.length) {
+      const i = next++;
+      results[i] = await tasks[i]();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, tasks.length)) }, lane));
+  return results;
+}
+
+export async function compareModels(ctx: Ctx, uri?: vscode.Uri, uris?: vscode.Uri[]): Promise<void> {
+  try {
+    const given = Array.isArray(uris) && uris.length >= 2 ? uris : undefined;
+    const files = given ?? (await pickForCompare(ctx));
+    if (!files) return;
+    const unique = [...new Map(files.map((f) => [f.fsPath, f])).values()];
+    if (unique.length < 2) {
+      void vscode.window.showWarningMessage('infodiscard: pick two or more models or saved reports to compare.');
+      return;
+    }
+    const picked = await Promise.all(unique.map(classify));
+    const modelPaths = picked.map((p) => (p.report ? String(p.report.model.path) : p.uri.fsPath));
+    const labels = distinctLabels(modelPaths);
+    const needsAnalysis = picked.some((p) => !p.report);
+    let settings: ExtensionSettings | undefined;
+    let images: ImageChoice | undefined;
+    if (needsAnalysis) {
+      settings = settingsOrShow(ctx, picked.find((p) => !p.report)?.uri);
+      if (!settings) return;
+      images = await chooseImages(ctx, settings.images, picked.find((p) => !p.report)?.uri);
+      if (!images) return;
+    }
+    // Report paths first (hashing the models), so the panel can open before any analysis runs.
+    const sources: ReportSource[] = [];
+    const known = new Map<string, Report>();
+    const jobs: (() => Promise<Resolved>)[] = [];
+    for (const [i, p] of picked.entries()) {
+      if (p.report) {
+        sources.push({ path: p.uri.fsPath, label: labels[i] });
+        known.set(p.uri.fsPath, p.report);
+        continue;
+      }
+      const s = settings!;
+      const im = images!;
+      const sha = await ctx.store.modelHash(p.uri.fsPath);
+      if (sha === null) throw new UserError('cannot read the model or one of the weight files it lists', p.uri.fsPath);
+      const key = settingsHash({ settings: s.analysis, images: im.files });
+      const reportPath = path.join(reportsFolderFor(s.reportsFolder, p.uri, ctx.extension.globalStorageUri), reportFileName(p.uri.fsPath, sha, key));
+      sources.push({ path: reportPath, label: labels[i] });
+      jobs.push(() => ensureReport(ctx, p.uri, labels[i], s, im));
+    }
+    const panel = ReportPanel.createOrShow(ctx, sources, panelHooks(ctx), known);
+    const results = await limited(settings?.workers ?? 1, jobs);
+    for (const r of results) if (r.report) panel.update(r.reportPath, r.report);
+  } catch (e) {
+    showError(ctx, e);
+  }
+}

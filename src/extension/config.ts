@@ -1,0 +1,106 @@
+/**
+ * The `infodiscard.*` settings: read, turned into the engine's SettingsInput and checked with the engine's
+ * validateSettings, with messages that name the setting (not the CLI option) and say what to do.
+ */
+import * as vscode from 'vscode';
+import type { BackendChoice } from '../engine/backend';
+import { isUserError, UserError } from '../engine/errors';
+import { DEFAULT_SETTINGS, validateSettings, type SettingsInput } from '../engine/settings';
+
+export const SECTION = 'infodiscard';
+const BACKENDS: readonly BackendChoice[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
+export const MAX_WORKERS = 8;
+
+export interface ExtensionSettings {
+  analysis: SettingsInput;
+  /** Folder or glob, workspace-relative; '' = ask. */
+  images: string;
+  reportsFolder: string;
+  workers: number;
+}
+
+/** CLI option (as validateSettings names it) -> setting. */
+const SETTING_OF_OPTION: Record<string, string> = {
+  '--alpha': 'alpha',
+  '--tau': 'tau',
+  '--samples': 'samplesPerStep',
+  '--max-steps': 'maxSteps',
+  '--sigma-max': 'sigmaMax',
+  '--sigma-grid': 'sigmaGrid',
+  '--backend': 'backend',
+  '--input-range': 'inputRange',
+};
+
+/** A bad setting: the message names it; `setting` ("infodiscard.alpha") lets the UI offer to open it. */
+export class SettingError extends UserError {
+  constructor(readonly setting: string, message: string) {
+    super(`setting "${setting}" ${message}`);
+  }
+}
+
+function settingError(setting: string, message: string): SettingError {
+  return new SettingError(`${SECTION}.${setting}`, message);
+}
+
+/** "lo,hi" -> [lo, hi]; '' or "0,1" as given. */
+export function parseInputRange(value: unknown): [number, number] | null {
+  if (value === undefined || value === null || (typeof value === 'string' && value.trim() === '')) return null;
+  const parts = typeof value === 'string' ? value.split(',').map((v) => v.trim()) : [];
+  const nums = parts.map((p) => (p === '' ? NaN : Number(p)));
+  if (nums.length !== 2 || !nums.every(Number.isFinite) || !(nums[0] < nums[1])) {
+    throw settingError('inputRange', `must be two numbers "lo,hi" with lo < hi (e.g. "0,1", "-1,1" or "0,255"), got "${String(value)}"`);
+  }
+  return [nums[0], nums[1]];
+}
+
+function numberSetting(get: (key: string) => unknown, key: string, fallback: number): number {
+  const v = get(key);
+  if (v === undefined || v === null) return fallback;
+  if (typeof v !== 'number') throw settingError(key, `must be a number, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+/**
+ * Reads and validates every setting. `get` is `getConfiguration('infodiscard').get` (a parameter so tests can
+ * feed values). Throws a UserError naming the setting.
+ */
+export function settingsFrom(get: (key: string) => unknown): ExtensionSettings {
+  const backend = (get('backend') ?? DEFAULT_SETTINGS.backend) as BackendChoice;
+  if (!BACKENDS.includes(backend)) throw settingError('backend', `must be one of ${BACKENDS.join(', ')}, got "${String(backend)}"`);
+  const grid = numberSetting(get, 'sigmaGrid', 0);
+  const analysis: SettingsInput = {
+    ...DEFAULT_SETTINGS,
+    backend,
+    alpha: numberSetting(get, 'alpha', DEFAULT_SETTINGS.alpha),
+    tau: numberSetting(get, 'tau', DEFAULT_SETTINGS.tau),
+    samples: numberSetting(get, 'samplesPerStep', DEFAULT_SETTINGS.samples),
+    maxSteps: numberSetting(get, 'maxSteps', DEFAULT_SETTINGS.maxSteps),
+    sigmaMax: numberSetting(get, 'sigmaMax', DEFAULT_SETTINGS.sigmaMax),
+    // 0 = one sigma per pixel (the engine's null).
+    sigmaGrid: grid === 0 ? null : grid,
+    inputRange: parseInputRange(get('inputRange')),
+  };
+  try {
+    validateSettings(analysis);
+  } catch (e) {
+    if (!isUserError(e) || !e.file) throw e;
+    const setting = SETTING_OF_OPTION[e.file] ?? e.file;
+    let message = e.message.slice(e.file.length + 2);
+    if (setting === 'sigmaGrid') message = message.replace(/^must be/, 'must be 0 (one sigma per pixel) or');
+    throw settingError(setting, message);
+  }
+  const workers = numberSetting(get, 'workers', 1);
+  if (!Number.isInteger(workers) || workers < 1 || workers > MAX_WORKERS) {
+    throw settingError('workers', `must be a whole number from 1 to ${MAX_WORKERS}, got ${workers}`);
+  }
+  const images = get('images') ?? '';
+  if (typeof images !== 'string') throw settingError('images', 'must be a folder or glob pattern (text)');
+  const reportsFolder = String(get('reportsFolder') ?? '.infodiscard').trim();
+  if (reportsFolder === '') throw settingError('reportsFolder', 'must name a folder (default ".infodiscard")');
+  return { analysis, images: images.trim(), reportsFolder, workers };
+}
+
+export function readSettings(scope?: vscode.Uri): ExtensionSettings {
+  const config = vscode.workspace.getConfiguration(SECTION, scope);
+  return settingsFrom((key) => config.get(key));
+}

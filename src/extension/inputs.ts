@@ -1,0 +1,140 @@
+/**
+ * Which images an analysis uses: the `infodiscard.images` setting (a folder, file or glob, workspace-relative) when
+ * set; otherwise a quick pick of recent choices, "Browse…" and the sample images shipped with the extension (the
+ * default item, so the first right-click on a model.json works with one Enter).
+ */
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import * as vscode from 'vscode';
+import { UserError } from '../engine/errors';
+import type { Ctx } from './ctx';
+import type { ImageFile } from './reportStore';
+
+const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg'];
+const RECENT_KEY = 'infodiscard.recentImages';
+const MAX_RECENT = 5;
+/** Above this many images, ask before starting (each image is one optimisation per layer). */
+const CONFIRM_ABOVE = 50;
+
+export interface ImageChoice {
+  /** The image files, sorted, with size and mtime (part of the report's settings key). */
+  files: ImageFile[];
+  /** For the log and messages: the folder, glob or "sample images". */
+  label: string;
+}
+
+const isImage = (f: string): boolean => IMAGE_EXTENSIONS.includes(path.extname(f).toLowerCase());
+const hasGlob = (s: string): boolean => /[*?{[]/.test(s);
+
+export function sampleImagesFolder(ctx: Ctx): string {
+  return vscode.Uri.joinPath(ctx.extensionUri, 'media', 'sample', 'images').fsPath;
+}
+
+/** Image files of a folder (non-recursive, like the engine) or the file itself. */
+async function expandPath(p: string): Promise<string[]> {
+  const st = await stat(p);
+  if (!st.isDirectory()) return [p];
+  return (await readdir(p)).filter(isImage).sort().map((f) => path.join(p, f));
+}
+
+async function withStats(files: string[]): Promise<ImageFile[]> {
+  const unique = [...new Set(files)].sort();
+  return Promise.all(unique.map(async (f) => {
+    const st = await stat(f);
+    return { path: f, size: st.size, mtimeMs: st.mtimeMs };
+  }));
+}
+
+/** Resolves the setting's value: a glob (workspace search), or a folder/file path (relative to the workspace folder). */
+export async function imagesFromSetting(value: string, scope: vscode.Uri | undefined): Promise<ImageChoice> {
+  const folder = (scope && vscode.workspace.getWorkspaceFolder(scope)) ?? vscode.workspace.workspaceFolders?.[0];
+  let files: string[];
+  if (hasGlob(value)) {
+    if (!folder && !path.isAbsolute(value)) throw new UserError(`setting "infodiscard.images" is a glob ("${value}"), which needs an open folder`);
+    const pattern = folder ? new vscode.RelativePattern(folder, value) : value;
+    files = (await vscode.workspace.findFiles(pattern, '**/node_modules/**', 10_000)).map((u) => u.fsPath).filter(isImage);
+  } else {
+    const p = path.isAbsolute(value) || !folder ? value : path.join(folder.uri.fsPath, value);
+    try {
+      files = (await expandPath(p)).filter(isImage);
+    } catch {
+      throw new UserError(`setting "infodiscard.images" names "${value}", which does not exist; give a folder, an image or a glob relative to the workspace folder`);
+    }
+  }
+  if (files.length === 0) throw new UserError(`setting "infodiscard.images" ("${value}") matches no .png, .jpg or .jpeg files`);
+  return { files: await withStats(files), label: value };
+}
+
+interface PickItem extends vscode.QuickPickItem {
+  action: 'recent' | 'browse' | 'sample';
+  paths?: string[];
+}
+
+function recentLabel(paths: string[]): string {
+  return paths.length === 1 ? vscode.workspace.asRelativePath(paths[0]) : `${paths.length} files in ${vscode.workspace.asRelativePath(path.dirname(paths[0]))}`;
+}
+
+/** Asks which images to use. Undefined when the user dismisses the pick. */
+async function askImages(ctx: Ctx): Promise<{ paths: string[]; label: string } | undefined> {
+  const state = ctx.extension.workspaceState;
+  const recent = (state.get<string[][]>(RECENT_KEY) ?? []).filter((r) => Array.isArray(r) && r.length > 0);
+  const sample = sampleImagesFolder(ctx);
+  const items: PickItem[] = [
+    ...recent.map((paths): PickItem => ({ label: `$(history) ${recentLabel(paths)}`, description: 'recent', action: 'recent', paths })),
+    { label: '$(file-media) Sample images', description: 'Fashion-MNIST, shipped with infodiscard', action: 'sample' },
+    { label: '$(folder-opened) Browse…', description: 'a folder or PNG/JPEG files', action: 'browse' },
+  ];
+  const picked = await vscode.window.showQuickPick(items, {
+    title: 'infodiscard: images to analyse with',
+    placeHolder: 'Tip: set "infodiscard.images" to a folder or glob to skip this question',
+    ignoreFocusOut: true,
+  });
+  if (!picked) return undefined;
+  if (picked.action === 'sample') return { paths: [sample], label: 'sample images' };
+  let paths = picked.paths;
+  if (picked.action === 'browse') {
+    const uris = await vscode.window.showOpenDialog({
+      canSelectFiles: true,
+      canSelectFolders: true,
+      canSelectMany: true,
+      openLabel: 'Use these images',
+      filters: { Images: ['png', 'jpg', 'jpeg'] },
+      defaultUri: vscode.workspace.workspaceFolders?.[0]?.uri,
+    });
+    if (!uris || uris.length === 0) return undefined;
+    paths = uris.map((u) => u.fsPath);
+  }
+  const chosen = paths ?? [];
+  await state.update(RECENT_KEY, [chosen, ...recent.filter((r) => JSON.stringify(r) !== JSON.stringify(chosen))].slice(0, MAX_RECENT));
+  return { paths: chosen, label: recentLabel(chosen) };
+}
+
+/** The images for an analysis of `model`, or undefined when the user cancelled. Throws UserError for bad choices. */
+export async function chooseImages(ctx: Ctx, setting: string, model: vscode.Uri | undefined): Promise<ImageChoice | undefined> {
+  let choice: ImageChoice;
+  if (setting) {
+    choice = await imagesFromSetting(setting, model);
+  } else {
+    const asked = await askImages(ctx);
+    if (!asked) return undefined;
+    const files: string[] = [];
+    for (const p of asked.paths) {
+      try {
+        files.push(...(await expandPath(p)).filter(isImage));
+      } catch {
+        throw new UserError('no such file or folder; pick PNG/JPEG files or a folder of them', p);
+      }
+    }
+    if (files.length === 0) throw new UserError(`${asked.label} has no .png, .jpg or .jpeg images`);
+    choice = { files: await withStats(files), label: asked.label };
+  }
+  if (choice.files.length > CONFIRM_ABOVE) {
+    const go = await vscode.window.showWarningMessage(
+      `Analyse ${choice.files.length} images? Every image costs one optimisation per layer.`,
+      { modal: true },
+      'Analyse',
+    );
+    if (go !== 'Analyse') return undefined;
+  }
+  return choice;
+}

@@ -1,0 +1,107 @@
+/**
+ * "Open Report…": a quick pick of the saved reports (model, date, status, stale) or any report file, shown in
+ * the panel; and the hover link's "open the panel at this layer".
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import * as vscode from 'vscode';
+import { UserError } from '../engine/errors';
+import { parseReport } from '../engine/reportFile';
+import type { Ctx } from './ctx';
+import type { ShowLayerArgs } from './hovers';
+import { showError } from './notify';
+import { ReportPanel, type PanelHooks } from './panel';
+import { allReportsFolders, modelName, type Freshness, type ReportSummary } from './reportStore';
+
+export function panelHooks(ctx: Ctx): PanelHooks {
+  return {
+    freshness: (report) => ctx.store.freshness({ modelPath: String(report.model?.path ?? ''), modelSha: String(report.model?.sha256 ?? '') }),
+    defaultSaveFolder: () => vscode.workspace.workspaceFolders?.[0]?.uri,
+  };
+}
+
+export function reportsFolders(ctx: Ctx): string[] {
+  const setting = (scope: vscode.Uri | undefined): string => String(vscode.workspace.getConfiguration('infodiscard', scope).get('reportsFolder') ?? '.infodiscard');
+  return allReportsFolders(setting, ctx.extension.globalStorageUri);
+}
+
+/** Opens one report file in its panel (created or revealed), optionally at a layer. */
+export async function openReportFile(ctx: Ctx, file: string, layer?: string): Promise<ReportPanel> {
+  let report;
+  try {
+    report = parseReport(await readFile(file, 'utf8'), file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new UserError('no such report file', file);
+    throw e;
+  }
+  const existing = ReportPanel.all().find((p) => p.sources.some((s) => s.path === file));
+  const panel = existing ?? ReportPanel.createOrShow(ctx, [{ path: file, label: modelName(String(report.model?.path ?? file)) }], panelHooks(ctx), new Map([[file, report]]));
+  if (existing) {
+    existing.update(file, report);
+    existing.reveal();
+  }
+  if (layer) panel.selectLayer(layer);
+  return panel;
+}
+
+export function freshnessText(f: Freshness): string {
+  return f === 'stale' ? '$(warning) stale: the model changed' : f === 'missing' ? '$(warning) model file missing' : '';
+}
+
+interface ReportItem extends vscode.QuickPickItem {
+  file?: string;
+  browse?: boolean;
+}
+
+async function reportItems(ctx: Ctx, summaries: ReportSummary[]): Promise<ReportItem[]> {
+  // Reports written by the CLI may hold a model path relative to where it ran: try the workspace folder.
+  const base = (file: string): string | undefined => vscode.workspace.getWorkspaceFolder(vscode.Uri.file(file))?.uri.fsPath;
+  const fresh = await Promise.all(summaries.map((s) => ctx.store.freshness(s, base(s.path))));
+  const items: ReportItem[] = summaries.map((s, i) => {
+    const done = s.layers.length === s.requestedLayers ? `${s.layers.length} layers` : `${s.layers.length} of ${s.requestedLayers} layers`;
+    const stale = freshnessText(fresh[i]);
+    return {
+      label: modelName(s.modelPath),
+      description: `${s.createdAt.slice(0, 16).replace('T', ' ')} · ${s.status} · ${done}${stale ? ` · ${stale}` : ''}`,
+      detail: vscode.workspace.asRelativePath(s.path),
+      file: s.path,
+    };
+  });
+  items.push({ label: '$(folder-opened) Browse…', description: 'any infodiscard report file', browse: true, alwaysShow: true });
+  return items;
+}
+
+export async function openReportCommand(ctx: Ctx, uri?: vscode.Uri): Promise<void> {
+  try {
+    if (uri instanceof vscode.Uri) {
+      await openReportFile(ctx, uri.fsPath);
+      return;
+    }
+    const items: Promise<ReportItem[]> = ctx.store.list(reportsFolders(ctx)).then((s) => reportItems(ctx, s));
+    const picked = await vscode.window.showQuickPick<ReportItem>(items, {
+      title: 'infodiscard: open report',
+      placeHolder: 'Saved reports, newest first',
+      matchOnDescription: true,
+      matchOnDetail: true,
+    });
+    if (!picked) return;
+    let file = picked.file;
+    if (picked.browse) {
+      const uris = await vscode.window.showOpenDialog({ canSelectMany: false, openLabel: 'Open Report', filters: { 'infodiscard report': ['json'] } });
+      file = uris?.[0]?.fsPath;
+    }
+    if (file) await openReportFile(ctx, file);
+  } catch (e) {
+    showError(ctx, e);
+  }
+}
+
+/** The hover link: open the report's panel and select the layer. Arguments are untrusted (they come from a URI). */
+export async function showLayerCommand(ctx: Ctx, args?: ShowLayerArgs): Promise<void> {
+  try {
+    if (!args || typeof args.report !== 'string' || typeof args.layer !== 'string' || !path.isAbsolute(args.report) || !args.report.endsWith('.json')) return;
+    await openReportFile(ctx, args.report, args.layer);
+  } catch (e) {
+    showError(ctx, e);
+  }
+}

@@ -1,0 +1,267 @@
+/**
+ * The report panel (webview), after microsoft/vscode-extension-samples' webview-sample: one panel per set of
+ * reports (one report, or several compared), created or revealed beside the editor, restored after a reload by a
+ * WebviewPanelSerializer from the state the webview keeps (which report files it shows).
+ *
+ * Messages wait for the webview's {type: 'ready'}: until then (and whenever the webview is reloaded, e.g. after
+ * being hidden) the latest panel state, content and layer selection are held and sent in that order on 'ready'.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import * as vscode from 'vscode';
+import type { Report } from '../engine/report';
+import { parseReport } from '../engine/reportFile';
+import type { FromWebview, PanelState, ReportSource, ToWebview, WebviewSavedState } from '../protocol';
+import { makeNonce, reportHtmlDocument } from '../report-html/render';
+import type { Ctx } from './ctx';
+import { plainMessage } from './messages';
+import type { Freshness } from './reportStore';
+
+export const VIEW_TYPE = 'infodiscard.report';
+/** Largest export the panel will write (a PNG of the chart is well under this). */
+const MAX_SAVE_BYTES = 64 * 1024 * 1024;
+
+export interface PanelHooks {
+  /** Whether a report still matches its model file (for the title). */
+  freshness?(report: Report): Promise<Freshness>;
+  /** Where the save dialog starts. */
+  defaultSaveFolder?(): vscode.Uri | undefined;
+}
+
+function keyOf(sources: ReportSource[]): string {
+  return sources.map((s) => s.path).sort().join('\n');
+}
+
+/** Panel state from the webview's saved state (untrusted: it round-trips through the webview). */
+export function sourcesFromState(state: unknown): ReportSource[] {
+  const sources = (state as WebviewSavedState | undefined)?.panel?.sources;
+  if (!Array.isArray(sources)) return [];
+  return sources
+    .filter((s): s is ReportSource => !!s && typeof s.path === 'string' && path.isAbsolute(s.path) && s.path.endsWith('.json'))
+    .map((s) => ({ path: s.path, label: typeof s.label === 'string' ? s.label : path.basename(s.path) }))
+    .slice(0, 16);
+}
+
+export class ReportPanel {
+  private static readonly panels = new Set<ReportPanel>();
+
+  private readonly disposables: vscode.Disposable[] = [];
+  private readonly reports = new Map<string, Report>();
+  private ready = false;
+  /** Latest of each kind, sent on 'ready' in this order. */
+  private pendingContent: ToWebview | undefined;
+  private pendingSelect: ToWebview | undefined;
+  private stale = new Map<string, Freshness>();
+  private disposed = false;
+
+  /** Shows `sources` (one report, or several to compare): reveals the panel that already shows exactly them. */
+  static createOrShow(ctx: Ctx, sources: ReportSource[], hooks: PanelHooks = {}, reports?: Map<string, Report>): ReportPanel {
+    const key = keyOf(sources);
+    for (const p of ReportPanel.panels) {
+      if (keyOf(p.sources) === key) {
+        p.panel.reveal(vscode.ViewColumn.Beside, true);
+        if (reports) for (const [file, r] of reports) p.update(file, r);
+        return p;
+      }
+    }
+    const panel = vscode.window.createWebviewPanel(VIEW_TYPE, 'infodiscard', { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, ReportPanel.options(ctx));
+    return new ReportPanel(ctx, panel, sources, hooks, reports);
+  }
+
+  /** Restores a panel after a window reload (the serializer hands over the webview's saved state). */
+  static revive(ctx: Ctx, panel: vscode.WebviewPanel, state: unknown, hooks: PanelHooks = {}): ReportPanel {
+    panel.webview.options = ReportPanel.options(ctx);
+    return new ReportPanel(ctx, panel, sourcesFromState(state), hooks);
+  }
+
+  /** A report file changed (a layer finished, an analysis ended): every panel showing it updates. */
+  static reportChanged(file: string, report: Report): void {
+    for (const p of ReportPanel.panels) if (p.sources.some((s) => s.path === file)) p.update(file, report);
+  }
+
+  /** The open panels (for tests and the hover command). */
+  static all(): readonly ReportPanel[] {
+    return [...ReportPanel.panels];
+  }
+
+  private static options(ctx: Ctx): vscode.WebviewPanelOptions & vscode.WebviewOptions {
+    return {
+      enableScripts: true,
+      enableFindWidget: true,
+      // The webview loads only the report UI bundle: dist/ and nothing else.
+      localResourceRoots: [vscode.Uri.joinPath(ctx.extensionUri, 'dist')],
+    };
+  }
+
+  private constructor(
+    private readonly ctx: Ctx,
+    readonly panel: vscode.WebviewPanel,
+    readonly sources: ReportSource[],
+    private readonly hooks: PanelHooks,
+    reports?: Map<string, Report>,
+  ) {
+    ReportPanel.panels.add(this);
+    if (reports) for (const [file, r] of reports) this.reports.set(file, r);
+    panel.webview.html = this.html();
+    this.updateTitle();
+    this.disposables.push(
+      panel.onDidDispose(() => this.dispose()),
+      panel.webview.onDidReceiveMessage((m: unknown) => void this.onMessage(m)),
+      // A hidden webview is torn down; it says 'ready' again when shown.
+      panel.onDidChangeViewState(() => {
+        if (!panel.visible) this.ready = false;
+      }),
+    );
+    this.pendingContent = this.content();
+    void this.loadMissing();
+  }
+
+  /** Selects a layer (hover link), once the webview is ready. */
+  selectLayer(layer: string): void {
+    this.post({ type: 'selectLayer', layer });
+  }
+
+  reveal(): void {
+    this.panel.reveal(vscode.ViewColumn.Beside, false);
+  }
+
+  update(file: string, report: Report): void {
+    if (this.disposed) return;
+    this.reports.set(file, report);
+    this.stale.delete(file);
+    this.updateTitle();
+    const content = this.content();
+    if (content) this.post(content);
+  }
+
+  private async loadMissing(): Promise<void> {
+    await Promise.all(this.sources.map(async (s) => {
+      if (this.reports.has(s.path)) return;
+      try {
+        const report = parseReport(await readFile(s.path, 'utf8'), s.path);
+        if (!this.reports.has(s.path)) this.update(s.path, report);
+      } catch (e) {
+        // Not written yet (an analysis is starting) or gone: the panel shows the others.
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.ctx.log.warn(`panel: ${plainMessage((e as Error).message)}`);
+      }
+    }));
+    this.updateTitle();
+  }
+
+  /** The message that shows this panel's reports, or undefined while none is loaded. */
+  private content(): ToWebview | undefined {
+    const series = this.sources.filter((s) => this.reports.has(s.path)).map((s) => ({ label: s.label, report: this.reports.get(s.path)! }));
+    if (series.length === 0) return undefined;
+    if (this.sources.length === 1) return { type: 'report', report: series[0].report };
+    return { type: 'compare', series };
+  }
+
+  private panelState(): ToWebview {
+    const state: PanelState = { sources: this.sources };
+    return { type: 'panelState', state };
+  }
+
+  private post(message: ToWebview): void {
+    if (message.type === 'selectLayer') this.pendingSelect = message;
+    else if (message.type === 'report' || message.type === 'compare') this.pendingContent = message;
+    if (!this.ready || this.disposed) return;
+    void this.panel.webview.postMessage(message);
+    // Delivered: a later reload re-sends the content, but not an old selection.
+    if (message.type === 'selectLayer') this.pendingSelect = undefined;
+  }
+
+  private flush(): void {
+    const out: ToWebview[] = [this.panelState()];
+    if (this.pendingContent) out.push(this.pendingContent);
+    if (this.pendingSelect) out.push(this.pendingSelect);
+    this.pendingSelect = undefined;
+    for (const m of out) void this.panel.webview.postMessage(m);
+  }
+
+  private async onMessage(raw: unknown): Promise<void> {
+    const m = raw as FromWebview | null;
+    if (!m || typeof m !== 'object') return;
+    if (m.type === 'ready') {
+      this.ready = true;
+      this.flush();
+    } else if (m.type === 'save') {
+      await this.save(m);
+    }
+  }
+
+  private async save(m: Extract<FromWebview, { type: 'save' }>): Promise<void> {
+    if (typeof m.filename !== 'string' || typeof m.data !== 'string' || typeof m.mime !== 'string') return;
+    let bytes: Uint8Array;
+    if (m.encoding === 'dataUrl') {
+      const match = /^data:[\w.+/-]+;base64,([A-Za-z0-9+/=]*)$/.exec(m.data);
+      if (!match) return;
+      bytes = Buffer.from(match[1], 'base64');
+    } else {
+      bytes = Buffer.from(m.data, 'utf8');
+    }
+    if (bytes.length > MAX_SAVE_BYTES) {
+      void vscode.window.showErrorMessage('infodiscard: that export is too large to save from the panel');
+      return;
+    }
+    const name = path.basename(m.filename).replace(/[^A-Za-z0-9._ -]+/g, '_').slice(0, 120) || 'infodiscard-export';
+    const ext = path.extname(name).slice(1).toLowerCase();
+    const kinds: Record<string, string> = { json: 'JSON', csv: 'CSV', png: 'PNG image' };
+    const folder = this.hooks.defaultSaveFolder?.() ?? vscode.workspace.workspaceFolders?.[0]?.uri;
+    const target = await vscode.window.showSaveDialog({
+      defaultUri: folder ? vscode.Uri.joinPath(folder, name) : undefined,
+      filters: kinds[ext] ? { [kinds[ext]]: [ext] } : undefined,
+      saveLabel: 'Export',
+    });
+    if (!target) return;
+    try {
+      await vscode.workspace.fs.writeFile(target, bytes);
+      this.ctx.log.info(`exported ${target.fsPath}`);
+    } catch (e) {
+      void vscode.window.showErrorMessage(`infodiscard: could not save ${plainMessage(target.fsPath)}: ${plainMessage((e as Error).message)}`);
+    }
+  }
+
+  private updateTitle(): void {
+    if (this.disposed) return;
+    const labels = this.sources.map((s) => s.label);
+    const fresh = this.sources.map((s) => this.stale.get(s.path));
+    const mark = fresh.includes('stale') ? ' (stale)' : fresh.includes('missing') ? ' (model missing)' : '';
+    const base = labels.length === 1 ? `SID: ${labels[0]}` : `SID: ${labels.slice(0, 3).join(' vs ')}${labels.length > 3 ? ` +${labels.length - 3}` : ''}`;
+    this.panel.title = plainMessage(`${base}${mark}`, 80);
+    void this.checkFreshness();
+  }
+
+  private async checkFreshness(): Promise<void> {
+    if (!this.hooks.freshness) return;
+    let changed = false;
+    for (const s of this.sources) {
+      const report = this.reports.get(s.path);
+      if (!report || this.stale.has(s.path)) continue;
+      this.stale.set(s.path, 'current');
+      const f = await this.hooks.freshness(report);
+      this.stale.set(s.path, f);
+      if (f !== 'current') changed = true;
+    }
+    if (changed) this.updateTitle();
+  }
+
+  private html(): string {
+    const webview = this.panel.webview;
+    const nonce = makeNonce();
+    const script = webview.asWebviewUri(vscode.Uri.joinPath(this.ctx.extensionUri, 'dist', 'webview.js'));
+    return reportHtmlDocument({
+      title: 'infodiscard report',
+      nonce,
+      csp: `default-src 'none'; img-src ${webview.cspSource} data: blob:; style-src 'nonce-${nonce}'; script-src 'nonce-${nonce}'`,
+      script: { src: script.toString() },
+    });
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    ReportPanel.panels.delete(this);
+    this.panel.dispose();
+    for (const d of this.disposables.splice(0)) d.dispose();
+  }
+}

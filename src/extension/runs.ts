@@ -1,0 +1,92 @@
+/**
+ * The analyses running now: each has an AbortController (Cancel Analysis, the notification's Cancel button and
+ * the status-bar item all abort it), and a status-bar item shows them while any runs.
+ */
+import * as vscode from 'vscode';
+
+export interface RunHandle {
+  readonly id: number;
+  readonly label: string;
+  readonly controller: AbortController;
+  /** Progress text for the status bar ("block2_conv 3/7"). */
+  setProgress(text: string): void;
+  /** The run is over. */
+  dispose(): void;
+}
+
+/** Status-bar text must not carry $(icon) syntax from untrusted names. */
+export function statusText(s: string): string {
+  return s.replace(/\$\(/g, '$\u200b(').replace(/\s+/g, ' ').slice(0, 80);
+}
+
+export class Runs implements vscode.Disposable {
+  private readonly active = new Map<number, { label: string; controller: AbortController; progress: string }>();
+  private nextId = 1;
+  private item: vscode.StatusBarItem | undefined;
+
+  get count(): number {
+    return this.active.size;
+  }
+
+  list(): { id: number; label: string; progress: string }[] {
+    return [...this.active].map(([id, r]) => ({ id, label: r.label, progress: r.progress }));
+  }
+
+  add(label: string, controller: AbortController = new AbortController()): RunHandle {
+    const id = this.nextId++;
+    const run = { label, controller, progress: 'starting…' };
+    this.active.set(id, run);
+    this.refresh();
+    return {
+      id,
+      label,
+      controller,
+      setProgress: (text) => {
+        run.progress = text;
+        this.refresh();
+      },
+      dispose: () => {
+        if (this.active.delete(id)) this.refresh();
+      },
+    };
+  }
+
+  /** Aborts one run, or every run when `id` is omitted. Returns how many were cancelled. */
+  cancel(id?: number): number {
+    let n = 0;
+    for (const [key, r] of this.active) {
+      if (id !== undefined && key !== id) continue;
+      if (!r.controller.signal.aborted) {
+        r.controller.abort();
+        n++;
+      }
+    }
+    return n;
+  }
+
+  private refresh(): void {
+    void vscode.commands.executeCommand('setContext', 'infodiscard.running', this.active.size > 0);
+    if (this.active.size === 0) {
+      this.item?.hide();
+      return;
+    }
+    if (!this.item) {
+      this.item = vscode.window.createStatusBarItem('infodiscard.running', vscode.StatusBarAlignment.Left, 10);
+      this.item.name = 'infodiscard analysis';
+      this.item.command = 'infodiscard.cancelAnalysis';
+    }
+    const runs = [...this.active.values()];
+    this.item.text = runs.length === 1
+      ? `$(loading~spin) SID ${statusText(runs[0].label)}: ${statusText(runs[0].progress)}`
+      : `$(loading~spin) SID: ${runs.length} analyses`;
+    this.item.tooltip = `${runs.map((r) => `${r.label}: ${r.progress}`).join('\n')}\nClick to cancel`;
+    this.item.show();
+  }
+
+  dispose(): void {
+    this.cancel();
+    this.active.clear();
+    this.item?.dispose();
+    this.item = undefined;
+  }
+}

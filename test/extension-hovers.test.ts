@@ -1,0 +1,183 @@
+/**
+ * Hovers: which positions name a layer (whole string literals only), the Markdown (escaped untrusted text, one
+ * trusted command), several reports, and the lazy index (nothing read before the first hover over a string,
+ * kept current by the watcher and the extension's own writes).
+ */
+import { makeDocument, mock, MarkdownString, Position, Uri, CancellationTokenSource } from './helpers/vscode-mock';
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Report } from '../src/engine/report';
+import { writeReport } from '../src/engine/reportFile';
+import { layerNameAt, literalAt } from '../src/extension/hoverMatch';
+import { LayerHoverProvider, LayerIndex, layerHoverMarkdown, SHOW_LAYER_COMMAND, type IndexEntry } from '../src/extension/hovers';
+import { ReportStore } from '../src/extension/reportStore';
+import { EVIL_LAYER_NAME, sampleReport } from './fixtures/sample-report';
+
+const known = new Set(['block2_conv', 'conv2d_3', 'dense', 'seq/conv/Relu']);
+const isLayer = (n: string): boolean => known.has(n);
+/** The layer named under the first "|" in `line` (the marker is removed). */
+function at(line: string, syntax: 'python' | 'js' = 'python'): string | undefined {
+  const ch = line.indexOf('|');
+  return layerNameAt(line.replace('|', ''), ch, isLayer, syntax)?.text;
+}
+
+test('layer names: whole string literals in Python and TS/JS', () => {
+  assert.equal(at('x = layers.Conv2D(32, 3, name="block2_|conv")(x)'), 'block2_conv');
+  assert.equal(at('x = layers.Conv2D(32, 3, name=|"block2_conv")(x)'), 'block2_conv', 'on the opening quote');
+  assert.equal(at("h = model.get_layer('conv2d|_3').output"), 'conv2d_3');
+  assert.equal(at("h = model.get_layer(r'conv2d|_3')"), 'conv2d_3', 'prefixed Python string');
+  assert.equal(at('const h = model.getLayer(`conv2d_|3`);', 'js'), 'conv2d_3');
+  assert.equal(at("const probe = 'seq/conv/R|elu';", 'js'), 'seq/conv/Relu', 'graph-model node names with slashes');
+  assert.equal(at('print("a", "con|v2d_3", "b")'), 'conv2d_3', 'the literal under the cursor, not the first one');
+  assert.equal(at('s = "it\\"s", "den|se"'), 'dense', 'escaped quotes do not confuse the scan');
+});
+
+test('layer names: not in unrelated words, partial literals, identifiers or comments', () => {
+  assert.equal(at('name = "my_conv2d_|3x"'), undefined, 'a longer literal containing the name');
+  assert.equal(at('name = "conv2d_3 |and more"'), undefined);
+  assert.equal(at('conv2d_|3 = layers.Dense(10)'), undefined, 'an identifier, not a literal');
+  assert.equal(at('x = dense|(x)'), undefined);
+  assert.equal(at('x = 1  # see "conv2d|_3"'), undefined, 'Python comment');
+  assert.equal(at('let x = 1; // "conv2d|_3"', 'js'), undefined, 'JS comment');
+  assert.equal(at('x = "conv2d_3" + |y'), undefined, 'outside the literal');
+  assert.equal(at('x = "conv2d|_3'), undefined, 'unterminated literal');
+  assert.equal(literalAt('a = "x" # "y"', 10, 'python'), undefined);
+  assert.deepEqual(literalAt("get_layer('a\\'b')", 12, 'python'), { start: 10, end: 16, text: "a'b" });
+});
+
+function entry(over: Partial<IndexEntry> = {}): IndexEntry {
+  return { reportPath: '/w/.infodiscard/a.json', model: 'fashion-cnn', modelPath: '/w/fashion-cnn/model.json', createdAt: '2024-03-01T12:30:00.000Z', status: 'complete', kind: 'Conv2D', mean: -0.597, std: 0.093, rank: 3, count: 7, ...over };
+}
+
+function linkTargets(md: string): string[] {
+  return [...md.matchAll(/\]\(([^ )]+)/g)].map((m) => m[1]);
+}
+
+test('hover Markdown: SID mean ± std, rank, report; one trusted command link with decodable arguments', () => {
+  const md = layerHoverMarkdown('block2_conv', [entry()]) as unknown as MarkdownString;
+  assert.deepEqual(md.isTrusted, { enabledCommands: [SHOW_LAYER_COMMAND] });
+  assert.equal(md.supportHtml, false);
+  assert.equal(md.supportThemeIcons, false);
+  assert.match(md.value, /block2\\_conv/);
+  assert.match(md.value, /SID -0\.597 ± 0\.093 nats\/pixel, rank 3 of 7 \(1 = discards most\)/);
+  assert.match(md.value, /\*\*fashion\\-cnn\*\* \(Conv2D\)/);
+  const links = linkTargets(md.value);
+  assert.equal(links.length, 1);
+  assert.match(links[0], /^command:infodiscard\.showLayer\?/);
+  assert.deepEqual(JSON.parse(decodeURIComponent(links[0].slice(links[0].indexOf('?') + 1))), [{ report: '/w/.infodiscard/a.json', layer: 'block2_conv' }]);
+});
+
+test('hover Markdown: a hostile layer name and model name stay text', () => {
+  const evil = EVIL_LAYER_NAME; // <img src=x onerror=alert(1)>
+  const md = (layerHoverMarkdown(evil, [entry({ model: '[x](command:workbench.action.quit)', kind: '<b>k</b>' })]) as unknown as MarkdownString).value;
+  assert.ok(!md.includes('<img'), 'no raw HTML tag');
+  assert.ok(!md.includes('<b>'), 'no raw HTML in the kind');
+  assert.match(md, /&lt;img src=x onerror=alert\\\(1\\\)&gt;/);
+  assert.ok(!md.includes('](command:workbench'), 'a link in the model name is escaped');
+  assert.deepEqual(linkTargets(md).map((l) => l.split('?')[0]), ['command:infodiscard.showLayer'], 'the only link is ours');
+  // The command arguments carry the hostile name intact, and nothing in them can close the link early.
+  const link = linkTargets(md)[0];
+  assert.ok(!/[()<> ]/.test(link), 'parentheses, brackets and spaces are percent-encoded');
+  assert.equal(JSON.parse(decodeURIComponent(link.split('?')[1]))[0].layer, evil);
+});
+
+test('hover Markdown: several reports listed, newest first, with status', () => {
+  const md = (layerHoverMarkdown('conv2d_3', [
+    entry({ model: 'net-a', reportPath: '/r/a.json' }),
+    entry({ model: 'net-b', reportPath: '/r/b.json', status: 'cancelled', rank: 1, count: 2 }),
+  ]) as unknown as MarkdownString).value;
+  assert.equal(md.split('\n').filter((l) => l.startsWith('- ')).length, 2);
+  assert.match(md, /net\\-a/);
+  assert.match(md, /net\\-b.*rank 1 of 2.*cancelled/);
+  assert.equal(linkTargets(md).length, 2);
+});
+
+function withReport(layers: [string, number][], model: string): Report {
+  const r = sampleReport();
+  const proto = r.layers[0];
+  r.model = { ...r.model, path: `/models/${model}/model.json` };
+  r.layers = layers.map(([name, mean]) => ({ ...proto, name, sid: { ...proto.sid, mean, std: 0.05 } }));
+  r.requestedLayers = layers.map(([n]) => n);
+  return r;
+}
+
+test('hover provider: lazy index, several reports, ranks, watcher updates, no reads per hover', async () => {
+  mock.reset();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'infodiscard-hover-'));
+  try {
+    const folder = path.join(dir, '.infodiscard');
+    writeReport(path.join(folder, 'a.json'), withReport([['conv2d_1', -3], ['block2_conv', -1], ['dense', -2]], 'net-a'));
+    writeReport(path.join(folder, 'b.json'), withReport([['block2_conv', -0.5], [EVIL_LAYER_NAME, -0.2]], 'net-b'));
+    let reads = 0;
+    const store = new ReportStore();
+    const summary = store.summary.bind(store);
+    store.summary = (f: string) => {
+      reads++;
+      return summary(f);
+    };
+    const index = new LayerIndex(store, () => [folder]);
+    const provider = new LayerHoverProvider(index);
+    const token = new CancellationTokenSource().token;
+    const hover = (text: string, lang = 'python') => {
+      const ch = text.indexOf('|');
+      return provider.provideHover(makeDocument(text.replace('|', ''), lang) as never, new Position(0, ch) as never, token as never);
+    };
+
+    assert.equal(await hover('x = conv2d|_1'), undefined);
+    assert.equal(index.isBuilt, false, 'no string under the cursor: the index is not even built');
+    assert.equal(reads, 0);
+    assert.equal(mock.watchers.length, 0);
+
+    const h = await hover('layer = model.get_layer("block2|_conv")');
+    assert.ok(h, 'hover over a known layer');
+    const md = (h as unknown as { contents: MarkdownString[] }).contents[0].value;
+    assert.match(md, /net\\-a.*SID -1\.000 ± 0\.050.*rank 1 of 3/);
+    assert.match(md, /net\\-b.*SID -0\.500 ± 0\.050.*rank 2 of 2/);
+    const range = (h as unknown as { range: { start: { character: number }; end: { character: number } } }).range;
+    assert.deepEqual([range.start.character, range.end.character], [24, 37], 'the range covers the literal');
+    assert.equal(reads, 2, 'both reports read once, on the first hover');
+    assert.equal(mock.watchers.length, 1);
+    assert.equal(mock.watchers[0].pattern.pattern, '*.json');
+
+    assert.equal(await hover('name = "not_a_|layer"'), undefined);
+    assert.ok(await hover('const x = "den|se";', 'typescript'));
+    assert.ok(await hover(`y = "${EVIL_LAYER_NAME.replace('src', 's|rc')}"`));
+    assert.equal(reads, 2, 'later hovers are lookups');
+
+    // A new report appears: the watcher refreshes just that file.
+    writeReport(path.join(folder, 'c.json'), withReport([['brand_new', -1]], 'net-c'));
+    mock.watchers[0].create.fire(Uri.file(path.join(folder, 'c.json')) as never);
+    await new Promise((r) => setTimeout(r, 250));
+    assert.ok(await hover('"brand|_new"'));
+    assert.equal(reads, 3);
+    // A deleted report disappears.
+    rmSync(path.join(folder, 'a.json'));
+    mock.watchers[0].delete.fire(Uri.file(path.join(folder, 'a.json')) as never);
+    assert.equal(await hover('"conv2d|_1"'), undefined);
+    const after = (await hover('"block2|_conv"')) as unknown as { contents: MarkdownString[] };
+    assert.doesNotMatch(after.contents[0].value, /net\\-a/);
+    index.dispose();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('hover provider: no reports folder yet costs one failed directory read, then nothing', async () => {
+  mock.reset();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'infodiscard-hover-'));
+  try {
+    const index = new LayerIndex(new ReportStore(), () => [path.join(dir, '.infodiscard')]);
+    const provider = new LayerHoverProvider(index);
+    const doc = makeDocument('x = "conv2d_1"', 'python');
+    const token = new CancellationTokenSource().token;
+    assert.equal(await provider.provideHover(doc as never, new Position(0, 7) as never, token as never), undefined);
+    assert.equal(index.isBuilt, true);
+    assert.equal(mock.watchers.length, 1, 'watching the folder so its creation is noticed');
+    index.dispose();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

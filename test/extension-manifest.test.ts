@@ -1,0 +1,155 @@
+/**
+ * The extension's manifest and bundle: commands declared, registered and wired into menus consistently; context
+ * menus only on model.json; settings declared with ranges; dist/extension.js free of TensorFlow.js and quick to
+ * activate.
+ */
+import { mock, makeExtensionContext } from './helpers/vscode-mock';
+import { test } from 'node:test';
+import { activate } from '../src/extension/main';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { DEFAULT_SETTINGS } from '../src/engine/settings';
+
+const ROOT = path.resolve(__dirname, '..');
+const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+const contributes = pkg.contributes;
+
+interface MenuItem {
+  command: string;
+  when?: string;
+  group?: string;
+}
+
+test('every command has the "infodiscard" category and an id under infodiscard.', () => {
+  const ids = contributes.commands.map((c: { command: string }) => c.command);
+  assert.deepEqual(ids.sort(), [
+    'infodiscard.analyzeModel', 'infodiscard.cancelAnalysis', 'infodiscard.compareModels', 'infodiscard.openReport', 'infodiscard.showLayer', 'infodiscard.showLog',
+  ]);
+  for (const c of contributes.commands) {
+    assert.equal(c.category, 'infodiscard', c.command);
+    assert.ok(c.title && !c.title.startsWith('infodiscard'), `${c.command}: the category prefixes the title already`);
+  }
+});
+
+test('menus name only declared commands; context menus filter on model.json', () => {
+  const ids = new Set(contributes.commands.map((c: { command: string }) => c.command));
+  for (const [menu, items] of Object.entries(contributes.menus as Record<string, MenuItem[]>)) {
+    for (const item of items) assert.ok(ids.has(item.command), `${menu}: ${item.command} is not a declared command`);
+  }
+  for (const menu of ['explorer/context', 'editor/title', 'editor/context']) {
+    const items = contributes.menus[menu] as MenuItem[];
+    assert.ok(items.length > 0, `${menu} has entries`);
+    for (const item of items) {
+      assert.match(item.when ?? '', /(^|&& )resourceFilename == model\.json( &&|$)/, `${menu}: ${item.command} must filter on model.json`);
+    }
+  }
+  const explorer = contributes.menus['explorer/context'] as MenuItem[];
+  assert.ok(explorer.some((i) => i.command === 'infodiscard.analyzeModel'));
+  assert.ok(explorer.some((i) => i.command === 'infodiscard.compareModels' && /listMultiSelection/.test(i.when ?? '')));
+  assert.ok((contributes.menus['editor/title'] as MenuItem[]).every((i) => i.group === 'navigation'), 'editor title action is a visible button');
+  const palette = new Map((contributes.menus.commandPalette as MenuItem[]).map((i) => [i.command, i.when]));
+  assert.equal(palette.get('infodiscard.showLayer'), 'false', 'the hover-only command is hidden from the palette');
+  assert.equal(palette.get('infodiscard.cancelAnalysis'), 'infodiscard.running');
+  for (const shown of ['infodiscard.analyzeModel', 'infodiscard.compareModels', 'infodiscard.openReport', 'infodiscard.showLog']) {
+    assert.ok(!palette.has(shown), `${shown} stays in the palette`);
+  }
+});
+
+test('activation events: own views, restore and hover languages only', () => {
+  for (const e of pkg.activationEvents as string[]) {
+    assert.match(e, /^(onLanguage:(python|typescript|javascript|typescriptreact|javascriptreact)|onWebviewPanel:infodiscard\.report)$/, e);
+  }
+  assert.ok(pkg.activationEvents.includes('onWebviewPanel:infodiscard.report'));
+  assert.ok(!pkg.activationEvents.includes('*') && !pkg.activationEvents.includes('onStartupFinished'));
+  assert.equal(pkg.main, './dist/extension.js');
+  assert.equal(pkg.engines.vscode, '^1.90.0');
+  assert.equal(pkg.capabilities.untrustedWorkspaces.supported, false);
+  assert.match(pkg.capabilities.untrustedWorkspaces.description, /runs model files/);
+});
+
+test('settings: declared with the engine defaults and ranges', () => {
+  const props = contributes.configuration.properties;
+  const expect: Record<string, unknown> = {
+    'infodiscard.backend': DEFAULT_SETTINGS.backend,
+    'infodiscard.samplesPerStep': DEFAULT_SETTINGS.samples,
+    'infodiscard.maxSteps': DEFAULT_SETTINGS.maxSteps,
+    'infodiscard.alpha': DEFAULT_SETTINGS.alpha,
+    'infodiscard.tau': DEFAULT_SETTINGS.tau,
+    'infodiscard.sigmaMax': DEFAULT_SETTINGS.sigmaMax,
+    'infodiscard.sigmaGrid': 0,
+    'infodiscard.images': '',
+    'infodiscard.inputRange': '0,1',
+    'infodiscard.reportsFolder': '.infodiscard',
+    'infodiscard.workers': 1,
+  };
+  assert.deepEqual(Object.keys(props).sort(), Object.keys(expect).sort());
+  for (const [key, value] of Object.entries(expect)) assert.deepEqual(props[key].default, value, key);
+  for (const key of ['samplesPerStep', 'maxSteps', 'sigmaGrid', 'workers']) {
+    const p = props[`infodiscard.${key}`];
+    assert.equal(p.type, 'integer', key);
+    assert.ok(typeof p.minimum === 'number' && typeof p.maximum === 'number', `${key} has a range`);
+  }
+  for (const key of ['alpha', 'tau', 'sigmaMax']) {
+    const p = props[`infodiscard.${key}`];
+    assert.ok(p.exclusiveMinimum === 0 && typeof p.maximum === 'number', `${key} has a range`);
+  }
+  assert.deepEqual(props['infodiscard.backend'].enum, ['auto', 'tensorflow', 'wasm', 'cpu']);
+});
+
+test('activate registers every declared command, and only those', async () => {
+  const context = makeExtensionContext();
+  const ctx = activate(context as never);
+  const declared = contributes.commands.map((c: { command: string }) => c.command).sort();
+  assert.deepEqual([...mock.commands.keys()].sort(), declared);
+  assert.ok(mock.serializers.has('infodiscard.report'), 'panel serializer registered for restore');
+  assert.equal(mock.hoverProviders.length, 1);
+  assert.equal(mock.log.length, 0, 'nothing logged (no output channel created) at activation');
+  await ctx.dispose();
+  for (const d of context.subscriptions) d.dispose();
+  assert.equal(mock.commands.size, 0, 'commands disposed with the extension');
+});
+
+function bundle(): string {
+  const file = path.join(ROOT, 'dist', 'extension.js');
+  if (!existsSync(file)) execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'build.mjs')], { cwd: ROOT, stdio: 'inherit' });
+  return readFileSync(file, 'utf8');
+}
+
+test('dist/extension.js holds no TensorFlow.js', () => {
+  const js = bundle();
+  for (const marker of ['@tensorflow/', 'tfjs-core', 'tfjs-layers', 'tfjs-backend', 'registerKernel', 'registerGradient', 'loadLayersModel', 'setWasmPaths']) {
+    assert.ok(!js.includes(marker), `extension bundle contains "${marker}"`);
+  }
+  const requires = [...js.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]);
+  assert.deepEqual([...new Set(requires.filter((r) => !r.startsWith('node:')))], ['vscode'], 'only vscode and node built-ins are required');
+});
+
+test('dist/extension.js loads and activates with the mock in under 50 ms', async () => {
+  bundle();
+  // Plain Node in a fresh process (tsx would add its own transform time): the mock is compiled to JS first.
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'infodiscard-ext-'));
+  const mockJs = path.join(dir, 'vscode-mock.js');
+  const esbuild = await import('esbuild');
+  esbuild.buildSync({ entryPoints: [path.join(__dirname, 'helpers', 'vscode-mock.ts')], bundle: true, platform: 'node', format: 'cjs', outfile: mockJs, logLevel: 'error' });
+  const script = `
+    const { makeExtensionContext, mock } = require(${JSON.stringify(mockJs)});
+    const t0 = performance.now();
+    const ext = require(${JSON.stringify(path.join(ROOT, 'dist', 'extension.js'))});
+    const t1 = performance.now();
+    const ctx = ext.activate(makeExtensionContext(${JSON.stringify(ROOT)}));
+    const t2 = performance.now();
+    console.log(JSON.stringify({ load: t1 - t0, activate: t2 - t1, commands: mock.commands.size, watchers: mock.watchers.length }));
+  `;
+  try {
+    const out = execFileSync(process.execPath, ['-e', script], { cwd: ROOT, encoding: 'utf8' });
+    const r = JSON.parse(out.trim().split('\n').pop()!);
+    assert.equal(r.commands, contributes.commands.length);
+    assert.equal(r.watchers, 0, 'no file watcher until the first hover');
+    assert.ok(r.load + r.activate < 50, `load ${r.load.toFixed(1)} ms + activate ${r.activate.toFixed(1)} ms`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
