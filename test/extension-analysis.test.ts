@@ -233,6 +233,36 @@ test('a crashed worker: one error naming the model, the partial report kept and 
   mock.answer.message = undefined;
 });
 
+test('closing the panel cancels its analysis and leaves no worker process', { timeout: 120_000 }, async () => {
+  configure({ maxSteps: 400, samplesPerStep: 16, tau: 0.013 });
+  ReportPanel.all().forEach((p) => p.dispose());
+  const big = path.join(ws, 'models', 'net-big', 'model.json');
+  const analysis = run('infodiscard.analyzeModel', Uri.file(big));
+  const t0 = Date.now();
+  const started = () => mock.progress.some((p) => p.options.title === 'SID of net-big' && !p.done && p.reports.some((r) => /conv2 \(2\/3\)/.test(r.message ?? '')));
+  while (!started() && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 5));
+  const pids = ctx.pool(1).pids;
+  assert.equal(pids.length, 1);
+  const panels = ReportPanel.all();
+  assert.equal(panels.length, 1);
+  panels[0].panel.dispose(); // as the user closing the tab
+  await analysis;
+  const gone = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  };
+  const t1 = Date.now();
+  while (!gone(pids[0]) && Date.now() - t1 < 5_000) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(gone(pids[0]), `worker ${pids[0]} still running`);
+  const report = reportFiles().map(readJson).find((r) => r.settings.tau === 0.013)!;
+  assert.equal(report.status, 'cancelled');
+  assert.ok(report.layers.length >= 1, 'finished layers kept');
+});
+
 test('errors: a bad setting offers to open it; a file that is not a model gives one line naming it', { timeout: 60_000 }, async () => {
   configure({ alpha: -1 });
   mock.messages.length = 0;

@@ -55,7 +55,7 @@ export function runAnalysis(ctx: Ctx, job: AnalysisJob): Thenable<AnalysisOutcom
   return vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `SID of ${plainMessage(job.label)}`, cancellable: true },
     async (progress, token) => {
-      const run = ctx.runs.add(job.label);
+      const run = ctx.runs.add(job.label, undefined, job.reportPath);
       const cancelSub = token.onCancellationRequested(() => run.controller.abort());
       const t0 = Date.now();
       let total = 0;
@@ -124,6 +124,7 @@ export function runAnalysis(ctx: Ctx, job: AnalysisJob): Thenable<AnalysisOutcom
       } finally {
         cancelSub.dispose();
         run.dispose();
+        ctx.releaseWorkersIfUnused();
       }
     },
   );

@@ -60,6 +60,19 @@ export class Ctx implements vscode.Disposable {
     return this.analysisPool;
   }
 
+  /** Report panels open now (kept by the panels themselves). */
+  openPanels = 0;
+
+  /**
+   * No panel open and nothing running: stop the worker processes (closing the panel leaves none behind).
+   * While a panel is open, an idle worker stays warm for the next analysis (its backend takes a second to start).
+   */
+  releaseWorkersIfUnused(): void {
+    if (this.openPanels > 0 || this.runs.count > 0 || !this.analysisPool) return;
+    void this.analysisPool.dispose();
+    this.analysisPool = undefined;
+  }
+
   fireReportChanged(change: ReportChange): void {
     this.reportChanged.fire(change);
   }

@@ -101,6 +101,7 @@ export class ReportPanel {
     reports?: Map<string, Report>,
   ) {
     ReportPanel.panels.add(this);
+    ctx.openPanels++;
     if (reports) for (const [file, r] of reports) this.reports.set(file, r);
     panel.webview.html = this.html();
     this.updateTitle();
@@ -261,7 +262,11 @@ export class ReportPanel {
     if (this.disposed) return;
     this.disposed = true;
     ReportPanel.panels.delete(this);
+    this.ctx.openPanels--;
     this.panel.dispose();
     for (const d of this.disposables.splice(0)) d.dispose();
+    // Closing the panel stops the analyses filling it; with no panel left, the workers exit too.
+    this.ctx.runs.cancelWriting(this.sources.map((s) => s.path));
+    this.ctx.releaseWorkersIfUnused();
   }
 }

@@ -8,6 +8,8 @@ export interface RunHandle {
   readonly id: number;
   readonly label: string;
   readonly controller: AbortController;
+  /** The report file this run writes. */
+  readonly reportPath?: string;
   /** Progress text for the status bar ("block2_conv 3/7"). */
   setProgress(text: string): void;
   /** The run is over. */
@@ -20,7 +22,7 @@ export function statusText(s: string): string {
 }
 
 export class Runs implements vscode.Disposable {
-  private readonly active = new Map<number, { label: string; controller: AbortController; progress: string }>();
+  private readonly active = new Map<number, { label: string; controller: AbortController; progress: string; reportPath?: string }>();
   private nextId = 1;
   private item: vscode.StatusBarItem | undefined;
 
@@ -32,15 +34,16 @@ export class Runs implements vscode.Disposable {
     return [...this.active].map(([id, r]) => ({ id, label: r.label, progress: r.progress }));
   }
 
-  add(label: string, controller: AbortController = new AbortController()): RunHandle {
+  add(label: string, controller: AbortController = new AbortController(), reportPath?: string): RunHandle {
     const id = this.nextId++;
-    const run = { label, controller, progress: 'starting…' };
+    const run = { label, controller, progress: 'starting…', reportPath };
     this.active.set(id, run);
     this.refresh();
     return {
       id,
       label,
       controller,
+      reportPath,
       setProgress: (text) => {
         run.progress = text;
         this.refresh();
@@ -61,6 +64,13 @@ export class Runs implements vscode.Disposable {
         n++;
       }
     }
+    return n;
+  }
+
+  /** Aborts the runs writing any of these report files (their panel was closed). */
+  cancelWriting(reportPaths: string[]): number {
+    let n = 0;
+    for (const [id, r] of this.active) if (r.reportPath && reportPaths.includes(r.reportPath)) n += this.cancel(id);
     return n;
   }
 
