@@ -1,0 +1,228 @@
+/**
+ * Timing reference: the CLI on a ResNet-20 fixture, per backend, next to the plain PyTorch implementation of
+ * the same algorithm (bench/sid_reference.py). No timed assertions: it prints tables and exits 0 unless
+ * something crashed.
+ *
+ *   npm run bench [-- --steps 200 --cpu-steps 5 --cpu-layers stem,stage1_block1 --backends wasm,cpu,tensorflow
+ *                     --torch-threads 2 --no-marginal --keep]
+ *
+ * Two per-step figures, because the CLI spends a fixed amount per layer outside the optimisation loop
+ * (adaptive delta_f^2 estimate, level calibration, final ratio check: thousands of forward samples):
+ *  - ms/step = report seconds / steps, as asked of every run (torch too). At few steps it is mostly that
+ *    fixed cost, so each backend is compared with a torch run of the same step count.
+ *  - marginal ms/step = (seconds at N steps - seconds at SHORT steps) / (step difference), from a second,
+ *    short CLI run: the cost of one more optimisation step, compared with torch's loop-only ms/step.
+ * Run it on an idle machine: torch's 2 OpenMP threads spin-wait and slow down many-fold when the CPUs are shared.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { makeFixture } from './resnet20';
+
+const ROOT = path.resolve(__dirname, '..');
+const CLI = path.join(ROOT, 'dist', 'cli.js');
+const PYTHON = '/usr/bin/python3'; // Debian's python3-torch; a pyenv python3 may shadow it on PATH
+const LAYERS = ['stem', 'stage1_block1', 'stage2_block1', 'stage3_block3'];
+const SAMPLES = 16;
+const SEED = 1;
+const SHORT = 10; // steps of the extra run used for the marginal cost
+
+interface LayerTiming { seconds: number; steps: number; sidMean: number; ratio: number; loopMsPerStep?: number }
+interface Run { label: string; steps: number; wallSeconds: number; layers: Map<string, LayerTiming> }
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(name);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : dflt;
+}
+
+/** tfjs-node is an optional dependency with a native binary; probe it in a child so a broken install cannot take the bench down. */
+function tfjsNodeLoads(): boolean {
+  return spawnSync(process.execPath, ['-e', "require('@tensorflow/tfjs-node')"], { cwd: ROOT, stdio: 'ignore' }).status === 0;
+}
+
+const show = (args: string[]) =>
+  args.map((a) => (path.isAbsolute(a) && !path.relative(ROOT, a).startsWith('..') ? path.relative(ROOT, a) : a)).join(' ');
+
+function runCli(backend: string, steps: number, layers: string[], fx: { modelPath: string; imagePath: string }, tmp: string): Run {
+  const out = path.join(tmp, `report-${backend}-${steps}.json`);
+  const args = [CLI, 'analyze', fx.modelPath, '--images', fx.imagePath, '--layers', layers.join(','), '--samples', String(SAMPLES),
+    '--max-steps', String(steps), '--backend', backend, '--seed', String(SEED), '--out', out];
+  console.log(`\n$ node ${show(args)}`);
+  const t0 = performance.now();
+  const r = spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const wallSeconds = (performance.now() - t0) / 1000;
+  if (r.status !== 0) {
+    throw new Error(`CLI (${backend}) exited with ${r.status ?? r.signal}:\n${(r.stderr || r.stdout || '').split('\n').slice(-20).join('\n')}`);
+  }
+  const report = JSON.parse(readFileSync(out, 'utf8')) as {
+    layers: { name: string; perImage: { seconds: number; steps: number; sidMean: number; constraintRatio: number }[] }[];
+  };
+  const timings = new Map<string, LayerTiming>();
+  for (const l of report.layers) {
+    const p = l.perImage[0];
+    if (p) timings.set(l.name, { seconds: p.seconds, steps: p.steps, sidMean: p.sidMean, ratio: p.constraintRatio });
+  }
+  console.log(`  ${backend}, ${steps} max steps: ${wallSeconds.toFixed(1)} s end to end`);
+  return { label: backend, steps, wallSeconds, layers: timings };
+}
+
+/** Why torch cannot run, or null if it can. */
+function torchMissing(): string | null {
+  const probe = spawnSync(PYTHON, ['-c', 'import torch, PIL'], { encoding: 'utf8' });
+  if (probe.status === 0) return null;
+  return probe.error ? probe.error.message : (probe.stderr || '').trim().split('\n').pop() ?? `exit ${probe.status}`;
+}
+
+function runTorch(steps: number, layers: string[], fixtureDir: string): Run {
+  const args = [path.join(ROOT, 'bench', 'sid_reference.py'), '--fixture', fixtureDir, '--layers', layers.join(','),
+    '--steps', String(steps), '--samples', String(SAMPLES), '--seed', String(SEED), '--threads', arg('--torch-threads', '2')];
+  console.log(`\n$ ${PYTHON} ${show(args)}`);
+  const t0 = performance.now();
+  const r = spawnSync(PYTHON, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const wallSeconds = (performance.now() - t0) / 1000;
+  if (r.status !== 0) throw new Error(`PyTorch reference exited with ${r.status ?? r.signal}:\n${r.stdout}\n${r.stderr}`);
+  const timings = new Map<string, LayerTiming>();
+  for (const line of r.stdout.split('\n').filter((l) => l.startsWith('{'))) {
+    const j = JSON.parse(line);
+    if (j.check) console.log(`  forward check vs tfjs logits: max |diff| = ${j.maxAbsDiff.toExponential(2)} (torch ${j.torch}, ${j.threads} threads)`);
+    else timings.set(j.layer, { seconds: j.seconds, steps: j.steps, sidMean: j.sidMean, ratio: j.ratio, loopMsPerStep: j.loopMsPerStep });
+  }
+  console.log(`  torch, ${steps} steps: ${wallSeconds.toFixed(1)} s end to end`);
+  return { label: 'torch', steps, wallSeconds, layers: timings };
+}
+
+const msPerStep = (t: LayerTiming | undefined) => (t && t.steps > 0 ? (1000 * t.seconds) / t.steps : NaN);
+const marginal = (long: LayerTiming | undefined, short: LayerTiming | undefined) =>
+  long && short && long.steps > short.steps ? (1000 * (long.seconds - short.seconds)) / (long.steps - short.steps) : NaN;
+const fmt = (v: number | undefined, digits = 1) => (v !== undefined && Number.isFinite(v) ? v.toFixed(digits) : '-');
+
+function table(header: string[], rows: string[][]): void {
+  const width = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(width[i]) : c.padStart(width[i]))).join(' | ');
+  console.log(line(header));
+  console.log(width.map((w) => '-'.repeat(w)).join('-|-'));
+  rows.forEach((r) => console.log(line(r)));
+}
+
+async function main(): Promise<number> {
+  const steps = Number(arg('--steps', '200'));
+  const cpuSteps = Number(arg('--cpu-steps', '5'));
+  // The cpu backend is ~100x slower and the CLI's fixed per-layer estimates dominate at few steps:
+  // the deep layers alone take tens of minutes there, so only the shallow ones run by default.
+  const cpuLayers = arg('--cpu-layers', 'stem,stage1_block1').split(',');
+  const wanted = arg('--backends', 'wasm,cpu,tensorflow').split(',');
+  const withMarginal = !process.argv.includes('--no-marginal');
+  const backends = wanted.filter((b) => b !== 'tensorflow' || tfjsNodeLoads());
+  if (wanted.includes('tensorflow') && !backends.includes('tensorflow')) console.log('tensorflow backend skipped: @tensorflow/tfjs-node does not load');
+
+  const [load1] = os.loadavg();
+  console.log(`${os.cpus().length} CPUs, load average ${load1.toFixed(2)}${load1 > 0.5 ? '  (other work is running: timings will be noisy)' : ''}`);
+
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'infodiscard-bench-'));
+  let crashed = false;
+  const attempt = <T>(f: () => T): T | null => {
+    try {
+      return f();
+    } catch (e) {
+      crashed = true;
+      console.log(`  ${(e as Error).message}`);
+      return null;
+    }
+  };
+  try {
+    const fx = await makeFixture(path.join(tmp, 'resnet20'), 3, SEED);
+    console.log(`fixture: ${fx.modelPath} (ResNet-20, seed ${SEED}), image ${fx.imagePath}`);
+
+    const runs: Run[] = [];
+    const shortRuns = new Map<string, Run>();
+    if (!existsSync(CLI)) console.log(`\nCLI runs skipped: ${path.relative(ROOT, CLI)} not found (run npm run build)`);
+    else {
+      for (const b of backends) {
+        const run = attempt(() => runCli(b, b === 'cpu' ? cpuSteps : steps, b === 'cpu' ? cpuLayers : LAYERS, fx, tmp));
+        if (run) runs.push(run);
+        if (run && withMarginal && b !== 'cpu' && steps > SHORT) {
+          const short = attempt(() => runCli(b, SHORT, LAYERS, fx, tmp));
+          if (short) shortRuns.set(b, short);
+        }
+      }
+    }
+
+    // One torch run per distinct step count, so each backend has a like-for-like partner.
+    const torch = new Map<number, Run>();
+    const missing = torchMissing();
+    if (missing) console.log(`\nPyTorch reference skipped: ${missing}`);
+    else {
+      for (const n of new Set([steps, ...runs.map((r) => r.steps)])) {
+        const layers = n === steps ? LAYERS : LAYERS.filter((l) => runs.some((r) => r.steps === n && r.layers.has(l)));
+        const t = attempt(() => runTorch(n, layers, fx.dir));
+        if (t) torch.set(n, t);
+      }
+    }
+
+    const ref = torch.get(steps);
+    console.log(`\nms per step = report seconds / steps (K=${SAMPLES}); ratio = backend / torch at the same step count`);
+    table(
+      ['layer', `torch@${steps}`, ...runs.flatMap((r) => [`${r.label}@${r.steps}`, 'ratio'])],
+      LAYERS.map((l) => [
+        l,
+        fmt(msPerStep(ref?.layers.get(l))),
+        ...runs.flatMap((r) => {
+          const own = msPerStep(r.layers.get(l));
+          return [fmt(own), fmt(own / msPerStep(torch.get(r.steps)?.layers.get(l)), 2)];
+        }),
+      ]),
+    );
+
+    if (shortRuns.size > 0) {
+      const marginalRuns = runs.filter((r) => shortRuns.has(r.label));
+      console.log(`\nmarginal ms per step: CLI (seconds@${steps} - seconds@${SHORT}) / step difference; torch: optimisation loop only`);
+      table(
+        ['layer', 'torch loop', ...marginalRuns.flatMap((r) => [r.label, 'ratio'])],
+        LAYERS.map((l) => {
+          const t = ref?.layers.get(l)?.loopMsPerStep ?? NaN;
+          return [l, fmt(t), ...marginalRuns.flatMap((r) => {
+            const m = marginal(r.layers.get(l), shortRuns.get(r.label)?.layers.get(l));
+            return [fmt(m), fmt(m / t, 2)];
+          })];
+        }),
+      );
+    }
+
+    for (const r of runs) {
+      const t = torch.get(r.steps);
+      console.log(`\n${r.label} vs torch, ${r.steps} max steps: seconds per layer and mean pixel SID (nats per pixel)`);
+      table(
+        ['layer', 'steps t/' + r.label, 'torch s', `${r.label} s`, 'torch SID', `${r.label} SID`, 'diff', 'torch ratio', `${r.label} ratio`],
+        LAYERS.filter((l) => r.layers.has(l) || t?.layers.has(l)).map((l) => {
+          const a = t?.layers.get(l);
+          const b = r.layers.get(l);
+          return [l, `${a?.steps ?? '-'}/${b?.steps ?? '-'}`, fmt(a?.seconds, 2), fmt(b?.seconds, 2), fmt(a?.sidMean, 3), fmt(b?.sidMean, 3),
+            fmt(b && a ? b.sidMean - a.sidMean : NaN, 3), fmt(a?.ratio, 2), fmt(b?.ratio, 2)];
+        }),
+      );
+    }
+    if (runs.length === 0 && ref) {
+      console.log(`\ntorch only, ${steps} steps`);
+      table(['layer', 'seconds', 'ms/step', 'loop ms/step', 'SID', 'ratio'], LAYERS.map((l) => {
+        const a = ref.layers.get(l);
+        return [l, fmt(a?.seconds, 2), fmt(msPerStep(a)), fmt(a?.loopMsPerStep), fmt(a?.sidMean, 3), fmt(a?.ratio, 2)];
+      }));
+    }
+
+    console.log('\nend-to-end wall time');
+    for (const r of [...runs, ...shortRuns.values(), ...torch.values()]) {
+      console.log(`  ${`${r.label}@${r.steps}`.padEnd(16)} ${r.wallSeconds.toFixed(1)} s`);
+    }
+  } catch (e) {
+    crashed = true;
+    console.error(e);
+  } finally {
+    if (process.argv.includes('--keep')) console.log(`\nkept ${tmp}`);
+    else rmSync(tmp, { recursive: true, force: true });
+  }
+  return crashed ? 1 : 0;
+}
+
+main().then((code) => process.exit(code));
