@@ -206,6 +206,14 @@ test('no images setting: a quick pick with the sample images first; Browse… ch
   mock.answer.openDialog = undefined;
 });
 
+/** Resolves once the analysis of `label` (still running) reports its second layer. */
+async function secondLayerStarted(label: string): Promise<void> {
+  const t0 = Date.now();
+  const started = () =>
+    mock.progress.some((p) => p.options.title === `SID of ${label}` && !p.done && p.reports.some((r) => /conv2 \(2\/3\)/.test(r.message ?? '')));
+  while (!started() && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 5));
+}
+
 test('a crashed worker: one error naming the model, the partial report kept and offered', { timeout: 120_000 }, async () => {
   configure({ maxSteps: 400, samplesPerStep: 16, tau: 0.012 });
   const big = path.join(ws, 'models', 'net-big', 'model.json');
@@ -213,9 +221,7 @@ test('a crashed worker: one error naming the model, the partial report kept and 
   mock.answer.message = (_m, buttons) => (buttons.includes('Open Partial Report') ? 'Open Partial Report' : undefined);
   const panelsBefore = mock.panels.length;
   const analysis = run('infodiscard.analyzeModel', Uri.file(big));
-  const t0 = Date.now();
-  const started = () => mock.progress.some((p) => p.options.title === 'SID of net-big' && !p.done && p.reports.some((r) => /conv2 \(2\/3\)/.test(r.message ?? '')));
-  while (!started() && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 5));
+  await secondLayerStarted('net-big');
   const pids = ctx.pool(1).pids;
   assert.equal(pids.length, 1);
   process.kill(pids[0], 'SIGKILL');
@@ -238,9 +244,7 @@ test('closing the panel cancels its analysis and leaves no worker process', { ti
   ReportPanel.all().forEach((p) => p.dispose());
   const big = path.join(ws, 'models', 'net-big', 'model.json');
   const analysis = run('infodiscard.analyzeModel', Uri.file(big));
-  const t0 = Date.now();
-  const started = () => mock.progress.some((p) => p.options.title === 'SID of net-big' && !p.done && p.reports.some((r) => /conv2 \(2\/3\)/.test(r.message ?? '')));
-  while (!started() && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 5));
+  await secondLayerStarted('net-big');
   const pids = ctx.pool(1).pids;
   assert.equal(pids.length, 1);
   const panels = ReportPanel.all();
