@@ -41,13 +41,22 @@ function streamInto(hash: Hash, file: string): Promise<void> {
 /**
  * The model hash of a model.json on disk, streaming the shards (a large model is never held in memory).
  * Rejects when model.json or a shard cannot be read or model.json is not JSON.
+ * A single-file model (Keras .h5/.hdf5/.keras, anything not ending in .json) is the sha256 of that file.
  */
 export async function modelSha256(modelJsonPath: string): Promise<string> {
+  if (!modelJsonPath.toLowerCase().endsWith('.json')) return fileSha256(modelJsonPath);
   const bytes = await readFile(modelJsonPath);
   const json: unknown = JSON.parse(bytes.toString('utf8'));
   const hash = createHash('sha256');
   hash.update(bytes);
   const dir = path.dirname(modelJsonPath);
   for (const p of manifestShardPaths(json)) await streamInto(hash, path.join(dir, p));
+  return hash.digest('hex');
+}
+
+/** The model hash of a single-file model (Keras .h5, .hdf5, .keras): sha256 of the file's bytes, streamed. */
+export async function fileSha256(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  await streamInto(hash, file);
   return hash.digest('hex');
 }

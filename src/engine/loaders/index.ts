@@ -5,14 +5,16 @@ import { UserError } from '../errors';
 import { readModelJson } from './tfjsArtifacts';
 import { tfjsGraphLoader } from './tfjsGraph';
 import { tfjsLayersLoader } from './tfjsLayers';
+import { kerasH5Loader, kerasV3Loader } from './keras';
+import { onnxLoader } from './onnx';
 import type { LoadedModel, ModelLoader } from './types';
 
 export type { LoadedModel, ModelLoader, ProbeLayer, InputLayout } from './types';
 
-export const LOADERS: ModelLoader[] = [tfjsLayersLoader, tfjsGraphLoader];
+export const LOADERS: ModelLoader[] = [tfjsLayersLoader, tfjsGraphLoader, kerasH5Loader, kerasV3Loader, onnxLoader];
 
 export async function loadModel(file: string): Promise<LoadedModel> {
-  if (!existsSync(file)) throw new UserError('no such model file; give the path to a TensorFlow.js model.json', file);
+  if (!existsSync(file)) throw new UserError('no such model file; give the path to a TensorFlow.js model.json, a Keras .h5/.keras file or an .onnx file', file);
   if (statSync(file).isDirectory()) {
     const inner = path.join(file, 'model.json');
     if (existsSync(inner)) return loadModel(inner);
@@ -24,7 +26,7 @@ export async function loadModel(file: string): Promise<LoadedModel> {
     throw new UserError(
       file.toLowerCase().endsWith('.json')
         ? 'is not a TensorFlow.js model.json (no Keras-style "modelTopology" and not format "graph-model"); re-export it with model.save() or tensorflowjs_converter'
-        : `unsupported model format "${path.extname(file) || path.basename(file)}"; supported: TensorFlow.js model.json (layers or graph models)`,
+        : `unsupported model format "${path.extname(file) || path.basename(file)}"; supported: TensorFlow.js model.json (layers or graph models), Keras .h5/.hdf5 and .keras, ONNX .onnx`,
       file,
     );
   }

@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { UserError } from '../errors';
+import type { ModelFormat } from '../report';
 import type { LoadedModel, ModelLoader, ProbeLayer } from './types';
 import { inputLayoutFromShape, readTfjsArtifacts } from './tfjsArtifacts';
 
@@ -33,50 +34,55 @@ export const tfjsLayersLoader: ModelLoader = {
     } catch (e) {
       throw new UserError(describeLoadError(e as Error), file);
     }
-    model.trainable = false;
-    if (model.inputs.length !== 1) {
-      model.dispose();
-      throw new UserError(`the model has ${model.inputs.length} inputs; only single-input image models are supported`, file);
-    }
-    const input = inputLayoutFromShape(model.inputs[0].shape.slice(1), file);
-
-    const layers: ProbeLayer[] = [];
-    for (const layer of model.layers) {
-      if (layer.getClassName() === 'InputLayer') continue;
-      let shape: (number | null)[];
-      try {
-        shape = (layer.getOutputAt(0) as tfl.SymbolicTensor).shape;
-      } catch {
-        continue; // layers with several outputs cannot be probed as one feature
-      }
-      layers.push({ name: layer.name, kind: layer.getClassName(), outputShape: shape.slice(1) as (number | null)[] });
-    }
-
-    const truncated = new Map<string, tfl.LayersModel>();
-    return {
-      path: file,
-      format: 'tfjs-layers',
-      sha256,
-      input,
-      layers,
-      probe(layerName) {
-        let sub = truncated.get(layerName);
-        if (!sub) {
-          const layer = model.getLayer(layerName);
-          // A functional model over the same weights that stops at this layer: only the needed part runs.
-          sub = tfl.model({ inputs: model.inputs, outputs: layer.getOutputAt(0) as tfl.SymbolicTensor });
-          truncated.set(layerName, sub);
-        }
-        const m = sub;
-        return (x: tf.Tensor4D) => {
-          const fed = input.flat ? tf.reshape(x, [x.shape[0], -1]) : x;
-          return m.apply(fed, { training: false }) as tf.Tensor;
-        };
-      },
-      dispose() {
-        truncated.clear();
-        model.dispose();
-      },
-    };
+    return wrapLayersModel(model, file, 'tfjs-layers', sha256);
   },
 };
+
+/** Wraps a built tfjs LayersModel (weights loaded) as a LoadedModel: probe-able layers, truncated sub-models. */
+export function wrapLayersModel(model: tfl.LayersModel, file: string, format: ModelFormat, sha256: string): LoadedModel {
+  model.trainable = false;
+  if (model.inputs.length !== 1) {
+    model.dispose();
+    throw new UserError(`the model has ${model.inputs.length} inputs; only single-input image models are supported`, file);
+  }
+  const input = inputLayoutFromShape(model.inputs[0].shape.slice(1), file);
+
+  const layers: ProbeLayer[] = [];
+  for (const layer of model.layers) {
+    if (layer.getClassName() === 'InputLayer') continue;
+    let shape: (number | null)[];
+    try {
+      shape = (layer.getOutputAt(0) as tfl.SymbolicTensor).shape;
+    } catch {
+      continue; // layers with several outputs cannot be probed as one feature
+    }
+    layers.push({ name: layer.name, kind: layer.getClassName(), outputShape: shape.slice(1) as (number | null)[] });
+  }
+
+  const truncated = new Map<string, tfl.LayersModel>();
+  return {
+    path: file,
+    format,
+    sha256,
+    input,
+    layers,
+    probe(layerName) {
+      let sub = truncated.get(layerName);
+      if (!sub) {
+        const layer = model.getLayer(layerName);
+        // A functional model over the same weights that stops at this layer: only the needed part runs.
+        sub = tfl.model({ inputs: model.inputs, outputs: layer.getOutputAt(0) as tfl.SymbolicTensor });
+        truncated.set(layerName, sub);
+      }
+      const m = sub;
+      return (x: tf.Tensor4D) => {
+        const fed = input.flat ? tf.reshape(x, [x.shape[0], -1]) : x;
+        return m.apply(fed, { training: false }) as tf.Tensor;
+      };
+    },
+    dispose() {
+      truncated.clear();
+      model.dispose();
+    },
+  };
+}
