@@ -20,6 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { makeFixture } from './resnet20';
+import { stepMilliseconds } from './stepTime';
 
 const ROOT = path.resolve(__dirname, '..');
 const CLI = path.join(ROOT, 'dist', 'cli.js');
@@ -188,6 +189,18 @@ async function main(): Promise<number> {
           })];
         }),
       );
+    }
+
+    // The step alone, in this process, against torch's loop-only step: the per-step ratio that compares kernels.
+    const stepSteps = Number(arg('--step-steps', '40'));
+    for (const b of backends.filter((x) => x !== 'cpu')) {
+      const own = await stepMilliseconds(b as 'wasm' | 'tensorflow', fx.modelPath, fx.imagePath, LAYERS, stepSteps, SAMPLES);
+      console.log(`\noptimisation step only (median of ${stepSteps - 5} steps, K=${SAMPLES}): ${b} in-process vs torch loop`);
+      table(['layer', 'torch loop ms', `${b} ms`, 'ratio'], LAYERS.map((l) => {
+        const t = ref?.layers.get(l)?.loopMsPerStep ?? NaN;
+        const m = own.get(l) ?? NaN;
+        return [l, fmt(t), fmt(m), fmt(m / t, 2)];
+      }));
     }
 
     for (const r of runs) {
