@@ -2,7 +2,8 @@
  * "Analyze Model…" and "Compare Layers Across Models…": pick models (or saved reports), settings and images, reuse
  * a saved report when the model and settings are unchanged, otherwise analyse in a worker, and show the panel.
  */
-import { readFile } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { access, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as vscode from 'vscode';
 import { UserError } from '../engine/errors';
@@ -37,6 +38,25 @@ async function pickModel(): Promise<vscode.Uri | undefined> {
   return uris?.[0];
 }
 
+/** Why a model could not be hashed, as one line naming it: missing, not JSON (a truncated file), or a missing shard. */
+async function unhashableModel(modelPath: string): Promise<UserError> {
+  const isJson = modelPath.toLowerCase().endsWith('.json');
+  let text = '';
+  try {
+    if (isJson) text = await readFile(modelPath, 'utf8');
+    else await access(modelPath, fsConstants.R_OK);
+  } catch {
+    return new UserError('cannot be read; check that it exists', modelPath);
+  }
+  if (!isJson) return new UserError('cannot be read', modelPath);
+  try {
+    JSON.parse(text);
+  } catch (e) {
+    return new UserError(`is not valid JSON (${(e as Error).message}); is it a complete TensorFlow.js model.json?`, modelPath);
+  }
+  return new UserError('cannot read one of the weight files it lists; check that they exist next to it', modelPath);
+}
+
 /** The report for one model: reused when a complete one for this model version and these settings exists, else computed. */
 export async function ensureReport(
   ctx: Ctx,
@@ -48,7 +68,7 @@ export async function ensureReport(
 ): Promise<Resolved> {
   const modelPath = model.fsPath;
   const sha = await ctx.store.modelHash(modelPath);
-  if (sha === null) throw new UserError('cannot read the model or one of the weight files it lists; check that they exist', modelPath);
+  if (sha === null) throw await unhashableModel(modelPath);
   const key = settingsHash({ settings: settings.analysis, images: images.files });
   const folder = reportsFolderFor(settings.reportsFolder, model, ctx.extension.globalStorageUri);
   const reportPath = path.join(folder, reportFileName(modelPath, sha, key));
@@ -231,7 +251,7 @@ export async function compareModels(ctx: Ctx, uri?: vscode.Uri, uris?: vscode.Ur
       const s = settings!;
       const im = images!;
       const sha = await ctx.store.modelHash(p.uri.fsPath);
-      if (sha === null) throw new UserError('cannot read the model or one of the weight files it lists', p.uri.fsPath);
+      if (sha === null) throw await unhashableModel(p.uri.fsPath);
       const key = settingsHash({ settings: s.analysis, images: im.files });
       const reportPath = path.join(reportsFolderFor(s.reportsFolder, p.uri, ctx.extension.globalStorageUri), reportFileName(p.uri.fsPath, sha, key));
       sources.push({ path: reportPath, label: labels[i] });

@@ -105,7 +105,11 @@ function renderChart(report: Report): void {
   chart?.destroy();
   const canvas = el('canvas', { role: 'img', 'aria-label': state.series ? 'Line chart of mean pixel SID per layer, one line per model' : 'Line chart of mean pixel SID per layer' });
   replaceChildren(chartCanvasBox, canvas);
-  chart = renderLayerChart(canvas, state.series ?? [{ label: modelLabel(report), report }], readTheme());
+  const series = state.series ?? [{ label: modelLabel(report), report }];
+  // For tests (the legend and points are drawn on the canvas): the series' labels and finished layers per series.
+  canvas.setAttribute('data-series', JSON.stringify(series.map((s) => s.label)));
+  canvas.setAttribute('data-points', series.map((s) => s.report.layers.filter((l) => Number.isFinite(l.sid?.mean)).length).join(','));
+  chart = renderLayerChart(canvas, series, readTheme());
 }
 
 function selectSeries(index: number): void {
