@@ -43,7 +43,8 @@ test('menus name only declared commands; context menus filter on model.json', ()
     const items = contributes.menus[menu] as MenuItem[];
     assert.ok(items.length > 0, `${menu} has entries`);
     for (const item of items) {
-      assert.match(item.when ?? '', /(^|&& )resourceFilename == model\.json( &&|$)/, `${menu}: ${item.command} must filter on model.json`);
+      assert.match(item.when ?? '', /resourceFilename == model\.json/, `${menu}: ${item.command} must filter on model.json`);
+      assert.match(item.when ?? '', /resourceExtname =~ \/\^\\\.\(h5\|hdf5\|keras\|onnx\)\$\/i/, `${menu}: ${item.command} must offer Keras and ONNX files`);
     }
   }
   const explorer = contributes.menus['explorer/context'] as MenuItem[];

@@ -26,13 +26,16 @@ export interface Resolved {
   status: 'reused' | 'complete' | 'cancelled' | 'failed';
 }
 
-/** The model.json to analyse when no file was given: the open editor's if it is one, else a file picker. */
+/** Model files the engine opens (one loader each): shown in pickers and found for Compare. */
+const MODEL_EXTENSIONS = ['json', 'h5', 'hdf5', 'keras', 'onnx'];
+
+/** The model to analyse when no file was given: the open editor's if it is one, else a file picker. */
 async function pickModel(): Promise<vscode.Uri | undefined> {
   const uris = await vscode.window.showOpenDialog({
     canSelectMany: false,
     openLabel: 'Analyze',
-    title: 'infodiscard: TensorFlow.js model to analyse',
-    filters: { 'TensorFlow.js model': ['json'] },
+    title: 'infodiscard: model to analyse (TensorFlow.js model.json, Keras .h5/.keras, ONNX)',
+    filters: { Models: MODEL_EXTENSIONS },
     defaultUri: vscode.workspace.workspaceFolders?.[0]?.uri,
   });
   return uris?.[0];
@@ -153,12 +156,12 @@ interface CompareItem extends vscode.QuickPickItem {
   browse?: boolean;
 }
 
-/** Multi-select of saved reports and workspace model.json files, plus "Browse…". */
+/** Multi-select of saved reports and workspace model files, plus "Browse…". */
 async function pickForCompare(ctx: Ctx): Promise<vscode.Uri[] | undefined> {
   const folderSetting = (scope: vscode.Uri | undefined) => String(vscode.workspace.getConfiguration('infodiscard', scope).get('reportsFolder') ?? '.infodiscard');
   const [reports, models] = await Promise.all([
     ctx.store.list(allReportsFolders(folderSetting, ctx.extension.globalStorageUri)),
-    vscode.workspace.findFiles('**/model.json', '**/node_modules/**', 200),
+    vscode.workspace.findFiles('**/{model.json,*.h5,*.hdf5,*.keras,*.onnx}', '**/node_modules/**', 200),
   ]);
   const items: CompareItem[] = [];
   if (models.length) items.push({ label: 'Models', kind: vscode.QuickPickItemKind.Separator });
@@ -177,7 +180,7 @@ async function pickForCompare(ctx: Ctx): Promise<vscode.Uri[] | undefined> {
   if (!picked) return undefined;
   const out = picked.filter((p) => p.uri).map((p) => p.uri!);
   if (picked.some((p) => p.browse)) {
-    const more = await vscode.window.showOpenDialog({ canSelectMany: true, openLabel: 'Compare', filters: { 'Models and reports': ['json'] } });
+    const more = await vscode.window.showOpenDialog({ canSelectMany: true, openLabel: 'Compare', filters: { 'Models and reports': MODEL_EXTENSIONS } });
     if (!more) return undefined;
     out.push(...more);
   }
@@ -186,6 +189,8 @@ async function pickForCompare(ctx: Ctx): Promise<vscode.Uri[] | undefined> {
 
 /** A picked file: a saved report (used as is) or a model (analysed unless a current report exists). */
 async function classify(uri: vscode.Uri): Promise<{ uri: vscode.Uri; report?: Report }> {
+  // Keras and ONNX files are models; only JSON can be a saved report.
+  if (!uri.fsPath.toLowerCase().endsWith('.json')) return { uri };
   let text: string;
   try {
     text = await readFile(uri.fsPath, 'utf8');
@@ -196,7 +201,7 @@ async function classify(uri: vscode.Uri): Promise<{ uri: vscode.Uri; report?: Re
   try {
     json = JSON.parse(text);
   } catch {
-    throw new UserError('is not JSON: pick model.json files or infodiscard reports', uri.fsPath);
+    throw new UserError('is not JSON: pick model files (model.json, .h5, .keras, .onnx) or infodiscard reports', uri.fsPath);
   }
   if ((json as { tool?: { name?: unknown } } | null)?.tool?.name === 'infodiscard') return { uri, report: parseReport(text, uri.fsPath) };
   return { uri };
