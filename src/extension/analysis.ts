@@ -124,7 +124,7 @@ export function runAnalysis(ctx: Ctx, job: AnalysisJob): Thenable<AnalysisOutcom
       } finally {
         cancelSub.dispose();
         run.dispose();
-        ctx.releaseWorkersIfUnused();
+        ctx.releaseWorkersIfUnused({ afterCancel: run.controller.signal.aborted });
       }
     },
   );

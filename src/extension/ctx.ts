@@ -64,11 +64,13 @@ export class Ctx implements vscode.Disposable {
   openPanels = 0;
 
   /**
-   * No panel open and nothing running: stop the worker processes (closing the panel leaves none behind).
-   * While a panel is open, an idle worker stays warm for the next analysis (its backend takes a second to start).
+   * No panel open and nothing running, or a run was just cancelled and nothing else runs: stop the worker
+   * processes, so closing the panel or cancelling leaves none behind. Otherwise an idle worker stays warm for
+   * the next analysis (its backend takes a second to start).
    */
-  releaseWorkersIfUnused(): void {
-    if (this.openPanels > 0 || this.runs.count > 0 || !this.analysisPool) return;
+  releaseWorkersIfUnused(options: { afterCancel?: boolean } = {}): void {
+    // A cancel is a deliberate stop: the worker exits even with a panel open (the next run restarts it).
+    if ((this.openPanels > 0 && !options.afterCancel) || this.runs.count > 0 || !this.analysisPool) return;
     void this.analysisPool.dispose();
     this.analysisPool = undefined;
   }

@@ -244,22 +244,7 @@ scenario('4. Cancel a running analysis: the worker stops, finished layers stay, 
     assert.deepEqual(await errorsShown(), []);
     await wb.screenshot('s4-cancel');
 
-    // The worker stops computing at once. While a panel is open it stays as an idle process (its backend is warm
-    // for the next analysis); closing the panel ends it.
-    const cpu = (pid: number): number => {
-      try {
-        const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-        return Number(f[11]) + Number(f[12]); // utime + stime, in clock ticks
-      } catch {
-        return -1;
-      }
-    };
-    const pid = workers[0].pid;
-    const t0 = cpu(pid);
-    await new Promise((r) => setTimeout(r, 1000));
-    const t1 = cpu(pid);
-    assert.ok(t0 === -1 || t1 === -1 || t1 - t0 < 20, `worker ${pid} still busy after the cancel: ${t1 - t0} ticks in 1 s`);
-    await wb.closeAllEditors();
+    // The worker process is gone after the cancel (the panel is still open), as the process table shows.
     await waitFor('no worker process left', () => server!.workers().length === 0, 10_000);
     assert.deepEqual(await errorsShown(), []);
   } finally {
