@@ -172,3 +172,15 @@ test('bad images and options get one clear line', async () => {
     expectUserError(['analyze', good, '--images', image, '--backend', 'tensorflow'], /--backend: @tensorflow\/tfjs-node is not available .*npm install @tensorflow\/tfjs-node/);
   }
 });
+
+test('a TensorFlow SavedModel without tfjs-node says what to install and how to convert', { skip: existsSync(path.resolve('node_modules/@tensorflow/tfjs-node/package.json')) && 'tfjs-node is installed' }, async () => {
+  const saved = path.join(dir, 'saved');
+  mkdirSync(path.join(saved, 'variables'), { recursive: true });
+  writeFileSync(path.join(saved, 'saved_model.pb'), Buffer.from([0x08, 0x01]));
+  for (const target of [saved, path.join(saved, 'saved_model.pb')]) {
+    expectUserError(
+      ['analyze', target, '--images', image, ...fast],
+      /saved: is a TensorFlow SavedModel, which needs the tensorflow backend: install @tensorflow\/tfjs-node \(npm install @tensorflow\/tfjs-node\).*tensorflowjs_converter --input_format=tf_saved_model/,
+    );
+  }
+});

@@ -6,7 +6,7 @@
 export const SCHEMA_VERSION = 1;
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
-export type ModelFormat = 'tfjs-layers' | 'tfjs-graph' | 'keras-h5' | 'keras-v3' | 'onnx';
+export type ModelFormat = 'tfjs-layers' | 'tfjs-graph' | 'keras-h5' | 'keras-v3' | 'onnx' | 'tf-saved-model';
 
 /** How [0,1] pixels become model inputs: model = pixel * scale[c] + offset[c], per channel. */
 export interface InputMapping {

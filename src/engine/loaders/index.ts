@@ -7,18 +7,18 @@ import { tfjsGraphLoader } from './tfjsGraph';
 import { tfjsLayersLoader } from './tfjsLayers';
 import { kerasH5Loader, kerasV3Loader } from './keras';
 import { onnxLoader } from './onnx';
+import { savedModelLoader } from './savedModel';
 import type { LoadedModel, ModelLoader } from './types';
 
 export type { LoadedModel, ModelLoader, ProbeLayer, InputLayout } from './types';
 
-export const LOADERS: ModelLoader[] = [tfjsLayersLoader, tfjsGraphLoader, kerasH5Loader, kerasV3Loader, onnxLoader];
+export const LOADERS: ModelLoader[] = [tfjsLayersLoader, tfjsGraphLoader, kerasH5Loader, kerasV3Loader, onnxLoader, savedModelLoader];
 
 export async function loadModel(file: string): Promise<LoadedModel> {
   if (!existsSync(file)) throw new UserError('no such model file; give the path to a TensorFlow.js model.json, a Keras .h5/.keras file or an .onnx file', file);
   if (statSync(file).isDirectory()) {
-    const inner = path.join(file, 'model.json');
-    if (existsSync(inner)) return loadModel(inner);
-    throw new UserError('is a folder without a model.json; give the model.json file', file);
+    for (const inner of ['model.json', 'saved_model.pb']) if (existsSync(path.join(file, inner))) return loadModel(path.join(file, inner));
+    throw new UserError('is a folder without a model.json or saved_model.pb; give the model file', file);
   }
   const json = file.toLowerCase().endsWith('.json') ? readModelJson(file) : undefined;
   const loader = LOADERS.find((l) => l.accepts(file, json));
@@ -26,7 +26,7 @@ export async function loadModel(file: string): Promise<LoadedModel> {
     throw new UserError(
       file.toLowerCase().endsWith('.json')
         ? 'is not a TensorFlow.js model.json (no Keras-style "modelTopology" and not format "graph-model"); re-export it with model.save() or tensorflowjs_converter'
-        : `unsupported model format "${path.extname(file) || path.basename(file)}"; supported: TensorFlow.js model.json (layers or graph models), Keras .h5/.hdf5 and .keras, ONNX .onnx`,
+        : `unsupported model format "${path.extname(file) || path.basename(file)}"; supported: TensorFlow.js model.json (layers or graph models), Keras .h5/.hdf5 and .keras, ONNX .onnx, TensorFlow SavedModel folders`,
       file,
     );
   }
