@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, truncateSync, writeFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -12,28 +12,13 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { saveLayersModel } from '../src/engine/loaders/saveTfjs';
 import type { Report } from '../src/engine/report';
 import { reluConvNet, tempDir, writeGrayPng } from './helpers/fixtures';
+import { CLI, expectUserError, runCli } from './helpers/cli';
 
-const CLI = path.resolve('dist/cli.js');
 const dir = tempDir();
 const image = writeGrayPng(path.join(dir, 'x.png'), 8, 8, (x, y) => (x + 2 * y) / 21);
 const fast = ['--max-steps', '30', '--samples', '8', '--backend', 'wasm', '--quiet'];
 
-function run(args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-/** Asserts the one-line user error contract and returns the line. */
-function expectUserError(args: string[], pattern: RegExp): string {
-  const r = run(args);
-  assert.equal(r.code, 2, `exit code for ${args.join(' ')}: ${r.stderr}`);
-  const lines = r.stderr.trim().split('\n');
-  assert.equal(lines.length, 1, `one line expected, got:\n${r.stderr}`);
-  assert.match(lines[0], /^infodiscard: /);
-  assert.match(lines[0], pattern);
-  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
-  return lines[0];
-}
+const run = runCli;
 
 async function goodModel(name = 'good'): Promise<string> {
   return saveLayersModel(reluConvNet(8, 1), path.join(dir, name));

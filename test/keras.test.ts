@@ -18,6 +18,7 @@ import { loadKerasH5Model } from '../src/engine/loaders/keras';
 import { modelSha256 } from '../src/engine/modelHash';
 import { DEFAULT_SETTINGS } from '../src/engine/settings';
 import { randomArray, tempDir, writeGrayPng } from './helpers/fixtures';
+import { expectUserError, runCli } from './helpers/cli';
 
 before(() => selectBackend('wasm'));
 
@@ -26,7 +27,6 @@ const EPOCH1 = path.join(DATA, 'saved-model-01-0.96.hdf5');
 const EPOCH20 = path.join(DATA, 'saved-model-20-0.99.hdf5');
 const CNN = path.join(DATA, 'mnist1.h5');
 const FC = path.join(DATA, 'mnist2_fc.h5');
-const CLI = path.resolve('dist/cli.js');
 const dir = tempDir('infodiscard-keras-');
 const fast = ['--max-steps', '30', '--samples', '8', '--backend', 'wasm', '--quiet'];
 
@@ -65,22 +65,7 @@ async function h5(): Promise<H5> {
   return m;
 }
 
-function run(args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-/** The one-line user error contract (as in cli.test.ts). */
-function expectUserError(args: string[], pattern: RegExp): string {
-  const r = run(args);
-  assert.equal(r.code, 2, `exit code for ${args.join(' ')}: ${r.stderr}`);
-  const lines = r.stderr.trim().split('\n');
-  assert.equal(lines.length, 1, `one line expected, got:\n${r.stderr}`);
-  assert.match(lines[0], /^infodiscard: /);
-  assert.match(lines[0], pattern);
-  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
-  return lines[0];
-}
+const run = runCli;
 
 function predict(m: Awaited<ReturnType<typeof loadModel>>, x: tf.Tensor4D): Float32Array {
   const last = m.layers[m.layers.length - 1].name;
