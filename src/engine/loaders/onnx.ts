@@ -11,6 +11,7 @@ import { UserError } from '../errors';
 import type { InputLayout, LoadedModel, ModelLoader, ProbeLayer } from './types';
 import { decodeModel, OnnxFormatError, OnnxGraph } from './onnx/graph';
 import { OnnxVariantError } from './onnx/ops';
+import { outputShapes, type ProbedOutput } from './outputShapes';
 
 export { OnnxGraph, decodeModel } from './onnx/graph';
 export { SUPPORTED_OPS } from './onnx/ops';
@@ -89,11 +90,9 @@ export const onnxLoader: ModelLoader = {
         const zeros = tf.zeros([1, h, w, input.channels]) as tf.Tensor4D;
         return graph.run({ [inputName]: feed(zeros) }, candidates.map((c) => c.name)).map((t) => ({ shape: t.shape, dtype: t.dtype }));
       });
-    let outs: { shape: number[]; dtype: tf.DataType }[];
-    let other: { shape: number[] }[] | undefined;
+    let outs: ProbedOutput[];
     try {
-      outs = run(input.height ?? 224, input.width ?? 224);
-      if (input.height === null || input.width === null) other = run(input.height ?? 256, input.width ?? 256);
+      outs = outputShapes(input, run);
     } catch (e) {
       graph.dispose();
       if (e instanceof OnnxVariantError) throw new UserError(`uses an ONNX op variant not supported by infodiscard (${e.message}); re-export the model without it`, file);
@@ -103,7 +102,7 @@ export const onnxLoader: ModelLoader = {
       .map((c, i) => ({
         name: c.name,
         kind: c.op,
-        outputShape: outs[i].shape.slice(1).map((d, k) => (other && other[i].shape[k + 1] !== d ? null : d)) as (number | null)[],
+        outputShape: outs[i].shape,
       }))
       .filter((_, i) => outs[i].dtype === 'float32');
     const known = new Set(layers.map((l) => l.name));

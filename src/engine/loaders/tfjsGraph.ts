@@ -7,6 +7,7 @@ import * as tfc from '@tensorflow/tfjs-converter';
 import { UserError } from '../errors';
 import { unfuseGraphModel } from '../kernels';
 import type { LoadedModel, ModelLoader, ProbeLayer } from './types';
+import { outputShapes, type ProbedOutput } from './outputShapes';
 import { inputLayoutFromShape, readTfjsArtifacts } from './tfjsArtifacts';
 
 const NOT_PROBED = new Set(['Const', 'Placeholder', 'PlaceholderWithDefault', 'NoOp']);
@@ -60,19 +61,16 @@ export const tfjsGraphLoader: ModelLoader = {
       for (const n of nodes) if (inputs(n).some((i) => reached.has(i))) reached.add(n.name);
     }
     const candidates = nodes.filter((n) => !NOT_PROBED.has(n.op) && reached.has(n.name));
-    // Shapes of every candidate node from a forward pass. When the image size is not fixed, a second pass at another
-    // size tells which output dimensions follow the image size (those are reported as unknown).
+    // Shapes of every candidate node from a forward pass (see outputShapes.ts).
     const run = (h: number, w: number) =>
       tf.tidy(() => {
         const zeros = tf.zeros(input.flat ? [1, h * w * input.channels] : [1, h, w, input.channels]);
         const outs = model.execute({ [inputName]: zeros }, candidates.map((n) => n.name));
         return (Array.isArray(outs) ? outs : [outs]).map((t) => ({ shape: t.shape, dtype: t.dtype }));
       });
-    let outs: { shape: number[]; dtype: tf.DataType }[];
-    let other: { shape: number[] }[] | undefined;
+    let outs: ProbedOutput[];
     try {
-      outs = run(input.height ?? 224, input.width ?? 224);
-      if (input.height === null || input.width === null) other = run(input.height ?? 256, input.width ?? 256);
+      outs = outputShapes(input, run);
     } catch (e) {
       model.dispose();
       const msg = (e as Error).message.split('\n')[0];
@@ -92,7 +90,7 @@ export const tfjsGraphLoader: ModelLoader = {
       .map((n, i) => ({
         name: n.name,
         kind: n.op,
-        outputShape: outs[i].shape.slice(1).map((d, k) => (other && other[i].shape[k + 1] !== d ? null : d)) as (number | null)[],
+        outputShape: outs[i].shape,
       }))
       .filter((_, i) => keep[i]);
 
