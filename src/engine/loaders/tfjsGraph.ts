@@ -50,6 +50,9 @@ export const tfjsGraphLoader: ModelLoader = {
       throw new UserError(`the model has ${model.inputs.length} inputs; only single-input image models are supported`, file);
     }
     const inputName = model.inputs[0].name;
+    // Many converted graphs pin the batch dimension to 1 in their signature; the executor then refuses the batches
+    // of noise samples the analysis feeds, so such graphs are run one image at a time.
+    const batchOfOne = model.inputs[0].shape?.[0] === 1;
     const inShape = (model.inputs[0].shape ?? []).slice(1).map((d) => (d === -1 || d === undefined ? null : d));
     const input = inputLayoutFromShape(inShape, file);
 
@@ -103,7 +106,8 @@ export const tfjsGraphLoader: ModelLoader = {
       probe(layerName) {
         return (x: tf.Tensor4D) => {
           const fed = input.flat ? tf.reshape(x, [x.shape[0], -1]) : x;
-          return model.execute({ [inputName]: fed }, layerName) as tf.Tensor;
+          if (!batchOfOne || fed.shape[0] === 1) return model.execute({ [inputName]: fed }, layerName) as tf.Tensor;
+          return tf.concat(tf.split(fed, fed.shape[0]).map((one) => model.execute({ [inputName]: one }, layerName) as tf.Tensor));
         };
       },
       dispose() {
