@@ -59,8 +59,6 @@ export interface SidResult {
   /** Pixel SID H_i (nats), H*W row-major. */
   map: Float32Array;
   sidMean: number;
-  /** Entropy of the whole input distribution: sum over all H*W*C units (nats). */
-  sidTotal: number;
   constraintRatio: number;
   constraintRatioSe: number;
   lambda: number;
@@ -271,7 +269,6 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
     return {
       map,
       sidMean: sum / map.length,
-      sidTotal: sum * C,
       constraintRatio: finalCheck.mean / deltaF2,
       constraintRatioSe: (finalCheck.relSe * finalCheck.mean) / deltaF2,
       // Paper convention: Loss = r - lambda * sum over all n = H*W*C input units of H_i.
