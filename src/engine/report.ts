@@ -3,7 +3,11 @@
  * Pure data: no tfjs, no vscode. The CLI, the worker, the extension and the webview all read this shape.
  */
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
+
+/** What an analysis measures. SID always runs (concentration is read off its maps); the rest are opt-in. */
+export type MetricName = 'sid' | 'ru' | 'concentration' | 'baselines';
+export const METRIC_NAMES: readonly MetricName[] = ['sid', 'ru', 'concentration', 'baselines'];
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 export type ModelFormat = 'tfjs-layers' | 'tfjs-graph' | 'keras-h5' | 'keras-v3' | 'onnx' | 'tf-saved-model';
@@ -31,6 +35,35 @@ export interface AnalysisSettings {
   sigmaGrid: number | null;
   sigmaMax: number;
   learningRate: number;
+  /** Schema 2. Absent in schema-1 reports, which measured SID only. */
+  metrics?: MetricName[];
+  /** The RU decoders' architecture and training, when `metrics` includes ru. */
+  decoder?: DecoderSettings | null;
+}
+
+/** Decoder g (paper Sec. 3.2 and 4): residual blocks, the first ones upsampling x2 on two transposed-conv tracks. */
+export interface DecoderSettings {
+  /** Residual blocks in all (the paper: 6). Upsampling blocks come first, as many as the layer's stride needs. */
+  blocks: number;
+  /** Channels of every block. */
+  width: number;
+  /** Training: epochs at most, stopped earlier when the held-out loss plateaus for `patience` epochs. */
+  maxEpochs: number;
+  patience: number;
+  batchSize: number;
+  learningRate: number;
+  /** Fraction of the training images held out to measure PSNR (at least one image). */
+  holdout: number;
+}
+
+/** The object region Λ of one image (for concentration), in the original image's pixel coordinates. */
+export interface ObjectRegion {
+  /** [x, y, width, height] in original-image pixels. */
+  bbox?: [number, number, number, number];
+  /** A mask PNG (non-zero = object), resized like the image. */
+  mask?: string;
+  /** Where it came from: a sidecar JSON, CLI flags, or a box drawn in the panel. */
+  source: 'boxes-file' | 'cli' | 'panel';
 }
 
 export interface ImageInfo {
@@ -42,6 +75,10 @@ export interface ImageInfo {
   /** The image as the model saw it, [0,1] pixels, row-major H x W x C, rounded to 3 decimals: for heatmap overlays. */
   pixels: number[];
   channels: number;
+  /** Schema 2: the object region, when one was given. */
+  region?: ObjectRegion;
+  /** Schema 2: the region as the model sees it: H rows x W columns of 0/1 at the model's input size. */
+  regionMask?: number[][];
 }
 
 export interface PerImageResult {
@@ -67,6 +104,60 @@ export interface PerImageResult {
   deltaF2RelSe: number;
   /** Why optimisation stopped: converged (constraint holds, entropy flat) or maxSteps. */
   stopReason: 'converged' | 'maxSteps';
+  /** Schema 2, metrics ru: pixel RU (the mean over channels of Ĥ_i = ½·log E[(x_i − x̂'_i)²] + C), nats, H x W. */
+  ruMap?: number[][];
+  /** Mean over all n input units of Ĥ_i for this image. */
+  ruMean?: number;
+  /** The RU optimisation's own constraint check, multiplier and steps (it learns its own σ, paper Eq. 12). */
+  ru?: {
+    constraintRatio: number;
+    constraintRatioSe: number;
+    lambda: number;
+    steps: number;
+    stopReason: 'converged' | 'maxSteps';
+    seconds: number;
+  };
+  /** Held-out PSNR (dB, [0,1] pixels) of this layer's decoder; repeated per image for readers of one image. */
+  decoderPsnr?: number;
+  /** Schema 2, metrics concentration: mean SID outside the object minus inside (Eq. 7); null without a region. */
+  concentration?: number | null;
+  /** Schema 2, metrics baselines: maps at the image size (upsampled), for the class `targetClass`. */
+  baselines?: BaselineMaps;
+}
+
+export interface BaselineMaps {
+  /** The output unit y whose score is explained (the top prediction unless one was chosen). */
+  targetClass: number;
+  /** sqrt(sum_c (dy/df_ijc)^2), upsampled bilinearly to H x W. */
+  gradNorm: number[][];
+  /** ReLU(sum_c a_c f_ijc), a_c = mean_ij dy/df_ijc; null for a layer without a spatial map. */
+  gradCam: number[][] | null;
+  /** sum_c w_cy f_ijc at the global-average-pooling input of a GAP + dense head; null elsewhere. */
+  cam: number[][] | null;
+  /** Magnitudes for the across-layer chart: the mean of each map before upsampling (null where the map is). */
+  magnitude: { gradNorm: number; gradCam: number | null; cam: number | null };
+}
+
+export interface DecoderInfo {
+  /** Cache key: model hash + layer + decoder settings + training images. */
+  key: string;
+  /** Mean held-out PSNR (dB); below 15 dB the RU of this layer says more about the decoder than the layer. */
+  psnr: number;
+  trainLoss: number;
+  heldOutLoss: number;
+  epochs: number;
+  trainImages: number;
+  heldOutImages: number;
+  /** True when the decoder came from the cache instead of being trained in this run. */
+  cached: boolean;
+  seconds: number;
+}
+
+/** Mean, total and spread of a per-pixel metric across images, in nats (as `sid`). */
+export interface MetricSummary {
+  mean: number;
+  total: number;
+  std: number;
 }
 
 export interface LayerResult {
@@ -82,6 +173,16 @@ export interface LayerResult {
     total: number;
     /** Standard deviation across images of the per-image mean (0 for one image). */
     std: number;
+  };
+  /** Schema 2, metrics ru: Reconstruction Uncertainty (paper Sec. 3.2) in the units of `sid`. */
+  ru?: MetricSummary & { decoder: DecoderInfo };
+  /** Schema 2, metrics concentration: over the images that have a region. */
+  concentration?: { mean: number; std: number; images: number } | null;
+  /** Schema 2, metrics baselines: mean and spread across images of each map's magnitude. */
+  baselines?: {
+    gradNorm: { mean: number; std: number };
+    gradCam: { mean: number; std: number } | null;
+    cam: { mean: number; std: number } | null;
   };
   perImage: PerImageResult[];
 }

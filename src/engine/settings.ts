@@ -1,7 +1,7 @@
 /** Analysis settings: defaults from the paper and range checks with messages that say what to do. */
 import { UserError } from './errors';
 import type { BackendChoice } from './backend';
-import type { AnalysisSettings } from './report';
+import type { AnalysisSettings, DecoderSettings } from './report';
 
 export type SettingsInput = Omit<AnalysisSettings, 'backend'> & { backend: BackendChoice };
 
@@ -19,6 +19,20 @@ export const DEFAULT_SETTINGS: SettingsInput = {
   learningRate: 0.05,
 };
 
+/** The paper's decoder (six residual blocks) at a width that trains in minutes on a CPU for 28-64 pixel images. */
+export const DEFAULT_DECODER: DecoderSettings = {
+  blocks: 6,
+  width: 32,
+  maxEpochs: 40,
+  patience: 4,
+  batchSize: 16,
+  learningRate: 0.001,
+  holdout: 0.2,
+};
+
+/** A lighter decoder for speed (`--decoder light`): fewer blocks, narrower. */
+export const LIGHT_DECODER: DecoderSettings = { ...DEFAULT_DECODER, blocks: 3, width: 16, maxEpochs: 20 };
+
 function check(ok: boolean, option: string, message: string): void {
   if (!ok) throw new UserError(message, option);
 }
@@ -34,4 +48,15 @@ export function validateSettings(s: SettingsInput): SettingsInput {
   check(Number.isFinite(s.learningRate) && s.learningRate > 0 && s.learningRate <= 1, '--learning-rate', `must be a number in (0, 1], got ${s.learningRate}`);
   check(Math.sqrt(s.alpha * s.tau) <= s.sigmaMax, '--sigma-max', `must be at least sqrt(alpha * tau) = ${Math.sqrt(s.alpha * s.tau).toPrecision(3)}, the starting noise level`);
   return s;
+}
+
+export function validateDecoderSettings(d: DecoderSettings): DecoderSettings {
+  check(Number.isInteger(d.blocks) && d.blocks >= 1 && d.blocks <= 12, '--decoder-blocks', `must be a whole number from 1 to 12, got ${d.blocks}`);
+  check(Number.isInteger(d.width) && d.width >= 4 && d.width <= 256, '--decoder-width', `must be a whole number from 4 to 256, got ${d.width}`);
+  check(Number.isInteger(d.maxEpochs) && d.maxEpochs >= 1 && d.maxEpochs <= 10000, '--decoder-epochs', `must be a whole number from 1 to 10000, got ${d.maxEpochs}`);
+  check(Number.isInteger(d.patience) && d.patience >= 1 && d.patience <= 1000, '--decoder-patience', `must be a whole number from 1 to 1000, got ${d.patience}`);
+  check(Number.isInteger(d.batchSize) && d.batchSize >= 1 && d.batchSize <= 1024, '--decoder-batch', `must be a whole number from 1 to 1024, got ${d.batchSize}`);
+  check(Number.isFinite(d.learningRate) && d.learningRate > 0 && d.learningRate <= 1, '--decoder-learning-rate', `must be a number in (0, 1], got ${d.learningRate}`);
+  check(Number.isFinite(d.holdout) && d.holdout > 0 && d.holdout < 1, '--decoder-holdout', `must be a fraction in (0, 1), got ${d.holdout}`);
+  return d;
 }
