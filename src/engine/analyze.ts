@@ -10,7 +10,7 @@ import type { EventSink } from './events';
 import { collectImagePaths, loadImages, type PreparedImage } from './images';
 import { makeInputMapping } from './inputMapping';
 import { loadModel, type LoadedModel } from './loaders';
-import { meanStd, SCHEMA_VERSION, type LayerResult, type Report } from './report';
+import { meanStd, SCHEMA_VERSION, type DecoderSettings, type LayerResult, type ObjectRegion, type Report } from './report';
 import { writeReport } from './reportFile';
 import { validateSettings, type SettingsInput } from './settings';
 import { learnSid } from './sid';
@@ -27,6 +27,18 @@ export interface AnalyzeRequest {
   /** Model input size for models whose height/width are not fixed. */
   inputSize?: [number, number];
   reportPath?: string;
+  /** Metrics to run beyond SID (settings.metrics); RU trains decoders on these images plus the analysis images. */
+  trainImages?: string[];
+  /** Decoder architecture and training (metrics ru); DEFAULT_DECODER when omitted. */
+  decoder?: DecoderSettings;
+  /** Where RU decoders are cached (default: a "decoders" folder beside the report, else no cache). */
+  decoderCacheDir?: string;
+  /** Object regions per image (metrics concentration), keyed by image path as given in `images` or by file name. */
+  regions?: Map<string, ObjectRegion>;
+  /** Output unit explained by the baselines (default: each image's top prediction). */
+  targetClass?: number;
+  /** Changes the loaded model in memory before analysis (the coherency check rescales weights here). */
+  prepareModel?: (model: LoadedModel) => void | Promise<void>;
   onEvent?: EventSink;
   signal?: AbortSignal;
 }
