@@ -53,11 +53,19 @@ export interface SidOptions {
   targetRelSe?: number;
   signal?: AbortSignal;
   onStep?: (step: number, ratio: number, entropy: number) => void;
+  /**
+   * A different entropy to maximise under the same constraint (RU, paper Eq. 12): given the batch of noisy
+   * inputs x' (model units), its estimate in nats per input unit without the constant C. Its gradient replaces
+   * the constant d mean(v)/dv of SID in the multiplier and the step direction.
+   */
+  entropy?: (noisyInput: tf.Tensor4D) => tf.Scalar;
 }
 
 export interface SidResult {
   /** Pixel SID H_i (nats), H*W row-major. */
   map: Float32Array;
+  /** The learnt sigma per pixel ([0,1]-pixel units), H*W row-major. */
+  sigma: Float32Array;
   sidMean: number;
   constraintRatio: number;
   constraintRatioSe: number;
@@ -140,14 +148,21 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
     let step = 0;
     let stopReason: SidResult['stopReason'] = 'maxSteps';
 
+    /** The current noise batch applied with full-resolution log-sigma: x' = x + sigma∘delta, in model units. */
+    const noisyInput = (vFullT: tf.Tensor2D) => {
+      const sigma = tf.reshape(tf.exp(vFullT), [1, H, W, 1]);
+      return tf.add(x, tf.mul(tf.mul(sigma, scale), tf.tensor4d(noise, [K, H, W, C]))) as tf.Tensor4D;
+    };
     /** The mean constraint ratio over the current noise batch, as a function of full-resolution log-sigma. */
     const ratioOfFull = (vFullT: tf.Tensor2D) => {
-      const sigma = tf.reshape(tf.exp(vFullT), [1, H, W, 1]);
-      const xp = tf.add(x, tf.mul(tf.mul(sigma, scale), tf.tensor4d(noise, [K, H, W, C]))) as tf.Tensor4D;
-      const diff = tf.reshape(tf.sub(probe(xp), f), [K, -1]);
+      const diff = tf.reshape(tf.sub(probe(noisyInput(vFullT)), f), [K, -1]);
       return tf.div(tf.mean(tf.sum(tf.square(diff), 1)), deltaF2) as tf.Scalar;
     };
     const gradOf = tf.valueAndGrad((vT: tf.Tensor2D) => ratioOfFull(grid.upsample(vT)));
+    const entropyTerm = opts.entropy;
+    const entropyGradOf = entropyTerm ? tf.valueAndGrad((vT: tf.Tensor2D) => entropyTerm(noisyInput(grid.upsample(vT)))) : null;
+    /** RU: running estimate of the (noisy) batch entropy, for the stopping rule and progress. */
+    let entropyEst = NaN;
     const gradFull = tf.grad((vFullT: tf.Tensor) => ratioOfFull(vFullT as tf.Tensor2D));
 
     /**
@@ -185,13 +200,24 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
       if (!Number.isFinite(ratio)) throw new Error(`the feature change became ${ratio} at step ${step}`);
       ratioEst = Number.isNaN(ratioEst) ? ratio : RATIO_EMA * ratioEst + (1 - RATIO_EMA) * ratio;
 
+      // The entropy's gradient: constant for SID (d mean(v)/dv), estimated on the same noise batch for RU.
+      let dH: Float32Array = e;
+      if (entropyGradOf) {
+        const { value: hT, grad: hG } = tf.tidy(() => entropyGradOf(tf.tensor2d(v, [grid.rows, grid.cols])));
+        const h = hT.dataSync()[0];
+        dH = Float32Array.from(hG.dataSync() as Float32Array);
+        tf.dispose([hT, hG]);
+        if (!Number.isFinite(h)) throw new Error(`the reconstruction entropy became ${h} at step ${step}`);
+        entropyEst = Number.isNaN(entropyEst) ? h : RATIO_EMA * entropyEst + (1 - RATIO_EMA) * h;
+      }
+
       // Lagrange multiplier from stationarity over the parameters that are free to move.
       let ge = 0;
       let ee = 0;
       for (let j = 0; j < P; j++) {
         if (v[j] < logSigmaMax - 1e-3) {
-          ge += g[j] * e[j];
-          ee += e[j] * e[j];
+          ge += g[j] * dH[j];
+          ee += dH[j] * dH[j];
         }
       }
       const lam = ee > 0 ? ge / ee : 0;
@@ -203,7 +229,7 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
       const c2 = 1 - ADAM_B2 ** step;
       const shift = 0.5 * Math.log(opts.alpha / ratioEst);
       for (let j = 0; j < P; j++) {
-        const gj = g[j] - lam * e[j];
+        const gj = g[j] - lam * dH[j];
         m[j] = ADAM_B1 * m[j] + (1 - ADAM_B1) * gj;
         s[j] = ADAM_B2 * s[j] + (1 - ADAM_B2) * gj * gj;
         const next = v[j] - (lr * (m[j] / c1)) / (Math.sqrt(s[j] / c2) + ADAM_EPS) + shift;
@@ -213,7 +239,8 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
       ratioEst *= Math.exp(2 * shift);
 
       let entropy = 0;
-      for (let j = 0; j < P; j++) entropy += vAvg[j] * e[j];
+      if (entropyGradOf) entropy = entropyEst;
+      else for (let j = 0; j < P; j++) entropy += vAvg[j] * e[j];
       entropy += GAUSSIAN_ENTROPY_CONSTANT;
       entropyHistory.push(entropy);
       opts.onStep?.(step, ratio, entropy);
@@ -268,10 +295,12 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
     }
     return {
       map,
+      sigma: sigmaFinal,
       sidMean: sum / map.length,
       constraintRatio: finalCheck.mean / deltaF2,
       constraintRatioSe: (finalCheck.relSe * finalCheck.mean) / deltaF2,
-      // Paper convention: Loss = r - lambda * sum over all n = H*W*C input units of H_i.
+      // Paper convention: Loss = r - lambda * sum over all n = H*W*C input units of H_i (SID: every unit of a
+      // pixel shares its sigma; RU: the entropy is already a mean over the n units).
       lambda: lambda / (H * W * C),
       steps: step,
       saturated,
