@@ -26,12 +26,12 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as zlib from 'node:zlib';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { PNG } from 'pngjs';
+import { CLASS_NAMES, readIdxImages, readIdxLabels, type IdxImages } from './fashion-mnist';
 
 // ---------------------------------------------------------------- settings
 const SEED = 20240611;
@@ -43,7 +43,6 @@ const LR_START = Number(process.env.LR_START ?? 0.01);
 const LR_END = Number(process.env.LR_END ?? 0.0005);
 const EARLY_EPOCH = 1; // checkpoint saved as fashion-cnn-early
 
-const DATA_DIR = process.env.FASHION_MNIST_DIR ?? '/usr/share/datasets/fashion-mnist';
 const ROOT = path.resolve(__dirname, '..');
 // SAMPLE_OUT_DIR only exists to test reproducibility without touching the bundled files.
 const OUT_DIR = process.env.SAMPLE_OUT_DIR ?? path.join(ROOT, 'media', 'sample');
@@ -51,10 +50,6 @@ const FINAL_DIR = path.join(OUT_DIR, 'fashion-cnn');
 const EARLY_DIR = path.join(OUT_DIR, 'fashion-cnn-early');
 const IMAGES_DIR = path.join(OUT_DIR, 'images');
 
-const CLASS_NAMES = [
-  'tshirt', 'trouser', 'pullover', 'dress', 'coat',
-  'sandal', 'shirt', 'sneaker', 'bag', 'ankle-boot',
-] as const;
 const SAMPLE_CLASSES = [0, 1, 2, 5, 7, 9];
 
 // ---------------------------------------------------------------- PRNG
@@ -81,38 +76,6 @@ function permutation(n: number, rand: () => number): Int32Array {
   return p;
 }
 
-// ---------------------------------------------------------------- IDX reading
-function readMaybeGz(base: string): Buffer {
-  for (const name of [base, `${base}.gz`]) {
-    const file = path.join(DATA_DIR, name);
-    if (fs.existsSync(file)) {
-      const raw = fs.readFileSync(file);
-      return raw[0] === 0x1f && raw[1] === 0x8b ? zlib.gunzipSync(raw) : raw;
-    }
-  }
-  throw new Error(`${base}(.gz) not found in ${DATA_DIR} (apt-get install dataset-fashion-mnist, or set FASHION_MNIST_DIR)`);
-}
-
-interface IdxImages { count: number; rows: number; cols: number; pixels: Uint8Array }
-
-function readIdxImages(base: string): IdxImages {
-  const buf = readMaybeGz(base);
-  const magic = buf.readUInt32BE(0);
-  if (magic !== 0x00000803) throw new Error(`${base}: bad IDX3 magic 0x${magic.toString(16)}`);
-  const count = buf.readUInt32BE(4);
-  const rows = buf.readUInt32BE(8);
-  const cols = buf.readUInt32BE(12);
-  const pixels = new Uint8Array(buf.buffer, buf.byteOffset + 16, count * rows * cols);
-  return { count, rows, cols, pixels };
-}
-
-function readIdxLabels(base: string): Uint8Array {
-  const buf = readMaybeGz(base);
-  const magic = buf.readUInt32BE(0);
-  if (magic !== 0x00000801) throw new Error(`${base}: bad IDX1 magic 0x${magic.toString(16)}`);
-  const count = buf.readUInt32BE(4);
-  return new Uint8Array(buf.buffer, buf.byteOffset + 8, count);
-}
 
 /** Images selected by `idx` as a [n,28,28,1] float tensor in [0,1]. */
 function toTensor(images: IdxImages, idx: ArrayLike<number>): tf.Tensor4D {
