@@ -4,7 +4,7 @@
  * Data flows one way: engine events -> worker -> extension -> webview; only requests and cancels flow back.
  */
 import type { AnalysisEvent } from './engine/events';
-import type { Report } from './engine/report';
+import type { ObjectRegion, Report } from './engine/report';
 import type { SettingsInput } from './engine/settings';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -20,6 +20,14 @@ export interface AnalyzeParams {
   inputSize?: [number, number];
   /** Where the worker writes the report after every layer (so it survives a crash of the worker). */
   reportPath: string;
+  /** RU: more images (files or folders) for the decoders' training; cached decoders live in decoderCacheDir. */
+  trainImages?: string[];
+  decoderCacheDir?: string;
+  /** Concentration: a sidecar JSON of object regions, and/or one region for the images it leaves out. */
+  boxesFile?: string;
+  defaultRegion?: ObjectRegion;
+  /** Baselines: the output unit to explain (default: each image's top prediction). */
+  targetClass?: number;
 }
 
 export type ToWorker =

@@ -1,7 +1,9 @@
 /** Command-line parsing for `infodiscard analyze` and `infodiscard layers`, with one-line errors. */
 import { parseArgs } from 'node:util';
 import { UserError } from '../engine/errors';
-import { DEFAULT_SETTINGS, type SettingsInput } from '../engine/settings';
+import { DEFAULT_DECODER, DEFAULT_SETTINGS, LIGHT_DECODER, type SettingsInput } from '../engine/settings';
+import type { DecoderSettings, MetricName, ObjectRegion } from '../engine/report';
+import { parseBoxFlag } from '../engine/regions';
 import type { BackendChoice } from '../engine/backend';
 
 export const USAGE = `infodiscard — how much of the input each layer of a trained network discards (SID, Ma et al. 2019)
@@ -27,6 +29,18 @@ Options for analyze:
   --normalize m/s        model input = (pixel - m) / s, per channel: 0.485,0.456,0.406/0.229,0.224,0.225
   --input-size HxW       image size for models that accept any size
   --backend B            auto | tensorflow | wasm | cpu (default auto: tfjs-node if installed, else wasm)
+
+Metrics (SID always runs; add the others):
+  --metrics m,...        sid, ru, concentration, baselines (default sid)
+  --train-images <paths> RU: more images (files or folders) to train each layer's decoder on, besides --images
+  --decoder D            RU: default (6 residual blocks, the paper's) or light (3 blocks, narrower: faster)
+  --decoder-blocks N     RU: residual blocks of the decoder
+  --decoder-width N      RU: channels of the decoder's blocks
+  --decoder-epochs N     RU: training epochs at most (stops earlier when the held-out loss plateaus)
+  --decoder-cache <dir>  RU: where trained decoders are kept and reused (default: decoders/ beside --out)
+  --boxes <file.json>    concentration: object regions, {"image.png": {"bbox": [x, y, w, h]}} or {"mask": "m.png"}
+  --box x,y,w,h          concentration: one box (original-image pixels) for images the --boxes file leaves out
+  --target-class N       baselines: the output unit to explain (default: each image's top prediction)
   --quiet                no progress display
   -h, --help             this help
   -v, --version          version
@@ -42,6 +56,11 @@ export interface AnalyzeArgs {
   inputSize?: [number, number];
   quiet: boolean;
   settings: SettingsInput;
+  trainImages?: string[];
+  decoderCacheDir?: string;
+  boxesFile?: string;
+  defaultRegion?: ObjectRegion;
+  targetClass?: number;
 }
 
 export interface LayersArgs {
@@ -91,6 +110,16 @@ export function parseCli(argv: string[]): CliArgs {
         normalize: { type: 'string' },
         'input-size': { type: 'string' },
         backend: { type: 'string' },
+        metrics: { type: 'string', multiple: true },
+        'train-images': { type: 'string', multiple: true },
+        decoder: { type: 'string' },
+        'decoder-blocks': { type: 'string' },
+        'decoder-width': { type: 'string' },
+        'decoder-epochs': { type: 'string' },
+        'decoder-cache': { type: 'string' },
+        boxes: { type: 'string' },
+        box: { type: 'string' },
+        'target-class': { type: 'string' },
         quiet: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
@@ -134,6 +163,34 @@ export function parseCli(argv: string[]): CliArgs {
     if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new UserError(`expects HxW, e.g. 224x224, got "${v['input-size']}"`, '--input-size');
     inputSize = [Number(m[1]), Number(m[2])];
   }
+  const metrics = list(v.metrics) as MetricName[];
+  let decoder: DecoderSettings | null = null;
+  if (metrics.includes('ru')) {
+    const preset = v.decoder ?? 'default';
+    if (preset !== 'default' && preset !== 'light') throw new UserError(`expects default or light, got "${preset}"`, '--decoder');
+    const base = preset === 'light' ? LIGHT_DECODER : DEFAULT_DECODER;
+    decoder = {
+      ...base,
+      blocks: num(v['decoder-blocks'], '--decoder-blocks', base.blocks),
+      width: num(v['decoder-width'], '--decoder-width', base.width),
+      maxEpochs: num(v['decoder-epochs'], '--decoder-epochs', base.maxEpochs),
+    };
+  } else {
+    for (const flag of ['train-images', 'decoder', 'decoder-blocks', 'decoder-width', 'decoder-epochs', 'decoder-cache'] as const) {
+      if (v[flag] !== undefined) throw new UserError(`only applies to RU; add --metrics ru`, `--${flag}`);
+    }
+  }
+  if ((v.boxes !== undefined || v.box !== undefined) && !metrics.includes('concentration')) {
+    throw new UserError('only applies to concentration; add --metrics concentration', v.boxes !== undefined ? '--boxes' : '--box');
+  }
+  if (metrics.includes('concentration') && v.boxes === undefined && v.box === undefined) {
+    throw new UserError('needs the object in each image: give --boxes file.json or --box x,y,w,h', '--metrics concentration');
+  }
+  if (v['target-class'] !== undefined && !metrics.includes('baselines')) throw new UserError('only applies to baselines; add --metrics baselines', '--target-class');
+  const targetClass = v['target-class'] === undefined ? undefined : num(v['target-class'], '--target-class', NaN);
+  if (targetClass !== undefined && !(Number.isInteger(targetClass) && targetClass >= 0)) {
+    throw new UserError(`must be a whole number (an output index), got ${v['target-class']}`, '--target-class');
+  }
   const d = DEFAULT_SETTINGS;
   return {
     command,
@@ -144,6 +201,11 @@ export function parseCli(argv: string[]): CliArgs {
     html: v.html,
     inputSize,
     quiet: !!v.quiet,
+    trainImages: v['train-images'] ? list(v['train-images']) : undefined,
+    decoderCacheDir: v['decoder-cache'],
+    boxesFile: v.boxes,
+    defaultRegion: v.box !== undefined ? parseBoxFlag(v.box) : undefined,
+    targetClass,
     settings: {
       alpha: num(v.alpha, '--alpha', d.alpha),
       tau: num(v.tau, '--tau', d.tau),
@@ -156,6 +218,8 @@ export function parseCli(argv: string[]): CliArgs {
       sigmaGrid: v['sigma-grid'] === undefined ? null : num(v['sigma-grid'], '--sigma-grid', NaN),
       sigmaMax: num(v['sigma-max'], '--sigma-max', d.sigmaMax),
       learningRate: num(v['learning-rate'], '--learning-rate', d.learningRate),
+      metrics: metrics.length > 0 ? metrics : d.metrics,
+      decoder,
     },
   };
 }

@@ -25,18 +25,41 @@ export function progressPrinter(stream: NodeJS.WriteStream, quiet: boolean): (e:
         const filled = Math.round((e.step / e.maxSteps) * width);
         clear();
         stream.write(
-          `  ${e.layer} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] image ${e.image + 1}/${images} step ${e.step}/${e.maxSteps}  ratio ${e.ratio.toFixed(2)}  H ${e.entropy.toFixed(3)}`,
+          `  ${e.layer} ${(e.metric ?? 'sid').toUpperCase()} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] image ${e.image + 1}/${images} step ${e.step}/${e.maxSteps}  ratio ${e.ratio.toFixed(2)}  H ${e.entropy.toFixed(3)}`,
         );
         break;
       }
+      case 'decoderEpoch': {
+        const line = `  ${e.layer} decoder epoch ${e.epoch}/${e.maxEpochs}  loss ${e.trainLoss.toExponential(2)}  held-out ${e.heldOutLoss.toExponential(2)}`;
+        if (tty) {
+          clear();
+          stream.write(line);
+        }
+        break;
+      }
+      case 'phase':
+        if (e.phase === 'decoder' && e.detail) {
+          clear();
+          stream.write(`  ${e.layer}: ${e.detail}\n`);
+        }
+        break;
+      case 'warning':
+        clear();
+        stream.write(`warning: ${e.layer ? `layer "${e.layer}": ` : ''}${e.message}\n`);
+        break;
       case 'layerDone': {
         clear();
         const r = e.result;
         const ratio = r.perImage.reduce((a, p) => a + p.constraintRatio, 0) / r.perImage.length;
         const steps = r.perImage.reduce((a, p) => a + p.steps, 0);
         const secs = r.perImage.reduce((a, p) => a + p.seconds, 0);
+        const extra = [
+          r.ru ? `RU ${r.ru.mean.toFixed(3)} ± ${r.ru.std.toFixed(3)} (decoder ${r.ru.decoder.psnr.toFixed(1)} dB)` : '',
+          r.concentration ? `conc ${r.concentration.mean.toFixed(3)}` : '',
+          r.baselines ? `|grad| ${r.baselines.gradNorm.mean.toPrecision(3)}` : '',
+        ].filter((x) => x).join('  ');
         stream.write(
-          `[${e.index + 1}/${e.total}] ${r.name.padEnd(24)} SID ${r.sid.mean.toFixed(3)} ± ${r.sid.std.toFixed(3)} nats/pixel  ratio ${ratio.toFixed(3)}  ${steps} steps  ${secs.toFixed(1)} s\n`,
+          `[${e.index + 1}/${e.total}] ${r.name.padEnd(24)} SID ${r.sid.mean.toFixed(3)} ± ${r.sid.std.toFixed(3)} nats/pixel  ratio ${ratio.toFixed(3)}  ${steps} steps  ${secs.toFixed(1)} s${extra ? `\n      ${extra}` : ''}\n`,
         );
         break;
       }

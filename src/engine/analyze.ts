@@ -10,10 +10,12 @@ import type { EventSink } from './events';
 import { collectImagePaths, loadImages, type PreparedImage } from './images';
 import { makeInputMapping } from './inputMapping';
 import { loadModel, type LoadedModel } from './loaders';
-import { meanStd, SCHEMA_VERSION, type DecoderSettings, type LayerResult, type ObjectRegion, type Report } from './report';
+import { meanStd, SCHEMA_VERSION, type LayerResult, type ObjectRegion, type Report } from './report';
 import { writeReport } from './reportFile';
 import { validateSettings, type SettingsInput } from './settings';
 import { learnSid } from './sid';
+import { concentration, maskRows, summarizeConcentration } from './concentration';
+import { matchRegions, readBoxesFile, resolveRegion } from './regions';
 import { mixSeed } from './rng';
 import { VERSION } from './version';
 
@@ -29,12 +31,12 @@ export interface AnalyzeRequest {
   reportPath?: string;
   /** Metrics to run beyond SID (settings.metrics); RU trains decoders on these images plus the analysis images. */
   trainImages?: string[];
-  /** Decoder architecture and training (metrics ru); DEFAULT_DECODER when omitted. */
-  decoder?: DecoderSettings;
   /** Where RU decoders are cached (default: a "decoders" folder beside the report, else no cache). */
   decoderCacheDir?: string;
-  /** Object regions per image (metrics concentration), keyed by image path as given in `images` or by file name. */
-  regions?: Map<string, ObjectRegion>;
+  /** Object regions (metrics concentration): a sidecar JSON {"image.png": {"bbox": [x, y, w, h]}} ... */
+  boxesFile?: string;
+  /** ... and/or one region for every image that the file does not cover (CLI --box). */
+  defaultRegion?: ObjectRegion;
   /** Output unit explained by the baselines (default: each image's top prediction). */
   targetClass?: number;
   /** Changes the loaded model in memory before analysis (the coherency check rescales weights here). */
@@ -103,6 +105,26 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
     const images: PreparedImage[] = loadImages(imagePaths, height, width, channels);
     const mapping = makeInputMapping({ inputRange: settingsIn.inputRange, normalize: settingsIn.normalize }, channels);
     const settings = { ...settingsIn, backend };
+    const metrics = new Set(settings.metrics ?? ['sid']);
+
+    // Object regions (concentration): matched to images by path or file name, mapped to the model's input size.
+    const regionOf: (ObjectRegion | undefined)[] = [];
+    const regionMasks: (Uint8Array | undefined)[] = [];
+    const warnings: string[] = [];
+    if (metrics.has('concentration')) {
+      const fromFile = req.boxesFile ? readBoxesFile(req.boxesFile) : undefined;
+      const matched = matchRegions(fromFile, images.map((im) => im.path), { fallback: req.defaultRegion, file: req.boxesFile });
+      if (matched.unused.length > 0) {
+        warnings.push(`${req.boxesFile}: no analysed image matches ${matched.unused.slice(0, 5).map((k) => `"${k}"`).join(', ')}${matched.unused.length > 5 ? ', ...' : ''}`);
+      }
+      matched.regions.forEach((region, i) => {
+        const im = images[i];
+        regionOf[i] = region;
+        regionMasks[i] = region ? resolveRegion(region, im.path, im.width, im.height, height, width) : undefined;
+      });
+      const missing = images.filter((_, i) => !regionMasks[i]).length;
+      if (missing > 0) warnings.push(`${missing} of ${images.length} images have no object region; their concentration is left empty`);
+    }
 
     report = {
       schemaVersion: SCHEMA_VERSION,
@@ -111,12 +133,13 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
       status: 'running',
       model: { path: model.path, format: model.format, sha256: model.sha256, inputShape: model.input.shape },
       settings,
-      images: images.map((im) => ({
+      images: images.map((im, i) => ({
         path: im.path,
         width: im.width,
         height: im.height,
         channels: im.channels,
         pixels: Array.from(im.pixels, (p) => Math.round(p * 1000) / 1000),
+        ...(regionOf[i] ? { region: regionOf[i], regionMask: maskRows(regionMasks[i]!, height, width) } : {}),
       })),
       layers: [],
       requestedLayers: layers,
@@ -128,6 +151,7 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
     };
     save();
     req.onEvent?.({ type: 'started', layers, images: images.length, backend });
+    for (const message of warnings) req.onEvent?.({ type: 'warning', message });
 
     const byName = new Map(model.layers.map((l) => [l.name, l]));
     for (const [index, name] of layers.entries()) {
@@ -176,6 +200,16 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
         sid: { mean: means.mean, std: means.std, total: (means.mean * height * width * channels) },
         perImage,
       };
+      if (metrics.has('concentration')) {
+        for (const p of perImage) {
+          const mask = regionMasks[p.image];
+          p.concentration = mask ? concentration(p.map, mask, height, width) : null;
+          if (mask && p.concentration === null && index === 0) {
+            req.onEvent?.({ type: 'warning', message: `the object region of ${images[p.image].path} selects ${mask.some((m) => m) ? 'every' : 'no'} pixel at the model's ${height}x${width} input, so its concentration is undefined` });
+          }
+        }
+        result.concentration = summarizeConcentration(perImage.map((p) => p.concentration));
+      }
       report.layers.push(result);
       save();
       req.onEvent?.({ type: 'layerDone', layer: name, index, total: layers.length, result });

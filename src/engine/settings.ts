@@ -1,7 +1,7 @@
 /** Analysis settings: defaults from the paper and range checks with messages that say what to do. */
 import { UserError } from './errors';
 import type { BackendChoice } from './backend';
-import type { AnalysisSettings, DecoderSettings } from './report';
+import { METRIC_NAMES, type AnalysisSettings, type DecoderSettings, type MetricName } from './report';
 
 export type SettingsInput = Omit<AnalysisSettings, 'backend'> & { backend: BackendChoice };
 
@@ -17,6 +17,8 @@ export const DEFAULT_SETTINGS: SettingsInput = {
   sigmaGrid: null,
   sigmaMax: 1.0,
   learningRate: 0.05,
+  metrics: ['sid'],
+  decoder: null,
 };
 
 /** The paper's decoder (six residual blocks) at a width that trains in minutes on a CPU for 28-64 pixel images. */
@@ -46,8 +48,15 @@ export function validateSettings(s: SettingsInput): SettingsInput {
   check(Number.isFinite(s.sigmaMax) && s.sigmaMax > 0 && s.sigmaMax <= 100, '--sigma-max', `must be a number in (0, 100] (pixel units), got ${s.sigmaMax}`);
   check(s.sigmaGrid === null || (Number.isInteger(s.sigmaGrid) && s.sigmaGrid >= 2 && s.sigmaGrid <= 4096), '--sigma-grid', `must be a whole number from 2 to 4096, got ${s.sigmaGrid}`);
   check(Number.isFinite(s.learningRate) && s.learningRate > 0 && s.learningRate <= 1, '--learning-rate', `must be a number in (0, 1], got ${s.learningRate}`);
+  const metrics = s.metrics ?? ['sid'];
+  for (const m of metrics) {
+    check((METRIC_NAMES as readonly string[]).includes(m), '--metrics', `unknown metric "${m}"; choose from ${METRIC_NAMES.join(', ')}`);
+  }
+  if (metrics.includes('ru')) validateDecoderSettings(s.decoder ?? DEFAULT_DECODER);
   check(Math.sqrt(s.alpha * s.tau) <= s.sigmaMax, '--sigma-max', `must be at least sqrt(alpha * tau) = ${Math.sqrt(s.alpha * s.tau).toPrecision(3)}, the starting noise level`);
-  return s;
+  // SID always runs (concentration is read off its maps); the list is kept in a fixed order for the report.
+  const ordered = METRIC_NAMES.filter((m) => m === 'sid' || metrics.includes(m)) as MetricName[];
+  return { ...s, metrics: ordered, decoder: ordered.includes('ru') ? (s.decoder ?? DEFAULT_DECODER) : null };
 }
 
 export function validateDecoderSettings(d: DecoderSettings): DecoderSettings {
