@@ -153,6 +153,18 @@ test('bad images and options get one clear line', async () => {
   expectUserError([...base, '--input-size', 'big'], /--input-size: expects HxW/);
   expectUserError([...base.filter((a) => a !== 'wasm' && a !== '--backend'), '--backend', 'gpu'], /--backend: unknown backend "gpu"/);
   expectUserError([...base, '--frobnicate'], /Unknown option '--frobnicate'/);
+  // The new metrics' options: a typo, options for a metric not asked for, a bad box or boxes file.
+  expectUserError([...base, '--metrics', 'sid,rue'], /--metrics: unknown metric "rue"; choose from sid, ru, concentration, baselines/);
+  expectUserError([...base, '--train-images', dir], /--train-images: only applies to RU; add --metrics ru/);
+  expectUserError([...base, '--metrics', 'ru', '--decoder', 'huge'], /--decoder: expects default or light/);
+  expectUserError([...base, '--metrics', 'ru', '--decoder-width', '2'], /--decoder-width: must be a whole number from 4 to 256/);
+  expectUserError([...base, '--metrics', 'concentration'], /--metrics concentration: needs the object in each image/);
+  expectUserError([...base, '--box', '1,1,2,2'], /--box: only applies to concentration/);
+  expectUserError([...base, '--metrics', 'concentration', '--box', '1,1,2'], /--box: expects x,y,width,height/);
+  const boxes = path.join(dir, 'boxes.json');
+  writeFileSync(boxes, '{"x.png": {"bbox": [1, 1, -2, 2]}}');
+  expectUserError([...base, '--metrics', 'concentration', '--boxes', boxes], /boxes\.json: .*/);
+  expectUserError([...base, '--metrics', 'baselines', '--target-class', '1.5'], /--target-class: must be a whole number/);
   if (!existsSync(path.resolve('node_modules/@tensorflow/tfjs-node/package.json'))) {
     expectUserError(['analyze', good, '--images', image, '--backend', 'tensorflow'], /--backend: @tensorflow\/tfjs-node is not available .*npm install @tensorflow\/tfjs-node/);
   }
