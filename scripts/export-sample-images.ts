@@ -30,3 +30,28 @@ for (let i = 0; i < images.count && written < PER_CLASS * CLASS_NAMES.length; i+
   written++;
 }
 console.log(`wrote ${written} images to ${OUT_DIR}`);
+
+// The object boxes of the six analysis images (media/sample/images/boxes.json, the --boxes format): the tight
+// box around the garment's pixels (gray > 10 of 255), for the concentration metric.
+const ANALYSIS_DIR = path.join(__dirname, '..', 'media', 'sample', 'images');
+const boxes: Record<string, { bbox: [number, number, number, number] }> = {};
+for (const file of fs.readdirSync(ANALYSIS_DIR).filter((f) => f.endsWith('.png')).sort()) {
+  const png = PNG.sync.read(fs.readFileSync(path.join(ANALYSIS_DIR, file)));
+  let x0 = png.width;
+  let y0 = png.height;
+  let x1 = -1;
+  let y1 = -1;
+  for (let y = 0; y < png.height; y++)
+    for (let x = 0; x < png.width; x++) {
+      if (png.data[4 * (y * png.width + x)] > 10) {
+        x0 = Math.min(x0, x);
+        y0 = Math.min(y0, y);
+        x1 = Math.max(x1, x);
+        y1 = Math.max(y1, y);
+      }
+    }
+  boxes[file] = { bbox: [x0, y0, x1 - x0 + 1, y1 - y0 + 1] };
+}
+const lines = Object.entries(boxes).map(([file, box]) => `  ${JSON.stringify(file)}: ${JSON.stringify(box)}`);
+fs.writeFileSync(path.join(ANALYSIS_DIR, 'boxes.json'), `{\n${lines.join(',\n')}\n}\n`);
+console.log(`wrote the object boxes of ${Object.keys(boxes).length} images to ${path.join(ANALYSIS_DIR, 'boxes.json')}`);
