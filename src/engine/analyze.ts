@@ -10,12 +10,14 @@ import type { EventSink } from './events';
 import { collectImagePaths, loadImages, type PreparedImage } from './images';
 import { makeInputMapping } from './inputMapping';
 import { loadModel, type LoadedModel } from './loaders';
-import { meanStd, SCHEMA_VERSION, type LayerResult, type ObjectRegion, type Report } from './report';
+import { meanStd, SCHEMA_VERSION, type BaselineMaps, type LayerResult, type ObjectRegion, type Report } from './report';
 import { writeReport } from './reportFile';
 import { validateSettings, type SettingsInput } from './settings';
 import { learnSid } from './sid';
 import { concentration, maskRows, summarizeConcentration } from './concentration';
 import { matchRegions, readBoxesFile, resolveRegion } from './regions';
+import { computeBaselines } from './baselines';
+import { toModelUnits } from './inputMapping';
 import { mixSeed } from './rng';
 import { VERSION } from './version';
 
@@ -209,6 +211,27 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
           }
         }
         result.concentration = summarizeConcentration(perImage.map((p) => p.concentration));
+      }
+      if (metrics.has('baselines')) {
+        req.onEvent?.({ type: 'phase', layer: name, phase: 'baselines' });
+        for (const p of perImage) {
+          if (req.signal?.aborted) throw new CancelledError();
+          const x = tf.tensor4d(toModelUnits(images[p.image].pixels, mapping), [1, height, width, channels]);
+          try {
+            p.baselines = await withLayerContext(name, model.path, () => computeBaselines(model, name, x, height, width, req.targetClass));
+          } finally {
+            x.dispose();
+          }
+        }
+        const stat = (get: (b: BaselineMaps) => number | null) => {
+          const values = perImage.map((p) => get(p.baselines!));
+          return values.every((v): v is number => v !== null) ? meanStd(values) : null;
+        };
+        result.baselines = {
+          gradNorm: stat((b) => b.magnitude.gradNorm)!,
+          gradCam: stat((b) => b.magnitude.gradCam),
+          cam: stat((b) => b.magnitude.cam),
+        };
       }
       report.layers.push(result);
       save();

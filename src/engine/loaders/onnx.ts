@@ -12,6 +12,8 @@ import type { InputLayout, LoadedModel, ModelLoader, ProbeLayer } from './types'
 import { decodeModel, OnnxFormatError, OnnxGraph } from './onnx/graph';
 import { OnnxVariantError } from './onnx/ops';
 import { outputShapes, type ProbedOutput } from './outputShapes';
+import { rescaleOnnxConvPair } from './rescale';
+import { onnxFeatureHooks } from './onnx/feature';
 
 export { OnnxGraph, decodeModel } from './onnx/graph';
 export { SUPPORTED_OPS } from './onnx/ops';
@@ -117,6 +119,8 @@ export const onnxLoader: ModelLoader = {
         if (!known.has(layerName)) throw new UserError(`no probe-able node output named "${layerName}"`, file);
         return (x: tf.Tensor4D) => graph.run({ [inputName]: feed(x) }, [layerName])[0];
       },
+      rescaleConvPair: (first, factor) => rescaleOnnxConvPair(graph, file, first, factor),
+      ...onnxFeatureHooks(graph, inputName, feed, layout === 'nhwc' ? 'nhwc' : 'nchw'),
       dispose() {
         graph.dispose();
       },

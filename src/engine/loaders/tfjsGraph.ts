@@ -9,6 +9,8 @@ import { unfuseGraphModel } from '../kernels';
 import type { LoadedModel, ModelLoader, ProbeLayer } from './types';
 import { outputShapes, type ProbedOutput } from './outputShapes';
 import { inputLayoutFromShape, readTfjsArtifacts } from './tfjsArtifacts';
+import { graphFeatureHooks, type RunGraphNode } from './graphFeature';
+import { graphModelWeights, rescaleGraphConvPair } from './rescale';
 
 const NOT_PROBED = new Set(['Const', 'Placeholder', 'PlaceholderWithDefault', 'NoOp']);
 const CONTROL_FLOW = new Set(['Enter', 'Exit', 'Merge', 'Switch', 'NextIteration', 'LoopCond', 'While', 'StatelessWhile', 'If', 'StatelessIf']);
@@ -39,6 +41,7 @@ export const tfjsGraphLoader: ModelLoader = {
     // The layers listed are the graph's own nodes (captured above); the graph that runs has its fused ops split,
     // so gradients compute only what the input needs (see kernels/graphUnfuse.ts). Fused nodes keep their names.
     unfuseGraphModel(artifacts.modelTopology);
+    const runNodes = ((artifacts.modelTopology as { node?: RunGraphNode[] }).node ?? []).filter((n) => n && typeof n.name === 'string');
     let model: tfc.GraphModel;
     try {
       model = await tfc.loadGraphModel({ load: async () => artifacts });
@@ -110,6 +113,10 @@ export const tfjsGraphLoader: ModelLoader = {
           return tf.concat(tf.split(fed, fed.shape[0]).map((one) => model.execute({ [inputName]: one }, layerName) as tf.Tensor));
         };
       },
+      // `nodes` are the graph as saved (fused nodes intact); the unfused graph that runs reads the same weights.
+      rescaleConvPair: (first, factor) =>
+        rescaleGraphConvPair(nodes, graphModelWeights(model), model.outputs.map((o) => o.name), file, first, factor),
+      ...graphFeatureHooks({ model, nodes: runNodes, inputName, input, batchOfOne }),
       dispose() {
         model.dispose();
       },

@@ -5,6 +5,8 @@ import { UserError } from '../errors';
 import type { ModelFormat } from '../report';
 import type { LoadedModel, ModelLoader, ProbeLayer } from './types';
 import { inputLayoutFromShape, readTfjsArtifacts } from './tfjsArtifacts';
+import { rescaleLayersConvPair } from './rescale';
+import { layersCamWeights, layersRunWithFeature } from './layersFeature';
 
 function isLayersJson(json: unknown): boolean {
   if (!json || typeof json !== 'object') return false;
@@ -80,6 +82,9 @@ export function wrapLayersModel(model: tfl.LayersModel, file: string, format: Mo
         return m.apply(fed, { training: false }) as tf.Tensor;
       };
     },
+    runWithFeature: (layerName, options) => layersRunWithFeature(model, input, layerName, options),
+    camWeights: (layerName) => layersCamWeights(model, layerName),
+    rescaleConvPair: (first, factor) => rescaleLayersConvPair(model, file, first, factor),
     dispose() {
       truncated.clear();
       model.dispose();

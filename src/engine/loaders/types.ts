@@ -14,6 +14,13 @@ export interface ProbeLayer {
   outputShape: (number | null)[];
 }
 
+export type FeatureLayout = 'nhwc' | 'nchw';
+
+export interface RunWithFeatureOptions {
+  /** Return the scores before a final softmax when there is one (see LoadedModel.runWithFeature). */
+  preSoftmax?: boolean;
+}
+
 /** The image layout the model consumes. `flat` models take a vector of height*width*channels values. */
 export interface InputLayout {
   height: number | null;
@@ -35,7 +42,40 @@ export interface LoadedModel {
    * Must be differentiable w.r.t. the input; model weights are constants here.
    */
   probe(layerName: string): (x: tf.Tensor4D) => tf.Tensor;
+  /**
+   * Baseline maps (gradients of the output w.r.t. a feature): runs the whole model from a batch of NHWC inputs
+   * to its first output with the named layer's output REPLACED by `feature` (same shape as probe(layerName)'s
+   * output). Paths that bypass the layer (residual skips) are still computed from x. Differentiable w.r.t.
+   * `feature`. With `preSoftmax`, when the output is a softmax applied last (a softmax activation of the last
+   * layer, a Softmax layer/node, possibly followed by identities) the scores before it are returned instead;
+   * otherwise the output itself. Absent for formats whose graph cannot be entered in the middle.
+   */
+  runWithFeature?(layerName: string, options?: RunWithFeatureOptions): (x: tf.Tensor4D, feature: tf.Tensor) => tf.Tensor;
+  /**
+   * CAM weights: when the named layer's output feeds only a global average pooling over its spatial axes,
+   * then one linear (dense) layer whose output (or its softmax) is the model's first output, the dense kernel
+   * as [channels, outputs] (w_{c,y}; a new tensor the caller disposes). null for any other layer.
+   */
+  camWeights?(layerName: string): tf.Tensor2D | null;
+  /** Axis order of the named layer's rank-4 output; 'nhwc' when absent. ONNX convolutional features are NCHW. */
+  featureLayout?(layerName: string): FeatureLayout;
+  /**
+   * The paper's coherency check (Sec. 4): divides the kernel and bias of conv layer `first` by `factor` and
+   * multiplies the kernel of the next conv (or dense) layer by `factor` (its bias unchanged), in memory only.
+   * Allowed only when everything between the two is positively homogeneous (ReLU, pooling, reshapes, dropout,
+   * padding) and nothing else reads those outputs, so the network output is unchanged; otherwise a UserError
+   * names the layer and the reason. Each call rescales again. Absent for formats whose weights cannot be changed.
+   */
+  rescaleConvPair?(first: string, factor: number): RescaledPair;
   dispose(): void;
+}
+
+/** What rescaleConvPair changed. Names are probe-layer names (as in `layers`). */
+export interface RescaledPair {
+  first: string;
+  second: string;
+  /** Outputs between the two (bias adds, ReLU, pooling ...): scaled by 1/factor, like `first`'s output. */
+  between: string[];
 }
 
 export interface ModelLoader {

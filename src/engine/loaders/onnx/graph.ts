@@ -108,6 +108,19 @@ export class OnnxGraph {
     return this.consts.has(name);
   }
 
+  /** A decoded constant (initializer or Constant output) by value name. */
+  constant(name: string): tf.Tensor | undefined {
+    return this.consts.get(name);
+  }
+
+  /** Replaces a constant in memory, disposing the old tensor (the coherency check rescales weights this way). */
+  setConstant(name: string, value: tf.Tensor): void {
+    const old = this.consts.get(name);
+    if (!old) throw new Error(`no constant named "${name}"`);
+    this.consts.set(name, value);
+    if (old !== value) old.dispose();
+  }
+
   private ctx(n: Node, inputs: (tf.Tensor | undefined)[]): OpCtx {
     return { op: n.op, inputs, attrs: n.attrs, opset: this.opset, outputs: n.outputs.filter((o) => o).length };
   }
@@ -150,7 +163,8 @@ export class OnnxGraph {
       const ins = n.inputs.map((name) => (name ? values.get(name) : undefined));
       const outs = fn(this.ctx(n, ins));
       n.outputs.forEach((o, k) => {
-        if (o && outs[k]) values.set(o, outs[k]);
+        // A fed value is never overwritten (a node with several outputs may run for another of them).
+        if (o && outs[k] && !Object.prototype.hasOwnProperty.call(feeds, o)) values.set(o, outs[k]);
       });
     }
     return wanted.map((w) => {
