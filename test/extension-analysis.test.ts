@@ -11,11 +11,16 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { saveLayersModel } from '../src/engine/loaders/saveTfjs';
-import type { Report } from '../src/engine/report';
-import type { ToWebview } from '../src/protocol';
+import type { LayerResult, Report } from '../src/engine/report';
+import type { AnalysisEvent } from '../src/engine/events';
+import { writeReport } from '../src/engine/reportFile';
+import { LIGHT_DECODER } from '../src/engine/settings';
+import type { AnalyzeParams, ToWebview } from '../src/protocol';
+import { layerLogLine } from '../src/extension/analysis';
 import type { Ctx } from '../src/extension/ctx';
 import { ReportPanel } from '../src/extension/panel';
 import { reluConvNet, tempDir, writeGrayPng } from './helpers/fixtures';
+import { sampleReport } from './fixtures/sample-report';
 
 const ROOT = path.resolve(__dirname, '..');
 const ws = tempDir('infodiscard-ext-e2e-');
@@ -286,4 +291,140 @@ test('errors: a bad setting offers to open it; a file that is not a model gives 
   assert.equal(errors.length, 1);
   assert.match(errors[0].message, /^infodiscard: .*package\.json: [^\n]+$/);
   assert.ok(errors[0].items.includes('Show Log'));
+});
+
+/** RU, concentration and baselines of one layer, as the engine reports them (schema 2). */
+function withMetrics(layer: LayerResult, metrics: string[], psnr = 18.25): LayerResult {
+  const decoder = { key: 'k', psnr, trainLoss: 0.011, heldOutLoss: 0.013, epochs: 7, trainImages: 4, heldOutImages: 1, cached: false, seconds: 2.5 };
+  return {
+    ...layer,
+    ...(metrics.includes('ru') ? { ru: { mean: 1.25, std: 0.125, total: 80, decoder } } : {}),
+    ...(metrics.includes('concentration') ? { concentration: { mean: 0.375, std: 0.0625, images: 2 } } : {}),
+    ...(metrics.includes('baselines') ? { baselines: { gradNorm: { mean: 0.00456, std: 0.001 }, gradCam: null, cam: null } } : {}),
+  };
+}
+
+test('layer log line: RU with the decoder\'s PSNR, concentration and |grad| after the SID figures', () => {
+  const layer = sampleReport().layers[0];
+  assert.doesNotMatch(layerLogLine(layer, 0, 3, 1.5), /RU|concentration|grad/);
+  const line = layerLogLine(withMetrics(layer, ['ru', 'concentration', 'baselines']), 0, 3, 1.5);
+  assert.match(line, /^\[1\/3\] conv2d_1 \(Conv2D\): SID .* s; RU 1\.250 ± 0\.125 nats\/pixel \(decoder 18\.3 dB, 7 epochs, 2\.5 s\); concentration 0\.375 ± 0\.063 \(2 images\); \|grad\| 0\.00456$/);
+  assert.match(layerLogLine({ ...layer, concentration: null }, 0, 3, 1.5), /; concentration: no image has an object region$/);
+});
+
+test('metrics settings reach the worker: training images, decoder cache, boxes; RU progress and warnings; superset reuse', { timeout: 60_000 }, async () => {
+  const model = await saveLayersModel(reluConvNet(8, 3), path.join(ws, 'models', 'net-m'));
+  mkdirSync(path.join(ws, 'images-m'));
+  mkdirSync(path.join(ws, 'train-m'));
+  [0, 1].forEach((i) => writeGrayPng(path.join(ws, 'images-m', `m${i}.png`), 8, 8, (x, y) => ((x * y + i) % 7) / 7));
+  [0, 1, 2].forEach((i) => writeGrayPng(path.join(ws, 'train-m', `t${i}.png`), 8, 8, (x, y) => ((x + y + i) % 5) / 5));
+  writeFileSync(path.join(ws, 'images-m', 'boxes.json'), JSON.stringify({ 'm0.png': { bbox: [1, 1, 4, 4] } }));
+  const sha = (await ctx.store.modelHash(model))!;
+
+  // A pool that records what it is asked and answers like the worker: events, then a complete report.
+  const calls: AnalyzeParams[] = [];
+  const fakePool = {
+    pids: [] as number[],
+    async dispose() {},
+    async run(params: AnalyzeParams, handlers: { onEvent?: (e: AnalysisEvent) => void }) {
+      calls.push(params);
+      const metrics = params.settings.metrics ?? ['sid'];
+      const r = sampleReport();
+      r.model = { ...r.model, path: params.modelPath, sha256: sha };
+      r.settings = { ...params.settings, backend: 'wasm' };
+      r.layers = r.layers.map((l) => withMetrics(l, metrics, 12.34));
+      const emit = (e: AnalysisEvent) => handlers.onEvent?.(e);
+      const layer = r.layers[0].name;
+      emit({ type: 'started', layers: r.requestedLayers, images: 2, backend: 'wasm' });
+      emit({ type: 'layerStarted', layer, index: 0, total: 3 });
+      if (metrics.includes('ru')) {
+        emit({ type: 'phase', layer, phase: 'decoder', detail: 'training on 5 images' });
+        emit({ type: 'decoderEpoch', layer, epoch: 1, maxEpochs: 2, trainLoss: 0.05, heldOutLoss: 0.06 });
+        emit({ type: 'decoderEpoch', layer, epoch: 2, maxEpochs: 2, trainLoss: 0.011, heldOutLoss: 0.013 });
+        emit({ type: 'warning', layer, message: 'decoder reconstructs poorly (12.3 dB)' });
+        emit({ type: 'phase', layer, phase: 'ru' });
+        emit({ type: 'step', layer, image: 0, step: 3, maxSteps: 20, ratio: 1.4, entropy: -1, elapsedMs: 5, metric: 'ru' });
+      }
+      emit({ type: 'warning', message: 'a second warning, for the log only' });
+      r.layers.forEach((result, index) => emit({ type: 'layerDone', layer: result.name, index, total: 3, result }));
+      writeReport(params.reportPath, r);
+      emit({ type: 'done', report: r });
+      return { status: 'complete' as const, reportPath: params.reportPath };
+    },
+  };
+  const realPool = ctx.pool;
+  ctx.pool = (() => fakePool) as unknown as typeof ctx.pool;
+  try {
+    configure({ images: 'images-m', metrics: ['ru', 'concentration'], decoder: 'light', trainImages: 'train-m' });
+    mock.messages.length = 0;
+    mock.log.length = 0;
+    await run('infodiscard.analyzeModel', Uri.file(model));
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(mock.messages.filter((m) => m.level === 'error'), []);
+    assert.equal(calls.length, 1);
+    const p = calls[0];
+    assert.deepEqual(p.settings.metrics, ['sid', 'ru', 'concentration']);
+    assert.deepEqual(p.settings.decoder, LIGHT_DECODER);
+    assert.deepEqual(p.trainImages, [0, 1, 2].map((i) => path.join(ws, 'train-m', `t${i}.png`)), 'absolute paths of the training images');
+    assert.equal(p.decoderCacheDir, path.join(reports, 'decoders'), 'inside the reports folder');
+    assert.equal(p.boxesFile, path.join(ws, 'images-m', 'boxes.json'), 'boxes.json found beside the images');
+    assert.deepEqual(p.images, [0, 1].map((i) => path.join(ws, 'images-m', `m${i}.png`)));
+    assert.match(path.basename(p.reportPath), /^net-m-[0-9a-f]{12}-[0-9a-f]{10}-ru[0-9a-f]{6}-conc[0-9a-f]{6}\.json$/);
+
+    // Progress: the decoder's phase and epochs, RU steps; log: epochs, warnings, RU and PSNR per layer.
+    const progress = mock.progress[mock.progress.length - 1].reports.map((r) => r.message ?? '');
+    assert.ok(progress.includes('conv2d_1 · training the RU decoder (training on 5 images)'), progress.join('\n'));
+    assert.ok(progress.some((m) => /^conv2d_1 · decoder epoch 2\/2 · held-out loss 0\.0130$/.test(m)), 'the last epoch is always shown');
+    const log = mock.log.join('\n');
+    assert.match(log, /net-m: metrics SID, ru, concentration; RU decoders train on 3 more images and the analysis images, cached in .*decoders; object regions from .*boxes\.json/);
+    assert.match(log, /net-m: conv2d_1: decoder epoch 1\/2, loss 0\.0500, held-out 0\.0600/);
+    assert.match(log, /warn net-m: layer "conv2d_1": decoder reconstructs poorly \(12\.3 dB\)/);
+    assert.match(log, /warn net-m: a second warning, for the log only/);
+    assert.match(log, /\[1\/3\] conv2d_1 \(Conv2D\): SID .*; RU 1\.250 ± 0\.125 nats\/pixel \(decoder 12\.3 dB, 7 epochs, 2\.5 s\); concentration 0\.375/);
+    assert.match(log, /net-m: complete in [\d.]+ s, 2 warnings/);
+    const warnings = mock.messages.filter((m) => m.level === 'warning');
+    assert.equal(warnings.length, 1, 'one warning notification per run');
+    assert.equal(warnings[0].message, 'infodiscard: net-m: layer "conv2d_1": decoder reconstructs poorly (12.3 dB)');
+    assert.deepEqual(warnings[0].items, ['Show Log']);
+
+    // Fewer metrics than the saved report: reused. More: analysed again.
+    mock.log.length = 0;
+    configure({ images: 'images-m', metrics: ['concentration'], decoder: 'light', trainImages: 'train-m' });
+    await run('infodiscard.analyzeModel', Uri.file(model));
+    configure({ images: 'images-m', metrics: [], trainImages: 'train-m' });
+    await run('infodiscard.analyzeModel', Uri.file(model));
+    assert.equal(calls.length, 1, 'a report with more metrics answers SID and concentration alone');
+    assert.equal(mock.log.filter((l) => /net-m: model and settings unchanged, reusing .*-ru[0-9a-f]{6}-conc[0-9a-f]{6}\.json \(it measured more metrics\)/.test(l)).length, 2);
+    configure({ images: 'images-m', metrics: ['ru', 'concentration', 'baselines'], decoder: 'light', trainImages: 'train-m' });
+    await run('infodiscard.analyzeModel', Uri.file(model));
+    assert.equal(calls.length, 2, 'baselines were not measured: analysed again');
+    configure({ images: 'images-m', metrics: ['ru'], decoder: 'default', trainImages: 'train-m' });
+    await run('infodiscard.analyzeModel', Uri.file(model));
+    assert.equal(calls.length, 3, 'another decoder: analysed again');
+    assert.equal(calls[2].settings.decoder?.blocks, 6);
+    assert.equal(calls[2].boxesFile, undefined, 'no boxes without concentration');
+
+    // Concentration without any boxes file: said once, as a warning naming the setting.
+    rmSync(path.join(ws, 'images-m', 'boxes.json'));
+    mock.messages.length = 0;
+    configure({ images: 'images-m', metrics: ['concentration'] });
+    await run('infodiscard.analyzeModel', Uri.file(model));
+    assert.equal(calls.length, 4);
+    assert.equal(calls[3].boxesFile, undefined);
+    assert.equal(calls[3].trainImages, undefined, 'no RU, no training images');
+    const w = mock.messages.filter((m) => m.level === 'warning');
+    assert.equal(w.length, 1);
+    assert.match(w[0].message, /^infodiscard: net-m: concentration needs object regions: no boxes\.json beside the images; set "infodiscard\.boxesFile"/);
+
+    // A bad metrics setting stops before anything runs, offering to open it.
+    mock.messages.length = 0;
+    configure({ images: 'images-m', metrics: ['ru', 'psnr'] });
+    await run('infodiscard.analyzeModel', Uri.file(model));
+    assert.equal(calls.length, 4);
+    assert.equal(mock.messages.length, 1);
+    assert.match(mock.messages[0].message, /^infodiscard: setting "infodiscard\.metrics" lists unknown metric "psnr"/);
+    assert.deepEqual(mock.messages[0].items, ['Open Settings']);
+  } finally {
+    ctx.pool = realPool;
+  }
 });

@@ -70,6 +70,20 @@ test('hover Markdown: SID mean ± std, rank, report; one trusted command link wi
   assert.deepEqual(JSON.parse(decodeURIComponent(links[0].slice(links[0].indexOf('?') + 1))), [{ report: '/w/.infodiscard/a.json', layer: 'block2_conv' }]);
 });
 
+test('hover Markdown: RU ± std with the decoder\'s PSNR, concentration and |grad| when the report has them', () => {
+  const md = (layerHoverMarkdown('block2_conv', [
+    entry({ ru: { mean: 1.2346, std: 0.0512, psnr: 18.26 }, concentration: { mean: 0.1204, std: 0.01, images: 2 }, gradNorm: 0.001234 }),
+    entry({ model: 'net-b', reportPath: '/r/b.json', ru: { mean: 2.5, std: 0.1, psnr: 12.34 }, concentration: null }),
+    entry({ model: 'net-c', reportPath: '/r/c.json' }),
+  ]) as unknown as MarkdownString).value;
+  const lines = md.split('\n').filter((l) => l.startsWith('- '));
+  assert.equal(lines.length, 3, 'one line per report, as before');
+  assert.match(lines[0], /SID -0\.597 ± 0\.093 nats\/pixel, rank 3 of 7 \(1 = discards most\); RU 1\.235 ± 0\.051 \(decoder 18\.3 dB\), concentration 0\.120, \\\|grad\\\| 0\.00123 · /);
+  assert.match(lines[1], /; RU 2\.500 ± 0\.100 \(decoder 12\.3 dB, poor\) · /, 'a poor decoder is flagged; no regions, no concentration');
+  assert.doesNotMatch(lines[2], /RU|concentration|grad/, 'SID only');
+  assert.equal(linkTargets(md).length, 3, 'no links beyond the command links');
+});
+
 test('hover Markdown: a hostile layer name and model name stay text', () => {
   const evil = EVIL_LAYER_NAME; // <img src=x onerror=alert(1)>
   const md = (layerHoverMarkdown(evil, [entry({ model: '[x](command:workbench.action.quit)', kind: '<b>k</b>' })]) as unknown as MarkdownString).value;
@@ -159,6 +173,34 @@ test('hover provider: lazy index, several reports, ranks, watcher updates, no re
     assert.equal(await hover('"conv2d|_1"'), undefined);
     const after = (await hover('"block2|_conv"')) as unknown as { contents: MarkdownString[] };
     assert.doesNotMatch(after.contents[0].value, /net\\-a/);
+    index.dispose();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('hover provider: a schema-2 report\'s RU, concentration and gradient magnitude reach the hover', async () => {
+  mock.reset();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'infodiscard-hover-'));
+  try {
+    const folder = path.join(dir, '.infodiscard');
+    const r = withReport([['block2_conv', -1], ['dense', -2]], 'net-ru');
+    const decoder = { key: 'k', psnr: 21.04, trainLoss: 0.01, heldOutLoss: 0.012, epochs: 9, trainImages: 200, heldOutImages: 46, cached: true, seconds: 0 };
+    r.settings = { ...r.settings, metrics: ['sid', 'ru', 'concentration', 'baselines'] };
+    r.layers[0] = {
+      ...r.layers[0],
+      ru: { mean: 0.75, std: 0.125, total: 588, decoder },
+      concentration: { mean: 0.31, std: 0.02, images: 2 },
+      baselines: { gradNorm: { mean: 0.0456, std: 0.001 }, gradCam: { mean: 0.2, std: 0.01 }, cam: null },
+    };
+    writeReport(path.join(folder, 'a.json'), r);
+    const index = new LayerIndex(new ReportStore(), () => [folder]);
+    const provider = new LayerHoverProvider(index);
+    const token = new CancellationTokenSource().token;
+    const h = (await provider.provideHover(makeDocument('m.get_layer("block2_conv")', 'python') as never, new Position(0, 15) as never, token as never)) as unknown as { contents: MarkdownString[] };
+    assert.match(h.contents[0].value, /net\\-ru.*SID -1\.000 ± 0\.050.*; RU 0\.750 ± 0\.125 \(decoder 21\.0 dB\), concentration 0\.310, \\\|grad\\\| 0\.0456/);
+    const d = (await provider.provideHover(makeDocument('m.get_layer("dense")', 'python') as never, new Position(0, 15) as never, token as never)) as unknown as { contents: MarkdownString[] };
+    assert.doesNotMatch(d.contents[0].value, /RU|concentration/, 'a layer without them shows SID only');
     index.dispose();
   } finally {
     rmSync(dir, { recursive: true, force: true });

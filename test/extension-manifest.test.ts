@@ -11,7 +11,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DEFAULT_SETTINGS } from '../src/engine/settings';
+import { DEFAULT_DECODER, DEFAULT_SETTINGS, LIGHT_DECODER } from '../src/engine/settings';
+import { DECODER_PRESETS, EXTRA_METRICS } from '../src/extension/config';
 
 const ROOT = path.resolve(__dirname, '..');
 const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
@@ -85,6 +86,10 @@ test('settings: declared with the engine defaults and ranges', () => {
     'infodiscard.inputRange': '0,1',
     'infodiscard.reportsFolder': '.infodiscard',
     'infodiscard.workers': 1,
+    'infodiscard.metrics': [],
+    'infodiscard.decoder': 'default',
+    'infodiscard.trainImages': '',
+    'infodiscard.boxesFile': '',
   };
   assert.deepEqual(Object.keys(props).sort(), Object.keys(expect).sort());
   for (const [key, value] of Object.entries(expect)) assert.deepEqual(props[key].default, value, key);
@@ -98,6 +103,24 @@ test('settings: declared with the engine defaults and ranges', () => {
     assert.ok(p.exclusiveMinimum === 0 && typeof p.maximum === 'number', `${key} has a range`);
   }
   assert.deepEqual(props['infodiscard.backend'].enum, ['auto', 'tensorflow', 'wasm', 'cpu']);
+});
+
+test('settings: the metrics and decoder settings offer what the extension accepts, each described', () => {
+  const props = contributes.configuration.properties;
+  const metrics = props['infodiscard.metrics'];
+  assert.equal(metrics.type, 'array');
+  assert.equal(metrics.uniqueItems, true);
+  assert.deepEqual(metrics.items.enum, [...EXTRA_METRICS], 'SID always runs: not listed');
+  assert.equal(metrics.items.markdownEnumDescriptions.length, EXTRA_METRICS.length);
+  const decoder = props['infodiscard.decoder'];
+  assert.deepEqual(decoder.enum, Object.keys(DECODER_PRESETS));
+  assert.deepEqual([DECODER_PRESETS.default, DECODER_PRESETS.light], [DEFAULT_DECODER, LIGHT_DECODER]);
+  assert.match(decoder.markdownDescription, new RegExp(`${DEFAULT_DECODER.blocks} residual blocks`), 'the paper\'s six blocks');
+  assert.match(decoder.enumDescriptions[0], new RegExp(`${DEFAULT_DECODER.blocks} residual blocks \\(${DEFAULT_DECODER.width} channels, up to ${DEFAULT_DECODER.maxEpochs} epochs\\)`));
+  assert.match(decoder.enumDescriptions[1], new RegExp(`${LIGHT_DECODER.blocks} residual blocks, ${LIGHT_DECODER.width} channels, up to ${LIGHT_DECODER.maxEpochs} epochs`));
+  assert.match(props['infodiscard.trainImages'].markdownDescription, /media\/sample\/train/);
+  assert.match(props['infodiscard.boxesFile'].markdownDescription, /boxes\.json/);
+  for (const key of ['metrics', 'decoder', 'trainImages', 'boxesFile']) assert.equal(props[`infodiscard.${key}`].scope, 'resource', key);
 });
 
 test('activate registers every declared command, and only those', async () => {

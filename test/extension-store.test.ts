@@ -9,12 +9,16 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync,
 import os from 'node:os';
 import path from 'node:path';
 import { modelSha256, modelSha256FromParts, manifestShardPaths } from '../src/engine/modelHash';
-import { DEFAULT_SETTINGS, type SettingsInput } from '../src/engine/settings';
+import { DEFAULT_DECODER, DEFAULT_SETTINGS, LIGHT_DECODER, type SettingsInput } from '../src/engine/settings';
+import type { MetricName, Report } from '../src/engine/report';
 import { writeReport } from '../src/engine/reportFile';
 import { readTfjsArtifacts } from '../src/engine/loaders/tfjsArtifacts';
 import { parseInputRange, SettingError, settingsFrom } from '../src/extension/config';
-import { imagesFromSetting } from '../src/extension/inputs';
-import { allReportsFolders, modelName, reportFileName, reportsFolderFor, ReportStore, settingsHash, type ImageFile } from '../src/extension/reportStore';
+import { boxesFileFor, imagesFromSetting, sampleImagesFolder, trainImagesFor } from '../src/extension/inputs';
+import type { Ctx } from '../src/extension/ctx';
+import {
+  allReportsFolders, coversMetrics, metricKeys, modelName, reportFileName, reportsFolderFor, ReportStore, settingsHash, summarize, type ImageFile, type RunInputs,
+} from '../src/extension/reportStore';
 import { sampleReport } from './fixtures/sample-report';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -177,6 +181,22 @@ test('settings: defaults match the engine; 0 grid = per pixel; input range parse
   assert.equal(t.analysis.backend, 'cpu');
   assert.equal(t.images, 'data/*.png');
   assert.deepEqual(parseInputRange('0,255'), [0, 255]);
+  assert.deepEqual([s.trainImages, s.boxesFile], ['', '']);
+  assert.deepEqual(s.analysis.metrics, ['sid'], 'SID alone by default');
+  assert.equal(s.analysis.decoder, null, 'no decoder without RU');
+});
+
+test('settings: metrics in the engine\'s order with SID first; decoder preset only with RU', () => {
+  const from = (values: Record<string, unknown>) => settingsFrom((k) => values[k]);
+  assert.deepEqual(from({ metrics: [] }).analysis.metrics, ['sid']);
+  const all = from({ metrics: ['baselines', 'ru', 'concentration', 'ru'] }).analysis;
+  assert.deepEqual(all.metrics, ['sid', 'ru', 'concentration', 'baselines'], 'ordered, each once');
+  assert.deepEqual(all.decoder, DEFAULT_DECODER, 'the paper\'s decoder by default');
+  assert.deepEqual(from({ metrics: ['ru'], decoder: 'light' }).analysis.decoder, LIGHT_DECODER);
+  assert.deepEqual(from({ metrics: ['sid', 'concentration'] }).analysis.metrics, ['sid', 'concentration'], '"sid" may be listed');
+  assert.equal(from({ metrics: ['concentration'], decoder: 'light' }).analysis.decoder, null, 'the decoder only matters to RU');
+  const t = from({ trainImages: ' data/train ', boxesFile: ' data/boxes.json ' });
+  assert.deepEqual([t.trainImages, t.boxesFile], ['data/train', 'data/boxes.json']);
 });
 
 test('settings: validation messages name the setting and the allowed values', () => {
@@ -193,6 +213,13 @@ test('settings: validation messages name the setting and the allowed values', ()
     [{ workers: 0 }, 'infodiscard.workers', /"infodiscard\.workers" must be a whole number from 1 to 8, got 0/],
     [{ alpha: '1.5' }, 'infodiscard.alpha', /"infodiscard\.alpha" must be a number, got "1\.5"/],
     [{ reportsFolder: '  ' }, 'infodiscard.reportsFolder', /must name a folder/],
+    [{ metrics: ['ru', 'saliency'] }, 'infodiscard.metrics', /^setting "infodiscard\.metrics" lists unknown metric "saliency"; choose from ru, concentration, baselines \(SID always runs\)$/],
+    [{ metrics: 'ru' }, 'infodiscard.metrics', /"infodiscard\.metrics" must be a list of "ru", "concentration", "baselines", got "ru"/],
+    [{ metrics: [3] }, 'infodiscard.metrics', /lists unknown metric 3/],
+    [{ decoder: 'heavy' }, 'infodiscard.decoder', /^setting "infodiscard\.decoder" must be one of default, light, got "heavy"$/],
+    [{ metrics: ['ru'], decoder: 6 }, 'infodiscard.decoder', /must be one of default, light, got 6/],
+    [{ trainImages: ['a'] }, 'infodiscard.trainImages', /"infodiscard\.trainImages" must be a folder or glob pattern \(text\)/],
+    [{ boxesFile: 1 }, 'infodiscard.boxesFile', /"infodiscard\.boxesFile" must be the path of a JSON file \(text\), got 1/],
   ];
   for (const [values, setting, message] of cases) {
     assert.throws(() => settingsFrom((k) => values[k]), (e: unknown) => {
@@ -229,6 +256,171 @@ test('images setting: a folder or file relative to the workspace folder, or a gl
     await assert.rejects(imagesFromSetting('nope', model as never), /setting "infodiscard\.images" names "nope", which does not exist/);
     workspace.findFiles = async () => [];
     await assert.rejects(imagesFromSetting('*.gif', model as never), /"infodiscard\.images" \("\*\.gif"\) matches no \.png, \.jpg or \.jpeg files/);
+  } finally {
+    mock.reset();
+    mock.workspaceFolders.length = 0;
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+const settingsWith = (metrics: MetricName[], over: Partial<SettingsInput> = {}): SettingsInput => ({
+  ...DEFAULT_SETTINGS,
+  metrics: ['sid', ...metrics],
+  decoder: metrics.includes('ru') ? DEFAULT_DECODER : null,
+  ...over,
+});
+
+test('metric keys: the settings hash ignores metrics; each metric\'s tag follows its own inputs', () => {
+  const base: RunInputs = { settings: settingsWith([]), images: IMAGES };
+  const key = settingsHash(base);
+  const ru: RunInputs = { ...base, settings: settingsWith(['ru', 'concentration', 'baselines']), trainImages: [IMAGES[0]], boxesFile: { path: '/data/boxes.json', size: 10, mtimeMs: 5 } };
+  assert.equal(settingsHash(ru), key, 'same SID settings and images, same settings hash');
+  assert.deepEqual(metricKeys(base), {}, 'SID alone: no tags');
+  const k = metricKeys(ru);
+  assert.deepEqual(Object.keys(k), ['ru', 'concentration', 'baselines']);
+  for (const v of Object.values(k)) assert.match(v!, /^[0-9a-f]{6}$/);
+  const changed: [string, RunInputs, MetricName][] = [
+    ['light decoder', { ...ru, settings: { ...ru.settings, decoder: LIGHT_DECODER } }, 'ru'],
+    ['other training images', { ...ru, trainImages: [IMAGES[1]] }, 'ru'],
+    ['no training images', { ...ru, trainImages: undefined }, 'ru'],
+    ['boxes edited', { ...ru, boxesFile: { path: '/data/boxes.json', size: 11, mtimeMs: 6 } }, 'concentration'],
+    ['no boxes', { ...ru, boxesFile: undefined }, 'concentration'],
+    ['a class to explain', { ...ru, targetClass: 3 }, 'baselines'],
+  ];
+  for (const [what, inputs, metric] of changed) {
+    const other = metricKeys(inputs);
+    assert.notEqual(other[metric], k[metric], what);
+    for (const m of Object.keys(k) as MetricName[]) if (m !== metric) assert.equal(other[m], k[m], `${what} leaves ${m} alone`);
+  }
+  assert.equal(metricKeys({ ...ru, trainImages: [IMAGES[0]] }).ru, k.ru, 'stable');
+  const sha = 'ab'.repeat(32);
+  assert.equal(reportFileName('/w/net/model.json', sha, '0123456789', {}), `net-${'ab'.repeat(6)}-0123456789.json`, 'SID-only names as before');
+  assert.equal(reportFileName('/w/net/model.json', sha, '0123456789', { baselines: 'cccccc', ru: 'aaaaaa' }), `net-${'ab'.repeat(6)}-0123456789-ruaaaaaa-basecccccc.json`);
+  assert.ok(coversMetrics({ ru: 'a', concentration: 'b' }, { ru: 'a' }));
+  assert.ok(!coversMetrics({ ru: 'a' }, { ru: 'a', concentration: 'b' }));
+  assert.ok(!coversMetrics({ ru: 'x', concentration: 'b' }, { ru: 'a' }), 'another decoder is not the same RU');
+});
+
+test('store: a report that measured more metrics with the same settings is reused; one with fewer is not', async () => {
+  const dir = tmp();
+  try {
+    const store = new ReportStore();
+    const model = copyModel(dir);
+    const sha = (await store.modelHash(model))!;
+    const folder = path.join(dir, '.infodiscard');
+    const boxes = { path: '/data/boxes.json', size: 10, mtimeMs: 5 };
+    const run = (metrics: MetricName[], over: Partial<RunInputs> = {}): RunInputs => ({ settings: settingsWith(metrics), images: IMAGES, boxesFile: boxes, ...over });
+    const save = (inputs: RunInputs, status: Report['status'] = 'complete'): string => {
+      const file = path.join(folder, reportFileName(model, sha, settingsHash(inputs), metricKeys(inputs)));
+      const r = sampleReport();
+      r.model = { ...r.model, path: model, sha256: sha };
+      r.settings = { ...r.settings, metrics: inputs.settings.metrics, decoder: inputs.settings.decoder };
+      writeReport(file, { ...r, status });
+      return file;
+    };
+    const find = (inputs: RunInputs) => store.findReusableRun(folder, model, sha, settingsHash(inputs), metricKeys(inputs)).then((f) => f && path.basename(f.path));
+
+    assert.equal(await find(run([])), undefined, 'no folder yet');
+    const ruOnly = save(run(['ru']));
+    assert.equal(await find(run(['ru'])), path.basename(ruOnly), 'its own file');
+    assert.equal(await find(run([])), path.basename(ruOnly), 'SID alone: the RU report measured SID too');
+    assert.equal(await find(run(['ru', 'concentration'])), undefined, 'fewer metrics than asked: recomputed');
+    assert.equal(await find(run(['ru'], { settings: settingsWith(['ru'], { decoder: LIGHT_DECODER }) })), undefined, 'another decoder');
+    assert.equal(await find(run(['ru'], { settings: settingsWith(['ru'], { alpha: 2 }) })), undefined, 'another SID setting');
+
+    const all = save(run(['ru', 'concentration', 'baselines']));
+    utimesSync(all, new Date(), new Date(Date.now() + 5000));
+    assert.equal(await find(run(['ru', 'concentration'])), path.basename(all), 'a superset answers');
+    assert.equal(await find(run(['concentration'])), path.basename(all));
+    assert.equal(await find(run(['ru'])), path.basename(ruOnly), 'the exact file first');
+    assert.equal(await find(run([])), path.basename(all), 'else the newest superset');
+    assert.equal(await find(run(['concentration'], { boxesFile: { ...boxes, size: 12 } })), undefined, 'the boxes changed');
+
+    // A superset that is not complete, or whose JSON does not say it measured the metric, does not answer.
+    const partial = save(run(['concentration', 'baselines']), 'cancelled');
+    assert.equal(await find(run(['baselines'])), path.basename(all));
+    rmSync(all);
+    assert.equal(await find(run(['baselines'])), undefined, 'the cancelled superset is not reused');
+    assert.ok(partial);
+    const liar = save(run(['baselines']));
+    const r = JSON.parse(readFileSync(liar, 'utf8'));
+    r.settings.metrics = ['sid'];
+    writeFileSync(liar, JSON.stringify(r));
+    assert.equal(await find(run(['baselines'])), undefined, 'the report itself must list the metric');
+    assert.equal(await find(run([])), path.basename(liar), 'but it answers SID');
+    // Other models' reports and stray files are never candidates.
+    writeFileSync(path.join(folder, `${path.basename(ruOnly, '.json')}-zz123456.json`), '{}');
+    assert.equal(await find(run(['ru'])), path.basename(ruOnly));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('report summaries carry RU (with decoder PSNR), concentration and gradient magnitude when present', () => {
+  const r = sampleReport();
+  const decoder = { key: 'k', psnr: 18.25, trainLoss: 0.01, heldOutLoss: 0.012, epochs: 12, trainImages: 200, heldOutImages: 46, cached: false, seconds: 30 };
+  r.layers[0] = { ...r.layers[0], ru: { mean: 1.5, total: 1000, std: 0.25, decoder }, concentration: { mean: 0.12, std: 0.01, images: 2 }, baselines: { gradNorm: { mean: 0.00123, std: 0.0001 }, gradCam: null, cam: null } };
+  r.layers[1] = { ...r.layers[1], concentration: null };
+  const s = summarize(r, '/r.json', 1);
+  assert.deepEqual(s.layers[0].ru, { mean: 1.5, std: 0.25, psnr: 18.25 });
+  assert.deepEqual(s.layers[0].concentration, { mean: 0.12, std: 0.01, images: 2 });
+  assert.equal(s.layers[0].gradNorm, 0.00123);
+  assert.equal(s.layers[1].concentration, null);
+  assert.deepEqual(Object.keys(s.layers[2]).sort(), ['kind', 'mean', 'name', 'std'], 'a schema-1 layer: SID only');
+});
+
+test('training images: the setting, else the shipped training images for the sample images, else none', async () => {
+  mock.reset();
+  const dir = tmp();
+  try {
+    const ctx = { extensionUri: Uri.file(ROOT) } as unknown as Ctx;
+    mkdirSync(path.join(dir, 'train'));
+    for (const f of ['t1.png', 't2.png', 'readme.md']) writeFileSync(path.join(dir, 'train', f), 'x');
+    mock.workspaceFolders.push({ uri: Uri.file(dir), name: 'w', index: 0 });
+    const model = Uri.file(path.join(dir, 'model.json')) as never;
+    const sample = { files: [{ path: path.join(sampleImagesFolder(ctx), '0-tshirt.png'), size: 1, mtimeMs: 1 }], label: 'sample images' };
+    const own = { files: [{ path: path.join(dir, 'images', 'a.png'), size: 1, mtimeMs: 1 }], label: 'images' };
+    const set = await trainImagesFor(ctx, 'train', model, own);
+    assert.deepEqual(set?.map((f) => f.path), [path.join(dir, 'train', 't1.png'), path.join(dir, 'train', 't2.png')], 'absolute, images only');
+    const shipped = await trainImagesFor(ctx, '', model, sample);
+    assert.equal(shipped?.length, 240, 'the 240 Fashion-MNIST training images');
+    assert.ok(shipped!.every((f) => f.path.startsWith(path.join(ROOT, 'media', 'sample', 'train') + path.sep)));
+    assert.equal(await trainImagesFor(ctx, '', model, own), undefined, 'own images: the decoders train on them alone');
+    await assert.rejects(trainImagesFor(ctx, 'nope', model, own), (e: unknown) => {
+      assert.ok(e instanceof SettingError);
+      assert.equal(e.setting, 'infodiscard.trainImages');
+      assert.match(e.message, /^setting "infodiscard\.trainImages" names "nope", which does not exist/);
+      return true;
+    });
+  } finally {
+    mock.reset();
+    mock.workspaceFolders.length = 0;
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('boxes file: the setting (which must exist), else boxes.json in the images\' folder if present', async () => {
+  mock.reset();
+  const dir = tmp();
+  try {
+    mkdirSync(path.join(dir, 'data', 'val', 'cats'), { recursive: true });
+    mock.workspaceFolders.push({ uri: Uri.file(dir), name: 'w', index: 0 });
+    const model = Uri.file(path.join(dir, 'model.json')) as never;
+    const img = (p: string) => ({ path: path.join(dir, p), size: 1, mtimeMs: 1 });
+    const images = { files: [img('data/val/a.png'), img('data/val/cats/b.png')], label: 'data/val' };
+    assert.equal(await boxesFileFor('', model, images), undefined, 'nothing there');
+    writeFileSync(path.join(dir, 'data', 'val', 'boxes.json'), '{}');
+    const found = await boxesFileFor('', model, images);
+    assert.equal(found?.path, path.join(dir, 'data', 'val', 'boxes.json'), 'in the images\' common folder');
+    assert.equal(found?.size, 2);
+    writeFileSync(path.join(dir, 'regions.json'), '{"a.png": {"bbox": [0, 0, 1, 1]}}');
+    assert.equal((await boxesFileFor('regions.json', model, images))?.path, path.join(dir, 'regions.json'), 'workspace-relative');
+    await assert.rejects(boxesFileFor('missing.json', model, images), (e: unknown) => {
+      assert.ok(e instanceof SettingError);
+      assert.equal(e.setting, 'infodiscard.boxesFile');
+      assert.match(e.message, /^setting "infodiscard\.boxesFile" names "missing\.json", which is not a file/);
+      return true;
+    });
   } finally {
     mock.reset();
     mock.workspaceFolders.length = 0;

@@ -3,6 +3,7 @@
  * image, emitting progress events and writing the report after every finished layer (so a failure at layer 7
  * keeps layers 1-6 on disk).
  */
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from './backend';
 import { CancelledError, UserError, isUserError } from './errors';
@@ -115,7 +116,12 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
     const warnings: string[] = [];
     if (metrics.has('concentration')) {
       const fromFile = req.boxesFile ? readBoxesFile(req.boxesFile) : undefined;
-      const matched = matchRegions(fromFile, images.map((im) => im.path), { fallback: req.defaultRegion, file: req.boxesFile });
+      // Keys that are paths are relative to the boxes file (bare file names match in any folder).
+      const matched = matchRegions(fromFile, images.map((im) => path.resolve(im.path)), {
+        fallback: req.defaultRegion,
+        file: req.boxesFile,
+        cwd: req.boxesFile ? path.dirname(path.resolve(req.boxesFile)) : undefined,
+      });
       if (matched.unused.length > 0) {
         warnings.push(`${req.boxesFile}: no analysed image matches ${matched.unused.slice(0, 5).map((k) => `"${k}"`).join(', ')}${matched.unused.length > 5 ? ', ...' : ''}`);
       }

@@ -1,7 +1,9 @@
 /**
  * Runs one analysis in the worker pool with VS Code's progress UI: a cancellable notification advancing per layer
- * (message: layer, image, step), a status-bar item, log lines (backend, timings, lambda and constraint ratios per
- * layer), live report updates for open panels, and errors turned into one-line notifications.
+ * (message: layer, phase, image, step or decoder epoch), a status-bar item, log lines (backend, timings, lambda and
+ * constraint ratios per layer, RU with its decoder's PSNR, concentration, gradient magnitude, decoder training),
+ * warnings (logged, and the first of a run as a notification), live report updates for open panels, and errors
+ * turned into one-line notifications.
  */
 import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -22,6 +24,13 @@ export interface AnalysisJob {
   images: string[];
   settings: SettingsInput;
   workers: number;
+  /** RU: the decoders' extra training images (absolute paths) and where trained decoders are cached. */
+  trainImages?: string[];
+  decoderCacheDir?: string;
+  /** Concentration: the sidecar JSON of object regions (absolute path). */
+  boxesFile?: string;
+  /** Warnings of the extension's own about this run, said (like the engine's) once it starts. */
+  notes?: string[];
 }
 
 export type AnalysisOutcome =
@@ -30,7 +39,23 @@ export type AnalysisOutcome =
 
 const fmt = (v: unknown, d = 3): string => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(d) : '?');
 
-/** The per-layer log line: SID, constraint ratio and lambda per image, steps, time. */
+const prec = (v: unknown, d = 3): string => (typeof v === 'number' && Number.isFinite(v) ? v.toPrecision(d) : '?');
+
+/** What the layer measured beyond SID: RU (with its decoder), concentration, gradient magnitude; '' for none. */
+function extraMetricsLog(r: LayerResult): string {
+  const parts: string[] = [];
+  if (r.ru) {
+    const d = r.ru.decoder;
+    const decoder = d ? ` (decoder ${fmt(d.psnr, 1)} dB, ${d.cached ? 'cached' : `${d.epochs} epochs, ${fmt(d.seconds, 1)} s`})` : '';
+    parts.push(`RU ${fmt(r.ru.mean)} ± ${fmt(r.ru.std)} nats/pixel${decoder}`);
+  }
+  if (r.concentration) parts.push(`concentration ${fmt(r.concentration.mean)} ± ${fmt(r.concentration.std)} (${r.concentration.images} images)`);
+  else if (r.concentration === null) parts.push('concentration: no image has an object region');
+  if (r.baselines) parts.push(`|grad| ${prec(r.baselines.gradNorm?.mean)}`);
+  return parts.map((p) => `; ${p}`).join('');
+}
+
+/** The per-layer log line: SID, constraint ratio and lambda per image, steps, time; then RU, concentration, |grad|. */
 export function layerLogLine(r: LayerResult, index: number, total: number, alpha: number): string {
   const ratios = r.perImage.map((p) => fmt(p.constraintRatio, 3)).join(', ');
   const lambdas = r.perImage.map((p) => (Number.isFinite(p.lambda) ? p.lambda.toPrecision(3) : '?')).join(', ');
@@ -38,7 +63,20 @@ export function layerLogLine(r: LayerResult, index: number, total: number, alpha
   const secs = r.perImage.reduce((a, p) => a + (Number.isFinite(p.seconds) ? p.seconds : 0), 0);
   const maxed = r.perImage.filter((p) => p.stopReason === 'maxSteps').length;
   return `[${index + 1}/${total}] ${r.name} (${r.kind}): SID ${fmt(r.sid.mean)} ± ${fmt(r.sid.std)} nats/pixel; `
-    + `constraint ratio ${ratios} (alpha ${alpha}); lambda ${lambdas}; steps ${steps}${maxed ? ` (${maxed} hit maxSteps)` : ''}; ${secs.toFixed(1)} s`;
+    + `constraint ratio ${ratios} (alpha ${alpha}); lambda ${lambdas}; steps ${steps}${maxed ? ` (${maxed} hit maxSteps)` : ''}; ${secs.toFixed(1)} s`
+    + extraMetricsLog(r);
+}
+
+const PHASE_TEXT: Record<Extract<AnalysisEvent, { type: 'phase' }>['phase'], string> = {
+  sid: 'SID',
+  decoder: 'training the RU decoder',
+  ru: 'RU',
+  baselines: 'gradient baselines',
+};
+
+/** A warning as one line: "layer "conv2": decoder reconstructs poorly (12.3 dB)". */
+export function warningText(e: Extract<AnalysisEvent, { type: 'warning' }>): string {
+  return `${e.layer !== undefined ? `layer "${e.layer}": ` : ''}${e.message}`;
 }
 
 async function readReportFile(file: string): Promise<Report | undefined> {
@@ -61,6 +99,8 @@ export function runAnalysis(ctx: Ctx, job: AnalysisJob): Thenable<AnalysisOutcom
       let total = 0;
       let started = false;
       let lastStepReport = 0;
+      let warnings = 0;
+      let layerPos = '';
       // Partial reports are read and published strictly in order: a slow read of an older file must never land
       // after a newer report (the panel would step back from 'complete' to 'running').
       let published: Promise<void> = Promise.resolve();
@@ -70,6 +110,14 @@ export function runAnalysis(ctx: Ctx, job: AnalysisJob): Thenable<AnalysisOutcom
           if (r) ctx.fireReportChanged({ path: job.reportPath, report: r });
         });
       };
+      const warn = (text: string): void => {
+        log.warn(`${job.label}: ${text}`);
+        // One notification per run (not modal); the rest are in the log.
+        if (warnings++ > 0) return;
+        void vscode.window.showWarningMessage(`infodiscard: ${plainMessage(job.label)}: ${plainMessage(text)}`, 'Show Log').then((pick) => {
+          if (pick === 'Show Log') log.show(true);
+        });
+      };
       const onEvent = (e: AnalysisEvent): void => {
         switch (e.type) {
           case 'started':
@@ -77,10 +125,12 @@ export function runAnalysis(ctx: Ctx, job: AnalysisJob): Thenable<AnalysisOutcom
             log.info(`${job.label}: backend ${e.backend}, ${e.layers.length} layers, ${e.images} images, started after ${Date.now() - t0} ms`);
             progress.report({ message: `${e.layers.length} layers × ${e.images} images (${e.backend})` });
             started = true;
+            for (const note of job.notes ?? []) warn(note);
             publish();
             break;
           case 'layerStarted':
-            run.setProgress(`${e.layer} ${e.index + 1}/${e.total}`);
+            layerPos = `${e.index + 1}/${e.total}`;
+            run.setProgress(`${e.layer} ${layerPos}`);
             progress.report({ message: `${plainMessage(e.layer)} (${e.index + 1}/${e.total})` });
             break;
           case 'step': {
@@ -88,9 +138,29 @@ export function runAnalysis(ctx: Ctx, job: AnalysisJob): Thenable<AnalysisOutcom
             const now = Date.now();
             if (now - lastStepReport < 250) break;
             lastStepReport = now;
-            progress.report({ message: `${plainMessage(e.layer)} · image ${e.image + 1} · step ${e.step}/${e.maxSteps} · ratio ${fmt(e.ratio, 2)}` });
+            const metric = e.metric === 'ru' ? ' · RU' : '';
+            progress.report({ message: `${plainMessage(e.layer)}${metric} · image ${e.image + 1} · step ${e.step}/${e.maxSteps} · ratio ${fmt(e.ratio, 2)}` });
             break;
           }
+          case 'phase': {
+            const what = `${PHASE_TEXT[e.phase] ?? e.phase}${e.detail ? ` (${e.detail})` : ''}`;
+            // SID starts every layer (layerStarted says so already); the other phases are news.
+            if (e.phase !== 'sid' || e.detail) log.info(`${job.label}: ${e.layer}: ${what}`);
+            run.setProgress(`${e.layer} ${layerPos}${e.phase === 'sid' ? '' : ` · ${e.phase === 'decoder' ? 'decoder' : PHASE_TEXT[e.phase] ?? e.phase}`}`);
+            progress.report({ message: `${plainMessage(e.layer)} · ${plainMessage(what)}` });
+            break;
+          }
+          case 'decoderEpoch': {
+            log.info(`${job.label}: ${e.layer}: decoder epoch ${e.epoch}/${e.maxEpochs}, loss ${prec(e.trainLoss)}, held-out ${prec(e.heldOutLoss)}`);
+            const now = Date.now();
+            if (now - lastStepReport < 250 && e.epoch < e.maxEpochs) break;
+            lastStepReport = now;
+            progress.report({ message: `${plainMessage(e.layer)} · decoder epoch ${e.epoch}/${e.maxEpochs} · held-out loss ${prec(e.heldOutLoss)}` });
+            break;
+          }
+          case 'warning':
+            warn(warningText(e));
+            break;
           case 'layerDone':
             log.info(`${job.label}: ${layerLogLine(e.result, e.index, e.total, job.settings.alpha)}`);
             progress.report({ increment: 100 / Math.max(1, e.total), message: `${plainMessage(e.layer)} done (${e.index + 1}/${e.total})` });
@@ -101,8 +171,22 @@ export function runAnalysis(ctx: Ctx, job: AnalysisJob): Thenable<AnalysisOutcom
             break;
         }
       };
-      const params: AnalyzeParams = { modelPath: job.modelPath, images: job.images, settings: job.settings, reportPath: job.reportPath };
+      const params: AnalyzeParams = {
+        modelPath: job.modelPath,
+        images: job.images,
+        settings: job.settings,
+        reportPath: job.reportPath,
+        ...(job.trainImages?.length ? { trainImages: job.trainImages } : {}),
+        ...(job.decoderCacheDir ? { decoderCacheDir: job.decoderCacheDir } : {}),
+        ...(job.boxesFile ? { boxesFile: job.boxesFile } : {}),
+      };
+      const metrics = (job.settings.metrics ?? ['sid']).filter((m) => m !== 'sid');
       log.info(`${job.label}: analysing ${job.modelPath} on ${job.images.length} images -> ${job.reportPath}`);
+      if (metrics.length) {
+        const ru = metrics.includes('ru') ? `; RU decoders train on ${job.trainImages?.length ? `${job.trainImages.length} more images and ` : ''}the analysis images, cached in ${job.decoderCacheDir ?? '(no cache)'}` : '';
+        const conc = metrics.includes('concentration') ? `; object regions from ${job.boxesFile ?? '(no boxes file)'}` : '';
+        log.info(`${job.label}: metrics SID, ${metrics.join(', ')}${ru}${conc}`);
+      }
       try {
         const result = await ctx.pool(job.workers).run(params, { onEvent, signal: run.controller.signal });
         await published;
@@ -115,7 +199,7 @@ export function runAnalysis(ctx: Ctx, job: AnalysisJob): Thenable<AnalysisOutcom
           if (!started) return { status: 'cancelled', report: undefined };
           return { status: 'cancelled', report };
         }
-        log.info(`${job.label}: complete in ${secs} s`);
+        log.info(`${job.label}: complete in ${secs} s${warnings ? `, ${warnings} warning${warnings > 1 ? 's' : ''}` : ''}`);
         return { status: 'complete', report };
       } catch (e) {
         // Not awaited: the progress notification must close now, not when the user dismisses the error.

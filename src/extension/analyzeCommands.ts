@@ -13,11 +13,14 @@ import type { ReportSource } from '../protocol';
 import { runAnalysis } from './analysis';
 import { readSettings, type ExtensionSettings } from './config';
 import type { Ctx } from './ctx';
-import { chooseImages, type ImageChoice } from './inputs';
+import { boxesFileFor, chooseImages, DEFAULT_BOXES_FILE, trainImagesFor, type ImageChoice } from './inputs';
 import { showError } from './notify';
 import { ReportPanel } from './panel';
 import { panelHooks } from './openReport';
-import { allReportsFolders, modelName, reportFileName, reportsFolderFor, settingsHash } from './reportStore';
+import { allReportsFolders, metricKeys, modelName, reportFileName, reportsFolderFor, settingsHash, type ImageFile, type RunInputs } from './reportStore';
+
+/** Trained RU decoders are cached in this folder inside the reports folder (the engine keys them by model, layer and settings). */
+export const DECODERS_FOLDER = 'decoders';
 
 export interface Resolved {
   /** Report file for this model, settings and images. */
@@ -60,34 +63,91 @@ async function unhashableModel(modelPath: string): Promise<UserError> {
   return new UserError('cannot read one of the weight files it lists; check that they exist next to it', modelPath);
 }
 
-/** The report for one model: reused when a complete one for this model version and these settings exists, else computed. */
+/** What a command analyses with: the settings, the images and the inputs of the opt-in metrics. */
+export interface RunChoice {
+  settings: ExtensionSettings;
+  images: ImageChoice;
+  /** RU: the decoders' training images beyond the analysis images (undefined: the analysis images alone). */
+  trainImages?: ImageFile[];
+  /** Concentration: the sidecar JSON of object regions (undefined: none given or found). */
+  boxesFile?: ImageFile;
+  /** Said once per run, as the engine's warnings are (e.g. concentration without any object region). */
+  notes: string[];
+}
+
+/** Resolves the opt-in metrics' inputs (training images, boxes file) for `settings` and the chosen images. */
+export async function runChoice(ctx: Ctx, settings: ExtensionSettings, images: ImageChoice, scope: vscode.Uri | undefined): Promise<RunChoice> {
+  const metrics = settings.analysis.metrics ?? ['sid'];
+  const choice: RunChoice = { settings, images, notes: [] };
+  if (metrics.includes('ru')) choice.trainImages = await trainImagesFor(ctx, settings.trainImages, scope, images);
+  if (metrics.includes('concentration')) {
+    choice.boxesFile = await boxesFileFor(settings.boxesFile, scope, images);
+    if (!choice.boxesFile) {
+      choice.notes.push(`concentration needs object regions: no ${DEFAULT_BOXES_FILE} beside the images; set "infodiscard.boxesFile" to a JSON file of boxes`);
+    }
+  }
+  return choice;
+}
+
+function runInputs(choice: RunChoice): RunInputs {
+  return { settings: choice.settings.analysis, images: choice.images.files, trainImages: choice.trainImages, boxesFile: choice.boxesFile };
+}
+
+/** Where a model's report for `choice` goes, and the saved report that already answers it, if any. */
+export interface ReportPlan {
+  /** The file a new analysis writes. */
+  reportPath: string;
+  /** A complete report of this model version with these settings and (at least) these metrics. */
+  reusable?: { path: string; report: Report };
+  /** Reports folder (RU decoders are cached in its "decoders" folder). */
+  folder: string;
+}
+
+export async function planReport(ctx: Ctx, model: vscode.Uri, choice: RunChoice): Promise<ReportPlan> {
+  const modelPath = model.fsPath;
+  const sha = await ctx.store.modelHash(modelPath);
+  if (sha === null) throw await unhashableModel(modelPath);
+  const inputs = runInputs(choice);
+  const key = settingsHash(inputs);
+  const metrics = metricKeys(inputs);
+  const folder = reportsFolderFor(choice.settings.reportsFolder, model, ctx.extension.globalStorageUri);
+  const reportPath = path.join(folder, reportFileName(modelPath, sha, key, metrics));
+  const reusable = await ctx.store.findReusableRun(folder, modelPath, sha, key, metrics);
+  return { reportPath, reusable, folder };
+}
+
+/**
+ * The report for one model: reused when a complete one for this model version, these settings and (at least)
+ * these metrics exists, else computed.
+ */
 export async function ensureReport(
   ctx: Ctx,
   model: vscode.Uri,
   label: string,
-  settings: ExtensionSettings,
-  images: ImageChoice,
+  choice: RunChoice,
   onStarted?: (reportPath: string) => void,
+  planned?: ReportPlan,
 ): Promise<Resolved> {
-  const modelPath = model.fsPath;
-  const sha = await ctx.store.modelHash(modelPath);
-  if (sha === null) throw await unhashableModel(modelPath);
-  const key = settingsHash({ settings: settings.analysis, images: images.files });
-  const folder = reportsFolderFor(settings.reportsFolder, model, ctx.extension.globalStorageUri);
-  const reportPath = path.join(folder, reportFileName(modelPath, sha, key));
-  const reusable = await ctx.store.findReusable(reportPath, sha);
-  if (reusable) {
-    ctx.log.info(`${label}: model and settings unchanged, reusing ${reportPath}`);
-    return { reportPath, report: reusable, status: 'reused' };
+  const plan = planned ?? (await planReport(ctx, model, choice));
+  if (plan.reusable) {
+    const more = plan.reusable.path !== plan.reportPath ? ' (it measured more metrics)' : '';
+    ctx.log.info(`${label}: model and settings unchanged, reusing ${plan.reusable.path}${more}`);
+    return { reportPath: plan.reusable.path, report: plan.reusable.report, status: 'reused' };
   }
+  const { reportPath } = plan;
+  const ru = choice.settings.analysis.metrics?.includes('ru');
   onStarted?.(reportPath);
   const outcome = await runAnalysis(ctx, {
-    modelPath,
+    modelPath: model.fsPath,
     label,
     reportPath,
-    images: images.files.map((f) => f.path),
-    settings: settings.analysis,
-    workers: settings.workers,
+    images: choice.images.files.map((f) => f.path),
+    settings: choice.settings.analysis,
+    workers: choice.settings.workers,
+    ...(ru ? { decoderCacheDir: path.join(plan.folder, DECODERS_FOLDER) } : {}),
+    ...(ru && choice.trainImages ? { trainImages: choice.trainImages.map((f) => f.path) } : {}),
+    ...(choice.boxesFile ? { boxesFile: choice.boxesFile.path } : {}),
+    notes: choice.notes,
   });
   if (outcome.status === 'failed') return { reportPath, status: 'failed' };
   return { reportPath, report: outcome.report, status: outcome.status };
@@ -111,10 +171,11 @@ export async function analyzeModel(ctx: Ctx, uri?: vscode.Uri): Promise<void> {
     const images = await chooseImages(ctx, settings.images, model);
     if (!images) return;
     ctx.log.info(`images: ${images.label} (${images.files.length} files)`);
+    const choice = await runChoice(ctx, settings, images, model);
     const label = modelName(model.fsPath);
     let panel: ReportPanel | undefined;
     // The panel opens when the analysis starts (it fills in layer by layer), or at once for a reused report.
-    const result = await ensureReport(ctx, model, label, settings, images, (reportPath) => {
+    const result = await ensureReport(ctx, model, label, choice, (reportPath) => {
       panel = ReportPanel.createOrShow(ctx, [{ path: reportPath, label }], panelHooks(ctx));
     });
     if (result.report) {
@@ -235,13 +296,14 @@ export async function compareModels(ctx: Ctx, uri?: vscode.Uri, uris?: vscode.Ur
     const modelPaths = picked.map((p) => (p.report ? String(p.report.model.path) : p.uri.fsPath));
     const labels = distinctLabels(modelPaths);
     const needsAnalysis = picked.some((p) => !p.report);
-    let settings: ExtensionSettings | undefined;
-    let images: ImageChoice | undefined;
+    let choice: RunChoice | undefined;
     if (needsAnalysis) {
-      settings = settingsOrShow(ctx, picked.find((p) => !p.report)?.uri);
+      const scope = picked.find((p) => !p.report)?.uri;
+      const settings = settingsOrShow(ctx, scope);
       if (!settings) return;
-      images = await chooseImages(ctx, settings.images, picked.find((p) => !p.report)?.uri);
+      const images = await chooseImages(ctx, settings.images, scope);
       if (!images) return;
+      choice = await runChoice(ctx, settings, images, scope);
     }
     // Report paths first (hashing the models), so the panel can open before any analysis runs.
     const sources: ReportSource[] = [];
@@ -253,17 +315,13 @@ export async function compareModels(ctx: Ctx, uri?: vscode.Uri, uris?: vscode.Ur
         known.set(p.uri.fsPath, p.report);
         continue;
       }
-      const s = settings!;
-      const im = images!;
-      const sha = await ctx.store.modelHash(p.uri.fsPath);
-      if (sha === null) throw await unhashableModel(p.uri.fsPath);
-      const key = settingsHash({ settings: s.analysis, images: im.files });
-      const reportPath = path.join(reportsFolderFor(s.reportsFolder, p.uri, ctx.extension.globalStorageUri), reportFileName(p.uri.fsPath, sha, key));
-      sources.push({ path: reportPath, label: labels[i] });
-      jobs.push(() => ensureReport(ctx, p.uri, labels[i], s, im));
+      const c = choice!;
+      const plan = await planReport(ctx, p.uri, c);
+      sources.push({ path: plan.reusable?.path ?? plan.reportPath, label: labels[i] });
+      jobs.push(() => ensureReport(ctx, p.uri, labels[i], c, undefined, plan));
     }
     const panel = ReportPanel.createOrShow(ctx, sources, panelHooks(ctx), known);
-    const results = await limited(settings?.workers ?? 1, jobs);
+    const results = await limited(choice?.settings.workers ?? 1, jobs);
     for (const r of results) if (r.report) panel.update(r.reportPath, r.report);
   } catch (e) {
     showError(ctx, e);

@@ -5,11 +5,15 @@
 import * as vscode from 'vscode';
 import type { BackendChoice } from '../engine/backend';
 import { isUserError, UserError } from '../engine/errors';
-import { DEFAULT_SETTINGS, validateSettings, type SettingsInput } from '../engine/settings';
+import type { DecoderSettings, MetricName } from '../engine/report';
+import { DEFAULT_DECODER, DEFAULT_SETTINGS, LIGHT_DECODER, validateSettings, type SettingsInput } from '../engine/settings';
 
 export const SECTION = 'infodiscard';
 const BACKENDS: readonly BackendChoice[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
 export const MAX_WORKERS = 8;
+/** What `infodiscard.metrics` may list (SID always runs and need not be listed). */
+export const EXTRA_METRICS: readonly MetricName[] = ['ru', 'concentration', 'baselines'];
+export const DECODER_PRESETS: Readonly<Record<string, DecoderSettings>> = { default: DEFAULT_DECODER, light: LIGHT_DECODER };
 
 export interface ExtensionSettings {
   analysis: SettingsInput;
@@ -17,6 +21,10 @@ export interface ExtensionSettings {
   images: string;
   reportsFolder: string;
   workers: number;
+  /** RU decoders' extra training images: folder or glob, workspace-relative; '' = the analysis images (see inputs.ts). */
+  trainImages: string;
+  /** Concentration's object regions: a sidecar JSON, workspace-relative; '' = boxes.json beside the images, if any. */
+  boxesFile: string;
 }
 
 /** CLI option (as validateSettings names it) -> setting. */
@@ -29,6 +37,14 @@ const SETTING_OF_OPTION: Record<string, string> = {
   '--sigma-grid': 'sigmaGrid',
   '--backend': 'backend',
   '--input-range': 'inputRange',
+  '--metrics': 'metrics',
+  '--decoder-blocks': 'decoder',
+  '--decoder-width': 'decoder',
+  '--decoder-epochs': 'decoder',
+  '--decoder-patience': 'decoder',
+  '--decoder-batch': 'decoder',
+  '--decoder-learning-rate': 'decoder',
+  '--decoder-holdout': 'decoder',
 };
 
 /** A bad setting: the message names it; `setting` ("infodiscard.alpha") lets the UI offer to open it. */
@@ -60,6 +76,24 @@ function numberSetting(get: (key: string) => unknown, key: string, fallback: num
   return v;
 }
 
+/** `infodiscard.metrics`: the opt-in metrics, each once; SID first (it always runs), in the engine's order. */
+function metricsSetting(value: unknown): MetricName[] {
+  if (value === undefined || value === null) return ['sid'];
+  if (!Array.isArray(value)) throw settingError('metrics', `must be a list of ${EXTRA_METRICS.map((m) => `"${m}"`).join(', ')}, got ${JSON.stringify(value)}`);
+  for (const m of value) {
+    if (m !== 'sid' && !EXTRA_METRICS.includes(m as MetricName)) {
+      throw settingError('metrics', `lists unknown metric ${JSON.stringify(m)}; choose from ${EXTRA_METRICS.join(', ')} (SID always runs)`);
+    }
+  }
+  return (['sid', ...EXTRA_METRICS] as MetricName[]).filter((m) => m === 'sid' || value.includes(m));
+}
+
+function textSetting(get: (key: string) => unknown, key: string, what: string): string {
+  const v = get(key) ?? '';
+  if (typeof v !== 'string') throw settingError(key, `must be ${what} (text), got ${JSON.stringify(v)}`);
+  return v.trim();
+}
+
 /**
  * Reads and validates every setting. `get` is `getConfiguration('infodiscard').get` (a parameter so tests can
  * feed values). Throws a UserError naming the setting.
@@ -68,6 +102,10 @@ export function settingsFrom(get: (key: string) => unknown): ExtensionSettings {
   const backend = (get('backend') ?? DEFAULT_SETTINGS.backend) as BackendChoice;
   if (!BACKENDS.includes(backend)) throw settingError('backend', `must be one of ${BACKENDS.join(', ')}, got "${String(backend)}"`);
   const grid = numberSetting(get, 'sigmaGrid', 0);
+  const metrics = metricsSetting(get('metrics'));
+  const preset = get('decoder') ?? 'default';
+  const decoder = typeof preset === 'string' ? DECODER_PRESETS[preset] : undefined;
+  if (!decoder) throw settingError('decoder', `must be one of ${Object.keys(DECODER_PRESETS).join(', ')}, got ${JSON.stringify(preset)}`);
   const analysis: SettingsInput = {
     ...DEFAULT_SETTINGS,
     backend,
@@ -79,6 +117,9 @@ export function settingsFrom(get: (key: string) => unknown): ExtensionSettings {
     // 0 = one sigma per pixel (the engine's null).
     sigmaGrid: grid === 0 ? null : grid,
     inputRange: parseInputRange(get('inputRange')),
+    metrics,
+    // The decoder only matters to RU; null otherwise, as the engine records it.
+    decoder: metrics.includes('ru') ? { ...decoder } : null,
   };
   try {
     validateSettings(analysis);
@@ -97,7 +138,9 @@ export function settingsFrom(get: (key: string) => unknown): ExtensionSettings {
   if (typeof images !== 'string') throw settingError('images', 'must be a folder or glob pattern (text)');
   const reportsFolder = String(get('reportsFolder') ?? '.infodiscard').trim();
   if (reportsFolder === '') throw settingError('reportsFolder', 'must name a folder (default ".infodiscard")');
-  return { analysis, images: images.trim(), reportsFolder, workers };
+  const trainImages = textSetting(get, 'trainImages', 'a folder or glob pattern');
+  const boxesFile = textSetting(get, 'boxesFile', 'the path of a JSON file');
+  return { analysis, images: images.trim(), reportsFolder, workers, trainImages, boxesFile };
 }
 
 export function readSettings(scope?: vscode.Uri): ExtensionSettings {

@@ -1,7 +1,8 @@
 /**
  * Hovers in Python, TypeScript and JavaScript: a string literal that is the name of a layer in a saved report
  * (`name="block2_conv"`, `model.get_layer('conv2d_3')`) shows that layer's SID mean ± std, its rank among the
- * model's layers, which report it comes from, and a link that opens the panel at that layer.
+ * model's layers, the other metrics the report measured (RU with its decoder's PSNR, concentration, gradient
+ * magnitude), which report it comes from, and a link that opens the panel at that layer.
  *
  * The layer index is lazy: nothing is read until the first hover over a string literal; then the reports folders
  * are read once and kept current by a FileSystemWatcher (and by the extension's own report writes), so a hover is
@@ -29,7 +30,14 @@ export interface IndexEntry {
   /** 1 = the layer of this report with the highest SID (discards most). */
   rank: number;
   count: number;
+  /** Opt-in metrics, when the report measured them (schema 2). */
+  ru?: { mean: number; std: number; psnr: number };
+  concentration?: { mean: number; std: number; images: number } | null;
+  gradNorm?: number;
 }
+
+/** Below this held-out PSNR (dB) a layer's RU says more about its decoder than about the layer. */
+export const POOR_DECODER_PSNR = 15;
 
 /** Arguments of the hover's command link. */
 export interface ShowLayerArgs {
@@ -124,6 +132,9 @@ export class LayerIndex implements vscode.Disposable {
         std: l.std,
         rank: order.indexOf(l.name) + 1,
         count: finished.length,
+        ...(l.ru ? { ru: l.ru } : {}),
+        ...(l.concentration !== undefined ? { concentration: l.concentration } : {}),
+        ...(l.gradNorm !== undefined ? { gradNorm: l.gradNorm } : {}),
       };
       const list = this.byLayer.get(l.name) ?? [];
       list.push(entry);
@@ -162,6 +173,18 @@ function fmtDate(iso: string): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
+/** "; RU 1.234 ± 0.050 (decoder 18.2 dB), concentration 0.120, |grad| 0.00123" for the metrics an entry has; '' for none. */
+export function extraMetricsText(e: Pick<IndexEntry, 'ru' | 'concentration' | 'gradNorm'>): string {
+  const parts: string[] = [];
+  if (e.ru) {
+    const poor = Number.isFinite(e.ru.psnr) && e.ru.psnr < POOR_DECODER_PSNR ? ', poor' : '';
+    parts.push(`RU ${fmt(e.ru.mean)} ± ${fmt(e.ru.std)} (decoder ${fmt(e.ru.psnr, 1)} dB${poor})`);
+  }
+  if (e.concentration && Number.isFinite(e.concentration.mean)) parts.push(`concentration ${fmt(e.concentration.mean)}`);
+  if (e.gradNorm !== undefined && Number.isFinite(e.gradNorm)) parts.push(`\\|grad\\| ${e.gradNorm.toPrecision(3)}`);
+  return parts.length ? `; ${parts.join(', ')}` : '';
+}
+
 /**
  * The hover's Markdown. Every piece of report text is escaped; the only link is the command link, and the
  * MarkdownString trusts that one command and nothing else.
@@ -178,7 +201,7 @@ export function layerHoverMarkdown(layer: string, entries: IndexEntry[]): vscode
     const when = fmtDate(e.createdAt);
     md.appendMarkdown(
       `- **${escapeMarkdown(e.model)}**${e.kind ? ` (${escapeMarkdown(e.kind)})` : ''}: SID ${fmt(e.mean)} ± ${fmt(e.std)} nats/pixel, `
-      + `rank ${e.rank} of ${e.count} (1 = discards most)${when ? ` · ${escapeMarkdown(when)}` : ''}${status} · `
+      + `rank ${e.rank} of ${e.count} (1 = discards most)${extraMetricsText(e)}${when ? ` · ${escapeMarkdown(when)}` : ''}${status} · `
       + `[Open in panel](${commandUri(SHOW_LAYER_COMMAND, [args])} "Open the report at this layer")\n`,
     );
   }

@@ -7,6 +7,7 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import * as vscode from 'vscode';
 import { UserError } from '../engine/errors';
+import { SECTION, SettingError } from './config';
 import type { Ctx } from './ctx';
 import type { ImageFile } from './reportStore';
 
@@ -45,12 +46,13 @@ async function withStats(files: string[]): Promise<ImageFile[]> {
   }));
 }
 
-/** Resolves the setting's value: a glob (workspace search), or a folder/file path (relative to the workspace folder). */
-export async function imagesFromSetting(value: string, scope: vscode.Uri | undefined): Promise<ImageChoice> {
+/** Resolves an image setting's value: a glob (workspace search), or a folder/file path (relative to the workspace folder). */
+export async function imagesFromSetting(value: string, scope: vscode.Uri | undefined, setting: 'images' | 'trainImages' = 'images'): Promise<ImageChoice> {
   const folder = (scope && vscode.workspace.getWorkspaceFolder(scope)) ?? vscode.workspace.workspaceFolders?.[0];
+  const name = `${SECTION}.${setting}`;
   let files: string[];
   if (hasGlob(value)) {
-    if (!folder && !path.isAbsolute(value)) throw new UserError(`setting "infodiscard.images" is a glob ("${value}"), which needs an open folder`);
+    if (!folder && !path.isAbsolute(value)) throw new SettingError(name, `is a glob ("${value}"), which needs an open folder`);
     const pattern = folder ? new vscode.RelativePattern(folder, value) : value;
     files = (await vscode.workspace.findFiles(pattern, '**/node_modules/**', 10_000)).map((u) => u.fsPath).filter(isImage);
   } else {
@@ -58,11 +60,68 @@ export async function imagesFromSetting(value: string, scope: vscode.Uri | undef
     try {
       files = (await expandPath(p)).filter(isImage);
     } catch {
-      throw new UserError(`setting "infodiscard.images" names "${value}", which does not exist; give a folder, an image or a glob relative to the workspace folder`);
+      throw new SettingError(name, `names "${value}", which does not exist; give a folder, an image or a glob relative to the workspace folder`);
     }
   }
-  if (files.length === 0) throw new UserError(`setting "infodiscard.images" ("${value}") matches no .png, .jpg or .jpeg files`);
+  if (files.length === 0) throw new SettingError(name, `("${value}") matches no .png, .jpg or .jpeg files`);
   return { files: await withStats(files), label: value };
+}
+
+/** The folder of the training images shipped for the sample model (240 Fashion-MNIST training-set images). */
+export function sampleTrainFolder(ctx: Ctx): string {
+  return vscode.Uri.joinPath(ctx.extensionUri, 'media', 'sample', 'train').fsPath;
+}
+
+/**
+ * The RU decoders' training images beyond the analysis images (the engine always trains on those too): the
+ * `infodiscard.trainImages` setting when set; else, for the shipped sample images, the shipped training images;
+ * else none (undefined: the decoders train on the analysis images alone).
+ */
+export async function trainImagesFor(ctx: Ctx, setting: string, scope: vscode.Uri | undefined, analysis: ImageChoice): Promise<ImageFile[] | undefined> {
+  if (setting) return (await imagesFromSetting(setting, scope, 'trainImages')).files;
+  const sample = sampleImagesFolder(ctx);
+  if (analysis.files.length === 0 || !analysis.files.every((f) => path.dirname(f.path) === sample)) return undefined;
+  try {
+    const files = (await expandPath(sampleTrainFolder(ctx))).filter(isImage);
+    return files.length ? await withStats(files) : undefined;
+  } catch {
+    return undefined; // not shipped (a trimmed install): the analysis images alone
+  }
+}
+
+/** The deepest folder that holds every one of `files`. */
+function commonFolder(files: string[]): string | undefined {
+  if (files.length === 0) return undefined;
+  let dir = path.dirname(files[0]);
+  for (const f of files) {
+    while (dir !== path.dirname(dir) && !(path.dirname(f) === dir || path.dirname(f).startsWith(dir + path.sep))) dir = path.dirname(dir);
+  }
+  return dir;
+}
+
+/** Name of the sidecar file looked for beside the images when `infodiscard.boxesFile` is empty. */
+export const DEFAULT_BOXES_FILE = 'boxes.json';
+
+/**
+ * Concentration's object regions: the `infodiscard.boxesFile` setting (workspace-relative) when set, which must
+ * exist; else `boxes.json` in the images' folder (their common folder) if there is one; else undefined.
+ */
+export async function boxesFileFor(setting: string, scope: vscode.Uri | undefined, analysis: ImageChoice): Promise<ImageFile | undefined> {
+  let file: string;
+  if (setting) {
+    const folder = (scope && vscode.workspace.getWorkspaceFolder(scope)) ?? vscode.workspace.workspaceFolders?.[0];
+    file = path.isAbsolute(setting) || !folder ? path.resolve(setting) : path.join(folder.uri.fsPath, setting);
+  } else {
+    const dir = commonFolder(analysis.files.map((f) => f.path));
+    if (!dir) return undefined;
+    file = path.join(dir, DEFAULT_BOXES_FILE);
+  }
+  const st = await stat(file).catch(() => undefined);
+  if (st?.isFile()) return { path: file, size: st.size, mtimeMs: st.mtimeMs };
+  if (setting) {
+    throw new SettingError(`${SECTION}.boxesFile`, `names "${setting}", which is not a file; give a JSON file of object boxes, relative to the workspace folder (or leave it empty to use ${DEFAULT_BOXES_FILE} beside the images)`);
+  }
+  return undefined;
 }
 
 interface PickItem extends vscode.QuickPickItem {

@@ -2,18 +2,22 @@
  * Saved reports: the engine's JSON in `<workspace folder>/<infodiscard.reportsFolder>/`, one file per model
  * version and run settings:
  *
- *   <model name>-<model sha256, 12 hex>-<settings hash, 10 hex>.json
+ *   <model name>-<model sha256, 12 hex>-<settings hash, 10 hex>[-ru<6 hex>][-conc<6 hex>][-base<6 hex>].json
  *
- * The settings hash covers the analysis settings, the images (path, size, mtime), the layers and the tool version,
- * so analysing an unchanged model with unchanged settings finds its complete report and reuses it. A report whose
- * model file no longer hashes to report.model.sha256 is stale. Plain Node (no vscode) apart from the folder lookup.
+ * The settings hash covers the SID settings, the images (path, size, mtime), the layers and the tool version, so
+ * analysing an unchanged model with unchanged settings finds its complete report and reuses it. Each opt-in metric
+ * adds a tag with a hash of what decides its own results (RU: the decoder and its training images; concentration:
+ * the boxes file; baselines: the explained class). A report answers a run when it has the run's settings hash and
+ * every tag the run asks for, so a report that measured MORE metrics (with the same settings) is reused, one that
+ * measured fewer is not. A report whose model file no longer hashes to report.model.sha256 is stale. Plain Node (no
+ * vscode) apart from the folder lookup.
  */
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import * as vscode from 'vscode';
 import { manifestShardPaths, modelSha256 } from '../engine/modelHash';
-import type { Report, ReportStatus } from '../engine/report';
+import type { DecoderSettings, LayerResult, MetricName, Report, ReportStatus } from '../engine/report';
 import { parseReport } from '../engine/reportFile';
 import type { SettingsInput } from '../engine/settings';
 import { VERSION } from '../engine/version';
@@ -29,7 +33,19 @@ export interface RunInputs {
   images: ImageFile[];
   layers?: string[];
   inputSize?: [number, number];
+  /** RU: the decoders' training images beyond `images`. */
+  trainImages?: ImageFile[];
+  /** Concentration: the sidecar JSON of object regions. */
+  boxesFile?: ImageFile;
+  /** Baselines: the explained output unit (undefined: each image's top prediction). */
+  targetClass?: number;
 }
+
+/** The opt-in metrics a run measures, each with the hash of its own inputs (see metricKeys). */
+export type MetricKeys = Partial<Record<MetricName, string>>;
+
+/** File-name tag of each opt-in metric, in file-name order. */
+const METRIC_TAGS: readonly [MetricName, string][] = [['ru', 'ru'], ['concentration', 'conc'], ['baselines', 'base']];
 
 /** What lists, quick picks and the hover index need from a report (no maps, no pixels). */
 export interface ReportSummary {
@@ -39,13 +55,41 @@ export interface ReportSummary {
   modelSha: string;
   createdAt: string;
   status: ReportStatus;
-  layers: { name: string; kind: string; mean: number; std: number }[];
+  layers: LayerSummary[];
   requestedLayers: number;
+}
+
+/** One finished layer of a report: SID mean ± std, and the opt-in metrics it has (schema 2). */
+export interface LayerSummary {
+  name: string;
+  kind: string;
+  mean: number;
+  std: number;
+  /** RU mean ± std (nats/pixel) and its decoder's held-out PSNR (dB). */
+  ru?: { mean: number; std: number; psnr: number };
+  /** Mean concentration over the images with an object region (null: none had one). */
+  concentration?: { mean: number; std: number; images: number } | null;
+  /** Mean gradient magnitude |dy/df| (baselines). */
+  gradNorm?: number;
+}
+
+function layerSummary(l: LayerResult): LayerSummary {
+  const out: LayerSummary = { name: String(l.name), kind: String(l.kind ?? ''), mean: Number(l.sid?.mean), std: Number(l.sid?.std) };
+  if (l.ru && typeof l.ru === 'object') out.ru = { mean: Number(l.ru.mean), std: Number(l.ru.std), psnr: Number(l.ru.decoder?.psnr) };
+  if (l.concentration === null) out.concentration = null;
+  else if (l.concentration && typeof l.concentration === 'object') {
+    out.concentration = { mean: Number(l.concentration.mean), std: Number(l.concentration.std), images: Number(l.concentration.images) };
+  }
+  if (l.baselines?.gradNorm) out.gradNorm = Number(l.baselines.gradNorm.mean);
+  return out;
 }
 
 export type Freshness = 'current' | 'stale' | 'missing';
 
-/** Hash of everything but the model that decides a run's result. Stable key order; 10 hex digits. */
+/**
+ * Hash of everything but the model that decides a run's SID (and so every metric's) result. Stable key order;
+ * 10 hex digits. The opt-in metrics and their own inputs are not in it: see metricKeys.
+ */
 export function settingsHash(inputs: RunInputs): string {
   const s = inputs.settings;
   const canonical = {
@@ -58,6 +102,48 @@ export function settingsHash(inputs: RunInputs): string {
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex').slice(0, 10);
 }
 
+const fileKey = (f: ImageFile): (string | number)[] => [f.path, f.size, Math.round(f.mtimeMs)];
+const shortHash = (v: unknown): string => createHash('sha256').update(JSON.stringify(v)).digest('hex').slice(0, 6);
+
+/** The run's opt-in metrics (settings.metrics beyond SID), each with a 6-hex hash of what decides its results. */
+export function metricKeys(inputs: RunInputs): MetricKeys {
+  const metrics = inputs.settings.metrics ?? ['sid'];
+  const out: MetricKeys = {};
+  if (metrics.includes('ru')) {
+    const d: Partial<DecoderSettings> = inputs.settings.decoder ?? {};
+    out.ru = shortHash([
+      [d.blocks, d.width, d.maxEpochs, d.patience, d.batchSize, d.learningRate, d.holdout],
+      (inputs.trainImages ?? []).map(fileKey).sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+    ]);
+  }
+  if (metrics.includes('concentration')) out.concentration = shortHash(inputs.boxesFile ? fileKey(inputs.boxesFile) : null);
+  if (metrics.includes('baselines')) out.baselines = shortHash([inputs.targetClass ?? null]);
+  return out;
+}
+
+/** "-ru1a2b3c-conc4d5e6f" for the metrics in `keys`, in a fixed order; '' for SID alone. */
+function metricSuffix(keys: MetricKeys): string {
+  return METRIC_TAGS.filter(([m]) => keys[m] !== undefined).map(([m, tag]) => `-${tag}${keys[m]}`).join('');
+}
+
+/** The metric keys in a report file name's suffix ("-ru1a2b3c-conc4d5e6f.json"); undefined when it is not one. */
+function parseMetricSuffix(rest: string): MetricKeys | undefined {
+  const m = /^((?:-[a-z]+[0-9a-f]{6})*)\.json$/.exec(rest);
+  if (!m) return undefined;
+  const out: MetricKeys = {};
+  for (const [, tag, key] of m[1].matchAll(/-([a-z]+)([0-9a-f]{6})(?=-|$)/g)) {
+    const metric = METRIC_TAGS.find(([, t]) => t === tag)?.[0];
+    if (!metric) return undefined;
+    out[metric] = key;
+  }
+  return out;
+}
+
+/** Whether a report made with `have` answers a run that asks for `want`: every wanted metric, with the same inputs. */
+export function coversMetrics(have: MetricKeys, want: MetricKeys): boolean {
+  return (Object.keys(want) as MetricName[]).every((m) => have[m] === want[m]);
+}
+
 /** A model's display name: its folder for a model.json, else the file name without extension. */
 export function modelName(modelPath: string): string {
   const parts = modelPath.split(/[\\/]/).filter(Boolean);
@@ -66,9 +152,13 @@ export function modelName(modelPath: string): string {
   return last.replace(/\.[^.]+$/, '') || 'model';
 }
 
-export function reportFileName(modelPath: string, modelSha: string, settingsKey: string): string {
+function reportFilePrefix(modelPath: string, modelSha: string, settingsKey: string): string {
   const name = modelName(modelPath).replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[.]+/, '').slice(0, 40) || 'model';
-  return `${name}-${modelSha.slice(0, 12)}-${settingsKey}.json`;
+  return `${name}-${modelSha.slice(0, 12)}-${settingsKey}`;
+}
+
+export function reportFileName(modelPath: string, modelSha: string, settingsKey: string, metrics: MetricKeys = {}): string {
+  return `${reportFilePrefix(modelPath, modelSha, settingsKey)}${metricSuffix(metrics)}.json`;
 }
 
 export function summarize(report: Report, file: string, mtimeMs: number): ReportSummary {
@@ -79,7 +169,7 @@ export function summarize(report: Report, file: string, mtimeMs: number): Report
     modelSha: String(report.model?.sha256 ?? ''),
     createdAt: String(report.createdAt ?? ''),
     status: report.status,
-    layers: report.layers.map((l) => ({ name: String(l.name), kind: String(l.kind ?? ''), mean: Number(l.sid?.mean), std: Number(l.sid?.std) })),
+    layers: report.layers.map(layerSummary),
     requestedLayers: Array.isArray(report.requestedLayers) ? report.requestedLayers.length : report.layers.length,
   };
 }
@@ -120,6 +210,50 @@ export class ReportStore {
       return undefined; // unreadable: recompute over it
     }
     return report && report.status === 'complete' && report.model?.sha256 === modelSha ? report : undefined;
+  }
+
+  /**
+   * A complete report in `folder` that answers a run of this model version with these settings (`settingsKey`)
+   * and metrics (`metrics`): the run's own file first, else the newest one with the same settings that measured
+   * more metrics. Undefined when there is none.
+   */
+  async findReusableRun(
+    folder: string,
+    modelPath: string,
+    modelSha: string,
+    settingsKey: string,
+    metrics: MetricKeys,
+  ): Promise<{ path: string; report: Report } | undefined> {
+    const wanted = Object.keys(metrics) as MetricName[];
+    const answers = (report: Report | undefined): report is Report => {
+      const measured = report?.settings?.metrics ?? ['sid'];
+      return !!report && wanted.every((m) => measured.includes(m));
+    };
+    const own = path.join(folder, reportFileName(modelPath, modelSha, settingsKey, metrics));
+    const exact = await this.findReusable(own, modelSha);
+    if (answers(exact)) return { path: own, report: exact };
+    const prefix = reportFilePrefix(modelPath, modelSha, settingsKey);
+    let names: string[];
+    try {
+      names = await readdir(folder);
+    } catch {
+      return undefined;
+    }
+    const candidates: { file: string; mtimeMs: number }[] = [];
+    for (const name of names) {
+      if (!name.startsWith(prefix)) continue;
+      const have = parseMetricSuffix(name.slice(prefix.length));
+      const file = path.join(folder, name);
+      if (!have || file === own || !coversMetrics(have, metrics)) continue;
+      const st = await statOrUndefined(file);
+      if (st?.isFile()) candidates.push({ file, mtimeMs: st.mtimeMs });
+    }
+    candidates.sort((a, b) => b.mtimeMs - a.mtimeMs);
+    for (const c of candidates) {
+      const report = await this.findReusable(c.file, modelSha);
+      if (answers(report)) return { path: c.file, report };
+    }
+    return undefined;
   }
 
   /** Summary of one report file (cached by mtime and size); null when it is missing or not a report. */

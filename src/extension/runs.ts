@@ -67,6 +67,12 @@ export class Runs implements vscode.Disposable {
     return n;
   }
 
+  /** Whether a run (not yet over) writes this report file. */
+  isWriting(reportPath: string): boolean {
+    for (const r of this.active.values()) if (r.reportPath === reportPath) return true;
+    return false;
+  }
+
   /** Aborts the runs writing any of these report files (their panel was closed). */
   cancelWriting(reportPaths: string[]): number {
     let n = 0;
