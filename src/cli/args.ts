@@ -11,6 +11,9 @@ export const USAGE = `infodiscard — how much of the input each layer of a trai
 Usage:
   infodiscard analyze <model.json> --images <files|folder> [options]
   infodiscard layers <model.json>          list the layers that can be analysed, with output shapes
+  infodiscard coherency <model.json> --images <paths> --first <conv layer> [--factor 4] [analyze options]
+                                           the paper's coherency check: w_L/4, b_L/4, 4·w_L+1 leaves the output
+                                           unchanged; which measures move? (writes infodiscard-coherency.json)
 
 Options for analyze:
   --images <paths>       PNG/JPEG files or folders, comma-separated or repeated (required)

@@ -15,6 +15,7 @@ import { VERSION } from '../engine/version';
 import { loadWebviewBundle, renderReportHtml } from '../report-html/render';
 import { parseCli, USAGE, type AnalyzeArgs } from './args';
 import { progressPrinter } from './progress';
+import { runCoherency } from './coherency';
 
 function writeHtml(file: string, report: Report): void {
   mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
@@ -79,6 +80,7 @@ async function runLayers(model: string, backend: AnalyzeArgs['settings']['backen
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'coherency') return runCoherency(argv.slice(1));
   const args = parseCli(argv);
   switch (args.command) {
     case 'help':

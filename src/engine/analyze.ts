@@ -13,11 +13,14 @@ import { makeInputMapping } from './inputMapping';
 import { loadModel, type LoadedModel } from './loaders';
 import { meanStd, SCHEMA_VERSION, type BaselineMaps, type LayerResult, type ObjectRegion, type Report } from './report';
 import { writeReport } from './reportFile';
-import { validateSettings, type SettingsInput } from './settings';
+import { DEFAULT_DECODER, validateSettings, type SettingsInput } from './settings';
 import { learnSid } from './sid';
 import { concentration, maskRows, summarizeConcentration } from './concentration';
 import { matchRegions, readBoxesFile, resolveRegion } from './regions';
 import { computeBaselines } from './baselines';
+import { learnRu } from './ru/learnRu';
+import { trainDecoder } from './ru/trainDecoder';
+import { decoderKey, hashImages, loadDecoder, saveDecoder } from './ru/decoderCache';
 import { toModelUnits } from './inputMapping';
 import { mixSeed } from './rng';
 import { VERSION } from './version';
@@ -72,6 +75,9 @@ function imageSize(model: LoadedModel, inputSize: [number, number] | undefined, 
   throw new UserError(`the model accepts any image size; give one with --input-size HxW (for example 224x224)`, firstImage);
 }
 
+/** Below this held-out PSNR (dB) a layer's RU is flagged: the decoder, not the layer, dominates it. */
+export const POOR_DECODER_PSNR = 15;
+
 /** Names the layer (and the model file) in user-facing errors raised while analysing it. */
 async function withLayerContext<T>(layer: string, modelPath: string, run: () => Promise<T>): Promise<T> {
   try {
@@ -102,10 +108,18 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
   const model = await loadModel(req.modelPath);
   let report: Report | undefined;
   try {
+    await req.prepareModel?.(model);
     const layers = resolveLayers(model, req.layers);
     const [height, width] = imageSize(model, req.inputSize, imagePaths[0]);
     const channels = model.input.channels;
     const images: PreparedImage[] = loadImages(imagePaths, height, width, channels);
+    // RU decoders train on the analysis images plus --train-images (each file once).
+    let trainPixels: Float32Array[] = [];
+    if ((settingsIn.metrics ?? []).includes('ru')) {
+      const seen = new Set(imagePaths.map((p) => path.resolve(p)));
+      const extra = req.trainImages && req.trainImages.length > 0 ? collectImagePaths(req.trainImages).filter((p) => !seen.has(path.resolve(p))) : [];
+      trainPixels = [...images.map((im) => im.pixels), ...loadImages(extra, height, width, channels).map((im) => im.pixels)];
+    }
     const mapping = makeInputMapping({ inputRange: settingsIn.inputRange, normalize: settingsIn.normalize }, channels);
     const settings = { ...settingsIn, backend };
     const metrics = new Set(settings.metrics ?? ['sid']);
@@ -162,6 +176,103 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
     for (const message of warnings) req.onEvent?.({ type: 'warning', message });
 
     const byName = new Map(model.layers.map((l) => [l.name, l]));
+    const decoderSettings = settings.decoder ?? DEFAULT_DECODER;
+    const decoderCacheDir = req.decoderCacheDir ?? (req.reportPath ? path.join(path.dirname(path.resolve(req.reportPath)), 'decoders') : undefined);
+    const trainingPixelsHash = trainPixels.length > 0 ? hashImages(trainPixels) : '';
+
+    /** RU of one layer (paper Sec. 3.2): its decoder (cached or trained), then the RU search per image. */
+    const reconstructionUncertainty = async (
+      name: string,
+      index: number,
+      probe: (x: tf.Tensor4D) => tf.Tensor,
+      perImage: LayerResult['perImage'],
+    ): Promise<NonNullable<LayerResult['ru']>> => {
+      const t1 = performance.now();
+      const featureShape = tf.tidy(() => probe(tf.tensor4d(toModelUnits(images[0].pixels, mapping), [1, height, width, channels])).shape.slice(1));
+      const key = decoderKey({
+        modelSha256: model.sha256,
+        layer: name,
+        settings: decoderSettings,
+        trainingPixelsHash,
+        mappingDescription: mapping.description,
+        height,
+        width,
+        channels,
+        seed: settings.seed,
+      });
+      let trained = decoderCacheDir ? await loadDecoder(decoderCacheDir, key) : null;
+      const cached = trained !== null;
+      req.onEvent?.({
+        type: 'phase',
+        layer: name,
+        phase: 'decoder',
+        detail: cached ? `decoder from the cache (${key})` : `training the decoder on ${trainPixels.length} images`,
+      });
+      if (!trained) {
+        trained = await trainDecoder({
+          probe,
+          mapping,
+          images: trainPixels,
+          height,
+          width,
+          channels,
+          layerName: name,
+          featureShape,
+          settings: decoderSettings,
+          seed: mixSeed(settings.seed, index, 0xdec0de),
+          signal: req.signal,
+          onEpoch: (epoch, maxEpochs, trainLoss, heldOutLoss) => req.onEvent?.({ type: 'decoderEpoch', layer: name, epoch, maxEpochs, trainLoss, heldOutLoss }),
+        });
+        if (decoderCacheDir) await saveDecoder(decoderCacheDir, key, trained);
+      }
+      const decoder = trained;
+      try {
+        const info = { ...decoder.info, key, cached, seconds: cached ? (performance.now() - t1) / 1000 : decoder.info.seconds };
+        if (info.psnr < POOR_DECODER_PSNR) {
+          req.onEvent?.({
+            type: 'warning',
+            layer: name,
+            message: `its decoder reconstructs held-out images poorly (${info.psnr.toFixed(1)} dB PSNR), so its RU says more about the decoder than the layer; train on more images (--train-images)`,
+          });
+        }
+        req.onEvent?.({ type: 'phase', layer: name, phase: 'ru' });
+        for (const p of perImage) {
+          const image = images[p.image];
+          const t2 = performance.now();
+          const r = await learnRu(
+            { probe, decoder: decoder.decoder, pixels: image.pixels, height, width, channels, mapping },
+            {
+              alpha: settings.alpha,
+              tau: settings.tau,
+              samples: settings.samples,
+              maxSteps: settings.maxSteps,
+              sigmaMax: settings.sigmaMax,
+              sigmaGrid: settings.sigmaGrid,
+              learningRate: settings.learningRate,
+              seed: mixSeed(settings.seed, index, p.image, 0x2e),
+              signal: req.signal,
+              onStep: (step, ratio, entropy) =>
+                req.onEvent?.({ type: 'step', metric: 'ru', layer: name, image: p.image, step, maxSteps: settings.maxSteps, ratio, entropy, elapsedMs: performance.now() - t2 }),
+            },
+          );
+          p.ruMap = Array.from({ length: height }, (_, y) => Array.from(r.map.subarray(y * width, (y + 1) * width), (h) => Math.round(h * 1e4) / 1e4));
+          p.ruMean = r.ruMean;
+          p.ru = {
+            constraintRatio: r.constraintRatio,
+            constraintRatioSe: r.constraintRatioSe,
+            lambda: r.lambda,
+            steps: r.steps,
+            stopReason: r.stopReason,
+            seconds: r.seconds,
+          };
+          p.decoderPsnr = info.psnr;
+        }
+        const ru = meanStd(perImage.map((p) => p.ruMean!));
+        return { mean: ru.mean, std: ru.std, total: ru.mean * height * width * channels, decoder: info };
+      } finally {
+        decoder.dispose();
+      }
+    };
     for (const [index, name] of layers.entries()) {
       req.onEvent?.({ type: 'layerStarted', layer: name, index, total: layers.length });
       const probe = model.probe(name);
@@ -217,6 +328,9 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
           }
         }
         result.concentration = summarizeConcentration(perImage.map((p) => p.concentration));
+      }
+      if (metrics.has('ru')) {
+        result.ru = await withLayerContext(name, model.path, () => reconstructionUncertainty(name, index, probe, perImage));
       }
       if (metrics.has('baselines')) {
         req.onEvent?.({ type: 'phase', layer: name, phase: 'baselines' });
