@@ -64,6 +64,8 @@ export interface ReportSeries {
   /** Legend label: the model's file name, a checkpoint name ... (untrusted text). */
   label: string;
   report: Report;
+  /** The report file (absolute path): the webview echoes it in 'setRegion' so the extension knows what to update. */
+  source?: string;
 }
 
 /** A report file a panel shows, and its legend label. */
@@ -92,8 +94,8 @@ export interface WebviewSavedState {
 }
 
 export type ToWebview =
-  /** Show one report (partial while `report.status` is 'running'); re-sent as layers finish. */
-  | { type: 'report'; report: Report }
+  /** Show one report (partial while `report.status` is 'running'); re-sent as layers finish. `source`: its file. */
+  | { type: 'report'; report: Report; source?: string }
   /** Compare several reports: the chart shows one series each; heatmaps show the first. */
   | { type: 'compare'; series: ReportSeries[] }
   /** Select a layer (from a hover's "open in panel" link). */
@@ -108,7 +110,14 @@ export type FromWebview =
   /** The webview listens now; the extension sends its state only after this. */
   | { type: 'ready' }
   /** Export: webviews cannot download, so the extension asks where to save and writes the file. */
-  | { type: 'save'; filename: string; mime: string; encoding: 'text' | 'dataUrl'; data: string };
+  | { type: 'save'; filename: string; mime: string; encoding: 'text' | 'dataUrl'; data: string }
+  /**
+   * The user drew an object box on image `image`'s SID map (or cleared it: `bbox` null) in the report from file
+   * `source` (as sent with the report). `bbox` is [x, y, width, height] in the ORIGINAL image's pixels. The
+   * extension stores it as images[image].region {bbox, source: 'panel'} with its regionMask, recomputes every
+   * layer's concentration and writes the report (refused while an analysis is writing that file).
+   */
+  | { type: 'setRegion'; source: string; image: number; bbox: [number, number, number, number] | null };
 
 export function isFromWorker(m: unknown): m is FromWorker {
   return !!m && typeof m === 'object' && typeof (m as { kind?: unknown }).kind === 'string';

@@ -1,20 +1,24 @@
 /**
  * The report panel against the mocked webview: HTML and CSP, the ready handshake (nothing posted before
  * 'ready', the latest content delivered after it, again after a reload), live updates, compare, layer selection,
- * exports through the save dialog, and restore from the webview's saved state.
+ * exports through the save dialog, and restore from the webview's saved state. Object boxes ('setRegion'): the
+ * report file updated atomically (region, mask, every layer's concentration, equal to the engine's pure functions),
+ * cleared, refused while an analysis writes the file, and malformed requests ignored or refused.
  */
 import { makeExtensionContext, mock, Uri, window, type MockWebviewPanel } from './helpers/vscode-mock';
 import { test } from 'node:test';
 import { activate } from '../src/extension/main';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { writeReport } from '../src/engine/reportFile';
+import { concentration, maskRows, regionMaskFromBox, summarizeConcentration } from '../src/engine/concentration';
+import type { Report } from '../src/engine/report';
+import { readReport, writeReport } from '../src/engine/reportFile';
 import type { ToWebview } from '../src/protocol';
 import { Ctx } from '../src/extension/ctx';
 import { ReportPanel, sourcesFromState } from '../src/extension/panel';
-import { sampleReport } from './fixtures/sample-report';
+import { sampleReport, sampleReportV2, V2_ORIGINAL_SIZES, V2_REGIONS } from './fixtures/sample-report';
 
 const ROOT = path.resolve(__dirname, '..');
 const tick = (ms = 20) => new Promise((r) => setTimeout(r, ms));
@@ -186,6 +190,172 @@ test('restore: the serializer reopens the reports named in the webview state; ba
     assert.equal(restored.title, 'SID: net (model missing)', "the sample report's model file does not exist");
     ReportPanel.all().forEach((x) => x.dispose());
     await ext.dispose();
+  } finally {
+    done();
+  }
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Object boxes
+
+/** A panel on a schema-2 report file, ready. */
+async function boxPanel() {
+  const env = setup();
+  const file = path.join(env.dir, 'v2.json');
+  writeReport(file, sampleReportV2());
+  const panel = ReportPanel.createOrShow(env.ctx, [{ path: file, label: 'net' }]);
+  const p = mock.panels[0];
+  await tick(50);
+  p.receive({ type: 'ready' });
+  await tick();
+  return { ...env, file, panel, p };
+}
+
+const lastReport = (p: MockWebviewPanel) => (p.webview.posted.filter((m) => (m as ToWebview).type === 'report').at(-1) as Extract<ToWebview, { type: 'report' }>);
+
+test('setRegion: the report file gets the box, its mask and every layer\'s concentration; clearing removes them', async () => {
+  const { file, panel, p, dir, done } = await boxPanel();
+  try {
+    assert.equal(lastReport(p).source, file, 'the report goes with its file');
+    const bbox: [number, number, number, number] = [6, 6, 20, 18];
+    p.receive({ type: 'setRegion', source: file, image: 0, bbox });
+    await tick(50);
+    const [w, h] = V2_ORIGINAL_SIZES[0];
+    const mask = regionMaskFromBox(bbox, w, h, 28, 28);
+    const before = sampleReportV2();
+    const after = readReport(file);
+    assert.deepEqual(after.images[0].region, { bbox, source: 'panel' });
+    assert.deepEqual(after.images[0].regionMask, maskRows(mask, 28, 28));
+    assert.deepEqual(after.images[1], JSON.parse(JSON.stringify(before.images[1])), 'the other image is untouched');
+    after.layers.forEach((l, i) => {
+      const c = concentration(before.layers[i].perImage[0].map, mask, 28, 28);
+      assert.equal(l.perImage[0].concentration, c);
+      assert.equal(l.perImage[1].concentration, before.layers[i].perImage[1].concentration);
+      assert.deepEqual(l.concentration, summarizeConcentration([c, before.layers[i].perImage[1].concentration]));
+      assert.deepEqual(l.perImage[0].map, before.layers[i].perImage[0].map, 'SID maps are not rewritten');
+    });
+    assert.deepEqual(after.settings, JSON.parse(JSON.stringify(before.settings)));
+    assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.tmp')), [], 'written atomically (no temp file left)');
+    assert.deepEqual(lastReport(p).report.images[0].region, { bbox, source: 'panel' }, 'the panel shows the saved report');
+    assert.equal(mock.messages.length, 0);
+    assert.ok(mock.log.some((l) => l.includes('object box of image 1 set to [6, 6, 20, 18]')));
+
+    p.receive({ type: 'setRegion', source: file, image: 0, bbox: null });
+    await tick(50);
+    const cleared = readReport(file);
+    assert.equal(cleared.images[0].region, undefined);
+    assert.equal(cleared.images[0].regionMask, undefined);
+    cleared.layers.forEach((l, i) => {
+      assert.equal(l.perImage[0].concentration, null);
+      assert.deepEqual(l.concentration, { mean: before.layers[i].perImage[1].concentration, std: 0, images: 1 });
+    });
+    panel.dispose();
+  } finally {
+    done();
+  }
+});
+
+test('setRegion: refused while an analysis writes the report (info message, file untouched, the webview reverted)', async () => {
+  const { ctx, file, panel, p, done } = await boxPanel();
+  try {
+    const original = readFileSync(file, 'utf8');
+    const run = ctx.runs.add('net', undefined, file);
+    const posted = p.webview.posted.length;
+    p.receive({ type: 'setRegion', source: file, image: 0, bbox: [6, 6, 20, 18] });
+    await tick(50);
+    assert.equal(readFileSync(file, 'utf8'), original);
+    assert.deepEqual(mock.messages.map((m) => [m.level, m.message]), [['info', 'infodiscard: the analysis is still writing this report; draw the object box again when it has finished.']]);
+    assert.deepEqual(p.webview.posted.slice(posted).map((m) => (m as ToWebview).type), ['report'], 'the report on record is sent again');
+    assert.deepEqual(lastReport(p).report.images[0].region, V2_REGIONS[0]);
+    run.dispose();
+
+    // A report another process (the CLI) is writing: 'running' on disk and changed just now.
+    const running: Report = { ...sampleReportV2(), status: 'running' };
+    writeReport(file, running);
+    mock.messages.length = 0;
+    p.receive({ type: 'setRegion', source: file, image: 0, bbox: [6, 6, 20, 18] });
+    await tick(50);
+    assert.equal(mock.messages[0]?.level, 'info');
+    assert.deepEqual(readReport(file).images[0].region, V2_REGIONS[0]);
+    // ... but one left 'running' by a crash long ago can take a box.
+    const old = (Date.now() - 10 * 60_000) / 1000;
+    utimesSync(file, old, old);
+    mock.messages.length = 0;
+    p.receive({ type: 'setRegion', source: file, image: 0, bbox: [6, 6, 20, 18] });
+    await tick(50);
+    assert.deepEqual(mock.messages, []);
+    assert.deepEqual(readReport(file).images[0].region, { bbox: [6, 6, 20, 18], source: 'panel' });
+    panel.dispose();
+  } finally {
+    done();
+  }
+});
+
+test('setRegion: malformed or foreign requests are ignored, impossible boxes refused, schema-1 reports left alone', async () => {
+  const { file, panel, p, dir, done } = await boxPanel();
+  try {
+    const original = readFileSync(file, 'utf8');
+    const posted = p.webview.posted.length;
+    for (const m of [
+      { type: 'setRegion', source: path.join(dir, 'other.json'), image: 0, bbox: [6, 6, 20, 18] },
+      { type: 'setRegion', source: file, image: 0.5, bbox: [6, 6, 20, 18] },
+      { type: 'setRegion', source: file, image: -1, bbox: [6, 6, 20, 18] },
+      { type: 'setRegion', source: file, image: 0, bbox: [6, 6, 20] },
+      { type: 'setRegion', source: file, image: 0, bbox: 'x' },
+      { type: 'setRegion', source: file, image: 0, bbox: [6, 6, NaN, 18] },
+      { type: 'setRegion', image: 0, bbox: [6, 6, 20, 18] },
+    ]) p.receive(m);
+    await tick(50);
+    assert.equal(mock.messages.length, 0, 'ignored without a word');
+    assert.equal(p.webview.posted.length, posted);
+    for (const [m, why] of [
+      [{ type: 'setRegion', source: file, image: 7, bbox: [6, 6, 20, 18] }, /there is no image 8/],
+      [{ type: 'setRegion', source: file, image: 0, bbox: [-1, 6, 20, 18] }, /negative x or y/],
+      [{ type: 'setRegion', source: file, image: 0, bbox: [60, 6, 20, 18] }, /outside the 56x42 image/],
+      [{ type: 'setRegion', source: file, image: 0, bbox: [6, 6, 0.5, 18] }, /selects no model pixel/],
+    ] as const) {
+      mock.messages.length = 0;
+      p.receive(m);
+      await tick(50);
+      assert.equal(mock.messages[0]?.level, 'error');
+      assert.match(mock.messages[0].message, why);
+    }
+    assert.equal(readFileSync(file, 'utf8'), original, 'nothing written');
+
+    writeReport(file, sampleReport());
+    const v1 = readFileSync(file, 'utf8');
+    mock.messages.length = 0;
+    p.receive({ type: 'setRegion', source: file, image: 0, bbox: [6, 6, 20, 18] });
+    await tick(50);
+    assert.match(mock.messages[0]?.message ?? '', /schema-1 report/);
+    assert.equal(readFileSync(file, 'utf8'), v1);
+    panel.dispose();
+  } finally {
+    done();
+  }
+});
+
+test('setRegion in a comparison: each series carries its file, and only that file is written', async () => {
+  const { ctx, dir, done } = setup();
+  try {
+    const a = path.join(dir, 'a.json');
+    const b = path.join(dir, 'b.json');
+    writeReport(a, sampleReportV2());
+    writeReport(b, sampleReportV2());
+    const panel = ReportPanel.createOrShow(ctx, [{ path: a, label: 'net-a' }, { path: b, label: 'net-b' }]);
+    const p = mock.panels[0];
+    await tick(50);
+    p.receive({ type: 'ready' });
+    await tick();
+    const compare = p.webview.posted.find((m) => (m as ToWebview).type === 'compare') as Extract<ToWebview, { type: 'compare' }>;
+    assert.deepEqual(compare.series.map((s) => s.source), [a, b]);
+    p.receive({ type: 'setRegion', source: b, image: 1, bbox: [0, 0, 42, 42] });
+    await tick(50);
+    assert.deepEqual(readReport(b).images[1].region, { bbox: [0, 0, 42, 42], source: 'panel' });
+    assert.deepEqual(readReport(a).images[1].region, V2_REGIONS[1]);
+    const latest = p.webview.posted.filter((m) => (m as ToWebview).type === 'compare').at(-1) as Extract<ToWebview, { type: 'compare' }>;
+    assert.deepEqual(latest.series[1].report.images[1].region, { bbox: [0, 0, 42, 42], source: 'panel' });
+    panel.dispose();
   } finally {
     done();
   }

@@ -1,7 +1,9 @@
 /**
  * The --html report page, end to end: render a sample report to a file, open it in real headless Chromium and
  * check what a user would see (chart and heatmaps drawn, hostile names shown as text, no script injection, no CSP
- * violations, partial reports, live updates by postMessage, theme switch, exports).
+ * violations, partial reports, live updates by postMessage, theme switch, exports). Schema 2: RU series and the
+ * poor-decoder flag, concentration and baseline charts, RU and baseline maps, the stored object region outlined
+ * (read-only: no box drawing on the standalone page), and a schema-1 page without any of it.
  * Needs dist/webview.js (npm test builds first; built here if missing) and /usr/bin/chromium (skipped without it).
  */
 import { test } from 'node:test';
@@ -14,7 +16,7 @@ import type { Browser, Page } from 'playwright-core';
 import { chromium } from 'playwright-core';
 import type { Report } from '../src/engine/report';
 import { jsonForScript, loadWebviewBundle, renderReportHtml } from '../src/report-html/render';
-import { EVIL_LAYER_NAME, sampleReport, sigmaOf } from './fixtures/sample-report';
+import { EVIL_LAYER_NAME, sampleReport, sampleReportV2, sigmaOf } from './fixtures/sample-report';
 
 const ROOT = path.resolve(__dirname, '..');
 const CHROMIUM = '/usr/bin/chromium';
@@ -170,6 +172,15 @@ test('report page in headless Chromium', { timeout: 120_000 }, async (t) => {
     const png = await download(page, 'Export PNG');
     assert.deepEqual([...png.subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47]);
 
+    // Schema 1: none of the schema-2 sections, columns or controls.
+    assert.deepEqual(await page.locator('canvas[data-chart]').evaluateAll((cs) => cs.map((c) => c.getAttribute('data-chart'))), ['sid']);
+    assert.equal(await page.locator('.id-chart-box canvas').count(), 1);
+    assert.equal(await page.locator('canvas.id-heat-canvas').count(), 1);
+    assert.equal(await page.locator('.id-map, .id-box-hint, .id-box-bar').count(), 0);
+    assert.equal(await page.locator('.id-table thead th').count(), 10);
+    assert.equal(await page.locator('.id-chart-box').first().locator('..').locator('h2').textContent(), 'SID per layer');
+    assert.equal(csv.split('\r\n')[0], 'index,layer,status,kind,output_shape,sid_mean_nats_per_pixel,sid_std,sid_total_nats,constraint_ratio_mean,alpha,steps_mean,stopped_at_max_steps,saturated_mean,seconds,images');
+
     await page.screenshot({ path: path.join(SCREENSHOTS, 'report.png'), fullPage: true });
     assert.deepEqual(watch.dialogs, [], 'no dialog fired');
     assert.deepEqual(watch.problems, [], 'no console errors, CSP violations or network requests');
@@ -201,6 +212,92 @@ test('report page in headless Chromium', { timeout: 120_000 }, async (t) => {
     });
     await page.waitForTimeout(50);
     assert.equal(await page.locator('.id-app').getAttribute('data-rendered'), 'complete');
+    assert.deepEqual(watch.dialogs, []);
+    assert.deepEqual(watch.problems, []);
+    await page.context().close();
+  });
+
+  await t.test('schema-2 report: RU, concentration, baselines, region outline; read-only boxes', async () => {
+    const report = sampleReportV2();
+    const { page, watch } = await openReport(browser, path.join(dir, 'v2.html'), report);
+    await page.waitForSelector('.id-app[data-rendered="complete"]');
+    const json = async (selector: string, name: string): Promise<unknown> => JSON.parse((await page.locator(selector).getAttribute(name)) ?? 'null');
+
+    assert.deepEqual(await json('canvas[data-chart="sid"]', 'data-series'), ['SID', 'RU']);
+    assert.equal(await page.locator('canvas[data-chart="sid"]').getAttribute('data-points'), '3,3');
+    assert.deepEqual(await json('canvas[data-chart="sid"]', 'data-poor-decoder'), ['dense_</script>_2']);
+    for (const chart of ['sid', 'concentration', 'baselines']) {
+      const stats = await canvasStats(page, `canvas[data-chart="${chart}"]`);
+      assert.ok(stats.nonBackground > 500, `${chart} chart drawn (${stats.nonBackground})`);
+    }
+    assert.deepEqual(await json('canvas[data-chart="concentration"]', 'data-values'), [report.layers.map((l) => l.concentration!.mean), report.layers.map((l) => l.perImage[0].concentration)]);
+    assert.equal(await page.locator('canvas[data-chart="baselines"]').getAttribute('data-points'), '3,2,1');
+
+    // The maps of layer 1: SID, RU, gradient norm, Grad-CAM (no CAM there), all drawn.
+    assert.deepEqual(await page.locator('canvas.id-heat-canvas').evaluateAll((cs) => cs.map((c) => c.getAttribute('data-map'))), ['sid', 'ru', 'gradNorm', 'gradCam']);
+    for (const key of ['ru', 'gradNorm', 'gradCam']) {
+      assert.ok((await canvasStats(page, `canvas[data-map="${key}"]`)).distinct > 20, `${key} map drawn`);
+    }
+    // The stored region is outlined in white (viridis has no colour that light). One readback of the SID canvas.
+    assert.deepEqual(await json('canvas[data-map="sid"]', 'data-region'), report.images[0].region!.bbox);
+    const sid = await page.$eval('canvas[data-map="sid"]', (node) => {
+      const c = node as HTMLCanvasElement;
+      const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+      const seen = new Set<number>();
+      let white = 0;
+      for (let i = 0; i < d.length; i += 4) {
+        seen.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+        if (d[i] > 235 && d[i + 1] > 235 && d[i + 2] > 235) white++;
+      }
+      return { distinct: seen.size, white };
+    });
+    assert.ok(sid.distinct > 20, 'SID map drawn');
+    assert.ok(sid.white > 100, `region outline drawn (${sid.white} white pixels)`);
+    assert.match((await page.locator('.id-box-hint').textContent()) ?? '', /Outlined: the object region \(from the boxes file\)/);
+
+    // Read-only: the map takes no focus and a drag changes nothing.
+    assert.equal(await page.locator('canvas[data-map="sid"]').getAttribute('tabindex'), null);
+    assert.equal(await page.getByRole('button', { name: 'Clear box' }).count(), 0);
+    const box = await page.locator('canvas[data-map="sid"]').boundingBox();
+    assert.ok(box);
+    await page.mouse.move(box.x + 20, box.y + 20);
+    await page.mouse.down();
+    await page.mouse.move(box.x + 120, box.y + 150, { steps: 4 });
+    await page.mouse.up();
+    assert.deepEqual(await json('canvas[data-chart="concentration"]', 'data-values'), [report.layers.map((l) => l.concentration!.mean), report.layers.map((l) => l.perImage[0].concentration)]);
+    assert.deepEqual(await json('canvas[data-map="sid"]', 'data-region'), report.images[0].region!.bbox);
+
+    // Table and CSV carry RU, the decoder PSNR (flagged) and concentration.
+    const heads = await page.locator('.id-table thead th').allTextContents();
+    assert.deepEqual(heads.slice(4, 8), ['SID mean ± std', 'RU mean ± std', 'Decoder PSNR (dB)', 'Concentration']);
+    assert.match((await page.locator('.id-table tbody tr').nth(2).textContent()) ?? '', /⚠/);
+    const csv = (await download(page, 'Export CSV')).toString('utf8').split('\r\n');
+    assert.ok(csv[0].endsWith(',ru_mean_nats_per_pixel,ru_std,ru_total_nats,decoder_psnr_db,concentration_mean_nats_per_pixel,concentration_std,concentration_images,gradnorm_magnitude_mean,gradcam_magnitude_mean,cam_magnitude_mean'));
+    assert.equal(csv[3].split(',').at(-1), '', 'the dense layer has no CAM');
+
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'report-v2.png'), fullPage: true });
+    assert.deepEqual(watch.dialogs, []);
+    assert.deepEqual(watch.problems, []);
+    await page.context().close();
+  });
+
+  await t.test('malformed schema-2 fields do not break the page', async () => {
+    const report = sampleReportV2() as unknown as Record<string, any>;
+    report.images[0].region = { bbox: ['a', 1, 2, 3], source: '<b>x</b>' };
+    report.images[0].regionMask = 'nope';
+    report.images[1].region = 'x';
+    report.layers[0].ru = 'x';
+    report.layers[0].concentration = 'high';
+    report.layers[0].baselines = { gradNorm: 5, gradCam: [1], cam: null };
+    report.layers[0].perImage[0].ruMap = 'nope';
+    report.layers[0].perImage[0].baselines = { gradNorm: [[1, 'x'], 7], gradCam: 'y', magnitude: null, targetClass: '<i>' };
+    report.layers[0].perImage[0].ru = 3;
+    report.layers[0].perImage[0].concentration = '0.5';
+    report.layers[1].ru.decoder = null;
+    const { page, watch } = await openReport(browser, path.join(dir, 'malformed.html'), report as unknown as Report);
+    await page.waitForSelector('.id-app[data-rendered="complete"]');
+    assert.equal(await page.locator('canvas[data-map="sid"]').count(), 1);
+    assert.equal(await page.locator('i').count() + await page.locator('b').filter({ hasText: /^x$/ }).count(), 0, 'no markup from the report');
     assert.deepEqual(watch.dialogs, []);
     assert.deepEqual(watch.problems, []);
     await page.context().close();

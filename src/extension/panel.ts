@@ -5,12 +5,19 @@
  *
  * Messages wait for the webview's {type: 'ready'}: until then (and whenever the webview is reloaded, e.g. after
  * being hidden) the latest panel state, content and layer selection are held and sent in that order on 'ready'.
+ *
+ * Object boxes: the webview sends {type: 'setRegion', source, image, bbox} when the user draws (or clears) the
+ * object box of an image. The panel re-reads that report file, sets images[image].region {bbox, source: 'panel'}
+ * and its regionMask, recomputes every layer's concentration from the stored SID maps (the same pure code the
+ * webview previewed with), writes the file atomically and shows the result in every panel. It refuses (and the
+ * webview reverts) while an analysis is writing that file.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import * as vscode from 'vscode';
 import type { Report } from '../engine/report';
-import { parseReport } from '../engine/reportFile';
+import { parseReport, writeReport } from '../engine/reportFile';
+import { setRegion as applyRegion } from '../../webview/report/regionEdit';
 import type { FromWebview, PanelState, ReportSource, ToWebview, WebviewSavedState } from '../protocol';
 import { makeNonce, reportHtmlDocument } from '../report-html/render';
 import type { Ctx } from './ctx';
@@ -20,6 +27,11 @@ import type { Freshness } from './reportStore';
 export const VIEW_TYPE = 'infodiscard.report';
 /** Largest export the panel will write (a PNG of the chart is well under this). */
 const MAX_SAVE_BYTES = 64 * 1024 * 1024;
+/**
+ * A report whose file still says 'running' but that no analysis of this window writes: another process (the CLI)
+ * may be writing it, so boxes wait until it has not changed for this long (a crashed run's report stays editable).
+ */
+const FOREIGN_RUN_QUIET_MS = 120_000;
 
 export interface PanelHooks {
   /** Whether a report still matches its model file (for the title). */
@@ -44,6 +56,8 @@ export function sourcesFromState(state: unknown): ReportSource[] {
 
 export class ReportPanel {
   private static readonly panels = new Set<ReportPanel>();
+  /** Object-box writes per report file, one at a time and in order. */
+  private static readonly regionWrites = new Map<string, Promise<void>>();
 
   private readonly disposables: vscode.Disposable[] = [];
   private readonly reports = new Map<string, Report>();
@@ -127,7 +141,8 @@ export class ReportPanel {
   }
 
   update(file: string, report: Report): void {
-    if (this.disposed) return;
+    // The same object again (a box this panel wrote, announced once more to every listener): nothing new.
+    if (this.disposed || this.reports.get(file) === report) return;
     this.reports.set(file, report);
     this.stale.delete(file);
     this.updateTitle();
@@ -151,9 +166,10 @@ export class ReportPanel {
 
   /** The message that shows this panel's reports, or undefined while none is loaded. */
   private content(): ToWebview | undefined {
-    const series = this.sources.filter((s) => this.reports.has(s.path)).map((s) => ({ label: s.label, report: this.reports.get(s.path)! }));
+    // Each report goes with its file, which the webview names when it asks to save an object box.
+    const series = this.sources.filter((s) => this.reports.has(s.path)).map((s) => ({ label: s.label, report: this.reports.get(s.path)!, source: s.path }));
     if (series.length === 0) return undefined;
-    if (this.sources.length === 1) return { type: 'report', report: series[0].report };
+    if (this.sources.length === 1) return { type: 'report', report: series[0].report, source: series[0].source };
     return { type: 'compare', series };
   }
 
@@ -187,7 +203,63 @@ export class ReportPanel {
       this.flush();
     } else if (m.type === 'save') {
       await this.save(m);
+    } else if (m.type === 'setRegion') {
+      await this.setRegion(m);
     }
+  }
+
+  /** The webview's object box (untrusted): checked, then written after any earlier box for the same file. */
+  private async setRegion(m: Extract<FromWebview, { type: 'setRegion' }>): Promise<void> {
+    const file = m.source;
+    if (typeof file !== 'string' || !this.sources.some((s) => s.path === file)) return;
+    if (typeof m.image !== 'number' || !Number.isInteger(m.image) || m.image < 0) return;
+    const bbox = m.bbox;
+    if (bbox !== null && !(Array.isArray(bbox) && bbox.length === 4 && bbox.every((v) => typeof v === 'number' && Number.isFinite(v)))) return;
+    const previous = ReportPanel.regionWrites.get(file) ?? Promise.resolve();
+    const next = previous.then(() => this.writeRegion(file, m.image, bbox ? [bbox[0], bbox[1], bbox[2], bbox[3]] : null));
+    ReportPanel.regionWrites.set(file, next);
+    try {
+      await next;
+    } finally {
+      if (ReportPanel.regionWrites.get(file) === next) ReportPanel.regionWrites.delete(file);
+    }
+  }
+
+  private async writeRegion(file: string, image: number, bbox: [number, number, number, number] | null): Promise<void> {
+    const name = plainMessage(path.basename(file));
+    // Whatever goes wrong, the webview shows the report as it is on record again (it previewed the box already).
+    const refuse = (message: string, level: 'info' | 'error' = 'error'): void => {
+      void (level === 'info' ? vscode.window.showInformationMessage(message) : vscode.window.showErrorMessage(message));
+      const content = this.content();
+      if (content) this.post(content);
+    };
+    const running = 'infodiscard: the analysis is still writing this report; draw the object box again when it has finished.';
+    if (this.ctx.runs.isWriting(file)) return refuse(running, 'info');
+    let report: Report;
+    try {
+      const [text, st] = await Promise.all([readFile(file, 'utf8'), stat(file)]);
+      report = parseReport(text, file);
+      if (report.status === 'running' && Date.now() - st.mtimeMs < FOREIGN_RUN_QUIET_MS) return refuse(running, 'info');
+    } catch (e) {
+      return refuse(`infodiscard: could not read ${name} to save the object box: ${plainMessage((e as Error).message)}`);
+    }
+    if (this.ctx.runs.isWriting(file)) return refuse(running, 'info');
+    if ((Number(report.schemaVersion) || 1) < 2) {
+      return refuse(`infodiscard: ${name} is a schema-1 report (SID only); analyse the model again to draw object boxes`);
+    }
+    const problem = applyRegion(report, image, bbox, 'panel');
+    if (problem) return refuse(`infodiscard: object box not saved: ${plainMessage(problem)}`);
+    try {
+      writeReport(file, report);
+    } catch (e) {
+      return refuse(`infodiscard: could not save the object box in ${name}: ${plainMessage((e as Error).message)}`);
+    }
+    this.ctx.log.info(bbox
+      ? `object box of image ${image + 1} set to [${bbox.map((v) => +v.toFixed(2)).join(', ')}] in ${file}`
+      : `object box of image ${image + 1} cleared in ${file}`);
+    // Every panel showing this file, and everyone else following report files (hovers).
+    ReportPanel.reportChanged(file, report);
+    this.ctx.fireReportChanged({ path: file, report });
   }
 
   private async save(m: Extract<FromWebview, { type: 'save' }>): Promise<void> {

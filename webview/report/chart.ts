@@ -1,6 +1,14 @@
 /**
- * The layer chart: SID mean per layer (nats/pixel) with error bars of +- one std across images, one line per
- * report. Takes several {label, report} series so model comparisons can reuse it; the CLI page passes one.
+ * The layer charts, one x position per layer (model order), one line per report (compare) and metric:
+ *  - SID mean per layer (nats/pixel) with error bars of +- one std across images, and RU (schema 2) as its own
+ *    dashed series on the same axis: both are per-pixel entropies in nats, so they compare directly (paper Fig. 1).
+ *    Layers whose RU decoder reconstructs poorly (PSNR < 15 dB) get a hatched band, a hollow "!" point and a
+ *    tooltip line saying their RU is not trustworthy.
+ *  - Concentration (Eq. 7) per layer: mean +- std over the images with an object region, and the selected image.
+ *  - Baseline magnitudes (gradient norm, Grad-CAM, CAM) on a LOG axis: they are not in fixed units and span
+ *    decades across layers (and move by constant factors when weights are rescaled, paper Fig. 1), which a log
+ *    axis shows as offsets instead of flattening all but the largest layer against zero.
+ * The builders take several {label, report} series so model comparisons reuse them; the CLI page passes one.
  */
 import {
   CategoryScale,
@@ -9,20 +17,54 @@ import {
   LinearScale,
   LineController,
   LineElement,
+  LogarithmicScale,
   PointElement,
   Tooltip,
   type ChartType,
   type Plugin,
+  type PointStyle,
+  type ScriptableContext,
 } from 'chart.js';
-import type { Report } from '../../src/engine/report';
-import { layerOrder } from './data';
+import type { LayerResult, Report } from '../../src/engine/report';
+import { layerOrder, perImage, poorDecoderText } from './data';
 import type { Theme } from './theme';
 
-Chart.register(LineController, LineElement, PointElement, CategoryScale, LinearScale, Tooltip, Legend);
+Chart.register(LineController, LineElement, PointElement, CategoryScale, LinearScale, LogarithmicScale, Tooltip, Legend);
 
 export interface ChartSeries {
   label: string;
   report: Report;
+  /** The report file, when the host said (the VS Code panel); echoed back in 'setRegion'. */
+  source?: string;
+}
+
+/** One line of a layer chart. */
+export interface LineSpec {
+  label: string;
+  data: (number | null)[];
+  /** Per point: the half-length of the error bar (std), or null for none. */
+  std: (number | null)[];
+  color: string;
+  dash?: number[];
+  pointStyle?: PointStyle;
+  /** Per point: a warning for the tooltip; the point is drawn hollow with a "!" over a hatched band. */
+  warnings?: (string | null)[];
+  /** Per point: a note for the tooltip when there is no point to draw (0 on a log axis). */
+  notes?: (string | null)[];
+  /** Tooltip value text. */
+  format(value: number, std: number | null, index: number): string;
+}
+
+export interface ChartSpec {
+  labels: string[];
+  lines: LineSpec[];
+  yTitle: string;
+  log?: boolean;
+  legend: boolean;
+  /** Draw y = 0 stronger (concentration: positive = more background than object discarded). */
+  zeroLine?: boolean;
+  /** Prefix tooltip values with the line's label. */
+  labelTooltips: boolean;
 }
 
 export interface ErrorBarsOptions {
@@ -34,10 +76,17 @@ interface BackgroundOptions {
   color: string;
 }
 
+interface WarningsOptions {
+  /** Per dataset, per point: a warning, or null. */
+  warnings: (string | null)[][];
+  color: string;
+}
+
 declare module 'chart.js' {
   interface PluginOptionsByType<TType extends ChartType> {
     errorBars?: ErrorBarsOptions;
     background?: BackgroundOptions;
+    warnings?: WarningsOptions;
   }
 }
 
@@ -55,21 +104,26 @@ const errorBarsPlugin: Plugin<'line', ErrorBarsOptions> = {
       if (!yScale) return;
       ctx.strokeStyle = String(dataset.borderColor ?? '#888');
       ctx.lineWidth = 1.5;
+      ctx.setLineDash([]);
+      const log = yScale.type === 'logarithmic';
       meta.data.forEach((point, j) => {
         const s = std[i]?.[j];
         const mean = dataset.data[j];
         if (typeof s !== 'number' || !(s > 0) || typeof mean !== 'number' || !Number.isFinite(mean) || (point as unknown as { skip?: boolean }).skip) return;
         const x = point.x;
         const top = yScale.getPixelForValue(mean + s);
-        const bottom = yScale.getPixelForValue(mean - s);
+        // On a log axis a bar reaching 0 or below runs to the bottom of the plot.
+        const bottom = log && mean - s <= 0 ? chart.chartArea.bottom : yScale.getPixelForValue(mean - s);
         const cap = 5;
         ctx.beginPath();
         ctx.moveTo(x, top);
         ctx.lineTo(x, bottom);
         ctx.moveTo(x - cap, top);
         ctx.lineTo(x + cap, top);
-        ctx.moveTo(x - cap, bottom);
-        ctx.lineTo(x + cap, bottom);
+        if (!(log && mean - s <= 0)) {
+          ctx.moveTo(x - cap, bottom);
+          ctx.lineTo(x + cap, bottom);
+        }
         ctx.stroke();
       });
     });
@@ -91,67 +145,289 @@ const backgroundPlugin: Plugin<'line', BackgroundOptions> = {
   },
 };
 
-export interface LayerChartData {
-  labels: string[];
-  datasets: { label: string; mean: (number | null)[]; std: (number | null)[] }[];
+function hatch(ctx: CanvasRenderingContext2D, color: string): CanvasPattern | string {
+  const tile = document.createElement('canvas');
+  tile.width = tile.height = 8;
+  const t = tile.getContext('2d');
+  if (!t) return color;
+  t.strokeStyle = color;
+  t.globalAlpha = 0.35;
+  t.lineWidth = 1.5;
+  t.beginPath();
+  t.moveTo(0, 8);
+  t.lineTo(8, 0);
+  t.moveTo(-2, 2);
+  t.lineTo(2, -2);
+  t.moveTo(6, 10);
+  t.lineTo(10, 6);
+  t.stroke();
+  return ctx.createPattern(tile, 'repeat') ?? color;
 }
 
-/** x = union of the series' layer names in order (requested layers included, so gaps show what is missing). */
-export function layerChartData(series: ChartSeries[]): LayerChartData {
-  const labels: string[] = [];
-  for (const s of series) for (const name of layerOrder(s.report)) if (!labels.includes(name)) labels.push(name);
-  const datasets = series.map((s) => {
-    const byName = new Map(s.report.layers.map((l) => [l.name, l]));
-    const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
-    return {
-      label: s.label,
-      mean: labels.map((n) => num(byName.get(n)?.sid.mean)),
-      std: labels.map((n) => num(byName.get(n)?.sid.std)),
-    };
-  });
-  return { labels, datasets };
-}
+/** Flagged points: a hatched band behind the layer, and a "!" above the (hollow) point. */
+const warningsPlugin: Plugin<'line', WarningsOptions> = {
+  id: 'warnings',
+  beforeDatasetsDraw(chart, _args, options) {
+    const warnings = options?.warnings ?? [];
+    const flagged = new Set<number>();
+    warnings.forEach((w, i) => {
+      if (chart.isDatasetVisible(i)) w.forEach((text, j) => text && flagged.add(j));
+    });
+    if (flagged.size === 0) return;
+    const { ctx, chartArea } = chart;
+    const x = chart.scales.x;
+    const n = Math.max(1, chart.data.labels?.length ?? 1);
+    const width = Math.max(8, (x.width / n) * 0.6);
+    ctx.save();
+    ctx.fillStyle = hatch(ctx, options.color);
+    for (const j of flagged) {
+      const cx = x.getPixelForValue(j);
+      ctx.fillRect(cx - width / 2, chartArea.top, width, chartArea.bottom - chartArea.top);
+    }
+    ctx.restore();
+  },
+  afterDatasetsDraw(chart, _args, options) {
+    const warnings = options?.warnings ?? [];
+    const { ctx } = chart;
+    ctx.save();
+    ctx.fillStyle = options.color;
+    ctx.font = `bold 14px ${Chart.defaults.font.family ?? 'sans-serif'}`;
+    ctx.textAlign = 'left';
+    ctx.textBaseline = 'middle';
+    warnings.forEach((w, i) => {
+      if (!chart.isDatasetVisible(i)) return;
+      const meta = chart.getDatasetMeta(i);
+      w.forEach((text, j) => {
+        const point = meta.data[j] as unknown as { x: number; y: number; skip?: boolean } | undefined;
+        if (!text || !point || point.skip || !Number.isFinite(point.y)) return;
+        ctx.fillText('!', point.x + 10, point.y);
+      });
+    });
+    ctx.restore();
+  },
+};
 
 function truncate(s: string, n: number): string {
   return s.length > n ? `${s.slice(0, n - 1)}…` : s;
 }
 
-/** Create the chart on `canvas` (whose parent should be a sized, position:relative box). */
-export function renderLayerChart(canvas: HTMLCanvasElement, series: ChartSeries[], theme: Theme): Chart<'line'> {
-  const data = layerChartData(series);
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+
+/** x = union of the series' layer names in order (requested layers included, so gaps show what is missing). */
+export function layerLabels(series: ChartSeries[]): string[] {
+  const labels: string[] = [];
+  for (const s of series) for (const name of layerOrder(s.report)) if (!labels.includes(name)) labels.push(name);
+  return labels;
+}
+
+function byName(report: Report): Map<string, LayerResult> {
+  return new Map(report.layers.map((l) => [l.name, l]));
+}
+
+export interface LayerChartData {
+  labels: string[];
+  datasets: { label: string; mean: (number | null)[]; std: (number | null)[] }[];
+}
+
+/** SID mean and std per layer, one dataset per series. */
+export function layerChartData(series: ChartSeries[]): LayerChartData {
+  const labels = layerLabels(series);
+  const datasets = series.map((s) => {
+    const layers = byName(s.report);
+    return {
+      label: s.label,
+      mean: labels.map((n) => num(layers.get(n)?.sid.mean)),
+      std: labels.map((n) => num(layers.get(n)?.sid.std)),
+    };
+  });
+  return { labels, datasets };
+}
+
+const DASHES: number[][] = [[], [7, 4], [2, 3], [10, 3, 2, 3]];
+
+/** SID per layer and, for reports that have it, RU: the first chart. */
+export function sidRuSpec(series: ChartSeries[], theme: Theme): ChartSpec {
+  const labels = layerLabels(series);
+  const withRu = series.some((s) => s.report.layers.some((l) => num(l.ru?.mean) !== null));
+  const many = series.length > 1;
+  const lines: LineSpec[] = [];
+  series.forEach((s, i) => {
+    const layers = byName(s.report);
+    const color = theme.series[i % theme.series.length];
+    const nats = (v: number, std: number | null): string => `${v.toFixed(3)}${std !== null ? ` ± ${std.toFixed(3)}` : ''} nats/pixel`;
+    lines.push({
+      label: withRu ? (many ? `${s.label} · SID` : 'SID') : s.label,
+      data: labels.map((n) => num(layers.get(n)?.sid.mean)),
+      std: labels.map((n) => num(layers.get(n)?.sid.std)),
+      color,
+      format: nats,
+    });
+    if (s.report.layers.some((l) => num(l.ru?.mean) !== null)) {
+      lines.push({
+        label: many ? `${s.label} · RU` : 'RU',
+        data: labels.map((n) => num(layers.get(n)?.ru?.mean)),
+        std: labels.map((n) => num(layers.get(n)?.ru?.std)),
+        color,
+        dash: [7, 4],
+        pointStyle: 'triangle',
+        warnings: labels.map((n) => (num(layers.get(n)?.ru?.mean) !== null ? poorDecoderText(layers.get(n)) : null)),
+        format: nats,
+      });
+    }
+  });
+  return {
+    labels,
+    lines,
+    yTitle: withRu ? 'SID and RU (nats / pixel)' : 'SID (nats / pixel)',
+    legend: many || withRu,
+    labelTooltips: many || withRu,
+  };
+}
+
+/**
+ * Concentration per layer: for each series the mean +- std over the images with a region; with one series also
+ * image `image` on its own (it follows a box being drawn).
+ */
+export function concentrationSpec(series: ChartSeries[], image: number, theme: Theme): ChartSpec {
+  const labels = layerLabels(series);
+  const many = series.length > 1;
+  const lines: LineSpec[] = [];
+  series.forEach((s, i) => {
+    const layers = byName(s.report);
+    lines.push({
+      label: many ? s.label : 'mean over images with a box',
+      data: labels.map((n) => num(layers.get(n)?.concentration?.mean)),
+      std: labels.map((n) => num(layers.get(n)?.concentration?.std)),
+      color: theme.series[i % theme.series.length],
+      format: (v, std, j) => {
+        const count = num(layers.get(labels[j])?.concentration?.images);
+        return `${v.toFixed(3)}${std !== null ? ` ± ${std.toFixed(3)}` : ''} nats/pixel${count !== null ? ` (${count} image${count === 1 ? '' : 's'})` : ''}`;
+      },
+    });
+  });
+  if (!many && series[0]) {
+    const layers = byName(series[0].report);
+    lines.push({
+      label: `image ${image + 1}`,
+      data: labels.map((n) => num(perImage(layers.get(n), image)?.concentration)),
+      std: labels.map(() => null),
+      color: theme.series[4 % theme.series.length],
+      dash: [6, 3],
+      pointStyle: 'rectRot',
+      format: (v) => `${v.toFixed(3)} nats/pixel`,
+    });
+  }
+  return { labels, lines, yTitle: 'concentration (nats / pixel)', legend: true, labelTooltips: true, zeroLine: true };
+}
+
+export const BASELINE_METHODS = [
+  { key: 'gradNorm', name: 'gradient norm' },
+  { key: 'gradCam', name: 'Grad-CAM' },
+  { key: 'cam', name: 'CAM' },
+] as const;
+
+/** Baseline map magnitudes per layer on a log axis: one line per method (colour) and report (dash). */
+export function baselinesSpec(series: ChartSeries[], theme: Theme): ChartSpec {
+  const labels = layerLabels(series);
+  const many = series.length > 1;
+  const lines: LineSpec[] = [];
+  series.forEach((s, i) => {
+    const layers = byName(s.report);
+    BASELINE_METHODS.forEach((m, mi) => {
+      const stat = (n: string): { mean?: unknown; std?: unknown } | null | undefined => {
+        const b = layers.get(n)?.baselines as Record<string, { mean?: unknown; std?: unknown } | null> | undefined;
+        return b && typeof b === 'object' ? b[m.key] : undefined;
+      };
+      const means = labels.map((n) => num(stat(n)?.mean));
+      if (!means.some((v) => v !== null)) return;
+      lines.push({
+        label: many ? `${s.label} · ${m.name}` : m.name,
+        data: means.map((v) => (v !== null && v > 0 ? v : null)),
+        std: labels.map((n) => num(stat(n)?.std)),
+        notes: means.map((v) => (v !== null && v <= 0 ? `${m.name}: ${v} (not drawn on the log axis)` : null)),
+        color: theme.series[mi % theme.series.length],
+        dash: DASHES[i % DASHES.length],
+        pointStyle: (['circle', 'triangle', 'rect'] as const)[mi],
+        format: (v, std) => `${v.toPrecision(3)}${std !== null ? ` ± ${std.toPrecision(2)}` : ''}`,
+      });
+    });
+  });
+  return { labels, lines, yTitle: 'map magnitude (log scale)', log: true, legend: true, labelTooltips: true };
+}
+
+/** Test hooks for a chart canvas: its line labels and how many points each has. */
+export function chartHooks(spec: ChartSpec): { series: string; points: string } {
+  return {
+    series: JSON.stringify(spec.lines.map((l) => l.label)),
+    points: spec.lines.map((l) => l.data.filter((v) => v !== null).length).join(','),
+  };
+}
+
+/** A log axis from the decade below the smallest drawn value (or bar end) to the decade above the largest. */
+function logRange(spec: ChartSpec): { min?: number; max?: number } {
   let lo = Infinity;
   let hi = -Infinity;
-  for (const d of data.datasets) {
-    d.mean.forEach((m, j) => {
+  for (const line of spec.lines) {
+    line.data.forEach((m, j) => {
+      if (m === null || !(m > 0)) return;
+      const s = line.std[j] ?? 0;
+      lo = Math.min(lo, m - s > 0 ? m - s : m);
+      hi = Math.max(hi, m + s);
+    });
+  }
+  if (!Number.isFinite(lo)) return {};
+  const min = 10 ** Math.floor(Math.log10(lo));
+  let max = 10 ** Math.ceil(Math.log10(hi));
+  if (max <= min) max = min * 10;
+  return { min, max };
+}
+
+/** Create a chart on `canvas` (whose parent should be a sized, position:relative box). */
+export function renderChart(canvas: HTMLCanvasElement, spec: ChartSpec, theme: Theme): Chart<'line'> {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const line of spec.lines) {
+    line.data.forEach((m, j) => {
       if (m === null) return;
-      const s = d.std[j] ?? 0;
+      const s = line.std[j] ?? 0;
       lo = Math.min(lo, m - s);
       hi = Math.max(hi, m + s);
     });
   }
+  if (spec.zeroLine && Number.isFinite(lo)) {
+    lo = Math.min(lo, 0);
+    hi = Math.max(hi, 0);
+  }
   const pad = Number.isFinite(lo) ? Math.max((hi - lo) * 0.08, 0.05) : 0;
   const font = { family: theme.font, size: Math.max(10, Math.round(theme.fontSize * 0.9)) };
   Chart.defaults.font.family = theme.font;
+  const anyData = Number.isFinite(lo);
+  const yRange = spec.log ? logRange(spec) : anyData ? { suggestedMin: lo - pad, suggestedMax: hi + pad } : { min: 0, max: 1 };
+  const hollow = (line: LineSpec) => (c: ScriptableContext<'line'>): string => (line.warnings?.[c.dataIndex] ? theme.bg : line.color);
   return new Chart(canvas, {
     type: 'line',
     data: {
-      labels: data.labels,
-      datasets: data.datasets.map((d, i) => {
-        const color = theme.series[i % theme.series.length];
-        return {
-          label: d.label,
-          data: d.mean,
-          borderColor: color,
-          backgroundColor: color,
-          pointRadius: 4,
-          pointHoverRadius: 6,
-          borderWidth: 2,
-          tension: 0,
-          spanGaps: false,
-        };
-      }),
+      labels: spec.labels,
+      datasets: spec.lines.map((line) => ({
+        label: line.label,
+        data: line.data,
+        borderColor: line.color,
+        backgroundColor: line.color,
+        pointRadius: 4,
+        ...(line.warnings ? {
+          pointBackgroundColor: hollow(line),
+          pointBorderWidth: (c: ScriptableContext<'line'>) => (line.warnings?.[c.dataIndex] ? 2.5 : 1),
+          pointRadius: (c: ScriptableContext<'line'>) => (line.warnings?.[c.dataIndex] ? 6 : 4),
+        } : {}),
+        ...(line.pointStyle ? { pointStyle: line.pointStyle } : {}),
+        ...(line.dash && line.dash.length ? { borderDash: line.dash } : {}),
+        pointHoverRadius: 6,
+        borderWidth: 2,
+        tension: 0,
+        spanGaps: false,
+      })),
     },
-    plugins: [errorBarsPlugin, backgroundPlugin],
+    plugins: [warningsPlugin, errorBarsPlugin, backgroundPlugin],
     options: {
       animation: false,
       responsive: true,
@@ -168,29 +444,47 @@ export function renderLayerChart(canvas: HTMLCanvasElement, series: ChartSeries[
           border: { color: theme.grid },
         },
         y: {
-          title: { display: true, text: 'SID (nats / pixel)', color: theme.muted, font },
-          ticks: { color: theme.fg, font },
-          grid: { color: theme.grid },
+          type: spec.log ? 'logarithmic' : 'linear',
+          title: { display: true, text: spec.yTitle, color: theme.muted, font },
+          ticks: spec.log
+            ? { color: theme.fg, font, callback(value) { const v = Number(value); const e = Math.log10(v); return Math.abs(e - Math.round(e)) < 1e-9 ? v.toExponential(0).replace('e+', 'e') : ''; } }
+            : { color: theme.fg, font },
+          grid: spec.zeroLine
+            ? { color: (c) => (c.tick?.value === 0 ? theme.muted : theme.grid), lineWidth: (c) => (c.tick?.value === 0 ? 1.5 : 1) }
+            : { color: theme.grid },
           border: { color: theme.grid },
-          ...(Number.isFinite(lo) ? { suggestedMin: lo - pad, suggestedMax: hi + pad } : { min: 0, max: 1 }),
+          ...yRange,
         },
       },
       plugins: {
-        legend: { display: series.length > 1, labels: { color: theme.fg, font, boxWidth: 14 } },
+        legend: { display: spec.legend, labels: { color: theme.fg, font, boxWidth: 14, usePointStyle: spec.lines.length > 1 && spec.lines.some((l) => !!l.pointStyle) } },
         tooltip: {
           callbacks: {
             label(item) {
-              const std = data.datasets[item.datasetIndex]?.std[item.dataIndex];
+              const line = spec.lines[item.datasetIndex];
               const mean = item.parsed.y;
-              if (mean === null || mean === undefined) return `${item.dataset.label}: pending`;
-              const pm = std !== null && std !== undefined ? ` ± ${std.toFixed(3)}` : '';
-              return `${series.length > 1 ? `${item.dataset.label}: ` : ''}${mean.toFixed(3)}${pm} nats/pixel`;
+              if (!line) return '';
+              if (mean === null || mean === undefined || !Number.isFinite(mean)) {
+                const note = line.notes?.[item.dataIndex];
+                return note ?? `${item.dataset.label}: pending`;
+              }
+              const std = line.std[item.dataIndex];
+              return `${spec.labelTooltips ? `${item.dataset.label}: ` : ''}${line.format(mean, std ?? null, item.dataIndex)}`;
+            },
+            afterLabel(item) {
+              return spec.lines[item.datasetIndex]?.warnings?.[item.dataIndex] ?? '';
             },
           },
         },
-        errorBars: { std: data.datasets.map((d) => d.std) },
+        errorBars: { std: spec.lines.map((l) => l.std) },
+        warnings: { warnings: spec.lines.map((l) => l.warnings ?? l.data.map(() => null)), color: theme.warn },
         background: { color: theme.bg },
       },
     },
   });
+}
+
+/** The SID (and RU) chart. */
+export function renderLayerChart(canvas: HTMLCanvasElement, series: ChartSeries[], theme: Theme): Chart<'line'> {
+  return renderChart(canvas, sidRuSpec(series, theme), theme);
 }

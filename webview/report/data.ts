@@ -3,12 +3,29 @@
  * shared colour scale and per-image geometry.
  */
 import { GAUSSIAN_ENTROPY_CONSTANT } from '../../src/engine/report';
-import type { ImageInfo, LayerResult, PerImageResult, Report } from '../../src/engine/report';
+import type { BaselineMaps, ImageInfo, LayerResult, PerImageResult, Report } from '../../src/engine/report';
 import type { Scale } from './colormap';
 
 const arr = <T>(v: unknown): T[] => (Array.isArray(v) ? (v as T[]) : []);
 const obj = (v: unknown): Record<string, unknown> => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
 const str = (v: unknown, fallback = ''): string => (typeof v === 'string' ? v : v === undefined || v === null ? fallback : String(v));
+/** H rows of numbers, or undefined when the value is not an array (a missing optional map stays missing). */
+const rowsOrUndefined = (v: unknown): number[][] | undefined => (Array.isArray(v) ? v.map((row) => arr<number>(row)) : undefined);
+/** Like rowsOrUndefined, but null stays null (baseline maps a layer does not have). */
+const rowsOrNull = (v: unknown): number[][] | null => (Array.isArray(v) ? v.map((row) => arr<number>(row)) : null);
+
+function normalizeBaselines(v: unknown): BaselineMaps | undefined {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return undefined;
+  const o = v as Record<string, unknown>;
+  const magnitude = obj(o.magnitude);
+  return {
+    ...(o as unknown as BaselineMaps),
+    gradNorm: rowsOrNull(o.gradNorm) ?? [],
+    gradCam: rowsOrNull(o.gradCam),
+    cam: rowsOrNull(o.cam),
+    magnitude: { gradNorm: NaN, gradCam: null, cam: null, ...magnitude } as BaselineMaps['magnitude'],
+  };
+}
 
 /**
  * Make a possibly malformed or partial report safe to render: arrays are arrays, strings are strings.
@@ -28,7 +45,11 @@ export function normalizeReport(value: unknown): Report | null {
       sid: { mean: NaN, std: NaN, total: NaN, ...obj(o.sid) } as LayerResult['sid'],
       perImage: arr<unknown>(o.perImage).map((p) => {
         const q = obj(p);
-        return { ...(q as unknown as PerImageResult), map: arr<unknown>(q.map).map((row) => arr<number>(row)) };
+        const out: PerImageResult = { ...(q as unknown as PerImageResult), map: arr<unknown>(q.map).map((row) => arr<number>(row)) };
+        // Schema 2 (optional): keep absent fields absent, so a schema-1 report renders exactly as before.
+        if ('ruMap' in q) out.ruMap = rowsOrUndefined(q.ruMap);
+        if ('baselines' in q) out.baselines = normalizeBaselines(q.baselines);
+        return out;
       }),
     };
   });
@@ -41,7 +62,10 @@ export function normalizeReport(value: unknown): Report | null {
     settings: obj(r.settings) as unknown as Report['settings'],
     images: arr<unknown>(r.images).map((i) => {
       const o = obj(i);
-      return { ...(o as unknown as ImageInfo), path: str(o.path), pixels: arr<number>(o.pixels) };
+      const out: ImageInfo = { ...(o as unknown as ImageInfo), path: str(o.path), pixels: arr<number>(o.pixels) };
+      if ('regionMask' in o) out.regionMask = rowsOrUndefined(o.regionMask);
+      if ('region' in o && (!o.region || typeof o.region !== 'object')) delete out.region;
+      return out;
     }),
     layers,
     requestedLayers: requested.length ? requested : layers.map((l) => l.name),
@@ -82,6 +106,70 @@ export function globalScale(report: Report): Scale {
   if (!Number.isFinite(min)) return { min: 0, max: 1 };
   if (max - min < 1e-9) return { min: min - 0.5, max: max + 0.5 };
   return { min, max };
+}
+
+/** A colour scale spanning every finite value of the given maps; null when they hold none. */
+export function scaleOf(maps: Iterable<number[][] | null | undefined>): Scale | null {
+  let min = Infinity;
+  let max = -Infinity;
+  for (const map of maps) {
+    if (!map) continue;
+    for (const row of map) {
+      for (const v of row) {
+        if (typeof v !== 'number' || !Number.isFinite(v)) continue;
+        if (v < min) min = v;
+        if (v > max) max = v;
+      }
+    }
+  }
+  if (!Number.isFinite(min)) return null;
+  if (max - min < 1e-12 * Math.max(1, Math.abs(max))) {
+    const pad = Math.abs(max) > 0 ? Math.abs(max) * 0.5 : 0.5;
+    return { min: min - pad, max: max + pad };
+  }
+  return { min, max };
+}
+
+/** One colour scale for every RU map of the report (RU maps compare across layers and images, like SID). */
+export function ruScale(report: Report): Scale | null {
+  return scaleOf(report.layers.flatMap((l) => l.perImage.map((p) => p.ruMap)));
+}
+
+/** Schema 2 content the UI shows beyond SID (every check tolerates partial or malformed reports). */
+export function hasRu(report: Report): boolean {
+  return report.layers.some((l) => isFiniteNum(l.ru?.mean) || l.perImage.some((p) => Array.isArray(p.ruMap) && p.ruMap.length > 0));
+}
+
+export function hasConcentration(report: Report): boolean {
+  return report.layers.some((l) => isFiniteNum(l.concentration?.mean) || l.perImage.some((p) => isFiniteNum(p.concentration)))
+    || report.images.some((i) => !!i.region || Array.isArray(i.regionMask));
+}
+
+export function hasBaselines(report: Report): boolean {
+  return report.layers.some((l) => !!l.baselines || l.perImage.some((p) => !!p.baselines));
+}
+
+function isFiniteNum(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v);
+}
+
+/** Below this held-out PSNR (dB) a layer's decoder reconstructs too poorly for its RU to be trusted. */
+export const POOR_PSNR_DB = 15;
+
+/** The decoder PSNR of a layer (its summary, else the mean of the per-image copies); null when not recorded. */
+export function decoderPsnr(layer: LayerResult | undefined): number | null {
+  if (!layer) return null;
+  const psnr = layer.ru?.decoder?.psnr;
+  if (isFiniteNum(psnr)) return psnr;
+  const values = layer.perImage.map((p) => p.decoderPsnr).filter(isFiniteNum);
+  return values.length ? values.reduce((a, b) => a + b, 0) / values.length : null;
+}
+
+/** The warning for a layer whose decoder is poor, or null. */
+export function poorDecoderText(layer: LayerResult | undefined): string | null {
+  const psnr = decoderPsnr(layer);
+  if (psnr === null || psnr >= POOR_PSNR_DB) return null;
+  return `decoder reconstructs poorly (PSNR ${psnr.toFixed(1)} dB < ${POOR_PSNR_DB} dB): RU is not trustworthy here`;
 }
 
 /** sigma (noise std in [0,1]-pixel units) for a pixel SID H = log(sigma) + 0.5*log(2*pi*e). */

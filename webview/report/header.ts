@@ -22,6 +22,10 @@ function settingChips(report: Report): HTMLElement[] {
   if (s.normalize && Array.isArray(s.normalize.mean)) add('input', `normalize ${s.normalize.mean.join(',')}/${(s.normalize.std ?? []).join(',')}`);
   else if (Array.isArray(s.inputRange)) add('input', `range ${s.inputRange.join(',')}`);
   add('seed', s.seed);
+  // Schema 2: what was measured beyond SID, and the RU decoders.
+  if (Array.isArray(s.metrics) && s.metrics.length) add('metrics', s.metrics.join(', '));
+  const d = s.decoder;
+  if (d && typeof d === 'object') add('decoder', `${d.blocks} blocks × ${d.width} ch, ≤ ${d.maxEpochs} epochs`);
   return chips.map(([k, v]) => el('span', { class: 'id-chip' }, el('b', null, k), v));
 }
 

@@ -80,12 +80,50 @@ export function fitSize(grid: Grid, target: number): { width: number; height: nu
   return { width: Math.round(grid.width * s), height: Math.round(grid.height * s) };
 }
 
-/** Draw a composed heatmap scaled up with nearest-neighbour sampling, optionally outlining one cell. */
-export function paintHeatmap(canvas: HTMLCanvasElement, source: HTMLCanvasElement, cssWidth: number, cssHeight: number, highlight?: { x: number; y: number; grid: Grid }): void {
+/** What to draw over a heatmap besides the hovered cell: the object region's outline (a flat H x W 0/1 mask). */
+export interface HeatmapOverlay {
+  region?: { mask: ArrayLike<number>; grid: Grid; dashed?: boolean } | null;
+}
+
+/**
+ * The outline of a 0/1 mask on the cell edges between inside and outside cells, in css pixels: a light line over
+ * a dark one so it shows on any colour of the map; dashed while a box is being drawn.
+ */
+export function drawRegionOutline(ctx: CanvasRenderingContext2D, mask: ArrayLike<number>, grid: Grid, cssWidth: number, cssHeight: number, dashed = false): void {
+  const { width: W, height: H } = grid;
+  if (W === 0 || H === 0 || mask.length !== W * H) return;
+  const cw = cssWidth / W;
+  const ch = cssHeight / H;
+  const on = (x: number, y: number): boolean => x >= 0 && y >= 0 && x < W && y < H && !!mask[y * W + x];
+  const path = new Path2D();
+  for (let y = 0; y < H; y++) {
+    for (let x = 0; x < W; x++) {
+      if (!on(x, y)) continue;
+      if (!on(x, y - 1)) { path.moveTo(x * cw, y * ch); path.lineTo((x + 1) * cw, y * ch); }
+      if (!on(x, y + 1)) { path.moveTo(x * cw, (y + 1) * ch); path.lineTo((x + 1) * cw, (y + 1) * ch); }
+      if (!on(x - 1, y)) { path.moveTo(x * cw, y * ch); path.lineTo(x * cw, (y + 1) * ch); }
+      if (!on(x + 1, y)) { path.moveTo((x + 1) * cw, y * ch); path.lineTo((x + 1) * cw, (y + 1) * ch); }
+    }
+  }
+  ctx.save();
+  ctx.lineCap = 'square';
+  ctx.lineWidth = 3;
+  ctx.strokeStyle = 'rgba(0,0,0,0.85)';
+  ctx.stroke(path);
+  ctx.lineWidth = 1.5;
+  ctx.strokeStyle = 'rgba(255,255,255,0.95)';
+  if (dashed) ctx.setLineDash([4, 3]);
+  ctx.stroke(path);
+  ctx.restore();
+}
+
+/** Draw a composed heatmap scaled up with nearest-neighbour sampling, optionally outlining one cell and a region. */
+export function paintHeatmap(canvas: HTMLCanvasElement, source: HTMLCanvasElement, cssWidth: number, cssHeight: number, highlight?: { x: number; y: number; grid: Grid } | null, overlay?: HeatmapOverlay): void {
   const ctx = sizeCanvas(canvas, cssWidth, cssHeight);
   if (!ctx) return;
   ctx.imageSmoothingEnabled = false;
   ctx.drawImage(source, 0, 0, cssWidth, cssHeight);
+  if (overlay?.region) drawRegionOutline(ctx, overlay.region.mask, overlay.region.grid, cssWidth, cssHeight, overlay.region.dashed);
   if (highlight && highlight.grid.width > 0) {
     const cw = cssWidth / highlight.grid.width;
     const ch = cssHeight / highlight.grid.height;
@@ -98,7 +136,7 @@ export function paintHeatmap(canvas: HTMLCanvasElement, source: HTMLCanvasElemen
   }
 }
 
-/** Horizontal legend: the colour bar for `scale` with round-number ticks labelled in nats. */
+/** Horizontal legend: the colour bar for `scale` with round-number ticks (nats for SID and RU). */
 export function drawLegend(canvas: HTMLCanvasElement, scale: Scale, theme: Theme, cssWidth: number): void {
   const fontSize = Math.max(10, Math.round(theme.fontSize * 0.85));
   const barH = 12;
@@ -129,7 +167,7 @@ export function drawLegend(canvas: HTMLCanvasElement, scale: Scale, theme: Theme
     ctx.moveTo(Math.round(x) + 0.5, barH);
     ctx.lineTo(Math.round(x) + 0.5, barH + 4);
     ctx.stroke();
-    const label = t.toFixed(digits);
+    const label = digits < 0 ? compactTick(t) : t.toFixed(digits);
     const tw = ctx.measureText(label).width;
     let left = x - tw / 2;
     left = Math.max(0, Math.min(cssWidth - tw, left));
@@ -139,9 +177,17 @@ export function drawLegend(canvas: HTMLCanvasElement, scale: Scale, theme: Theme
   }
 }
 
+/** Tick labels for magnitudes far from 1 (baseline maps): 2.5e-4, 1.2e+6. */
+function compactTick(t: number): string {
+  if (t === 0) return '0';
+  return t.toExponential(1).replace(/\.0e/, 'e');
+}
+
+/** Decimals for tick labels; -1: use exponential labels (steps below 0.001 or values from 100000 on). */
 function decimalsFor(ticks: number[]): number {
   if (ticks.length < 2) return 2;
   const step = Math.abs(ticks[1] - ticks[0]);
+  if (step < 1e-3 || Math.max(...ticks.map(Math.abs)) >= 1e5) return -1;
   for (let d = 0; d < 4; d++) {
     const s = step * 10 ** d;
     if (Math.abs(s - Math.round(s)) < 1e-6 * Math.max(1, s)) return d;

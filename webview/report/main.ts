@@ -5,23 +5,32 @@
  * one chart series each; header, heatmaps and table for the selected one), 'selectLayer' (hover links) and
  * 'panelState' (kept in vscode.setState so the panel can be restored after a reload).
  * Messages to a VS Code host: {type: 'ready'} once listening; {type: 'save', filename, mime, encoding, data}
- * for exports (webviews cannot download).
+ * for exports (webviews cannot download); {type: 'setRegion', source, image, bbox} when the user draws or clears
+ * an object box (schema-2 reports): concentration is recomputed here at once, the host persists it.
+ *
+ * Charts: SID (and RU) per layer; concentration per layer and baseline magnitudes per layer when a report has them.
+ * Each chart canvas carries data-chart, data-series (its line labels, JSON) and data-points (points per line) for
+ * tests; the concentration chart also data-values (its lines' values, JSON).
  */
 import type { Chart } from 'chart.js';
+import type { Box } from '../../src/engine/concentration';
 import type { Report } from '../../src/engine/report';
-import type { PanelState, ToWebview, WebviewSavedState } from '../../src/protocol';
-import { renderLayerChart, type ChartSeries } from './chart';
+import type { FromWebview, PanelState, ToWebview, WebviewSavedState } from '../../src/protocol';
+import { baselinesSpec, chartHooks, concentrationSpec, renderChart as drawChart, sidRuSpec, type ChartSeries, type ChartSpec } from './chart';
 import { button, dropdown } from './controls';
-import { basename, findLayer, layerOrder, normalizeReport } from './data';
+import { basename, findLayer, hasBaselines, hasConcentration, hasRu, layerOrder, normalizeReport } from './data';
 import { cardHead, download, el, replaceChildren, vscodeApi } from './dom';
 import { renderHeader } from './header';
-import { renderMaps, type MapsState } from './maps';
+import { renderMaps, type MapsHandlers, type MapsState } from './maps';
+import { setRegion } from './regionEdit';
 import { renderTable, tableCsv } from './table';
 import { readTheme, watchTheme } from './theme';
 
 interface State extends MapsState {
   /** The report the header, heatmaps and table show (the selected series when comparing). */
   report: Report | null;
+  /** Its file, when the host said (needed to save object boxes). */
+  source: string | null;
   /** Set when comparing: every report, one chart series each. */
   series: ChartSeries[] | null;
   seriesIndex: number;
@@ -30,13 +39,17 @@ interface State extends MapsState {
   wantedLayer: string | null;
 }
 
-const state: State = { report: null, series: null, seriesIndex: 0, panel: null, wantedLayer: null, layer: null, image: 0, opacity: 0.7 };
+const state: State = { report: null, source: null, series: null, seriesIndex: 0, panel: null, wantedLayer: null, layer: null, image: 0, opacity: 0.7 };
 let chart: Chart<'line'> | null = null;
+let concentrationChart: Chart<'line'> | null = null;
+let baselinesChart: Chart<'line'> | null = null;
 
 const app = el('main', { class: 'id-app' });
 const headerSlot = el('div');
 const chartCanvasBox = el('div', { class: 'id-chart-box' });
 const chartCard = el('section', { class: 'id-card', 'aria-label': 'SID per layer' });
+const concentrationSlot = el('div');
+const baselinesSlot = el('div');
 const mapsSlot = el('div');
 const tableSlot = el('div');
 const footer = el('footer', { class: 'id-footer' });
@@ -72,50 +85,121 @@ export function modelLabel(report: Report): string {
 
 const chartHeadSlot = el('div');
 
-function exportPngButton(): HTMLElement {
+function exportPngButton(which: () => Chart<'line'> | null = () => chart, suffix = 'layers'): HTMLElement {
   return button('Export PNG', 'Download the chart as PNG', () => {
-    if (!chart || !state.report) return;
+    const c = which();
+    if (!c || !state.report) return;
     const stem = state.series ? 'infodiscard-compare' : fileStem(state.report);
-    download(`${stem}-layers.png`, 'image/png', chart.canvas.toDataURL('image/png'), 'dataUrl');
+    download(`${stem}-${suffix}.png`, 'image/png', c.canvas.toDataURL('image/png'), 'dataUrl');
   });
 }
 
 function mount(): void {
   chartCard.append(chartHeadSlot, chartCanvasBox);
-  app.append(headerSlot, chartCard, mapsSlot, tableSlot, footer);
+  app.append(headerSlot, chartCard, concentrationSlot, baselinesSlot, mapsSlot, tableSlot, footer);
   document.body.append(app);
+}
+
+/** The series the charts show: every compared report, or the one report. */
+function chartSeries(report: Report): ChartSeries[] {
+  return state.series ?? [{ label: modelLabel(report), report, source: state.source ?? undefined }];
+}
+
+/** A chart canvas with its test hooks. */
+function chartCanvas(name: string, spec: ChartSpec, ariaLabel: string): HTMLCanvasElement {
+  const canvas = el('canvas', { role: 'img', 'aria-label': ariaLabel, 'data-chart': name });
+  const hooks = chartHooks(spec);
+  canvas.setAttribute('data-series', hooks.series);
+  canvas.setAttribute('data-points', hooks.points);
+  return canvas;
 }
 
 /** The chart card's heading: with several reports, also which one the sections below show. */
 function renderChartHead(): void {
   const series = state.series;
+  const withRu = (series ?? (state.report ? [{ report: state.report }] : [])).some((s) => hasRu(s.report));
+  const ruHint = ' RU (dashed, triangles) is the reconstruction uncertainty, in the same nats per pixel. Hatched layers and hollow "!" points: the decoder reconstructs poorly (PSNR < 15 dB), so their RU is not trustworthy.';
+  const title = withRu ? 'SID and RU per layer' : 'SID per layer';
   if (!series || series.length < 2) {
-    replaceChildren(chartHeadSlot, ...cardHead('SID per layer', 'Mean pixel SID per layer, with error bars of ± 1 std across images. Higher = more of the input discarded.', exportPngButton()));
+    replaceChildren(chartHeadSlot, ...cardHead(title, `Mean pixel SID per layer, with error bars of ± 1 std across images. Higher = more of the input discarded.${withRu ? ruHint : ''}`, exportPngButton()));
     return;
   }
   const picker = dropdown('Details for', series.map((s, i) => ({ value: String(i), label: s.label, selected: i === state.seriesIndex })),
     (value) => selectSeries(Number(value)));
   replaceChildren(chartHeadSlot,
-    ...cardHead(`SID per layer, ${series.length} models`, 'One line per model: mean pixel SID per layer, ± 1 std across images. The header, heatmaps and table below show the model picked here.', exportPngButton()),
+    ...cardHead(`${title}, ${series.length} models`, `One line per model: mean pixel SID per layer, ± 1 std across images. The header, heatmaps and table below show the model picked here.${withRu ? ruHint : ''}`, exportPngButton()),
     el('div', { class: 'id-controls' }, el('label', null, 'Details for', picker)),
   );
 }
 
 function renderChart(report: Report): void {
   chart?.destroy();
-  const canvas = el('canvas', { role: 'img', 'aria-label': state.series ? 'Line chart of mean pixel SID per layer, one line per model' : 'Line chart of mean pixel SID per layer' });
+  const theme = readTheme();
+  const series = chartSeries(report);
+  const spec = sidRuSpec(series, theme);
+  const withRu = series.some((s) => hasRu(s.report));
+  const what = withRu ? 'mean pixel SID and RU' : 'mean pixel SID';
+  // For tests (the legend and points are drawn on the canvas): the lines' labels and finished layers per line.
+  const canvas = chartCanvas('sid', spec, state.series ? `Line chart of ${what} per layer, one line per model` : `Line chart of ${what} per layer`);
+  const poor = spec.lines.flatMap((l) => (l.warnings ?? []).map((w, j) => (w ? spec.labels[j] : null))).filter((n): n is string => n !== null);
+  if (poor.length) canvas.setAttribute('data-poor-decoder', JSON.stringify([...new Set(poor)]));
   replaceChildren(chartCanvasBox, canvas);
-  const series = state.series ?? [{ label: modelLabel(report), report }];
-  // For tests (the legend and points are drawn on the canvas): the series' labels and finished layers per series.
-  canvas.setAttribute('data-series', JSON.stringify(series.map((s) => s.label)));
-  canvas.setAttribute('data-points', series.map((s) => s.report.layers.filter((l) => Number.isFinite(l.sid?.mean)).length).join(','));
-  chart = renderLayerChart(canvas, series, readTheme());
+  chart = drawChart(canvas, spec, theme);
+  renderConcentrationCard();
+  renderBaselinesCard();
+}
+
+/** Concentration per layer (when any shown report has a region or values); follows boxes as they are drawn. */
+function renderConcentrationCard(): void {
+  concentrationChart?.destroy();
+  concentrationChart = null;
+  const report = state.report;
+  if (!report) return;
+  const series = chartSeries(report);
+  if (!series.some((s) => hasConcentration(s.report))) {
+    replaceChildren(concentrationSlot);
+    return;
+  }
+  const theme = readTheme();
+  const spec = concentrationSpec(series, state.image, theme);
+  const canvas = chartCanvas('concentration', spec, 'Line chart of the concentration of information discarding per layer');
+  canvas.setAttribute('data-values', JSON.stringify(spec.lines.map((l) => l.data)));
+  const box = el('div', { class: 'id-chart-box id-chart-box-small' }, canvas);
+  replaceChildren(concentrationSlot, el('section', { class: 'id-card', 'aria-label': 'Concentration per layer' },
+    ...cardHead('Concentration per layer', `Mean pixel SID outside the object region minus inside (paper Eq. 7), nats per pixel: positive = the layer discards more of the background than of the object. ${series.length > 1 ? "Mean ± 1 std over each model's images with a region." : `Mean ± 1 std over the images with a region, and image ${state.image + 1} on its own.`}`,
+      exportPngButton(() => concentrationChart, 'concentration')),
+    box));
+  concentrationChart = drawChart(canvas, spec, theme);
+}
+
+/** Baseline map magnitudes per layer (log axis), when any shown report has them. */
+function renderBaselinesCard(): void {
+  baselinesChart?.destroy();
+  baselinesChart = null;
+  const report = state.report;
+  if (!report) return;
+  const series = chartSeries(report);
+  if (!series.some((s) => hasBaselines(s.report))) {
+    replaceChildren(baselinesSlot);
+    return;
+  }
+  const theme = readTheme();
+  const spec = baselinesSpec(series, theme);
+  const canvas = chartCanvas('baselines', spec, 'Line chart of baseline map magnitudes per layer, logarithmic axis');
+  canvas.setAttribute('data-scale', 'logarithmic');
+  const box = el('div', { class: 'id-chart-box id-chart-box-small' }, canvas);
+  replaceChildren(baselinesSlot, el('section', { class: 'id-card', 'aria-label': 'Baseline magnitudes per layer' },
+    ...cardHead('Baseline magnitudes per layer', 'Mean of the gradient-norm, Grad-CAM and CAM maps per layer, ± 1 std across images, on a log axis: they have no fixed units and span decades. Unlike SID and RU they change when weights are rescaled without changing what the network computes (paper Fig. 1), so compare their shapes across layers rather than their levels.',
+      exportPngButton(() => baselinesChart, 'baselines')),
+    box));
+  baselinesChart = drawChart(canvas, spec, theme);
 }
 
 function selectSeries(index: number): void {
   if (!state.series || !state.series[index]) return;
   state.seriesIndex = index;
   state.report = state.series[index].report;
+  state.source = state.series[index].source ?? null;
   saveState();
   renderAll();
 }
@@ -124,6 +208,8 @@ function renderAll(): void {
   const report = state.report;
   if (!report) {
     chartCard.hidden = true;
+    replaceChildren(concentrationSlot);
+    replaceChildren(baselinesSlot);
     replaceChildren(headerSlot, el('p', { class: 'id-empty' }, 'Waiting for a report…'));
     return;
   }
@@ -140,28 +226,63 @@ function renderAll(): void {
   renderChartHead();
   renderChart(report);
   renderMapsSection();
+  renderTableSection();
+  replaceChildren(footer, `${report.tool?.name ?? 'infodiscard'} ${report.tool?.version ?? ''} · schema v${report.schemaVersion ?? '?'} · SID H = log σ + ½ log 2πe per pixel${hasRu(report) ? ' · RU Ĥ = ½ log E[(x − x̂′)²] + ½ log 2πe' : ''} (Ma et al. 2019)`);
+  app.setAttribute('data-rendered', report.status);
+}
+
+function renderTableSection(): void {
+  const report = state.report;
+  if (!report) return;
   const exportCsv = button('Export CSV', 'Download the table as CSV', () => download(`${fileStem(report)}-layers.csv`, 'text/csv', tableCsv(report)));
   replaceChildren(tableSlot, el('section', { class: 'id-card', 'aria-label': 'Layers' },
     ...cardHead('Layers', null, exportCsv),
     renderTable(report, state.layer, (name) => select({ layer: name })),
   ));
-  replaceChildren(footer, `${report.tool?.name ?? 'infodiscard'} ${report.tool?.version ?? ''} · schema v${report.schemaVersion ?? '?'} · SID H = log σ + ½ log 2πe per pixel (Ma et al. 2019)`);
-  app.setAttribute('data-rendered', report.status);
+}
+
+/** Box drawing: in the VS Code panel, for a report whose file the host named. */
+function mapsHandlers(): MapsHandlers {
+  const host = vscodeApi();
+  const source = state.source;
+  if (!host || !source) return { select };
+  return {
+    select,
+    region: {
+      preview: () => renderConcentrationCard(),
+      commit: (image: number, bbox: Box | null) => {
+        const report = state.report;
+        if (!report) return;
+        if (bbox === null) setRegion(report, image, null);
+        const message: FromWebview = { type: 'setRegion', source, image, bbox: bbox ? [bbox[0], bbox[1], bbox[2], bbox[3]] : null };
+        host.postMessage(message);
+        // The report holds the new region already: redraw what shows it, keeping focus on the map.
+        const focused = document.activeElement instanceof HTMLElement && mapsSlot.contains(document.activeElement) ? document.activeElement.getAttribute('data-map') : null;
+        renderConcentrationCard();
+        renderMapsSection();
+        renderTableSection();
+        if (focused) (mapsSlot.querySelector(`canvas[data-map="${focused}"]`) as HTMLElement | null)?.focus();
+      },
+    },
+  };
 }
 
 function renderMapsSection(): void {
   if (!state.report) return;
-  replaceChildren(mapsSlot, renderMaps(state.report, state, readTheme(), { select }));
+  replaceChildren(mapsSlot, renderMaps(state.report, state, readTheme(), mapsHandlers()));
 }
 
 function select(change: Partial<MapsState>): void {
   const layerChanged = change.layer !== undefined && change.layer !== state.layer;
+  const imageChanged = change.image !== undefined && change.image !== state.image;
   Object.assign(state, change);
   saveState();
   // Keep keyboard focus on the control the user is working with across the re-render.
   const active = document.activeElement;
   const focusKey = active instanceof HTMLElement ? active.getAttribute('aria-label') : null;
   renderMapsSection();
+  // The concentration chart shows the selected image on its own.
+  if (imageChanged && concentrationChart) renderConcentrationCard();
   if (layerChanged && state.report) {
     tableSlot.querySelectorAll('tbody tr').forEach((tr) => tr.classList.remove('selected'));
     const idx = layerOrder(state.report).indexOf(state.layer ?? '');
@@ -180,11 +301,12 @@ function scheduleRender(): void {
   frame = requestAnimationFrame(renderAll);
 }
 
-function setReport(value: unknown): void {
+function setReport(value: unknown, source: unknown): void {
   const report = normalizeReport(value);
   if (!report) return;
   state.series = null;
   state.report = report;
+  state.source = typeof source === 'string' && source ? source : null;
   scheduleRender();
 }
 
@@ -195,12 +317,14 @@ function setSeries(value: unknown): void {
     const report = normalizeReport((item as { report?: unknown } | null)?.report);
     if (!report) continue;
     const label = (item as { label?: unknown }).label;
-    series.push({ label: typeof label === 'string' && label ? label : modelLabel(report), report });
+    const source = (item as { source?: unknown }).source;
+    series.push({ label: typeof label === 'string' && label ? label : modelLabel(report), report, ...(typeof source === 'string' && source ? { source } : {}) });
   }
   if (series.length === 0) return;
   if (state.seriesIndex >= series.length) state.seriesIndex = 0;
   state.series = series;
   state.report = series[state.seriesIndex].report;
+  state.source = series[state.seriesIndex].source ?? null;
   scheduleRender();
 }
 
@@ -212,6 +336,7 @@ function selectLayer(name: unknown): void {
     if (other >= 0) {
       state.seriesIndex = other;
       state.report = state.series[other].report;
+      state.source = state.series[other].source ?? null;
     }
   }
   state.wantedLayer = name;
@@ -224,7 +349,7 @@ function onMessage(event: MessageEvent): void {
   if (!data || typeof data !== 'object') return;
   switch (data.type as ToWebview['type']) {
     case 'report':
-      setReport(data.report);
+      setReport(data.report, data.source);
       break;
     case 'compare':
       setSeries(data.series);

@@ -94,6 +94,7 @@ h2 { font-size: 1.1em; }
 .id-hint { color: var(--id-muted); font-size: 0.92em; margin: 0 0 12px; }
 .id-chart-box { position: relative; height: 300px; }
 .id-chart-box canvas { display: block; }
+.id-chart-box-small { height: 240px; }
 
 /* Controls */
 button.id-button {
@@ -116,6 +117,16 @@ input[type=range] { width: 110px; accent-color: var(--id-accent); }
 .id-heat { display: flex; flex-wrap: wrap; gap: 18px 28px; align-items: flex-start; margin-top: 12px; }
 .id-heat-main { display: flex; flex-direction: column; gap: 8px; }
 .id-heat-canvas { display: block; cursor: crosshair; border: 1px solid var(--id-border); image-rendering: pixelated; }
+.id-heat-canvas.id-editable { touch-action: none; }
+.id-heat-canvas:focus-visible { outline: 2px solid var(--id-accent); outline-offset: 2px; }
+.id-heat-canvas[data-drawing] { cursor: cell; }
+.id-maps-row { display: flex; flex-wrap: wrap; gap: 14px 16px; align-items: flex-start; }
+.id-map { margin: 0; display: flex; flex-direction: column; gap: 6px; }
+.id-map figcaption { font-size: 0.9em; font-weight: 600; }
+.id-box-bar { display: flex; flex-direction: column; gap: 6px; max-width: 560px; }
+.id-box-hint { margin: 0; }
+.id-box-row { display: flex; align-items: center; gap: 12px; flex-wrap: wrap; }
+.id-facts dd.warn { color: var(--id-warn); }
 .id-legend canvas { display: block; }
 .id-legend-caption { color: var(--id-muted); font-size: 0.88em; }
 .id-readout { font-family: var(--id-mono); font-size: 0.9em; min-height: 1.5em; font-variant-numeric: tabular-nums; }

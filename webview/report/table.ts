@@ -1,7 +1,7 @@
-/** The per-layer table and its CSV form. */
+/** The per-layer table and its CSV form. Schema-2 columns (RU, decoder PSNR, concentration) appear only when present. */
 import type { LayerResult, Report } from '../../src/engine/report';
 import { el, fmt, fmtNum, isNum } from './dom';
-import { layerOrder } from './data';
+import { decoderPsnr, hasBaselines, hasConcentration, hasRu, layerOrder, poorDecoderText } from './data';
 
 export interface LayerRow {
   index: number;
@@ -24,7 +24,22 @@ export interface LayerRow {
   saturated: number | null;
   seconds: number | null;
   images: number;
+  /** Schema 2 (null when absent). */
+  ruMean: number | null;
+  ruStd: number | null;
+  ruTotal: number | null;
+  psnr: number | null;
+  /** The poor-decoder warning, or null. */
+  poorDecoder: string | null;
+  concMean: number | null;
+  concStd: number | null;
+  concImages: number | null;
+  gradNorm: number | null;
+  gradCam: number | null;
+  cam: number | null;
 }
+
+const numOrNull = (v: unknown): number | null => (isNum(v) ? v : null);
 
 function mean(values: unknown[]): number | null {
   const v = values.filter(isNum);
@@ -44,7 +59,8 @@ export function layerRows(report: Report): LayerRow[] {
     if (!l) {
       const state = report.status === 'running' && firstPending ? 'running' : 'pending';
       firstPending = false;
-      return { index, name, state, kind: '', shape: '', mean: null, std: null, total: null, ratio: null, ratioOff: 0, steps: null, stepsMin: null, stepsMax: null, hitMaxSteps: 0, saturated: null, seconds: null, images: 0 };
+      return { index, name, state, kind: '', shape: '', mean: null, std: null, total: null, ratio: null, ratioOff: 0, steps: null, stepsMin: null, stepsMax: null, hitMaxSteps: 0, saturated: null, seconds: null, images: 0,
+        ruMean: null, ruStd: null, ruTotal: null, psnr: null, poorDecoder: null, concMean: null, concStd: null, concImages: null, gradNorm: null, gradCam: null, cam: null };
     }
     const p = l.perImage;
     const steps = p.map((q) => q.steps).filter(isNum);
@@ -67,24 +83,41 @@ export function layerRows(report: Report): LayerRow[] {
       saturated: mean(p.map((q) => q.saturated)),
       seconds: secs.length ? secs.reduce((a, b) => a + b, 0) : null,
       images: p.length,
+      ruMean: numOrNull(l.ru?.mean),
+      ruStd: numOrNull(l.ru?.std),
+      ruTotal: numOrNull(l.ru?.total),
+      psnr: decoderPsnr(l),
+      poorDecoder: isNum(l.ru?.mean) ? poorDecoderText(l) : null,
+      concMean: numOrNull(l.concentration?.mean),
+      concStd: numOrNull(l.concentration?.std),
+      concImages: numOrNull(l.concentration?.images),
+      gradNorm: numOrNull(l.baselines?.gradNorm?.mean),
+      gradCam: numOrNull(l.baselines?.gradCam?.mean),
+      cam: numOrNull(l.baselines?.cam?.mean),
     };
   });
 }
 
 export function renderTable(report: Report, selected: string | null, onSelect: (name: string) => void): HTMLElement {
   const alpha = report.settings?.alpha;
+  const withRu = hasRu(report);
+  const withConc = hasConcentration(report);
   const head = el('tr', null,
     el('th', { class: 'l' }, '#'),
     el('th', { class: 'l' }, 'Layer'),
     el('th', { class: 'l' }, 'Kind'),
     el('th', { class: 'l' }, 'Output shape'),
     el('th', { title: 'Mean pixel SID, nats per pixel: mean ± std over images' }, 'SID mean ± std'),
+    withRu && el('th', { title: 'Mean pixel RU (reconstruction uncertainty), nats per pixel: mean ± std over images' }, 'RU mean ± std'),
+    withRu && el('th', { title: 'Held-out PSNR of the layer\'s decoder; below 15 dB its RU is not trustworthy' }, 'Decoder PSNR (dB)'),
+    withConc && el('th', { title: 'Mean SID outside the object minus inside (Eq. 7), nats per pixel: mean ± std over the images with a region' }, 'Concentration'),
     el('th', { title: 'Entropy of the whole input, nats (mean over images)' }, 'Total (nats)'),
     el('th', { title: `E||h(x')-f||² / Δf², mean over images; should be within 5 % of alpha${isNum(alpha) ? ` = ${alpha}` : ''}` }, `Constraint ratio${isNum(alpha) ? ` (α = ${alpha})` : ''}`),
     el('th', { title: 'Optimisation steps, mean over images' }, 'Steps'),
     el('th', { title: 'Pixels whose sigma reached sigmaMax, mean over images' }, 'Saturated'),
     el('th', { title: 'Wall-clock seconds, summed over images' }, 'Seconds'),
   );
+
   const body = el('tbody');
   for (const r of layerRows(report)) {
     const done = r.state === 'done';
@@ -99,12 +132,14 @@ export function renderTable(report: Report, selected: string | null, onSelect: (
       el('td', { class: 'l' }, done ? r.kind : r.state === 'running' ? 'running…' : 'pending'),
       el('td', { class: 'l' }, r.shape),
       el('td', null, done ? `${fmt(r.mean, 3)} ± ${fmt(r.std, 3)}` : ''),
+      ...schema2Cells(r, done, withRu, withConc),
       el('td', null, done ? fmtNum(r.total, 1) : ''),
       ratioCell,
       stepsCell,
       el('td', null, done ? fmt(r.saturated, r.saturated !== null && Number.isInteger(r.saturated) ? 0 : 1) : ''),
       el('td', null, done ? fmt(r.seconds, 1) : ''),
     );
+
     if (done) {
       tr.addEventListener('click', () => onSelect(r.name));
       tr.tabIndex = 0;
@@ -120,6 +155,21 @@ export function renderTable(report: Report, selected: string | null, onSelect: (
   return el('div', { class: 'id-table-wrap' }, el('table', { class: 'id-table' }, el('thead', null, head), body));
 }
 
+/** The schema-2 cells of a row (RU, decoder PSNR, concentration), for the columns the report has. */
+function schema2Cells(r: LayerRow, done: boolean, withRu: boolean, withConc: boolean): HTMLElement[] {
+  const cells: HTMLElement[] = [];
+  if (withRu) {
+    const ruCell = el('td', r.poorDecoder ? { class: 'warn', title: r.poorDecoder } : null, done && r.ruMean !== null ? `${fmt(r.ruMean, 3)} ± ${fmt(r.ruStd, 3)}` : '');
+    if (r.poorDecoder) ruCell.append(' ⚠');
+    cells.push(ruCell, el('td', r.poorDecoder ? { class: 'warn', title: r.poorDecoder } : null, done && r.psnr !== null ? fmt(r.psnr, 1) : ''));
+  }
+  if (withConc) {
+    cells.push(el('td', r.concImages !== null ? { title: `over ${r.concImages} image${r.concImages === 1 ? '' : 's'} with a region` } : null,
+      done && r.concMean !== null ? `${fmt(r.concMean, 3)} ± ${fmt(r.concStd, 3)}` : ''));
+  }
+  return cells;
+}
+
 /** One CSV field: quoted when needed, and spreadsheet formulas defused (a layer name is untrusted text). */
 export function csvField(value: unknown): string {
   let s = value === null || value === undefined ? '' : typeof value === 'number' ? (Number.isFinite(value) ? String(value) : '') : String(value);
@@ -129,9 +179,20 @@ export function csvField(value: unknown): string {
 
 export function tableCsv(report: Report): string {
   const header = ['index', 'layer', 'status', 'kind', 'output_shape', 'sid_mean_nats_per_pixel', 'sid_std', 'sid_total_nats', 'constraint_ratio_mean', 'alpha', 'steps_mean', 'stopped_at_max_steps', 'saturated_mean', 'seconds', 'images'];
+  // Schema-2 columns only when the report has them (a schema-1 report exports exactly as before).
+  const withRu = hasRu(report);
+  const withConc = hasConcentration(report);
+  const withBaselines = hasBaselines(report);
+  if (withRu) header.push('ru_mean_nats_per_pixel', 'ru_std', 'ru_total_nats', 'decoder_psnr_db');
+  if (withConc) header.push('concentration_mean_nats_per_pixel', 'concentration_std', 'concentration_images');
+  if (withBaselines) header.push('gradnorm_magnitude_mean', 'gradcam_magnitude_mean', 'cam_magnitude_mean');
   const lines = [header.join(',')];
   for (const r of layerRows(report)) {
-    lines.push([r.index + 1, r.name, r.state, r.kind, r.shape, r.mean, r.std, r.total, r.ratio, report.settings?.alpha, r.steps, r.hitMaxSteps, r.saturated, r.seconds, r.images].map(csvField).join(','));
+    const cells: unknown[] = [r.index + 1, r.name, r.state, r.kind, r.shape, r.mean, r.std, r.total, r.ratio, report.settings?.alpha, r.steps, r.hitMaxSteps, r.saturated, r.seconds, r.images];
+    if (withRu) cells.push(r.ruMean, r.ruStd, r.ruTotal, r.psnr);
+    if (withConc) cells.push(r.concMean, r.concStd, r.concImages);
+    if (withBaselines) cells.push(r.gradNorm, r.gradCam, r.cam);
+    lines.push(cells.map(csvField).join(','));
   }
   return `${lines.join('\r\n')}\r\n`;
 }

@@ -11,6 +11,8 @@ export interface Theme {
   grid: string;
   font: string;
   fontSize: number;
+  /** Warnings (poor decoders). */
+  warn: string;
   /** Series colours for charts, in order. */
   series: string[];
   kind: 'light' | 'dark' | 'high-contrast';
@@ -48,6 +50,7 @@ export function readTheme(): Theme {
     fg,
     muted: cssVar(style, '--id-muted', '#59636e'),
     bg: cssVar(style, '--id-bg', '#ffffff'),
+    warn: cssVar(style, '--id-warn', '#9a6700'),
     // Gridlines: the foreground at low alpha, so they suit any theme without a dedicated variable.
     grid: withAlpha(fg, kind === 'high-contrast' ? 0.4 : 0.14),
     font: cssVar(style, '--id-font', 'system-ui, sans-serif'),
