@@ -427,3 +427,23 @@ test('boxes file: the setting (which must exist), else boxes.json in the images\
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('store: single-file models (.onnx, .h5, .keras) hash from their bytes; a changed file is stale', async () => {
+  const dir = tmp();
+  try {
+    const store = new ReportStore();
+    const onnx = path.join(dir, 'tiny_resnet.onnx');
+    copyFileSync(path.resolve('test/fixtures/onnx/tiny_resnet.onnx'), onnx);
+    const sha = await store.modelHash(onnx);
+    assert.equal(sha, await modelSha256(onnx), 'the same hash as the engine');
+    assert.equal(await store.freshness({ modelPath: onnx, modelSha: sha! }), 'current');
+    const h5 = path.join(dir, 'net.h5');
+    writeFileSync(h5, Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3]));
+    const before = await store.modelHash(h5);
+    assert.ok(before, 'a binary file is not parsed as JSON');
+    writeFileSync(h5, Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a, 4, 5, 6, 7]));
+    assert.equal(await store.freshness({ modelPath: h5, modelSha: before! }), 'stale');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -326,11 +326,18 @@ export class ReportStore {
     let shards = this.shardLists.get(modelPath);
     if (shards?.key !== jsonKey) {
       let list: string[] = [];
-      try {
-        list = manifestShardPaths(JSON.parse(await readFile(modelPath, 'utf8')));
-      } catch {
-        return null;
+      if (modelPath.toLowerCase().endsWith('.json')) {
+        try {
+          list = manifestShardPaths(JSON.parse(await readFile(modelPath, 'utf8')));
+        } catch {
+          return null;
+        }
+      } else if (path.basename(modelPath) === 'saved_model.pb') {
+        // A SavedModel's weights live in variables/ beside it.
+        const vars = path.join(path.dirname(modelPath), 'variables');
+        list = (await readdir(vars).catch(() => [] as string[])).sort().map((f) => path.join('variables', f));
       }
+      // .h5 / .keras / .onnx: one self-contained file.
       shards = { key: jsonKey, shards: list };
       this.shardLists.set(modelPath, shards);
     }
