@@ -3,8 +3,11 @@
  * Worker channel: Node IPC (child_process.fork, process.send). Webview channel: webview.postMessage.
  * Data flows one way: engine events -> worker -> extension -> webview; only requests and cancels flow back.
  */
+import type { BackendChoice } from './engine/backend';
+import type { CoherencyPhase, CoherencySummary, OutputCheck } from './engine/coherency';
 import type { AnalysisEvent } from './engine/events';
-import type { ObjectRegion, Report } from './engine/report';
+import type { RescaledPair } from './engine/loaders/types';
+import type { ModelFormat, ObjectRegion, Report } from './engine/report';
 import type { SettingsInput } from './engine/settings';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -30,10 +33,82 @@ export interface AnalyzeParams {
   targetClass?: number;
 }
 
+/** List a model's probe-able layers (for pickers): answered by a 'layers' message. */
+export interface LayersParams {
+  modelPath: string;
+  /** Backend to load the model with (default 'auto'). */
+  backend?: BackendChoice;
+}
+
+/**
+ * The coherency check (engine checkCoherency): rescale conv layer `first` (kernel and bias / factor) and the next
+ * conv/dense layer (kernel x factor), analyse the original and the rescaled model with the same settings and seed,
+ * compare. The worker writes nothing until both runs are done; then the result JSON (both reports included) to
+ * `resultPath` and each report on its own to `originalReportPath` / `rescaledReportPath` (for the panel).
+ * settings.metrics decides what is compared (SID always; RU; baselines for gradient magnitudes).
+ */
+export interface CoherencyParams extends Omit<AnalyzeParams, 'reportPath'> {
+  /** The conv layer L to scale down. */
+  first: string;
+  /** k (the paper's is 4). */
+  factor: number;
+  resultPath: string;
+  originalReportPath: string;
+  rescaledReportPath: string;
+}
+
+/** Which of the coherency check's two analyses an event belongs to. */
+export type CoherencyRun = 'original' | 'rescaled';
+
+export type { CoherencyPhase };
+
+/** One probe-able layer of a model, as 'layers' lists it. */
+export interface ModelLayer {
+  name: string;
+  /** Layer class (Conv2D) or graph/ONNX op. */
+  kind: string;
+  /** Output shape without the batch dimension (null where unknown). */
+  outputShape: (number | null)[];
+  /** A convolution (a candidate for the coherency check's `first`). */
+  conv: boolean;
+  /** For a conv layer the coherency check can rescale: the layer scaled up with it and the outputs between. */
+  rescale?: Omit<RescaledPair, 'first'>;
+  /** For a conv layer it cannot rescale: why, one line (without the model path). */
+  notRescalable?: string;
+}
+
+export interface ModelLayers {
+  modelPath: string;
+  format: ModelFormat;
+  input: { height: number | null; width: number | null; channels: number };
+  layers: ModelLayer[];
+  /** Set when the model's format cannot have its weights changed in memory (no layer is rescalable): why, one line. */
+  rescaleUnsupported?: string;
+}
+
+/** What the extension needs of a finished coherency check (the whole result is in the JSON file). */
+export interface CoherencyOutcome {
+  rescale: RescaledPair & { factor: number };
+  outputCheck: OutputCheck;
+  summary: CoherencySummary[];
+  /** The output is unchanged and SID (and RU) are unchanged at every layer. */
+  coherent: boolean;
+  seconds: number;
+  /** The engine's formatCoherencyTable (the extension bundle holds no engine code that needs TensorFlow.js). */
+  table: string;
+}
+
 export type ToWorker =
   /** Start an analysis. `id` is chosen by the extension and names every message about this analysis. */
   | { kind: 'analyze'; id: number; params: AnalyzeParams }
-  /** Stop analysis `id` at the next optimisation step; the finished layers stay in the report. */
+  /** List a model's layers; `id` as for analyses. Answered by a 'layers' message (or 'failed'). */
+  | { kind: 'layers'; id: number; params: LayersParams }
+  /** Start a coherency check; `id` as for analyses. Ends with 'coherencyFinished' (or 'failed'). */
+  | { kind: 'coherency'; id: number; params: CoherencyParams }
+  /**
+   * Stop request `id`: an analysis at the next optimisation step (the finished layers stay in the report); a
+   * coherency check likewise (nothing is written); a queued request before it starts.
+   */
   | { kind: 'cancel'; id: number }
   /** Finish and exit (the process also exits when its IPC channel closes). */
   | { kind: 'shutdown' };
@@ -50,11 +125,25 @@ export type WorkerErrorCode =
 export type FromWorker =
   /** Sent once the worker is up and can take requests. */
   | { kind: 'ready'; pid: number }
-  /** Engine progress for analysis `id`. `step` events are throttled by the worker (at most ~10 per second). */
-  | { kind: 'event'; id: number; event: AnalysisEvent }
+  /**
+   * Engine progress for analysis (or coherency check) `id`. `step` events are throttled by the worker (at most ~10
+   * per second). `run`: for a coherency check, which of its two analyses the event is about (absent for analyses).
+   */
+  | { kind: 'event'; id: number; event: AnalysisEvent; run?: CoherencyRun }
+  /** Coherency check `id` entered a phase: the numerical check of the rescale, then the two analyses. */
+  | { kind: 'coherencyPhase'; id: number; phase: CoherencyPhase }
+  /** The answer to a 'layers' request (cancelled: it was cancelled before it ran). */
+  | { kind: 'layers'; id: number; status: 'complete'; model: ModelLayers }
+  | { kind: 'layers'; id: number; status: 'cancelled' }
+  /** Coherency check `id` ended: complete (the three files are written) or cancelled (nothing written). */
+  | { kind: 'coherencyFinished'; id: number; status: 'complete'; resultPath: string; originalReportPath: string; rescaledReportPath: string; outcome: CoherencyOutcome }
+  | { kind: 'coherencyFinished'; id: number; status: 'cancelled' }
   /** Analysis `id` ended: complete or cancelled; the report is at `reportPath`. */
   | { kind: 'finished'; id: number; status: 'complete' | 'cancelled'; reportPath: string }
-  /** Analysis `id` failed. Layers finished before the failure are in the report at `reportPath`, if any. */
+  /**
+   * Request `id` failed. For an analysis, layers finished before the failure are in the report at `reportPath`, if
+   * any; a 'layers' request or a coherency check has no such file.
+   */
   | { kind: 'failed'; id: number; code: WorkerErrorCode; message: string; detail?: string; reportPath?: string };
 
 // ---------------------------------------------------------------------------------------------------------------

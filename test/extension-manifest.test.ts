@@ -27,8 +27,11 @@ interface MenuItem {
 test('every command has the "infodiscard" category and an id under infodiscard.', () => {
   const ids = contributes.commands.map((c: { command: string }) => c.command);
   assert.deepEqual(ids.sort(), [
-    'infodiscard.analyzeModel', 'infodiscard.cancelAnalysis', 'infodiscard.compareModels', 'infodiscard.openReport', 'infodiscard.showLayer', 'infodiscard.showLog',
+    'infodiscard.analyzeModel', 'infodiscard.cancelAnalysis', 'infodiscard.checkCoherency', 'infodiscard.compareModels', 'infodiscard.openReport', 'infodiscard.showLayer',
+    'infodiscard.showLog',
   ]);
+  const coherency = contributes.commands.find((c: { command: string }) => c.command === 'infodiscard.checkCoherency');
+  assert.equal(coherency.title, 'Check Coherency (Rescale a Conv Pair)…');
   for (const c of contributes.commands) {
     assert.equal(c.category, 'infodiscard', c.command);
     assert.ok(c.title && !c.title.startsWith('infodiscard'), `${c.command}: the category prefixes the title already`);
@@ -51,11 +54,20 @@ test('menus name only declared commands; context menus filter on model.json', ()
   const explorer = contributes.menus['explorer/context'] as MenuItem[];
   assert.ok(explorer.some((i) => i.command === 'infodiscard.analyzeModel'));
   assert.ok(explorer.some((i) => i.command === 'infodiscard.compareModels' && /listMultiSelection/.test(i.when ?? '')));
+  // The coherency check sits where Analyze Model does in the context menus, with the same filter.
+  for (const menu of ['explorer/context', 'editor/context']) {
+    const items = contributes.menus[menu] as MenuItem[];
+    const analyze = items.find((i) => i.command === 'infodiscard.analyzeModel');
+    const coherency = items.find((i) => i.command === 'infodiscard.checkCoherency');
+    assert.ok(coherency, `${menu} offers the coherency check`);
+    assert.equal(coherency.when, analyze?.when, `${menu}: the same files as Analyze Model`);
+    assert.match(coherency.group ?? '', /^infodiscard@\d+$/);
+  }
   assert.ok((contributes.menus['editor/title'] as MenuItem[]).every((i) => i.group === 'navigation'), 'editor title action is a visible button');
   const palette = new Map((contributes.menus.commandPalette as MenuItem[]).map((i) => [i.command, i.when]));
   assert.equal(palette.get('infodiscard.showLayer'), 'false', 'the hover-only command is hidden from the palette');
   assert.equal(palette.get('infodiscard.cancelAnalysis'), 'infodiscard.running');
-  for (const shown of ['infodiscard.analyzeModel', 'infodiscard.compareModels', 'infodiscard.openReport', 'infodiscard.showLog']) {
+  for (const shown of ['infodiscard.analyzeModel', 'infodiscard.compareModels', 'infodiscard.checkCoherency', 'infodiscard.openReport', 'infodiscard.showLog']) {
     assert.ok(!palette.has(shown), `${shown} stays in the palette`);
   }
 });

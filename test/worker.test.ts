@@ -6,14 +6,15 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { saveLayersModel } from '../src/engine/loaders/saveTfjs';
 import type { AnalysisEvent } from '../src/engine/events';
 import type { Report } from '../src/engine/report';
 import { DEFAULT_SETTINGS } from '../src/engine/settings';
 import { AnalysisError, AnalysisPool, type RunResult } from '../src/extension/workerClient';
-import type { AnalyzeParams, FromWorker, ToWorker } from '../src/protocol';
+import type { CoherencyResult } from '../src/engine/coherency';
+import type { AnalyzeParams, CoherencyParams, CoherencyPhase, CoherencyRun, FromWorker, ToWorker } from '../src/protocol';
 import { reluConvNet, tempDir, writeGrayPng } from './helpers/fixtures';
 
 const WORKER = path.resolve('dist/worker.js');
@@ -256,4 +257,158 @@ test('dispose stops every worker, running analyses resolve cancelled', async () 
   // The worker had time to mark its report cancelled before it exited.
   assert.equal(readJson(slow.reportPath).status, 'cancelled');
   await assert.rejects(pl.run(params()), /shut down/);
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Layer listing and the coherency check
+
+test('layers: names, kinds and shapes; which conv layers can be rescaled and with which partner; the worker stays usable', async () => {
+  const pl = pool();
+  const r = await pl.listLayers({ modelPath: model, backend: 'wasm' });
+  assert.equal(r.status, 'complete');
+  if (r.status !== 'complete') return;
+  assert.equal(r.model.modelPath, model);
+  assert.equal(r.model.format, 'tfjs-layers');
+  assert.deepEqual(r.model.input, { height: 8, width: 8, channels: 1 });
+  assert.equal(r.model.rescaleUnsupported, undefined);
+  assert.deepEqual(r.model.layers.map((l) => [l.name, l.kind, l.outputShape, l.conv]), [
+    ['conv1', 'Conv2D', [8, 8, 4], true],
+    ['conv2', 'Conv2D', [8, 8, 4], true],
+    ['conv3', 'Conv2D', [4, 4, 2], true],
+  ]);
+  assert.deepEqual(r.model.layers[0].rescale, { second: 'conv2', between: [] });
+  assert.deepEqual(r.model.layers[1].rescale, { second: 'conv3', between: [] });
+  assert.equal(r.model.layers[2].rescale, undefined);
+  assert.match(r.model.layers[2].notRescalable ?? '', /^cannot rescale "conv3": its output is a model output/);
+  // Listing tried the rescale with factor 1 on its own copy: an analysis afterwards sees the original weights.
+  const p = params({ layers: ['conv1'] });
+  assert.equal((await pl.run(p)).status, 'complete');
+  const e = await pl.listLayers({ modelPath: path.join(dir, 'nope', 'model.json'), backend: 'wasm' }).then(() => assert.fail('expected a rejection'), (err: unknown) => err);
+  assert.ok(e instanceof AnalysisError, String(e));
+  assert.equal(e.code, 'user');
+  assert.match(e.message, /nope[\\/]model\.json/);
+  assert.equal(e.reportPath, undefined);
+  assert.equal((await pl.listLayers({ modelPath: model, backend: 'wasm' })).status, 'complete');
+});
+
+function coherencyParams(extra: Partial<CoherencyParams> = {}): CoherencyParams {
+  const n = ++reportNo;
+  return {
+    modelPath: model,
+    images: images.slice(0, 1),
+    settings: { ...settings, maxSteps: 20, samples: 4, metrics: ['sid', 'baselines'] },
+    first: 'conv1',
+    factor: 4,
+    resultPath: path.join(dir, 'coherency', `c${n}-result.json`),
+    originalReportPath: path.join(dir, 'coherency', `c${n}-original.json`),
+    rescaledReportPath: path.join(dir, 'coherency', `c${n}-rescaled.json`),
+    ...extra,
+  };
+}
+
+test('coherency: phases, events tagged by run, the result and both reports written, the verdicts sent back', { timeout: 120_000 }, async () => {
+  const pl = pool();
+  const p = coherencyParams();
+  const phases: CoherencyPhase[] = [];
+  const events: { run: CoherencyRun | undefined; event: AnalysisEvent }[] = [];
+  const r = await pl.runCoherency(p, { onPhase: (ph) => phases.push(ph), onEvent: (event, run) => events.push({ run, event }) });
+  assert.equal(r.status, 'complete');
+  if (r.status !== 'complete') return;
+  assert.deepEqual(phases, ['check', 'original', 'rescaled']);
+  assert.ok(events.every((e) => e.run === 'original' || e.run === 'rescaled'), 'every event says which run');
+  for (const run of ['original', 'rescaled'] as const) {
+    checkSequence(events.filter((e) => e.run === run).map((e) => e.event), ['conv1', 'conv2', 'conv3']);
+  }
+  const runs = events.map((e) => e.run);
+  assert.ok(runs.indexOf('rescaled') > runs.lastIndexOf('original'), 'the runs do not interleave');
+
+  assert.deepEqual(
+    { resultPath: r.resultPath, originalReportPath: r.originalReportPath, rescaledReportPath: r.rescaledReportPath },
+    { resultPath: p.resultPath, originalReportPath: p.originalReportPath, rescaledReportPath: p.rescaledReportPath },
+  );
+  const result = JSON.parse(readFileSync(p.resultPath, 'utf8')) as CoherencyResult;
+  assert.equal(result.kind, 'infodiscard-coherency');
+  assert.deepEqual(result.rescale, { first: 'conv1', second: 'conv2', between: [], factor: 4 });
+  assert.deepEqual(r.outcome.rescale, result.rescale);
+  assert.deepEqual(r.outcome.summary, result.summary);
+  assert.deepEqual(r.outcome.outputCheck, result.outputCheck);
+  assert.equal(r.outcome.coherent, result.coherent);
+  assert.equal(r.outcome.outputCheck.passed, true);
+  assert.deepEqual(r.outcome.summary.map((s) => s.metric), ['sid', 'gradNorm', 'gradCam']);
+  assert.match(r.outcome.table, /^Coherency check of .*model\.json \(tfjs-layers\)\nRescaled: "conv1" kernel and bias \/ 4, "conv2" kernel x 4/);
+  assert.match(r.outcome.table, /\nSID: unchanged at \d\/3 layers/);
+  const original = readJson(p.originalReportPath);
+  const rescaled = readJson(p.rescaledReportPath);
+  assert.deepEqual(original, JSON.parse(JSON.stringify(result.original)));
+  assert.deepEqual(rescaled, JSON.parse(JSON.stringify(result.rescaled)));
+  for (const rep of [original, rescaled]) {
+    assert.equal(rep.status, 'complete');
+    assert.deepEqual(rep.layers.map((l) => l.name), ['conv1', 'conv2', 'conv3']);
+    assert.ok(rep.layers.every((l) => l.baselines), 'baselines measured');
+  }
+  // The gradient at conv1 grows by the factor (its feature shrank by it); the output layer's does not move.
+  const g = (rep: Report, layer: string) => rep.layers.find((l) => l.name === layer)!.baselines!.gradNorm.mean;
+  assert.ok(Math.abs(g(rescaled, 'conv1') / g(original, 'conv1') - 4) < 0.05, `${g(rescaled, 'conv1') / g(original, 'conv1')}`);
+  assert.ok(Math.abs(g(rescaled, 'conv3') / g(original, 'conv3') - 1) < 0.05);
+});
+
+test('coherency: cancel stops it within 2 s and writes nothing; bad input is one line naming the model; the worker is reused', { timeout: 120_000 }, async () => {
+  const pl = pool();
+  const controller = new AbortController();
+  let abortedAt = 0;
+  const p = coherencyParams({ images: images.slice(0, 2) });
+  const r = await pl.runCoherency(p, {
+    signal: controller.signal,
+    onEvent: (e, run) => {
+      if (run === 'original' && e.type === 'layerDone' && !abortedAt) {
+        abortedAt = performance.now();
+        controller.abort();
+      }
+    },
+  });
+  const took = performance.now() - abortedAt;
+  assert.deepEqual(r, { status: 'cancelled' });
+  assert.ok(took < 2000, `cancel took ${took.toFixed(0)} ms`);
+  for (const f of [p.resultPath, p.originalReportPath, p.rescaledReportPath]) assert.equal(existsSync(f), false, `${f} written`);
+  const [pid] = pl.pids;
+
+  const e = await pl.runCoherency(coherencyParams({ first: 'conv3' })).then(() => assert.fail('expected a rejection'), (err: unknown) => err);
+  assert.ok(e instanceof AnalysisError, String(e));
+  assert.equal(e.code, 'user');
+  assert.ok(e.message.startsWith(`${model}: `), e.message);
+  assert.match(e.message, /cannot rescale "conv3": its output is a model output/);
+  assert.doesNotMatch(e.message, /\n/);
+  assert.deepEqual(pl.pids, [pid], 'the same worker');
+  assert.deepEqual(await pl.runCoherency(coherencyParams(), { signal: AbortSignal.abort() }), { status: 'cancelled' });
+});
+
+test('protocol: a coherency request streams events with its id and run, then coherencyFinished', { timeout: 120_000 }, async () => {
+  const child = fork(WORKER, [], { execArgv: [], stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  child.stdout!.resume();
+  child.stderr!.resume();
+  const p = coherencyParams({ settings: { ...settings, maxSteps: 5, samples: 2, metrics: ['sid'] }, layers: ['conv1', 'conv2'] });
+  const messages: FromWorker[] = [];
+  await new Promise<void>((resolve) =>
+    child.on('message', (m: FromWorker) => {
+      messages.push(m);
+      if (m.kind === 'ready') {
+        child.send({ kind: 'layers', id: 6, params: { modelPath: model, backend: 'wasm' } } satisfies ToWorker);
+        child.send({ kind: 'coherency', id: 7, params: p } satisfies ToWorker);
+      }
+      if (m.kind === 'coherencyFinished' || m.kind === 'failed') resolve();
+    }),
+  );
+  const layers = messages.find((m) => m.kind === 'layers');
+  assert.ok(layers && layers.kind === 'layers' && layers.id === 6 && layers.status === 'complete' && layers.model.layers.length === 3);
+  const rest = messages.filter((m) => m.kind !== 'ready' && m.kind !== 'layers');
+  for (const m of rest) assert.equal((m as { id: number }).id, 7);
+  assert.deepEqual(rest.filter((m) => m.kind === 'coherencyPhase').map((m) => (m as { phase: string }).phase), ['check', 'original', 'rescaled']);
+  const events = rest.filter((m) => m.kind === 'event') as Extract<FromWorker, { kind: 'event' }>[];
+  assert.deepEqual(events.filter((m) => m.event.type === 'started').map((m) => m.run), ['original', 'rescaled']);
+  const last = rest.at(-1)!;
+  assert.equal(last.kind, 'coherencyFinished');
+  assert.equal(last.kind === 'coherencyFinished' && last.status, 'complete');
+  assert.ok(existsSync(p.resultPath));
+  child.disconnect();
+  await once(child, 'exit');
 });

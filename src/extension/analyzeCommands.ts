@@ -30,14 +30,17 @@ export interface Resolved {
 }
 
 /** Model files the engine opens (one loader each): shown in pickers and found for Compare. */
-const MODEL_EXTENSIONS = ['json', 'h5', 'hdf5', 'keras', 'onnx'];
+export const MODEL_EXTENSIONS = ['json', 'h5', 'hdf5', 'keras', 'onnx'];
 
 /** The model to analyse when no file was given: the open editor's if it is one, else a file picker. */
-async function pickModel(): Promise<vscode.Uri | undefined> {
+export async function pickModel(
+  openLabel = 'Analyze',
+  title = 'infodiscard: model to analyse (TensorFlow.js model.json, Keras .h5/.keras, ONNX)',
+): Promise<vscode.Uri | undefined> {
   const uris = await vscode.window.showOpenDialog({
     canSelectMany: false,
-    openLabel: 'Analyze',
-    title: 'infodiscard: model to analyse (TensorFlow.js model.json, Keras .h5/.keras, ONNX)',
+    openLabel,
+    title,
     filters: { Models: MODEL_EXTENSIONS },
     defaultUri: vscode.workspace.workspaceFolders?.[0]?.uri,
   });
@@ -153,7 +156,7 @@ export async function ensureReport(
   return { reportPath, report: outcome.report, status: outcome.status };
 }
 
-function settingsOrShow(ctx: Ctx, scope: vscode.Uri | undefined): ExtensionSettings | undefined {
+export function settingsOrShow(ctx: Ctx, scope: vscode.Uri | undefined): ExtensionSettings | undefined {
   try {
     return readSettings(scope);
   } catch (e) {

@@ -3,14 +3,26 @@
  * hangs costs a worker, never the extension host. Plain Node (no vscode import) so it can be tested directly.
  *
  * Up to `size` workers are started lazily and kept for reuse (starting one and initialising the backend costs
- * about a second); requests beyond that wait in a FIFO queue. Each worker runs one analysis at a time, and its
- * messages are routed by analysis id, so concurrent analyses never see each other's events.
+ * about a second); requests beyond that wait in a FIFO queue. Each worker runs one request at a time (an analysis,
+ * a coherency check or a layer listing), and its messages are routed by request id, so concurrent requests never
+ * see each other's events.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { AnalysisEvent } from '../engine/events';
-import { isFromWorker, type AnalyzeParams, type FromWorker, type ToWorker } from '../protocol';
+import {
+  isFromWorker,
+  type AnalyzeParams,
+  type CoherencyOutcome,
+  type CoherencyParams,
+  type CoherencyPhase,
+  type CoherencyRun,
+  type FromWorker,
+  type LayersParams,
+  type ModelLayers,
+  type ToWorker,
+} from '../protocol';
 
 export type AnalysisErrorCode = 'user' | 'internal' | 'crashed';
 
@@ -39,6 +51,21 @@ export interface RunHandlers {
   signal?: AbortSignal;
 }
 
+export interface CoherencyHandlers {
+  /** Engine events of the two analyses; `run` says which. */
+  onEvent?: (event: AnalysisEvent, run: CoherencyRun | undefined) => void;
+  /** The check of the rescale, then the original and the rescaled analysis, start. */
+  onPhase?: (phase: CoherencyPhase) => void;
+  /** Abort to cancel: the worker stops at its next optimisation step and writes nothing. */
+  signal?: AbortSignal;
+}
+
+export type CoherencyRunResult =
+  | { status: 'complete'; resultPath: string; originalReportPath: string; rescaledReportPath: string; outcome: CoherencyOutcome }
+  | { status: 'cancelled' };
+
+export type LayersResult = { status: 'complete'; model: ModelLayers } | { status: 'cancelled' };
+
 export interface PoolOptions {
   /** Most workers at once (default 1). */
   size?: number;
@@ -50,11 +77,22 @@ export interface PoolOptions {
   idleTimeoutMs?: number;
 }
 
+/** The messages that end a request (besides 'failed'). */
+type Terminal = Extract<FromWorker, { kind: 'finished' | 'layers' | 'coherencyFinished' }>;
+
 interface Job {
   id: number;
-  params: AnalyzeParams;
-  handlers: RunHandlers;
-  resolve: (r: RunResult) => void;
+  /** What the worker is sent (carries `id`). */
+  request: Extract<ToWorker, { kind: 'analyze' | 'layers' | 'coherency' }>;
+  onEvent?: (m: Extract<FromWorker, { kind: 'event' }>) => void;
+  onPhase?: (phase: CoherencyPhase) => void;
+  /** The caller's result for a terminal message of this request's kind; undefined for another kind. */
+  result(m: Terminal): unknown;
+  /** The caller's result when the request is cancelled. */
+  cancelled: unknown;
+  /** A file that keeps partial results when the worker dies (an analysis's report). */
+  partialPath?: string;
+  resolve: (r: unknown) => void;
   reject: (e: AnalysisError) => void;
   settled: boolean;
   worker?: Worker;
@@ -92,11 +130,70 @@ export class AnalysisPool {
   }
 
   run(params: AnalyzeParams, handlers: RunHandlers = {}): Promise<RunResult> {
-    return new Promise<RunResult>((resolve, reject) => {
+    const cancelled: RunResult = { status: 'cancelled', reportPath: params.reportPath };
+    return this.submit<RunResult>({
+      request: (id) => ({ kind: 'analyze', id, params }),
+      signal: handlers.signal,
+      onEvent: handlers.onEvent && ((m) => handlers.onEvent!(m.event)),
+      result: (m) => (m.kind === 'finished' ? { status: m.status, reportPath: m.reportPath } : undefined),
+      cancelled,
+      partialPath: params.reportPath,
+    });
+  }
+
+  /** A model's layers, and which conv layers the coherency check can rescale (the model is loaded in a worker). */
+  listLayers(params: LayersParams, options: { signal?: AbortSignal } = {}): Promise<LayersResult> {
+    return this.submit<LayersResult>({
+      request: (id) => ({ kind: 'layers', id, params }),
+      signal: options.signal,
+      result: (m) => (m.kind !== 'layers' ? undefined : m.status === 'complete' ? { status: 'complete', model: m.model } : { status: 'cancelled' }),
+      cancelled: { status: 'cancelled' },
+    });
+  }
+
+  /** The coherency check: both analyses in one worker; on completion the result and both reports are written. */
+  runCoherency(params: CoherencyParams, handlers: CoherencyHandlers = {}): Promise<CoherencyRunResult> {
+    return this.submit<CoherencyRunResult>({
+      request: (id) => ({ kind: 'coherency', id, params }),
+      signal: handlers.signal,
+      onEvent: handlers.onEvent && ((m) => handlers.onEvent!(m.event, m.run)),
+      onPhase: handlers.onPhase,
+      result: (m) => {
+        if (m.kind !== 'coherencyFinished') return undefined;
+        if (m.status === 'cancelled') return { status: 'cancelled' };
+        const { resultPath, originalReportPath, rescaledReportPath, outcome } = m;
+        return { status: 'complete', resultPath, originalReportPath, rescaledReportPath, outcome };
+      },
+      cancelled: { status: 'cancelled' },
+    });
+  }
+
+  private submit<T>(spec: {
+    request: (id: number) => Job['request'];
+    signal?: AbortSignal;
+    onEvent?: Job['onEvent'];
+    onPhase?: Job['onPhase'];
+    result: (m: Terminal) => T | undefined;
+    cancelled: T;
+    partialPath?: string;
+  }): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
       if (this.disposed) return reject(new AnalysisError('internal', 'the analysis service has been shut down'));
-      const job: Job = { id: this.nextId++, params, handlers, resolve, reject, settled: false };
-      const { signal } = handlers;
-      if (signal?.aborted) return resolve({ status: 'cancelled', reportPath: params.reportPath });
+      const id = this.nextId++;
+      const job: Job = {
+        id,
+        request: spec.request(id),
+        onEvent: spec.onEvent,
+        onPhase: spec.onPhase,
+        result: spec.result,
+        cancelled: spec.cancelled,
+        partialPath: spec.partialPath,
+        resolve: resolve as (r: unknown) => void,
+        reject,
+        settled: false,
+      };
+      const { signal } = spec;
+      if (signal?.aborted) return resolve(spec.cancelled);
       if (signal) {
         const onAbort = () => this.cancel(job);
         signal.addEventListener('abort', onAbort, { once: true });
@@ -107,12 +204,12 @@ export class AnalysisPool {
     });
   }
 
-  /** Stops every worker; running and queued analyses resolve as cancelled. Resolves once every worker has exited. */
+  /** Stops every worker; running and queued requests resolve as cancelled. Resolves once every worker has exited. */
   dispose(): Promise<void> {
     this.disposed = true;
-    for (const job of this.queue.splice(0)) this.settle(job, { status: 'cancelled', reportPath: job.params.reportPath });
+    for (const job of this.queue.splice(0)) this.settle(job, { value: job.cancelled });
     const exits = [...this.workers].map((w) => {
-      if (w.job) this.settle(w.job, { status: 'cancelled', reportPath: w.job.params.reportPath });
+      if (w.job) this.settle(w.job, { value: w.job.cancelled });
       return this.stopWorker(w);
     });
     return Promise.all(exits).then(() => undefined);
@@ -130,7 +227,7 @@ export class AnalysisPool {
       worker.job = job;
       job.worker = worker;
       // A worker still starting gets the request on 'ready'.
-      if (worker.ready) this.send(worker, { kind: 'analyze', id: job.id, params: job.params });
+      if (worker.ready) this.send(worker, job.request);
     }
   }
 
@@ -166,25 +263,31 @@ export class AnalysisPool {
     if (!this.workers.has(worker)) return;
     if (m.kind === 'ready') {
       worker.ready = true;
-      if (worker.job) this.send(worker, { kind: 'analyze', id: worker.job.id, params: worker.job.params });
+      if (worker.job) this.send(worker, worker.job.request);
       else this.idle(worker);
       return;
     }
-    // Only the analysis this worker is running now: late messages about a settled one are dropped.
+    // Only the request this worker is running now: late messages about a settled one are dropped.
     const job = worker.job;
     if (!job || job.id !== m.id) return;
-    if (m.kind === 'event') {
+    if (m.kind === 'event' || m.kind === 'coherencyPhase') {
       try {
-        job.handlers.onEvent?.(m.event);
+        if (m.kind === 'event') job.onEvent?.(m);
+        else job.onPhase?.(m.phase);
       } catch (e) {
         this.log(`event handler failed: ${(e as Error).stack ?? e}`);
       }
-    } else if (m.kind === 'finished') {
-      this.settle(job, { status: m.status, reportPath: m.reportPath });
-      this.release(worker);
     } else if (m.kind === 'failed') {
       if (m.detail) this.log(`analysis ${m.id} failed: ${m.detail}`);
       this.settle(job, new AnalysisError(m.code, m.message, m.reportPath, m.detail));
+      this.release(worker);
+    } else {
+      const value = job.result(m);
+      if (value === undefined) {
+        this.log(`worker ${worker.child.pid}: unexpected "${m.kind}" message for a ${job.request.kind} request`);
+        return;
+      }
+      this.settle(job, { value });
       this.release(worker);
     }
   }
@@ -197,11 +300,11 @@ export class AnalysisPool {
     clearTimeout(worker.idleTimer);
     const job = worker.job;
     if (job && !job.settled) {
-      const reportPath = job.params.reportPath;
+      const reportPath = job.partialPath !== undefined && existsSync(job.partialPath) ? job.partialPath : undefined;
       // SIGKILL is what the OOM killer sends; 134 is V8's abort on a full heap.
       const oom = signal === 'SIGKILL' || code === 134 ? '; out of memory?' : '';
-      const kept = existsSync(reportPath) ? `; the finished layers are kept in ${reportPath}` : '';
-      this.settle(job, new AnalysisError('crashed', `the analysis process stopped unexpectedly (${how}${oom})${kept}`, existsSync(reportPath) ? reportPath : undefined));
+      const kept = reportPath ? `; the finished layers are kept in ${reportPath}` : '';
+      this.settle(job, new AnalysisError('crashed', `the analysis process stopped unexpectedly (${how}${oom})${kept}`, reportPath));
     }
     // Queued work gets a fresh worker.
     this.pump();
@@ -209,7 +312,7 @@ export class AnalysisPool {
 
   private cancel(job: Job): void {
     if (job.settled) return;
-    const cancelled: RunResult = { status: 'cancelled', reportPath: job.params.reportPath };
+    const cancelled = { value: job.cancelled };
     const worker = job.worker;
     if (!worker || !worker.ready) {
       // Not started yet: nothing to stop in a worker.
@@ -230,16 +333,16 @@ export class AnalysisPool {
     }, this.cancelTimeoutMs);
   }
 
-  private settle(job: Job, outcome: RunResult | AnalysisError): void {
+  private settle(job: Job, outcome: { value: unknown } | AnalysisError): void {
     if (job.settled) return;
     job.settled = true;
     clearTimeout(job.killTimer);
     job.removeAbortListener?.();
     if (outcome instanceof AnalysisError) job.reject(outcome);
-    else job.resolve(outcome);
+    else job.resolve(outcome.value);
   }
 
-  /** The worker's analysis is over: give it the next one, or start its idle clock. */
+  /** The worker's request is over: give it the next one, or start its idle clock. */
   private release(worker: Worker): void {
     worker.job = undefined;
     this.pump();

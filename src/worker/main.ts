@@ -1,22 +1,28 @@
 /**
  * The analysis worker: a Node process the extension forks so that a long analysis (and its memory) never runs
- * in the extension host. It speaks the protocol in src/protocol.ts over the IPC channel and runs one analysis
- * at a time, because the engine uses TensorFlow.js's global state (backend, variables); later requests wait in
- * a queue here.
+ * in the extension host. It speaks the protocol in src/protocol.ts over the IPC channel and runs one request at a
+ * time (an analysis, a coherency check, a layer listing), because the engine uses TensorFlow.js's global state
+ * (backend, variables); later requests wait in a queue here.
  */
 import { analyze } from '../engine/analyze';
+import { selectBackend } from '../engine/backend';
+import { checkCoherency, convLayerNames, formatCoherencyTable, writeCoherencyResult } from '../engine/coherency';
 import { CancelledError, isUserError } from '../engine/errors';
 import type { AnalysisEvent } from '../engine/events';
-import type { AnalyzeParams, FromWorker, ToWorker } from '../protocol';
+import { loadModel } from '../engine/loaders';
+import { writeReport } from '../engine/reportFile';
+import type { AnalyzeParams, CoherencyParams, CoherencyRun, FromWorker, LayersParams, ModelLayer, ModelLayers, ToWorker } from '../protocol';
 
 /** At most ~10 step events per second: enough for a live progress bar, cheap over IPC. */
 const STEP_INTERVAL_MS = 100;
 /** After a shutdown, how long the running analysis gets to notice the abort and mark its report cancelled. */
 const SHUTDOWN_GRACE_MS = 2000;
 
+type Request = Extract<ToWorker, { kind: 'analyze' | 'layers' | 'coherency' }>;
+
 interface Job {
   id: number;
-  params: AnalyzeParams;
+  request: Request;
   controller: AbortController;
 }
 
@@ -33,6 +39,19 @@ function firstLine(text: string): string {
   return text.split('\n')[0].trim();
 }
 
+/** The message that ends a request that was cancelled (or never ran). */
+function cancelledMessage(job: Job): FromWorker {
+  const { request: r, id } = job;
+  if (r.kind === 'analyze') return { kind: 'finished', id, status: 'cancelled', reportPath: r.params.reportPath };
+  if (r.kind === 'coherency') return { kind: 'coherencyFinished', id, status: 'cancelled' };
+  return { kind: 'layers', id, status: 'cancelled' };
+}
+
+/** Only an analysis has a report file that keeps the layers finished before a failure. */
+function reportPathOf(job: Job): string | undefined {
+  return job.request.kind === 'analyze' ? job.request.params.reportPath : undefined;
+}
+
 /**
  * The wasm backend's Emscripten glue installs uncaughtException/unhandledRejection handlers that rethrow, which
  * makes Node print the whole minified module source and exit. Keep only ours (it reports the error instead).
@@ -46,7 +65,8 @@ function onUncaught(e: unknown): void {
   const err = e instanceof Error ? e : new Error(String(e));
   process.stderr.write(`uncaught exception: ${err.stack ?? err.message}\n`);
   if (current) {
-    send({ kind: 'failed', id: current.id, code: 'internal', message: firstLine(err.message) || err.name, detail: err.stack, reportPath: current.params.reportPath });
+    const reportPath = reportPathOf(current);
+    send({ kind: 'failed', id: current.id, code: 'internal', message: firstLine(err.message) || err.name, detail: err.stack, ...(reportPath ? { reportPath } : {}) });
   }
   // The process state is unknown after an uncaught exception: leave, the client replaces this worker.
   process.exit(1);
@@ -57,15 +77,10 @@ function onUnhandled(reason: unknown): void {
   process.stderr.write(`unhandled rejection: ${reason instanceof Error ? reason.stack : String(reason)}\n`);
 }
 
-async function runJob(job: Job): Promise<void> {
-  const { id, params } = job;
-  const { reportPath } = params;
-  if (job.controller.signal.aborted) {
-    send({ kind: 'finished', id, status: 'cancelled', reportPath });
-    return;
-  }
+/** An event sink that forwards engine events as `event` messages (steps throttled), tagged with `run()`. */
+function eventForwarder(id: number, run?: () => CoherencyRun | undefined): (event: AnalysisEvent) => void {
   let lastStep = -Infinity;
-  const onEvent = (event: AnalysisEvent) => {
+  return (event) => {
     if (event.type === 'step') {
       const now = performance.now();
       if (now - lastStep < STEP_INTERVAL_MS) return;
@@ -73,34 +88,147 @@ async function runJob(job: Job): Promise<void> {
     } else if (event.type === 'started') {
       // The backend is initialised by now, so the wasm glue's handlers (if any) are installed: remove them.
       claimProcessErrors();
+      lastStep = -Infinity;
     }
-    send({ kind: 'event', id, event });
+    const tag = run?.();
+    send(tag ? { kind: 'event', id, event, run: tag } : { kind: 'event', id, event });
   };
+}
+
+async function runAnalyze(id: number, params: AnalyzeParams, signal: AbortSignal): Promise<void> {
+  const { reportPath } = params;
+  await analyze({
+    modelPath: params.modelPath,
+    images: params.images,
+    layers: params.layers,
+    settings: params.settings,
+    inputSize: params.inputSize,
+    trainImages: params.trainImages,
+    decoderCacheDir: params.decoderCacheDir,
+    boxesFile: params.boxesFile,
+    defaultRegion: params.defaultRegion,
+    targetClass: params.targetClass,
+    reportPath,
+    onEvent: eventForwarder(id),
+    signal,
+  });
+  send({ kind: 'finished', id, status: 'complete', reportPath });
+}
+
+/**
+ * The model's layers, and for each conv layer whether the coherency check can rescale it: the loader's hook is
+ * tried with factor 1 (which leaves the weights as they are) on this throw-away copy of the model.
+ */
+async function listLayers(params: LayersParams): Promise<ModelLayers> {
+  await selectBackend(params.backend ?? 'auto');
+  claimProcessErrors();
+  const model = await loadModel(params.modelPath);
   try {
-    await analyze({
-      modelPath: params.modelPath,
-      images: params.images,
-      layers: params.layers,
-      settings: params.settings,
-      inputSize: params.inputSize,
-      trainImages: params.trainImages,
-      decoderCacheDir: params.decoderCacheDir,
-      boxesFile: params.boxesFile,
-      defaultRegion: params.defaultRegion,
-      targetClass: params.targetClass,
-      reportPath,
-      onEvent,
-      signal: job.controller.signal,
+    const convs = new Set(convLayerNames(model));
+    const prefix = `${model.path}: `;
+    const layers = model.layers.map((l): ModelLayer => {
+      const out: ModelLayer = { name: l.name, kind: l.kind, outputShape: [...l.outputShape], conv: convs.has(l.name) };
+      if (!out.conv || !model.rescaleConvPair) return out;
+      try {
+        const pair = model.rescaleConvPair(l.name, 1);
+        out.rescale = { second: pair.second, between: pair.between };
+      } catch (e) {
+        if (!isUserError(e)) throw e;
+        const line = firstLine(e.message);
+        out.notRescalable = line.startsWith(prefix) ? line.slice(prefix.length) : line;
+      }
+      return out;
     });
-    send({ kind: 'finished', id, status: 'complete', reportPath });
+    const { height, width, channels } = model.input;
+    return {
+      modelPath: model.path,
+      format: model.format,
+      input: { height, width, channels },
+      layers,
+      ...(model.rescaleConvPair
+        ? {}
+        : { rescaleUnsupported: `${model.format} models cannot have their weights changed in memory; the coherency check supports TensorFlow.js layers and graph models, Keras .h5/.keras and ONNX files` }),
+    };
+  } finally {
+    model.dispose();
+  }
+}
+
+async function runCoherencyJob(id: number, params: CoherencyParams, signal: AbortSignal): Promise<void> {
+  let run: CoherencyRun | undefined;
+  const result = await checkCoherency({
+    modelPath: params.modelPath,
+    images: params.images,
+    layers: params.layers,
+    settings: params.settings,
+    inputSize: params.inputSize,
+    trainImages: params.trainImages,
+    decoderCacheDir: params.decoderCacheDir,
+    boxesFile: params.boxesFile,
+    defaultRegion: params.defaultRegion,
+    targetClass: params.targetClass,
+    first: params.first,
+    factor: params.factor,
+    onEvent: eventForwarder(id, () => run),
+    onPhase: (phase) => {
+      run = phase === 'check' ? undefined : phase;
+      // The numerical check loads the backend first: drop the wasm glue's handlers before anything runs.
+      claimProcessErrors();
+      send({ kind: 'coherencyPhase', id, phase });
+    },
+    signal,
+  });
+  if (signal.aborted) throw new CancelledError();
+  // The reports first, the result last: a result file always comes with its two reports.
+  writeReport(params.originalReportPath, result.original);
+  writeReport(params.rescaledReportPath, result.rescaled);
+  writeCoherencyResult(params.resultPath, result);
+  send({
+    kind: 'coherencyFinished',
+    id,
+    status: 'complete',
+    resultPath: params.resultPath,
+    originalReportPath: params.originalReportPath,
+    rescaledReportPath: params.rescaledReportPath,
+    outcome: {
+      rescale: result.rescale,
+      outputCheck: result.outputCheck,
+      summary: result.summary,
+      coherent: result.coherent,
+      seconds: result.seconds,
+      table: formatCoherencyTable(result),
+    },
+  });
+}
+
+async function runJob(job: Job): Promise<void> {
+  const { id, request } = job;
+  const { signal } = job.controller;
+  if (signal.aborted) {
+    send(cancelledMessage(job));
+    return;
+  }
+  const reportPath = reportPathOf(job);
+  try {
+    switch (request.kind) {
+      case 'analyze':
+        await runAnalyze(id, request.params, signal);
+        break;
+      case 'layers':
+        send({ kind: 'layers', id, status: 'complete', model: await listLayers(request.params) });
+        break;
+      case 'coherency':
+        await runCoherencyJob(id, request.params, signal);
+        break;
+    }
   } catch (e) {
     if (e instanceof CancelledError) {
-      send({ kind: 'finished', id, status: 'cancelled', reportPath });
+      send(cancelledMessage(job));
     } else if (isUserError(e)) {
-      send({ kind: 'failed', id, code: 'user', message: firstLine(e.message), reportPath });
+      send({ kind: 'failed', id, code: 'user', message: firstLine(e.message), ...(reportPath ? { reportPath } : {}) });
     } else {
       const err = e instanceof Error ? e : new Error(String(e));
-      send({ kind: 'failed', id, code: 'internal', message: firstLine(err.message) || err.name, detail: err.stack, reportPath });
+      send({ kind: 'failed', id, code: 'internal', message: firstLine(err.message) || err.name, detail: err.stack, ...(reportPath ? { reportPath } : {}) });
     }
   } finally {
     claimProcessErrors();
@@ -128,7 +256,7 @@ async function drain(): Promise<void> {
 function stop(): void {
   if (stopping) return;
   stopping = true;
-  for (const job of queue.splice(0)) send({ kind: 'finished', id: job.id, status: 'cancelled', reportPath: job.params.reportPath });
+  for (const job of queue.splice(0)) send(cancelledMessage(job));
   if (!current) process.exit(0);
   current.controller.abort();
   setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS).unref();
@@ -137,8 +265,10 @@ function stop(): void {
 function onMessage(message: ToWorker): void {
   switch (message?.kind) {
     case 'analyze':
+    case 'layers':
+    case 'coherency':
       if (stopping) return;
-      queue.push({ id: message.id, params: message.params, controller: new AbortController() });
+      queue.push({ id: message.id, request: message, controller: new AbortController() });
       void drain().catch(onUncaught);
       return;
     case 'cancel': {
@@ -149,7 +279,7 @@ function onMessage(message: ToWorker): void {
       const i = queue.findIndex((j) => j.id === message.id);
       if (i >= 0) {
         const [job] = queue.splice(i, 1);
-        send({ kind: 'finished', id: job.id, status: 'cancelled', reportPath: job.params.reportPath });
+        send(cancelledMessage(job));
       }
       return;
     }

@@ -210,6 +210,11 @@ export const mock = {
   hoverProviders: [] as { selector: unknown; provider: { provideHover(doc: unknown, pos: Position, token: unknown): unknown } }[],
   watchers: [] as { pattern: RelativePattern; create: EventEmitter<Uri>; change: EventEmitter<Uri>; delete: EventEmitter<Uri> }[],
   written: new Map<string, Uint8Array>(),
+  /** Documents opened (untitled ones with their content) and documents shown in an editor. */
+  documents: [] as { uri?: Uri; content?: string; language?: string }[],
+  shownDocuments: [] as { uri?: Uri; content?: string }[],
+  /** What window.activeTextEditor returns (a test sets it). */
+  activeTextEditor: undefined as { document: { uri: Uri } } | undefined,
   progress: [] as { options: { title?: string; cancellable?: boolean; location?: unknown }; reports: { message?: string; increment?: number }[]; cancel(): void; done: boolean }[],
   config: new Map<string, unknown>(),
   workspaceFolders: [] as { uri: Uri; name: string; index: number }[],
@@ -228,6 +233,9 @@ export const mock = {
     this.panels.length = 0;
     this.watchers.length = 0;
     this.written.clear();
+    this.documents.length = 0;
+    this.shownDocuments.length = 0;
+    this.activeTextEditor = undefined;
     this.progress.length = 0;
     this.config.clear();
     this.answer.quickPick = this.answer.openDialog = this.answer.saveDialog = this.answer.message = undefined;
@@ -275,6 +283,14 @@ export const window = {
   },
   createStatusBarItem(id?: string, _align?: StatusBarAlignment, _priority?: number) {
     return { id, text: '', tooltip: '', name: '', command: undefined as unknown, visible: false, show() { this.visible = true; }, hide() { this.visible = false; }, dispose() {} };
+  },
+  get activeTextEditor() {
+    return mock.activeTextEditor;
+  },
+  async showTextDocument(doc: Uri | { uri?: Uri; content?: string }, _options?: unknown): Promise<unknown> {
+    const entry = doc instanceof Uri ? { uri: doc } : { uri: doc.uri, content: doc.content };
+    mock.shownDocuments.push(entry);
+    return { document: entry };
   },
   showErrorMessage: showMessage('error'),
   showWarningMessage: showMessage('warning'),
@@ -340,6 +356,11 @@ export const workspace = {
     const w = { pattern, create: new EventEmitter<Uri>(), change: new EventEmitter<Uri>(), delete: new EventEmitter<Uri>() };
     mock.watchers.push(w);
     return { onDidCreate: w.create.event, onDidChange: w.change.event, onDidDelete: w.delete.event, dispose() {} };
+  },
+  async openTextDocument(arg: Uri | { content?: string; language?: string }): Promise<{ uri?: Uri; content?: string; language?: string }> {
+    const doc = arg instanceof Uri ? { uri: arg } : { content: arg.content ?? '', language: arg.language };
+    mock.documents.push(doc);
+    return doc;
   },
   fs: {
     async writeFile(uri: Uri, data: Uint8Array): Promise<void> {
