@@ -18,7 +18,7 @@ import type { RescaledPair } from '../src/engine/loaders/types';
 import { DEFAULT_SETTINGS } from '../src/engine/settings';
 import { parseCoherencyArgs } from '../src/cli/coherency';
 import { randomArray, tempDir, writeGrayPng } from './helpers/fixtures';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import type { LayerResult, Report } from '../src/engine/report';
 import { FUSED_CNN, PLAIN_CNN, writeGraphModel } from './fixtures/graphModel';
 
@@ -346,4 +346,27 @@ test('coherency command line: own options, analyze options passed through, one-l
   bad(['m.json', '--images', 'a.png', '--first', 'c', '--max-steps', 'many'], /^--max-steps: expects a number/);
   bad(['m.json', '--images', 'a.png', '--first', 'c', '--html', 'x.html'], /^--html: is not available for coherency/);
   bad(['m.json', '--images', 'a.png', '--first', 'c', '--bogus'], /Unknown option '--bogus'/);
+});
+
+test('RU is unchanged by the rescale too: the decoder standardises its input, so it learns the same map', async () => {
+  await selectBackend('wasm');
+  const file = await saveLayersModel(tinyNet(), path.join(dir, 'orig-ru'));
+  const trainDir = path.join(dir, 'train');
+  mkdirSync(trainDir, { recursive: true });
+  for (let i = 0; i < 12; i++) writeGrayPng(path.join(trainDir, `t${i}.png`), 8, 8, (x, y) => 0.5 + 0.45 * Math.sin((i + 1) * 0.3 * x + (i % 5) * 0.4 * y + i));
+  const result = await checkCoherency({
+    modelPath: file,
+    images,
+    trainImages: [trainDir],
+    layers: ['conv1', 'relu1', 'conv2'],
+    settings: { ...settings, metrics: ['sid', 'ru'], decoder: { blocks: 1, width: 8, maxEpochs: 6, patience: 3, batchSize: 8, learningRate: 0.003, holdout: 0.25 } },
+    first: 'conv1',
+  });
+  const ru = result.comparisons.filter((c) => c.metric === 'ru');
+  assert.deepEqual(ru.map((c) => c.layer), ['conv1', 'relu1', 'conv2']);
+  for (const c of ru) {
+    assert.equal(c.verdict, 'unchanged', `${c.layer}: RU ${c.original} -> ${c.rescaled} (threshold ${c.threshold})`);
+    assert.ok(Math.abs(c.difference) < 0.02, `${c.layer}: RU moved by ${c.difference}`);
+  }
+  for (const layer of result.rescaled.layers) assert.equal(layer.ru?.decoder.cached, false, 'the rescaled model trains its own decoders');
 });
