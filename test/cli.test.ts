@@ -32,14 +32,17 @@ test('analyze writes a report that follows the schema, and an HTML page', async 
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /Report: .*report\.json/);
   const report = JSON.parse(readFileSync(out, 'utf8')) as Report;
-  assert.equal(report.schemaVersion, 1);
+  assert.equal(report.schemaVersion, 2);
   assert.equal(report.status, 'complete');
   assert.equal(report.model.format, 'tfjs-layers');
   assert.match(report.model.sha256, /^[0-9a-f]{64}$/);
   assert.deepEqual(
     Object.keys(report.settings).sort(),
-    ['alpha', 'backend', 'inputRange', 'learningRate', 'maxSteps', 'normalize', 'samples', 'seed', 'sigmaGrid', 'sigmaMax', 'tau'],
+    ['alpha', 'backend', 'decoder', 'inputRange', 'learningRate', 'maxSteps', 'metrics', 'normalize', 'samples', 'seed', 'sigmaGrid', 'sigmaMax', 'tau'],
   );
+  assert.deepEqual(report.settings.metrics, ['sid']);
+  assert.equal(report.settings.decoder, null);
+  assert.equal(report.layers[0].ru, undefined, 'metrics not asked for are absent');
   assert.equal(report.settings.backend, 'wasm');
   assert.equal(report.settings.seed, 4);
   assert.deepEqual(report.layers.map((l) => l.name), ['conv1', 'conv3']);
