@@ -31,7 +31,7 @@ import { Rng, mixSeed } from '../rng';
  * Bumped whenever the architecture, initialisation, training procedure or cache layout changes: part of the
  * cache key, so decoders cached by an older engine are not reused.
  */
-export const DECODER_FORMAT_VERSION = 1;
+export const DECODER_FORMAT_VERSION = 2;
 
 export interface ImageGeometry {
   height: number;
@@ -44,6 +44,8 @@ export interface DecoderGeometry {
   kind: 'map' | 'vector';
   /** Spatial size of the map the blocks start from (the feature itself, or the dense layer's reshaped output). */
   base: [number, number];
+  /** Channels of that map: the feature's, or for a vector as many as keep its length (at least the width). */
+  baseChannels: number;
   /** x2 upsampling stages, one per upsampling block. */
   upsamplingBlocks: number;
   /** Plain residual blocks after the upsampling ones. */
@@ -108,7 +110,7 @@ function stagesFor(h: number, w: number, H: number, W: number): number {
   return u;
 }
 
-export function decoderGeometry(featureShape: readonly (number | null)[], image: ImageGeometry, blocks: number): DecoderGeometry {
+export function decoderGeometry(featureShape: readonly (number | null)[], image: ImageGeometry, blocks: number, width = 16): DecoderGeometry {
   const shape = checkFeatureShape(featureShape);
   checkImage(image);
   const { height: H, width: W } = image;
@@ -133,7 +135,21 @@ export function decoderGeometry(featureShape: readonly (number | null)[], image:
   if (upsampled[0] === H && upsampled[1] === W) fit = 'none';
   else if (upsampled[0] >= H && upsampled[1] >= W && base[0] === Math.ceil(H / 2 ** u) && base[1] === Math.ceil(W / 2 ** u)) fit = 'crop';
   else fit = 'resize';
-  return { kind, base, upsamplingBlocks: u, plainBlocks: Math.max(0, blocks - u), upsampled, fit };
+  return { kind, base, baseChannels: kind === 'map' ? shape[2] : vectorMapChannels(shape[0], base[0] * base[1], width), upsamplingBlocks: u, plainBlocks: Math.max(0, blocks - u), upsampled, fit };
+}
+
+/** Dense weights allowed for a vector's first layer (vector length x cells x channels): 32 MB of floats. */
+const MAX_TO_MAP_WEIGHTS = 2 ** 23;
+
+/**
+ * Channels of the map a vector of length d is first mapped to: enough that the map holds the whole vector
+ * (d / cells, so a 64-vector on a 1x1 map is not squeezed through `width` numbers), at least `width`, at most 256,
+ * and small enough that the dense layer stays under MAX_TO_MAP_WEIGHTS.
+ */
+export function vectorMapChannels(d: number, cells: number, width: number): number {
+  const wanted = Math.min(256, Math.max(width, Math.ceil(d / cells)));
+  const affordable = Math.floor(MAX_TO_MAP_WEIGHTS / (d * cells));
+  return Math.max(width, Math.min(wanted, affordable));
 }
 
 const apply = (layer: tfl.layers.Layer, x: tfl.SymbolicTensor | tfl.SymbolicTensor[]): tfl.SymbolicTensor => layer.apply(x) as tfl.SymbolicTensor;
@@ -144,7 +160,7 @@ const apply = (layer: tfl.layers.Layer, x: tfl.SymbolicTensor | tfl.SymbolicTens
  * and the output bias at 0.5 (setOutputBias sets the mean pixel).
  */
 export function buildDecoder(featureShape: (number | null)[], image: ImageGeometry, s: DecoderSettings, seed: number): tfl.LayersModel {
-  const geo = decoderGeometry(featureShape, image, s.blocks);
+  const geo = decoderGeometry(featureShape, image, s.blocks, s.width);
   const shape = checkFeatureShape(featureShape);
   const width = s.width;
   const conv = (name: string, filters: number, k: number) =>
@@ -160,10 +176,10 @@ export function buildDecoder(featureShape: (number | null)[], image: ImageGeomet
   );
   if (geo.kind === 'vector') {
     const [bh, bw] = geo.base;
-    x = apply(tfl.layers.dense({ name: 'to_map', units: bh * bw * width, kernelInitializer: 'zeros', biasInitializer: 'zeros' }), x);
-    x = apply(tfl.layers.reshape({ name: 'to_map_reshape', targetShape: [bh, bw, width] }), x);
+    x = apply(tfl.layers.dense({ name: 'to_map', units: bh * bw * geo.baseChannels, kernelInitializer: 'zeros', biasInitializer: 'zeros' }), x);
+    x = apply(tfl.layers.reshape({ name: 'to_map_reshape', targetShape: [bh, bw, geo.baseChannels] }), x);
   }
-  let channels = geo.kind === 'vector' ? width : shape[2];
+  let channels = geo.baseChannels;
   for (let i = 0; i < geo.upsamplingBlocks; i++) {
     const p = `up${i + 1}`;
     let m = apply(convT(`${p}_main_t`, 3), x);
