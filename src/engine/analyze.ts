@@ -1,6 +1,7 @@
 /**
- * One analysis: choose the backend, load the model and images, and learn SID for every requested layer and
- * image, emitting progress events and writing the report after every finished layer (so a failure at layer 7
+ * One analysis: choose the backend, load the model and images, and for every requested layer learn SID on every
+ * image, then the metrics asked for (concentration from the SID maps, RU with the layer's decoder, the baseline
+ * maps), emitting progress events and writing the report after every finished layer (so a failure at layer 7
  * keeps layers 1-6 on disk).
  */
 import path from 'node:path';
@@ -11,17 +12,16 @@ import type { EventSink } from './events';
 import { collectImagePaths, loadImages, type PreparedImage } from './images';
 import { makeInputMapping } from './inputMapping';
 import { loadModel, type LoadedModel } from './loaders';
-import { meanStd, SCHEMA_VERSION, type BaselineMaps, type LayerResult, type ObjectRegion, type Report } from './report';
+import { meanStd, SCHEMA_VERSION, type LayerResult, type ObjectRegion, type Report } from './report';
 import { writeReport } from './reportFile';
 import { DEFAULT_DECODER, validateSettings, type SettingsInput } from './settings';
 import { learnSid } from './sid';
 import { concentration, maskRows, summarizeConcentration } from './concentration';
-import { matchRegions, readBoxesFile, resolveRegion } from './regions';
-import { computeBaselines } from './baselines';
-import { learnRu } from './ru/learnRu';
-import { trainDecoder } from './ru/trainDecoder';
-import { decoderKey, hashImages, loadDecoder, saveDecoder } from './ru/decoderCache';
-import { toModelUnits } from './inputMapping';
+import { imageRegions, type ImageRegions } from './regions';
+import { layerBaselines } from './baselines';
+import { layerRu, type DecoderSource } from './ru/layerRu';
+import { hashImages } from './ru/decoderCache';
+import { mapRows, searchOptions, type LayerJob } from './layerJob';
 import { mixSeed } from './rng';
 import { VERSION } from './version';
 
@@ -75,9 +75,6 @@ function imageSize(model: LoadedModel, inputSize: [number, number] | undefined, 
   throw new UserError(`the model accepts any image size; give one with --input-size HxW (for example 224x224)`, firstImage);
 }
 
-/** Below this held-out PSNR (dB) a layer's RU is flagged: the decoder, not the layer, dominates it. */
-export const POOR_DECODER_PSNR = 15;
-
 /** Names the layer (and the model file) in user-facing errors raised while analysing it. */
 async function withLayerContext<T>(layer: string, modelPath: string, run: () => Promise<T>): Promise<T> {
   try {
@@ -102,6 +99,7 @@ async function withLayerContext<T>(layer: string, modelPath: string, run: () => 
 
 export async function analyze(req: AnalyzeRequest): Promise<Report> {
   const t0 = performance.now();
+  const emit: EventSink = (event) => req.onEvent?.(event);
   const settingsIn = validateSettings(req.settings);
   const imagePaths = collectImagePaths(req.images);
   const backend = await selectBackend(settingsIn.backend);
@@ -124,29 +122,10 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
     const settings = { ...settingsIn, backend };
     const metrics = new Set(settings.metrics ?? ['sid']);
 
-    // Object regions (concentration): matched to images by path or file name, mapped to the model's input size.
-    const regionOf: (ObjectRegion | undefined)[] = [];
-    const regionMasks: (Uint8Array | undefined)[] = [];
-    const warnings: string[] = [];
-    if (metrics.has('concentration')) {
-      const fromFile = req.boxesFile ? readBoxesFile(req.boxesFile) : undefined;
-      // Keys that are paths are relative to the boxes file (bare file names match in any folder).
-      const matched = matchRegions(fromFile, images.map((im) => path.resolve(im.path)), {
-        fallback: req.defaultRegion,
-        file: req.boxesFile,
-        cwd: req.boxesFile ? path.dirname(path.resolve(req.boxesFile)) : undefined,
-      });
-      if (matched.unused.length > 0) {
-        warnings.push(`${req.boxesFile}: no analysed image matches ${matched.unused.slice(0, 5).map((k) => `"${k}"`).join(', ')}${matched.unused.length > 5 ? ', ...' : ''}`);
-      }
-      matched.regions.forEach((region, i) => {
-        const im = images[i];
-        regionOf[i] = region;
-        regionMasks[i] = region ? resolveRegion(region, im.path, im.width, im.height, height, width) : undefined;
-      });
-      const missing = images.filter((_, i) => !regionMasks[i]).length;
-      if (missing > 0) warnings.push(`${missing} of ${images.length} images have no object region; their concentration is left empty`);
-    }
+    // Object regions (concentration), at the model's input size.
+    const regions: ImageRegions = metrics.has('concentration')
+      ? imageRegions(images, height, width, req.boxesFile, req.defaultRegion)
+      : { regions: [], masks: [], warnings: [] };
 
     report = {
       schemaVersion: SCHEMA_VERSION,
@@ -161,7 +140,7 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
         height: im.height,
         channels: im.channels,
         pixels: Array.from(im.pixels, (p) => Math.round(p * 1000) / 1000),
-        ...(regionOf[i] ? { region: regionOf[i], regionMask: maskRows(regionMasks[i]!, height, width) } : {}),
+        ...(regions.regions[i] ? { region: regions.regions[i], regionMask: maskRows(regions.masks[i]!, height, width) } : {}),
       })),
       layers: [],
       requestedLayers: layers,
@@ -172,133 +151,32 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
       if (req.reportPath) writeReport(req.reportPath, report!);
     };
     save();
-    req.onEvent?.({ type: 'started', layers, images: images.length, backend });
-    for (const message of warnings) req.onEvent?.({ type: 'warning', message });
+    emit({ type: 'started', layers, images: images.length, backend });
+    for (const message of regions.warnings) emit({ type: 'warning', message });
 
     const byName = new Map(model.layers.map((l) => [l.name, l]));
-    const decoderSettings = settings.decoder ?? DEFAULT_DECODER;
-    const decoderCacheDir = req.decoderCacheDir ?? (req.reportPath ? path.join(path.dirname(path.resolve(req.reportPath)), 'decoders') : undefined);
-    const trainingPixelsHash = trainPixels.length > 0 ? hashImages(trainPixels) : '';
-
-    /** RU of one layer (paper Sec. 3.2): its decoder (cached or trained), then the RU search per image. */
-    const reconstructionUncertainty = async (
-      name: string,
-      index: number,
-      probe: (x: tf.Tensor4D) => tf.Tensor,
-      perImage: LayerResult['perImage'],
-    ): Promise<NonNullable<LayerResult['ru']>> => {
-      const t1 = performance.now();
-      const featureShape = tf.tidy(() => probe(tf.tensor4d(toModelUnits(images[0].pixels, mapping), [1, height, width, channels])).shape.slice(1));
-      const key = decoderKey({
-        modelSha256: model.sha256,
-        layer: name,
-        settings: decoderSettings,
-        trainingPixelsHash,
-        mappingDescription: mapping.description,
-        height,
-        width,
-        channels,
-        seed: settings.seed,
-      });
-      let trained = decoderCacheDir ? await loadDecoder(decoderCacheDir, key) : null;
-      const cached = trained !== null;
-      req.onEvent?.({
-        type: 'phase',
-        layer: name,
-        phase: 'decoder',
-        detail: cached ? `decoder from the cache (${key})` : `training the decoder on ${trainPixels.length} images`,
-      });
-      if (!trained) {
-        trained = await trainDecoder({
-          probe,
-          mapping,
-          images: trainPixels,
-          height,
-          width,
-          channels,
-          layerName: name,
-          featureShape,
-          settings: decoderSettings,
-          seed: mixSeed(settings.seed, index, 0xdec0de),
-          signal: req.signal,
-          onEpoch: (epoch, maxEpochs, trainLoss, heldOutLoss) => req.onEvent?.({ type: 'decoderEpoch', layer: name, epoch, maxEpochs, trainLoss, heldOutLoss }),
-        });
-        if (decoderCacheDir) await saveDecoder(decoderCacheDir, key, trained);
-      }
-      const decoder = trained;
-      try {
-        const info = { ...decoder.info, key, cached, seconds: cached ? (performance.now() - t1) / 1000 : decoder.info.seconds };
-        if (info.psnr < POOR_DECODER_PSNR) {
-          req.onEvent?.({
-            type: 'warning',
-            layer: name,
-            message: `its decoder reconstructs held-out images poorly (${info.psnr.toFixed(1)} dB PSNR), so its RU says more about the decoder than the layer; train on more images (--train-images)`,
-          });
-        }
-        req.onEvent?.({ type: 'phase', layer: name, phase: 'ru' });
-        for (const p of perImage) {
-          const image = images[p.image];
-          const t2 = performance.now();
-          const r = await learnRu(
-            { probe, decoder: decoder.decoder, pixels: image.pixels, height, width, channels, mapping },
-            {
-              alpha: settings.alpha,
-              tau: settings.tau,
-              samples: settings.samples,
-              maxSteps: settings.maxSteps,
-              sigmaMax: settings.sigmaMax,
-              sigmaGrid: settings.sigmaGrid,
-              learningRate: settings.learningRate,
-              seed: mixSeed(settings.seed, index, p.image, 0x2e),
-              signal: req.signal,
-              onStep: (step, ratio, entropy) =>
-                req.onEvent?.({ type: 'step', metric: 'ru', layer: name, image: p.image, step, maxSteps: settings.maxSteps, ratio, entropy, elapsedMs: performance.now() - t2 }),
-            },
-          );
-          p.ruMap = Array.from({ length: height }, (_, y) => Array.from(r.map.subarray(y * width, (y + 1) * width), (h) => Math.round(h * 1e4) / 1e4));
-          p.ruMean = r.ruMean;
-          p.ru = {
-            constraintRatio: r.constraintRatio,
-            constraintRatioSe: r.constraintRatioSe,
-            lambda: r.lambda,
-            steps: r.steps,
-            stopReason: r.stopReason,
-            seconds: r.seconds,
-          };
-          p.decoderPsnr = info.psnr;
-        }
-        const ru = meanStd(perImage.map((p) => p.ruMean!));
-        return { mean: ru.mean, std: ru.std, total: ru.mean * height * width * channels, decoder: info };
-      } finally {
-        decoder.dispose();
-      }
+    const decoders: DecoderSource = {
+      settings: settings.decoder ?? DEFAULT_DECODER,
+      trainPixels,
+      trainingPixelsHash: trainPixels.length > 0 ? hashImages(trainPixels) : '',
+      cacheDir: req.decoderCacheDir ?? (req.reportPath ? path.join(path.dirname(path.resolve(req.reportPath)), 'decoders') : undefined),
     };
     for (const [index, name] of layers.entries()) {
-      req.onEvent?.({ type: 'layerStarted', layer: name, index, total: layers.length });
-      const probe = model.probe(name);
+      emit({ type: 'layerStarted', layer: name, index, total: layers.length });
+      const job: LayerJob = { model, name, index, probe: model.probe(name), images, height, width, channels, mapping, settings, signal: req.signal, emit };
       const perImage: LayerResult['perImage'] = [];
       for (const [imageIndex, image] of images.entries()) {
         const t1 = performance.now();
         const r = await withLayerContext(name, model.path, () => learnSid(
-          { probe, pixels: image.pixels, height, width, channels, mapping },
-          {
-            alpha: settings.alpha,
-            tau: settings.tau,
-            samples: settings.samples,
-            maxSteps: settings.maxSteps,
-            sigmaMax: settings.sigmaMax,
-            sigmaGrid: settings.sigmaGrid,
-            learningRate: settings.learningRate,
-            seed: mixSeed(settings.seed, index, imageIndex),
-            signal: req.signal,
-            onStep: (step, ratio, entropy) =>
-              req.onEvent?.({ type: 'step', layer: name, image: imageIndex, step, maxSteps: settings.maxSteps, ratio, entropy, elapsedMs: performance.now() - t1 }),
-          },
+          { probe: job.probe, pixels: image.pixels, height, width, channels, mapping },
+          searchOptions(job, mixSeed(settings.seed, index, imageIndex), (step, ratio, entropy) =>
+            emit({ type: 'step', layer: name, image: imageIndex, step, maxSteps: settings.maxSteps, ratio, entropy, elapsedMs: performance.now() - t1 }),
+          ),
         ));
         perImage.push({
           image: imageIndex,
           sidMean: r.sidMean,
-          map: Array.from({ length: height }, (_, y) => Array.from(r.map.subarray(y * width, (y + 1) * width), (h) => Math.round(h * 1e4) / 1e4)),
+          map: mapRows(r.map, height, width),
           constraintRatio: r.constraintRatio,
           constraintRatioSe: r.constraintRatioSe,
           lambda: r.lambda,
@@ -321,45 +199,23 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
       };
       if (metrics.has('concentration')) {
         for (const p of perImage) {
-          const mask = regionMasks[p.image];
+          const mask = regions.masks[p.image];
           p.concentration = mask ? concentration(p.map, mask, height, width) : null;
           if (mask && p.concentration === null && index === 0) {
-            req.onEvent?.({ type: 'warning', message: `the object region of ${images[p.image].path} selects ${mask.some((m) => m) ? 'every' : 'no'} pixel at the model's ${height}x${width} input, so its concentration is undefined` });
+            emit({ type: 'warning', message: `the object region of ${images[p.image].path} selects ${mask.some((m) => m) ? 'every' : 'no'} pixel at the model's ${height}x${width} input, so its concentration is undefined` });
           }
         }
         result.concentration = summarizeConcentration(perImage.map((p) => p.concentration));
       }
-      if (metrics.has('ru')) {
-        result.ru = await withLayerContext(name, model.path, () => reconstructionUncertainty(name, index, probe, perImage));
-      }
-      if (metrics.has('baselines')) {
-        req.onEvent?.({ type: 'phase', layer: name, phase: 'baselines' });
-        for (const p of perImage) {
-          if (req.signal?.aborted) throw new CancelledError();
-          const x = tf.tensor4d(toModelUnits(images[p.image].pixels, mapping), [1, height, width, channels]);
-          try {
-            p.baselines = await withLayerContext(name, model.path, () => computeBaselines(model, name, x, height, width, req.targetClass));
-          } finally {
-            x.dispose();
-          }
-        }
-        const stat = (get: (b: BaselineMaps) => number | null) => {
-          const values = perImage.map((p) => get(p.baselines!));
-          return values.every((v): v is number => v !== null) ? meanStd(values) : null;
-        };
-        result.baselines = {
-          gradNorm: stat((b) => b.magnitude.gradNorm)!,
-          gradCam: stat((b) => b.magnitude.gradCam),
-          cam: stat((b) => b.magnitude.cam),
-        };
-      }
+      if (metrics.has('ru')) result.ru = await withLayerContext(name, model.path, () => layerRu(job, perImage, decoders));
+      if (metrics.has('baselines')) result.baselines = await withLayerContext(name, model.path, () => layerBaselines(job, perImage, req.targetClass));
       report.layers.push(result);
       save();
-      req.onEvent?.({ type: 'layerDone', layer: name, index, total: layers.length, result });
+      emit({ type: 'layerDone', layer: name, index, total: layers.length, result });
     }
     report.status = 'complete';
     save();
-    req.onEvent?.({ type: 'done', report });
+    emit({ type: 'done', report });
     return report;
   } catch (e) {
     if (report) {

@@ -24,9 +24,11 @@
  * digits; the magnitudes are the means of the maps at the feature's own resolution.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { UserError } from './errors';
+import { CancelledError, UserError } from './errors';
+import { toModelUnits } from './inputMapping';
+import type { LayerJob } from './layerJob';
 import type { LoadedModel } from './loaders/types';
-import type { BaselineMaps } from './report';
+import { meanStd, type BaselineMaps, type LayerResult } from './report';
 
 /** Rounds to 4 significant digits (display data). */
 function round4(v: number): number {
@@ -137,4 +139,28 @@ export async function computeBaselines(
   } finally {
     tf.dispose(kept);
   }
+}
+
+/** The baselines of one layer on every image (perImage[].baselines) and their magnitudes' mean and spread. */
+export async function layerBaselines(job: LayerJob, perImage: LayerResult['perImage'], targetClass?: number): Promise<NonNullable<LayerResult['baselines']>> {
+  const { model, name, images, height, width, channels, mapping } = job;
+  job.emit({ type: 'phase', layer: name, phase: 'baselines' });
+  for (const p of perImage) {
+    if (job.signal?.aborted) throw new CancelledError();
+    const x = tf.tensor4d(toModelUnits(images[p.image].pixels, mapping), [1, height, width, channels]);
+    try {
+      p.baselines = await computeBaselines(model, name, x, height, width, targetClass);
+    } finally {
+      x.dispose();
+    }
+  }
+  const stat = (get: (b: BaselineMaps) => number | null) => {
+    const values = perImage.map((p) => get(p.baselines!));
+    return values.every((v): v is number => v !== null) ? meanStd(values) : null;
+  };
+  return {
+    gradNorm: stat((b) => b.magnitude.gradNorm)!,
+    gradCam: stat((b) => b.magnitude.gradCam),
+    cam: stat((b) => b.magnitude.cam),
+  };
 }

@@ -189,3 +189,43 @@ export function resolveRegion(region: ObjectRegion, imagePath: string, originalW
   }
   throw new UserError('the object region has neither a box nor a mask', imagePath);
 }
+
+export interface ImageRegions {
+  /** Per image (in order): its region, or undefined. */
+  regions: (ObjectRegion | undefined)[];
+  /** Per image: the region at the model's input size (H*W, 0/1), or undefined. */
+  masks: (Uint8Array | undefined)[];
+  /** Non-fatal problems for the user: unmatched keys, images without a region. */
+  warnings: string[];
+}
+
+/**
+ * The object regions of the analysed images: from a boxes file (path keys relative to it, bare file names in
+ * any folder) and/or one region for every image the file leaves out, mapped to the model's input size.
+ */
+export function imageRegions(
+  images: readonly { path: string; width: number; height: number }[],
+  modelH: number,
+  modelW: number,
+  boxesFile?: string,
+  fallback?: ObjectRegion,
+): ImageRegions {
+  const fromFile = boxesFile ? readBoxesFile(boxesFile) : undefined;
+  const matched = matchRegions(fromFile, images.map((im) => path.resolve(im.path)), {
+    fallback,
+    file: boxesFile,
+    cwd: boxesFile ? path.dirname(path.resolve(boxesFile)) : undefined,
+  });
+  const warnings: string[] = [];
+  if (matched.unused.length > 0) {
+    const shown = matched.unused.slice(0, 5).map((k) => `"${k}"`).join(', ');
+    warnings.push(`${boxesFile}: no analysed image matches ${shown}${matched.unused.length > 5 ? ', ...' : ''}`);
+  }
+  const masks = matched.regions.map((region, i) => {
+    const im = images[i];
+    return region ? resolveRegion(region, im.path, im.width, im.height, modelH, modelW) : undefined;
+  });
+  const missing = masks.filter((m) => !m).length;
+  if (missing > 0) warnings.push(`${missing} of ${images.length} images have no object region; their concentration is left empty`);
+  return { regions: matched.regions, masks, warnings };
+}

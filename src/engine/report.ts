@@ -211,6 +211,9 @@ export interface Report {
   seconds: number;
 }
 
+/** Below this held-out PSNR (dB) of its decoder a layer's RU is flagged: the decoder, not the layer, dominates it. */
+export const POOR_DECODER_PSNR = 15;
+
 /** Pixel-SID constant C = 0.5 * log(2*pi*e). */
 export const GAUSSIAN_ENTROPY_CONSTANT = 0.5 * Math.log(2 * Math.PI * Math.E);
 

@@ -11,6 +11,7 @@
 import * as vscode from 'vscode';
 import type { Ctx, ReportChange } from './ctx';
 import { layerNameAt, type Syntax } from './hoverMatch';
+import { POOR_DECODER_PSNR } from '../engine/report';
 import { commandUri, escapeMarkdown } from './messages';
 import { modelName, summarize, type ReportStore, type ReportSummary } from './reportStore';
 
@@ -35,9 +36,6 @@ export interface IndexEntry {
   concentration?: { mean: number; std: number; images: number } | null;
   gradNorm?: number;
 }
-
-/** Below this held-out PSNR (dB) a layer's RU says more about its decoder than about the layer. */
-export const POOR_DECODER_PSNR = 15;
 
 /** Arguments of the hover's command link. */
 export interface ShowLayerArgs {

@@ -2,7 +2,7 @@
  * Report access for the UI: defensive normalisation (the report is untrusted input and may be partial), the
  * shared colour scale and per-image geometry.
  */
-import { GAUSSIAN_ENTROPY_CONSTANT } from '../../src/engine/report';
+import { GAUSSIAN_ENTROPY_CONSTANT, POOR_DECODER_PSNR } from '../../src/engine/report';
 import type { BaselineMaps, ImageInfo, LayerResult, PerImageResult, Report } from '../../src/engine/report';
 import type { Scale } from './colormap';
 
@@ -153,8 +153,8 @@ function isFiniteNum(v: unknown): v is number {
   return typeof v === 'number' && Number.isFinite(v);
 }
 
-/** Below this held-out PSNR (dB) a layer's decoder reconstructs too poorly for its RU to be trusted. */
-export const POOR_PSNR_DB = 15;
+/** Below this held-out PSNR (dB) a layer's decoder reconstructs too poorly for its RU to be trusted (engine's value). */
+export const POOR_PSNR_DB = POOR_DECODER_PSNR;
 
 /** The decoder PSNR of a layer (its summary, else the mean of the per-image copies); null when not recorded. */
 export function decoderPsnr(layer: LayerResult | undefined): number | null {
