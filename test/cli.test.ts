@@ -102,6 +102,39 @@ test('Ctrl-C cancels, keeps finished layers and exits 130', async () => {
   assert.ok(report.layers.length >= 1 && report.layers.length < 3, `${report.layers.length} layers kept`);
 });
 
+test('--workers 2 runs the layers in two processes and writes the same report as one process', async () => {
+  const model = await goodModel('parallel');
+  const one = path.join(dir, 'par', 'one.json');
+  const two = path.join(dir, 'par', 'two.json');
+  const common = ['analyze', model, '--images', image, '--seed', '3', ...fast];
+  assert.equal(run([...common, '--out', one]).code, 0);
+  const r = run([...common, '--out', two, '--workers', '2']);
+  assert.equal(r.code, 0, r.stderr);
+  const a = JSON.parse(readFileSync(one, 'utf8')) as Report;
+  const b = JSON.parse(readFileSync(two, 'utf8')) as Report;
+  assert.equal(b.status, 'complete');
+  assert.deepEqual(b.requestedLayers, a.requestedLayers);
+  assert.deepEqual(b.layers.map((l) => l.name), a.layers.map((l) => l.name), 'layers in model order');
+  for (const [i, layer] of a.layers.entries()) assert.deepEqual(b.layers[i].perImage[0].map, layer.perImage[0].map, `${layer.name}: same map`);
+  assert.ok(!existsSync(`${two}.parts`), 'the per-worker parts are removed');
+});
+
+test('Ctrl-C with --workers cancels every worker and keeps the finished layers', async () => {
+  const model = await goodModel('cancel-par');
+  const out = path.join(dir, 'cancel-par-report.json');
+  const child = spawn(process.execPath, [CLI, 'analyze', model, '--images', image, '--out', out, '--max-steps', '5000', '--samples', '8', '--backend', 'wasm', '--workers', '2', '--layers', 'conv1,conv3']);
+  let stderr = '';
+  child.stderr.on('data', (d) => {
+    stderr += d;
+    if (/\[\d\/2\]/.test(stderr) && !child.killed) child.kill('SIGINT');
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  assert.equal(code, 130, stderr);
+  const report = JSON.parse(readFileSync(out, 'utf8')) as Report;
+  assert.equal(report.status, 'cancelled');
+  assert.equal(report.layers.length, 1, 'the layer that finished is kept');
+});
+
 test('bad model files get one clear line naming the file', async () => {
   const good = await goodModel('bad-base');
   const goodDir = path.dirname(good);
@@ -156,6 +189,7 @@ test('bad images and options get one clear line', async () => {
   expectUserError([...base, '--input-size', 'big'], /--input-size: expects HxW/);
   expectUserError([...base.filter((a) => a !== 'wasm' && a !== '--backend'), '--backend', 'gpu'], /--backend: unknown backend "gpu"/);
   expectUserError([...base, '--frobnicate'], /Unknown option '--frobnicate'/);
+  expectUserError([...base, '--workers', '0'], /--workers: expects a whole number from 1 to 64 or "auto"/);
   // The new metrics' options: a typo, options for a metric not asked for, a bad box or boxes file.
   expectUserError([...base, '--metrics', 'sid,rue'], /--metrics: unknown metric "rue"; choose from sid, ru, concentration, baselines/);
   expectUserError([...base, '--train-images', dir], /--train-images: only applies to RU; add --metrics ru/);

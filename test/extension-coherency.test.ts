@@ -19,7 +19,7 @@ import type { CoherencyOutcome, CoherencyParams, CoherencyPhase, LayersParams, M
 import { coherencySummaryText } from '../src/extension/coherencyCommand';
 import type { Ctx } from '../src/extension/ctx';
 import { ReportPanel } from '../src/extension/panel';
-import { AnalysisError, type CoherencyHandlers, type CoherencyRunResult, type LayersResult } from '../src/extension/workerClient';
+import { AnalysisError, type CoherencyHandlers, type CoherencyRunResult, type LayersResult } from '../src/worker/client';
 import { reluConvNet, tempDir, writeGrayPng } from './helpers/fixtures';
 import { sampleReport } from './fixtures/sample-report';
 

@@ -12,7 +12,7 @@ import { saveLayersModel } from '../src/engine/loaders/saveTfjs';
 import type { AnalysisEvent } from '../src/engine/events';
 import type { Report } from '../src/engine/report';
 import { DEFAULT_SETTINGS } from '../src/engine/settings';
-import { AnalysisError, AnalysisPool, type RunResult } from '../src/extension/workerClient';
+import { AnalysisError, AnalysisPool, type RunResult } from '../src/worker/client';
 import type { CoherencyResult } from '../src/engine/coherency';
 import type { AnalyzeParams, CoherencyParams, CoherencyPhase, CoherencyRun, FromWorker, ToWorker } from '../src/protocol';
 import { reluConvNet, tempDir, writeGrayPng } from './helpers/fixtures';

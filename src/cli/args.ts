@@ -32,6 +32,8 @@ Options for analyze:
   --normalize m/s        model input = (pixel - m) / s, per channel: 0.485,0.456,0.406/0.229,0.224,0.225
   --input-size HxW       image size for models that accept any size
   --backend B            auto | tensorflow | wasm | cpu (default auto: tfjs-node if installed, else wasm)
+  --workers N            worker processes analysing layers in parallel: a number, or auto = one per core
+                         (default 1: in this process); the report is the same either way
 
 Metrics (SID always runs; add the others):
   --metrics m,...        sid, ru, concentration, baselines (default sid)
@@ -59,6 +61,8 @@ export interface AnalyzeArgs {
   inputSize?: [number, number];
   quiet: boolean;
   settings: SettingsInput;
+  /** Worker processes for the layers (1: analyse in this process). */
+  workers: number | 'auto';
   trainImages?: string[];
   decoderCacheDir?: string;
   boxesFile?: string;
@@ -87,6 +91,14 @@ function numberList(value: string, option: string): number[] {
 
 function list(values: string[] | undefined): string[] {
   return (values ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v.length > 0);
+}
+
+function parseWorkers(value: string | undefined): number | 'auto' {
+  if (value === undefined) return 1;
+  if (value === 'auto') return 'auto';
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new UserError(`expects a whole number from 1 to 64 or "auto", got "${value}"`, '--workers');
+  return n;
 }
 
 export function parseCli(argv: string[]): CliArgs {
@@ -123,6 +135,7 @@ export function parseCli(argv: string[]): CliArgs {
         boxes: { type: 'string' },
         box: { type: 'string' },
         'target-class': { type: 'string' },
+        workers: { type: 'string' },
         quiet: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
@@ -204,6 +217,7 @@ export function parseCli(argv: string[]): CliArgs {
     html: v.html,
     inputSize,
     quiet: !!v.quiet,
+    workers: parseWorkers(v.workers),
     trainImages: v['train-images'] ? list(v['train-images']) : undefined,
     decoderCacheDir: v['decoder-cache'],
     boxesFile: v.boxes,

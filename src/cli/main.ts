@@ -16,6 +16,7 @@ import { loadWebviewBundle, renderReportHtml } from '../report-html/render';
 import { parseCli, USAGE, type AnalyzeArgs } from './args';
 import { progressPrinter } from './progress';
 import { runCoherency } from './coherency';
+import { analyzeInWorkers } from './parallel';
 
 function writeHtml(file: string, report: Report): void {
   mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
@@ -34,21 +35,23 @@ async function runAnalyze(args: AnalyzeArgs): Promise<number> {
   let report: Report | undefined;
   const onProgress = progressPrinter(process.stderr, args.quiet);
   try {
-    report = await analyze({
-      modelPath: args.model,
-      images: args.images,
-      layers: args.layers,
-      settings: args.settings,
-      inputSize: args.inputSize,
-      trainImages: args.trainImages,
-      decoderCacheDir: args.decoderCacheDir,
-      boxesFile: args.boxesFile,
-      defaultRegion: args.defaultRegion,
-      targetClass: args.targetClass,
-      reportPath: args.out,
-      signal: controller.signal,
-      onEvent: onProgress,
-    });
+    report = args.workers !== 1
+      ? await analyzeInWorkers(args, args.workers, onProgress, controller.signal)
+      : await analyze({
+          modelPath: args.model,
+          images: args.images,
+          layers: args.layers,
+          settings: args.settings,
+          inputSize: args.inputSize,
+          trainImages: args.trainImages,
+          decoderCacheDir: args.decoderCacheDir,
+          boxesFile: args.boxesFile,
+          defaultRegion: args.defaultRegion,
+          targetClass: args.targetClass,
+          reportPath: args.out,
+          signal: controller.signal,
+          onEvent: onProgress,
+        });
   } finally {
     // Whatever happened, the HTML page shows what the report file holds.
     if (args.html) {

@@ -51,7 +51,7 @@ export interface AnalyzeRequest {
   signal?: AbortSignal;
 }
 
-export function resolveLayers(model: LoadedModel, requested: string[] | undefined): string[] {
+export function resolveLayers(model: Pick<LoadedModel, 'path' | 'layers'>, requested: string[] | undefined): string[] {
   if (!requested || requested.length === 0) return model.layers.map((l) => l.name);
   const known = new Set(model.layers.map((l) => l.name));
   for (const name of requested) {
@@ -163,13 +163,16 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
     };
     for (const [index, name] of layers.entries()) {
       emit({ type: 'layerStarted', layer: name, index, total: layers.length });
-      const job: LayerJob = { model, name, index, probe: model.probe(name), images, height, width, channels, mapping, settings, signal: req.signal, emit };
+      // Seeds derive from the layer's place in the model, not in the request: a layer's result does not depend on
+      // which other layers were asked for (or on which worker process ran it).
+      const seedIndex = model.layers.findIndex((l) => l.name === name);
+      const job: LayerJob = { model, name, index: seedIndex, probe: model.probe(name), images, height, width, channels, mapping, settings, signal: req.signal, emit };
       const perImage: LayerResult['perImage'] = [];
       for (const [imageIndex, image] of images.entries()) {
         const t1 = performance.now();
         const r = await withLayerContext(name, model.path, () => learnSid(
           { probe: job.probe, pixels: image.pixels, height, width, channels, mapping },
-          searchOptions(job, mixSeed(settings.seed, index, imageIndex), (step, ratio, entropy) =>
+          searchOptions(job, mixSeed(settings.seed, seedIndex, imageIndex), (step, ratio, entropy) =>
             emit({ type: 'step', layer: name, image: imageIndex, step, maxSteps: settings.maxSteps, ratio, entropy, elapsedMs: performance.now() - t1 }),
           ),
         ));

@@ -12,7 +12,7 @@ import type { SidOptions } from './sid';
 
 export interface LayerJob {
   model: LoadedModel;
-  /** Layer name and its position among the analysed layers (seeds derive from it). */
+  /** Layer name and its position among the model's layers (seeds derive from it). */
   name: string;
   index: number;
   probe: (x: tf.Tensor4D) => tf.Tensor;

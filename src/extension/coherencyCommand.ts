@@ -27,7 +27,7 @@ import { showError } from './notify';
 import { panelHooks } from './openReport';
 import { ReportPanel } from './panel';
 import { modelName } from './reportStore';
-import { AnalysisError, type CoherencyRunResult } from './workerClient';
+import { AnalysisError, type CoherencyRunResult } from '../worker/client';
 
 /**
  * The paper's rescale factor k. (The engine's DEFAULT_COHERENCY_FACTOR is the same number; its module loads

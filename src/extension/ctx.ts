@@ -7,7 +7,7 @@ import * as vscode from 'vscode';
 import type { Report } from '../engine/report';
 import { ReportStore } from './reportStore';
 import { Runs } from './runs';
-import { AnalysisPool } from './workerClient';
+import { AnalysisPool } from '../worker/client';
 
 export interface ReportChange {
   /** Absolute path of the report file. */

@@ -304,4 +304,7 @@ process.on('message', (m) => {
 });
 // No worker outlives the extension host: when the IPC channel closes, stop.
 process.on('disconnect', stop);
+// The worker is driven over IPC only. A terminal's Ctrl-C reaches the whole process group, this worker included
+// (the CLI's --workers); the parent turns it into a 'cancel' so the finished layers are kept, so ignore it here.
+process.on('SIGINT', () => {});
 send({ kind: 'ready', pid: process.pid });
