@@ -59,6 +59,12 @@ export interface SidOptions {
    * the constant d mean(v)/dv of SID in the multiplier and the step direction.
    */
   entropy?: (noisyInput: tf.Tensor4D) => tf.Scalar;
+  /**
+   * Warm start: log sigma per pixel ([0,1]-pixel units, H*W row-major), e.g. from previewSigma, used instead of
+   * the flat start ½ log(alpha*tau). Fitted to the grid parameters in least squares when sigmaGrid is set, and
+   * capped at log sigmaMax. The level projection of the first step corrects its overall level.
+   */
+  initialLogSigma?: Float32Array;
 }
 
 export interface SidResult {
@@ -137,6 +143,16 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
 
     // Optimisation state, all in JS: v (grid params), Adam moments, the averaged v.
     const v = new Float32Array(P).fill(Math.min(0.5 * Math.log(opts.alpha * opts.tau), logSigmaMax));
+    if (opts.initialLogSigma) {
+      if (opts.initialLogSigma.length !== H * W) {
+        throw new Error(`initialLogSigma has ${opts.initialLogSigma.length} values, the image ${H * W} pixels`);
+      }
+      const init = grid.downsampleArray(opts.initialLogSigma);
+      for (let j = 0; j < P; j++) {
+        if (!Number.isFinite(init[j])) throw new Error(`initialLogSigma is not finite (${init[j]}) at parameter ${j}`);
+        v[j] = Math.min(init[j], logSigmaMax);
+      }
+    }
     const m = new Float32Array(P);
     const s = new Float32Array(P);
     const vAvg = Float32Array.from(v);

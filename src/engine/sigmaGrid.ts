@@ -13,6 +13,11 @@ export interface SigmaGrid {
   entropyWeights: Float32Array;
   /** vFull in plain JS, for the reported map. */
   upsampleArray(v: Float32Array): Float32Array;
+  /**
+   * The grid parameters whose upsampling is nearest a full-resolution [H, W] array in least squares
+   * (v = A⁺ V (B⁺)ᵀ; a copy when per pixel). Recovers v exactly from upsampleArray(v).
+   */
+  downsampleArray(vFull: Float32Array): Float32Array;
   dispose(): void;
 }
 
@@ -39,6 +44,7 @@ export function makeSigmaGrid(height: number, width: number, grid: number | null
       upsample: (v) => v,
       entropyWeights: weights,
       upsampleArray: (v) => v,
+      downsampleArray: (vFull) => Float32Array.from(vFull),
       dispose() {},
     };
   }
@@ -76,9 +82,73 @@ export function makeSigmaGrid(height: number, width: number, grid: number | null
         }
       return full;
     },
+    downsampleArray(vFull) {
+      // Rows first: T = A⁺ V  [rows, W], then X = T (B⁺)ᵀ  [rows, cols].
+      const aPinv = pseudoInverse(aArr, height, rows);
+      const bPinv = pseudoInverse(bArr, width, cols);
+      const t = new Float64Array(rows * width);
+      for (let r = 0; r < rows; r++)
+        for (let i = 0; i < height; i++) {
+          const p = aPinv[r * height + i];
+          if (p === 0) continue;
+          for (let j = 0; j < width; j++) t[r * width + j] += p * vFull[i * width + j];
+        }
+      const out = new Float32Array(rows * cols);
+      for (let r = 0; r < rows; r++)
+        for (let c = 0; c < cols; c++) {
+          let s = 0;
+          for (let j = 0; j < width; j++) s += t[r * width + j] * bPinv[c * width + j];
+          out[r * cols + c] = s;
+        }
+      return out;
+    },
     dispose() {
       a.dispose();
       b.dispose();
     },
   };
+}
+
+/** (MᵀM)⁻¹ Mᵀ for a full-column-rank [out, n] matrix (n small), as an [n, out] array. Gauss-Jordan on MᵀM. */
+function pseudoInverse(m: Float32Array, out: number, n: number): Float64Array {
+  const g = new Float64Array(n * n);
+  for (let i = 0; i < out; i++)
+    for (let a = 0; a < n; a++) {
+      const ma = m[i * n + a];
+      if (ma === 0) continue;
+      for (let b = 0; b < n; b++) g[a * n + b] += ma * m[i * n + b];
+    }
+  const inv = new Float64Array(n * n);
+  for (let a = 0; a < n; a++) inv[a * n + a] = 1;
+  for (let col = 0; col < n; col++) {
+    let piv = col;
+    for (let r = col + 1; r < n; r++) if (Math.abs(g[r * n + col]) > Math.abs(g[piv * n + col])) piv = r;
+    if (piv !== col)
+      for (let k = 0; k < n; k++) {
+        [g[col * n + k], g[piv * n + k]] = [g[piv * n + k], g[col * n + k]];
+        [inv[col * n + k], inv[piv * n + k]] = [inv[piv * n + k], inv[col * n + k]];
+      }
+    const d = g[col * n + col];
+    for (let k = 0; k < n; k++) {
+      g[col * n + k] /= d;
+      inv[col * n + k] /= d;
+    }
+    for (let r = 0; r < n; r++) {
+      if (r === col) continue;
+      const f = g[r * n + col];
+      if (f === 0) continue;
+      for (let k = 0; k < n; k++) {
+        g[r * n + k] -= f * g[col * n + k];
+        inv[r * n + k] -= f * inv[col * n + k];
+      }
+    }
+  }
+  const p = new Float64Array(n * out);
+  for (let a = 0; a < n; a++)
+    for (let i = 0; i < out; i++) {
+      let s = 0;
+      for (let b = 0; b < n; b++) s += inv[a * n + b] * m[i * n + b];
+      p[a * out + i] = s;
+    }
+  return p;
 }

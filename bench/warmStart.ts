@@ -1,0 +1,95 @@
+/**
+ * First-order preview and warm start on the ResNet-20 fixture (bench/resnet20.ts), one 32x32 image, wasm:
+ * for the stem and each stage's output, the preview (time, SID mean, map Pearson vs the full cold run), the cold
+ * run (flat start) and the warm run (started from the preview), with steps, seconds, SID means and constraint
+ * ratios. No assertions; prints a table.
+ *
+ *   node --import tsx bench/warmStart.ts [--steps 200] [--layers stem,stage1_block3,stage2_block3,stage3_block3]
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { selectBackend } from '../src/engine/backend';
+import { loadImages } from '../src/engine/images';
+import { makeInputMapping } from '../src/engine/inputMapping';
+import { loadModel } from '../src/engine/loaders';
+import { previewSigma } from '../src/engine/preview';
+import { learnSid } from '../src/engine/sid';
+import { makeFixture } from './resnet20';
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(name);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : dflt;
+}
+
+function pearson(a: Float32Array, b: Float32Array): number {
+  const ma = a.reduce((s, x) => s + x, 0) / a.length;
+  const mb = b.reduce((s, x) => s + x, 0) / b.length;
+  let ab = 0, aa = 0, bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ab += (a[i] - ma) * (b[i] - mb);
+    aa += (a[i] - ma) ** 2;
+    bb += (b[i] - mb) ** 2;
+  }
+  return ab / Math.sqrt(aa * bb);
+}
+
+function table(header: string[], rows: string[][]): void {
+  const width = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(width[i]) : c.padStart(width[i]))).join(' | ');
+  console.log(line(header));
+  console.log(width.map((w) => '-'.repeat(w)).join('-|-'));
+  rows.forEach((r) => console.log(line(r)));
+}
+
+async function main(): Promise<void> {
+  const steps = Number(arg('--steps', '200'));
+  const layers = arg('--layers', 'stem,stage1_block3,stage2_block3,stage3_block3').split(',');
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'infodiscard-warm-'));
+  try {
+    const fx = await makeFixture(path.join(tmp, 'resnet20'), 3, 1);
+    await selectBackend('wasm');
+    const model = await loadModel(fx.modelPath);
+    const { height, width, channels } = model.input;
+    const [image] = loadImages([fx.imagePath], height!, width!, channels);
+    const mapping = makeInputMapping({}, channels);
+    const opts = { alpha: 1.5, tau: 0.01, samples: 16, maxSteps: steps, sigmaMax: 1, sigmaGrid: null, learningRate: 0.05, seed: 1 };
+    const rows: string[][] = [];
+    for (const layer of layers) {
+      const input = { probe: model.probe(layer), pixels: image.pixels, height: height!, width: width!, channels, mapping };
+      const cold = await learnSid(input, opts);
+      const preview = await previewSigma(input, opts);
+      const warm = await learnSid(input, { ...opts, initialLogSigma: preview.sigma.map(Math.log) });
+      const row = [
+        layer,
+        preview.seconds.toFixed(1),
+        preview.linearisedRatio.toFixed(2),
+        preview.levelShift.toFixed(2),
+        preview.sidMean.toFixed(3),
+        pearson(preview.map, cold.map).toFixed(3),
+        `${cold.steps}/${cold.seconds.toFixed(1)}`,
+        `${warm.steps}/${warm.seconds.toFixed(1)}`,
+        `${(warm.seconds + preview.seconds).toFixed(1)}`,
+        cold.sidMean.toFixed(3),
+        (warm.sidMean - cold.sidMean).toFixed(3),
+        pearson(warm.map, cold.map).toFixed(3),
+        `${preview.constraintRatio.toFixed(2)}/${cold.constraintRatio.toFixed(2)}/${warm.constraintRatio.toFixed(2)}`,
+      ];
+      console.log(row.join('  '));
+      rows.push(row);
+    }
+    model.dispose();
+    console.log(`\nResNet-20 fixture, one 32x32 image, wasm, K=16, max ${steps} steps (cold = flat start, warm = from the preview)`);
+    table(
+      ['layer', 'prev s', 'lin ratio', 'shift', 'prev SID', 'r(prev,cold)', 'cold steps/s', 'warm steps/s', 'prev+warm s', 'cold SID', 'warm-cold', 'r(warm,cold)', 'ratio prev/cold/warm'],
+      rows,
+    );
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
