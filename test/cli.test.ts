@@ -38,7 +38,7 @@ test('analyze writes a report that follows the schema, and an HTML page', async 
   assert.match(report.model.sha256, /^[0-9a-f]{64}$/);
   assert.deepEqual(
     Object.keys(report.settings).sort(),
-    ['alpha', 'backend', 'decoder', 'inputRange', 'learningRate', 'maxSteps', 'metrics', 'normalize', 'samples', 'seed', 'sigmaGrid', 'sigmaMax', 'tau'],
+    ['alpha', 'backend', 'decoder', 'inputRange', 'learningRate', 'maxSteps', 'metrics', 'normalize', 'preview', 'samples', 'seed', 'sigmaGrid', 'sigmaMax', 'tau', 'warmStart'],
   );
   assert.deepEqual(report.settings.metrics, ['sid']);
   assert.equal(report.settings.decoder, null);
@@ -117,6 +117,29 @@ test('--workers 2 runs the layers in two processes and writes the same report as
   assert.deepEqual(b.layers.map((l) => l.name), a.layers.map((l) => l.name), 'layers in model order');
   for (const [i, layer] of a.layers.entries()) assert.deepEqual(b.layers[i].perImage[0].map, layer.perImage[0].map, `${layer.name}: same map`);
   assert.ok(!existsSync(`${two}.parts`), 'the per-worker parts are removed');
+});
+
+test('--preview writes the first-order map, labelled; --warm-start runs the search from it', async () => {
+  const model = await goodModel('preview');
+  const out = path.join(dir, 'preview.json');
+  const r = run(['analyze', model, '--images', image, '--out', out, '--preview', ...fast.filter((a) => a !== '--quiet')]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /first-order preview: an approximation/);
+  const report = JSON.parse(readFileSync(out, 'utf8')) as Report;
+  assert.equal(report.settings.preview, true);
+  for (const layer of report.layers) {
+    for (const p of layer.perImage) {
+      assert.equal(p.stopReason, 'preview');
+      assert.equal(p.steps, 0);
+      assert.ok(Math.abs(p.constraintRatio / report.settings.alpha - 1) < 0.1, `${layer.name}: the level fit holds the constraint (${p.constraintRatio})`);
+    }
+  }
+  const warm = path.join(dir, 'warm.json');
+  assert.equal(run(['analyze', model, '--images', image, '--out', warm, '--warm-start', ...fast]).code, 0);
+  const w = JSON.parse(readFileSync(warm, 'utf8')) as Report;
+  assert.equal(w.settings.warmStart, true);
+  assert.ok(w.layers.every((l) => l.perImage.every((p) => p.stopReason !== 'preview' && p.steps > 0)));
+  expectUserError(['analyze', model, '--images', image, '--preview', '--metrics', 'ru', ...fast], /--preview: is a first-order map of SID; RU has no preview/);
 });
 
 test('Ctrl-C with --workers cancels every worker and keeps the finished layers', async () => {

@@ -32,6 +32,9 @@ Options for analyze:
   --normalize m/s        model input = (pixel - m) / s, per channel: 0.485,0.456,0.406/0.229,0.224,0.225
   --input-size HxW       image size for models that accept any size
   --backend B            auto | tensorflow | wasm | cpu (default auto: tfjs-node if installed, else wasm)
+  --preview              SID as a first-order map (Jacobian column norms, one level fit): seconds per layer, an
+                         approximation of the optimised map, labelled as such in the report
+  --warm-start           start the SID search from that map instead of a flat sigma
   --workers N            worker processes analysing layers in parallel: a number, or auto = one per core
                          (default 1: in this process); the report is the same either way
 
@@ -136,6 +139,8 @@ export function parseCli(argv: string[]): CliArgs {
         box: { type: 'string' },
         'target-class': { type: 'string' },
         workers: { type: 'string' },
+        preview: { type: 'boolean' },
+        'warm-start': { type: 'boolean' },
         quiet: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
@@ -237,6 +242,8 @@ export function parseCli(argv: string[]): CliArgs {
       learningRate: num(v['learning-rate'], '--learning-rate', d.learningRate),
       metrics: metrics.length > 0 ? metrics : d.metrics,
       decoder,
+      preview: !!v.preview,
+      warmStart: !!v['warm-start'],
     },
   };
 }

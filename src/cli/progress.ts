@@ -53,7 +53,9 @@ export function progressPrinter(stream: NodeJS.WriteStream, quiet: boolean): (e:
         const ratio = r.perImage.reduce((a, p) => a + p.constraintRatio, 0) / r.perImage.length;
         const steps = r.perImage.reduce((a, p) => a + p.steps, 0);
         const secs = r.perImage.reduce((a, p) => a + p.seconds, 0);
+        const preview = r.perImage.length > 0 && r.perImage.every((p) => p.stopReason === 'preview');
         const extra = [
+          preview ? 'first-order preview: an approximation, not optimised' : '',
           r.ru ? `RU ${r.ru.mean.toFixed(3)} ± ${r.ru.std.toFixed(3)} (decoder ${r.ru.decoder.psnr.toFixed(1)} dB)` : '',
           r.concentration ? `conc ${r.concentration.mean.toFixed(3)}` : '',
           r.baselines ? `|grad| ${r.baselines.gradNorm.mean.toPrecision(3)}` : '',

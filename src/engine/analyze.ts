@@ -15,7 +15,8 @@ import { loadModel, type LoadedModel } from './loaders';
 import { meanStd, SCHEMA_VERSION, type LayerResult, type ObjectRegion, type Report } from './report';
 import { writeReport } from './reportFile';
 import { DEFAULT_DECODER, validateSettings, type SettingsInput } from './settings';
-import { learnSid } from './sid';
+import { learnSid, type SidResult } from './sid';
+import { previewSigma, type PreviewResult } from './preview';
 import { concentration, maskRows, summarizeConcentration } from './concentration';
 import { imageRegions, type ImageRegions } from './regions';
 import { layerBaselines } from './baselines';
@@ -97,6 +98,27 @@ async function withLayerContext<T>(layer: string, modelPath: string, run: () => 
   }
 }
 
+/**
+ * A preview map in the shape of a search result. Its multiplier is the first-order one: with the linearised
+ * constraint every free pixel has d ratio / d log sigma = 2 alpha / P, which is 2 alpha / n per input unit.
+ */
+function previewAsResult(p: PreviewResult, alpha: number, units: number): Omit<SidResult, 'stopReason'> & { stopReason: 'preview' } {
+  return {
+    map: p.map,
+    sigma: p.sigma,
+    sidMean: p.sidMean,
+    constraintRatio: p.constraintRatio,
+    constraintRatioSe: p.constraintRatioSe,
+    lambda: (2 * alpha) / units,
+    steps: 0,
+    saturated: p.saturated,
+    deltaF2: p.deltaF2,
+    deltaF2RelSe: p.deltaF2RelSe,
+    stopReason: 'preview',
+    seconds: p.seconds,
+  };
+}
+
 export async function analyze(req: AnalyzeRequest): Promise<Report> {
   const t0 = performance.now();
   const emit: EventSink = (event) => req.onEvent?.(event);
@@ -170,12 +192,16 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
       const perImage: LayerResult['perImage'] = [];
       for (const [imageIndex, image] of images.entries()) {
         const t1 = performance.now();
-        const r = await withLayerContext(name, model.path, () => learnSid(
-          { probe: job.probe, pixels: image.pixels, height, width, channels, mapping },
-          searchOptions(job, mixSeed(settings.seed, seedIndex, imageIndex), (step, ratio, entropy) =>
-            emit({ type: 'step', layer: name, image: imageIndex, step, maxSteps: settings.maxSteps, ratio, entropy, elapsedMs: performance.now() - t1 }),
-          ),
-        ));
+        const input = { probe: job.probe, pixels: image.pixels, height, width, channels, mapping };
+        const options = searchOptions(job, mixSeed(settings.seed, seedIndex, imageIndex), (step, ratio, entropy) =>
+          emit({ type: 'step', layer: name, image: imageIndex, step, maxSteps: settings.maxSteps, ratio, entropy, elapsedMs: performance.now() - t1 }),
+        );
+        const r = await withLayerContext(name, model.path, async () => {
+          if (!settings.preview && !settings.warmStart) return learnSid(input, options);
+          const first = await previewSigma(input, options);
+          if (settings.preview) return previewAsResult(first, settings.alpha, height * width * channels);
+          return learnSid(input, { ...options, initialLogSigma: first.sigma.map(Math.log) });
+        });
         perImage.push({
           image: imageIndex,
           sidMean: r.sidMean,

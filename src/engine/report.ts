@@ -39,6 +39,13 @@ export interface AnalysisSettings {
   metrics?: MetricName[];
   /** The RU decoders' architecture and training, when `metrics` includes ru. */
   decoder?: DecoderSettings | null;
+  /**
+   * Schema 2: SID maps are the first-order preview (Jacobian column norms, one level fit; src/engine/preview.ts),
+   * an approximation in seconds rather than the optimised result. Per image, stopReason is then 'preview'.
+   */
+  preview?: boolean;
+  /** Schema 2: the SID search started from the first-order preview instead of a flat sigma. */
+  warmStart?: boolean;
 }
 
 /** Decoder g (paper Sec. 3.2 and 4): residual blocks, the first ones upsampling x2 on two transposed-conv tracks. */
@@ -102,8 +109,8 @@ export interface PerImageResult {
   deltaF2: number;
   /** Relative standard error of deltaF2 (target < 0.02). */
   deltaF2RelSe: number;
-  /** Why optimisation stopped: converged (constraint holds, entropy flat) or maxSteps. */
-  stopReason: 'converged' | 'maxSteps';
+  /** Why optimisation stopped: converged (constraint holds, entropy flat) or maxSteps; 'preview': not optimised. */
+  stopReason: 'converged' | 'maxSteps' | 'preview';
   /** Schema 2, metrics ru: pixel RU (the mean over channels of Ĥ_i = ½·log E[(x_i − x̂'_i)²] + C), nats, H x W. */
   ruMap?: number[][];
   /** Mean over all n input units of Ĥ_i for this image. */

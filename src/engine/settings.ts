@@ -19,6 +19,8 @@ export const DEFAULT_SETTINGS: SettingsInput = {
   learningRate: 0.05,
   metrics: ['sid'],
   decoder: null,
+  preview: false,
+  warmStart: false,
 };
 
 /**
@@ -56,6 +58,7 @@ export function validateSettings(s: SettingsInput): SettingsInput {
     check((METRIC_NAMES as readonly string[]).includes(m), '--metrics', `unknown metric "${m}"; choose from ${METRIC_NAMES.join(', ')}`);
   }
   if (metrics.includes('ru')) validateDecoderSettings(s.decoder ?? DEFAULT_DECODER);
+  check(!(s.preview && metrics.includes('ru')), '--preview', 'is a first-order map of SID; RU has no preview: leave out ru or --preview');
   check(Math.sqrt(s.alpha * s.tau) <= s.sigmaMax, '--sigma-max', `must be at least sqrt(alpha * tau) = ${Math.sqrt(s.alpha * s.tau).toPrecision(3)}, the starting noise level`);
   // SID always runs (concentration is read off its maps); the list is kept in a fixed order for the report.
   const ordered = METRIC_NAMES.filter((m) => m === 'sid' || metrics.includes(m)) as MetricName[];

@@ -24,6 +24,8 @@ function settingChips(report: Report): HTMLElement[] {
   add('seed', s.seed);
   // Schema 2: what was measured beyond SID, and the RU decoders.
   if (Array.isArray(s.metrics) && s.metrics.length) add('metrics', s.metrics.join(', '));
+  if (s.preview === true) add('SID', 'first-order preview (approximation, not optimised)');
+  if (s.warmStart === true) add('start', 'warm (from the first-order preview)');
   const d = s.decoder;
   if (d && typeof d === 'object') add('decoder', `${d.blocks} blocks × ${d.width} ch, ≤ ${d.maxEpochs} epochs`);
   return chips.map(([k, v]) => el('span', { class: 'id-chip' }, el('b', null, k), v));

@@ -394,7 +394,8 @@ export function renderMaps(report: Report, state: MapsState, theme: Theme, handl
     const ratioOk = !(isNum(alpha) && isNum(result.constraintRatio)) || Math.abs(result.constraintRatio / alpha - 1) <= 0.05;
     fact('Constraint ratio', `${fmt(result.constraintRatio, 4)} ± ${fmt(result.constraintRatioSe, 4)}${isNum(alpha) ? ` (α = ${alpha})${ratioOk ? '' : ' ⚠'}` : ''}`);
     fact('λ', fmtNum(result.lambda, 4));
-    fact('Steps', `${fmt(result.steps, 0)}${result.stopReason ? ` (${result.stopReason === 'maxSteps' ? 'hit max steps' : 'converged'})` : ''}`);
+    const stop = { maxSteps: 'hit max steps', converged: 'converged', preview: 'first-order preview, not optimised' } as const;
+    fact('Steps', `${fmt(result.steps, 0)}${result.stopReason && result.stopReason in stop ? ` (${stop[result.stopReason]})` : ''}`);
     fact('Saturated pixels', fmt(result.saturated, 0));
     fact('Δf²', `${fmtNum(result.deltaF2, 4)}${isNum(result.deltaF2RelSe) ? ` (±${(result.deltaF2RelSe * 100).toFixed(1)} %)` : ''}`);
     fact('Time', `${fmt(result.seconds, 1)} s`);
