@@ -272,6 +272,28 @@ test('closing the panel cancels its analysis and leaves no worker process', { ti
   assert.ok(report.layers.length >= 1, 'finished layers kept');
 });
 
+test('workers: 2 runs the layers of one analysis in two processes; the report equals a one-worker run', { timeout: 120_000 }, async () => {
+  configure({ tau: 0.015, workers: 2 });
+  mock.messages.length = 0;
+  const before = new Set(reportFiles());
+  await run('infodiscard.analyzeModel', Uri.file(modelA));
+  assert.deepEqual(mock.messages.filter((m) => m.level === 'error'), []);
+  const file = reportFiles().find((f) => !before.has(f))!;
+  const two = readJson(file);
+  assert.equal(two.status, 'complete');
+  assert.deepEqual(two.layers.map((l) => l.name), ['conv1', 'conv2', 'conv3']);
+  assert.match(mock.log.join('\n'), /net-a: backend wasm, 2 worker processes, 3 layers/);
+  const progress = mock.progress[mock.progress.length - 1];
+  assert.equal(progress.reports.filter((r) => r.increment).length, 3, 'one increment per layer');
+  // The same analysis in one worker (the saved report removed so it is recomputed): the same maps.
+  rmSync(path.join(ws, '.infodiscard', file));
+  configure({ tau: 0.015, workers: 1 });
+  await run('infodiscard.analyzeModel', Uri.file(modelA));
+  const one = readJson(reportFiles().find((f) => !before.has(f))!);
+  assert.equal(one.status, 'complete');
+  for (const [i, layer] of one.layers.entries()) assert.deepEqual(two.layers[i].perImage.map((p) => p.map), layer.perImage.map((p) => p.map), layer.name);
+});
+
 test('errors: a bad setting offers to open it; a file that is not a model gives one line naming it', { timeout: 60_000 }, async () => {
   configure({ alpha: -1 });
   mock.messages.length = 0;

@@ -12,6 +12,9 @@ import type { EventSink } from './events';
 import { collectImagePaths, loadImages, type PreparedImage } from './images';
 import { makeInputMapping } from './inputMapping';
 import { loadModel, type LoadedModel } from './loaders';
+import { resolveLayers } from './resolveLayers';
+
+export { resolveLayers } from './resolveLayers';
 import { meanStd, SCHEMA_VERSION, type LayerResult, type ObjectRegion, type Report } from './report';
 import { writeReport } from './reportFile';
 import { DEFAULT_DECODER, validateSettings, type SettingsInput } from './settings';
@@ -52,22 +55,6 @@ export interface AnalyzeRequest {
   signal?: AbortSignal;
 }
 
-export function resolveLayers(model: Pick<LoadedModel, 'path' | 'layers'>, requested: string[] | undefined): string[] {
-  if (!requested || requested.length === 0) return model.layers.map((l) => l.name);
-  const known = new Set(model.layers.map((l) => l.name));
-  for (const name of requested) {
-    if (!known.has(name)) {
-      const sample = model.layers.slice(0, 8).map((l) => l.name).join(', ');
-      throw new UserError(
-        `no layer named "${name}" in ${model.path}; available: ${sample}${model.layers.length > 8 ? `, ... (${model.layers.length} in all; list them with "infodiscard layers")` : ''}`,
-        '--layers',
-      );
-    }
-  }
-  // Keep model order, whatever order they were asked in.
-  const want = new Set(requested);
-  return model.layers.filter((l) => want.has(l.name)).map((l) => l.name);
-}
 
 function imageSize(model: LoadedModel, inputSize: [number, number] | undefined, firstImage: string): [number, number] {
   const { height, width } = model.input;

@@ -13,6 +13,7 @@ import type { LayerResult, Report } from '../engine/report';
 import { parseReport } from '../engine/reportFile';
 import type { SettingsInput } from '../engine/settings';
 import type { AnalyzeParams } from '../protocol';
+import { runLayersInPool } from '../worker/parallel';
 import type { Ctx } from './ctx';
 import { plainMessage } from './messages';
 
@@ -188,7 +189,10 @@ export function runAnalysis(ctx: Ctx, job: AnalysisJob): Thenable<AnalysisOutcom
         log.info(`${job.label}: metrics SID, ${metrics.join(', ')}${ru}${conc}`);
       }
       try {
-        const result = await ctx.pool(job.workers).run(params, { onEvent, signal: run.controller.signal });
+        // With several workers, the layers of this one analysis run in parallel (one job per layer, merged).
+        const pool = ctx.pool(job.workers);
+        const handlers = { onEvent, signal: run.controller.signal };
+        const result = job.workers > 1 ? await runLayersInPool(pool, params, job.workers, handlers) : await pool.run(params, handlers);
         await published;
         const report = await readReportFile(result.reportPath);
         if (report) ctx.fireReportChanged({ path: result.reportPath, report });
