@@ -13,8 +13,6 @@ import { collectImagePaths, loadImages, type PreparedImage } from './images';
 import { makeInputMapping } from './inputMapping';
 import { loadModel, type LoadedModel } from './loaders';
 import { resolveLayers } from './resolveLayers';
-
-export { resolveLayers } from './resolveLayers';
 import { meanStd, SCHEMA_VERSION, type LayerResult, type ObjectRegion, type Report } from './report';
 import { writeReport } from './reportFile';
 import { DEFAULT_DECODER, validateSettings, type SettingsInput } from './settings';
@@ -28,6 +26,8 @@ import { hashImages } from './ru/decoderCache';
 import { mapRows, searchOptions, type LayerJob } from './layerJob';
 import { mixSeed } from './rng';
 import { VERSION } from './version';
+
+export { resolveLayers };
 
 export interface AnalyzeRequest {
   modelPath: string;
@@ -54,7 +54,6 @@ export interface AnalyzeRequest {
   onEvent?: EventSink;
   signal?: AbortSignal;
 }
-
 
 function imageSize(model: LoadedModel, inputSize: [number, number] | undefined, firstImage: string): [number, number] {
   const { height, width } = model.input;
