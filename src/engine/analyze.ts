@@ -184,9 +184,17 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
         );
         const r = await withLayerContext(name, model.path, async () => {
           if (!settings.preview && !settings.warmStart) return learnSid(input, options);
-          const first = await previewSigma(input, options);
-          if (settings.preview) return previewAsResult(first, settings.alpha, height * width * channels);
-          return learnSid(input, { ...options, initialLogSigma: first.sigma.map(Math.log) });
+          if (settings.preview) return previewAsResult(await previewSigma(input, options), settings.alpha, height * width * channels);
+          // Warm start: the first-order shape only, from one linearisation pass (learnSid's level projection and
+          // calibration set the level; more passes or a calibrated level did not save steps in bench/warmStart.ts),
+          // its delta_f^2 reused (same stream, same value), learnSid's warm minimum; seconds cover both.
+          const first = await previewSigma(input, { ...options, measure: false, passes: 1 });
+          const warm = await learnSid(input, {
+            ...options,
+            initialLogSigma: first.sigma.map(Math.log),
+            deltaF2: { mean: first.deltaF2, relSe: first.deltaF2RelSe },
+          });
+          return { ...warm, seconds: first.seconds + warm.seconds };
         });
         perImage.push({
           image: imageIndex,

@@ -63,6 +63,11 @@ export interface PreviewOptions {
    * calibration does (default true; needs measure). The shape stays first order; only a common shift is fitted.
    */
   calibrate?: boolean;
+  /**
+   * After the calibration, re-measure the constraint ratio on fresh noise for the report (default true; needs
+   * measure). A warm start does not need it: constraintRatio is then NaN.
+   */
+  check?: boolean;
   signal?: AbortSignal;
 }
 
@@ -72,7 +77,7 @@ export interface PreviewResult {
   /** Pixel SID H_i = log sigma_i + C (nats), H*W row-major. */
   map: Float32Array;
   sidMean: number;
-  /** Measured E||h(x + sigma∘delta) - f||^2 / delta_f^2 on fresh noise (NaN when measure is false); alpha if exact. */
+  /** Measured E||h(x + sigma∘delta) - f||^2 / delta_f^2 on fresh noise (NaN when measure or check is false); alpha if exact. */
   constraintRatio: number;
   constraintRatioSe: number;
   /** The same ratio under the first-order model (alpha unless every pixel saturates). */
@@ -222,9 +227,11 @@ export async function previewSigma(input: SidInput, opts: PreviewOptions): Promi
         levelShift = level.shift;
         sigma = at(levelShift);
       }
-      const check = await estimate(stdOf(sigma), mixSeed(opts.seed, 6));
-      constraintRatio = check.mean / deltaF2;
-      constraintRatioSe = (check.relSe * check.mean) / deltaF2;
+      if (opts.check ?? true) {
+        const check = await estimate(stdOf(sigma), mixSeed(opts.seed, 6));
+        constraintRatio = check.mean / deltaF2;
+        constraintRatioSe = (check.relSe * check.mean) / deltaF2;
+      }
     }
     const map = new Float32Array(H * W);
     let sum = 0;

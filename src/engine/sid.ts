@@ -44,7 +44,7 @@ export interface SidOptions {
   learningRate: number;
   /** Seed of this (layer, image) problem; every random stream derives from it. */
   seed: number;
-  /** Steps before early stopping may trigger. */
+  /** Steps before early stopping may trigger (default 30; WARM_MIN_STEPS when initialLogSigma is given). */
   minSteps?: number;
   /** Early stop when the averaged entropy moved less than this (nats per pixel) over the last `window` steps. */
   entropyTolerance?: number;
@@ -65,6 +65,11 @@ export interface SidOptions {
    * capped at log sigmaMax. The level projection of the first step corrects its overall level.
    */
   initialLogSigma?: Float32Array;
+  /**
+   * delta_f^2 already measured on this problem's stream (e.g. previewSigma's deltaF2 and deltaF2RelSe with the
+   * same seed, samples and targetRelSe: the same number), used instead of estimating it again.
+   */
+  deltaF2?: { mean: number; relSe: number };
 }
 
 export interface SidResult {
@@ -91,12 +96,18 @@ const ADAM_EPS = 1e-8;
 const RATIO_EMA = 0.9;
 /** Polyak averaging of v: weight of the past. */
 const AVERAGE_EMA = 0.9;
+/**
+ * Default minSteps of a warm start. The stopping rule needs 2 * window (20) steps anyway; fewer (window 5,
+ * minSteps 10) returns little more than the preview, as the Polyak average still remembers the start
+ * (bench/warmStart.ts on ResNet-20: map Pearson with the cold run 0.85-0.91 against 0.96-0.97 at 20 steps).
+ */
+export const WARM_MIN_STEPS = 20;
 
 export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidResult> {
   const t0 = performance.now();
   const { height: H, width: W, channels: C, probe } = input;
   const K = opts.samples;
-  const minSteps = opts.minSteps ?? 30;
+  const minSteps = opts.minSteps ?? (opts.initialLogSigma ? WARM_MIN_STEPS : 30);
   const window = opts.window ?? 10;
   const tol = opts.entropyTolerance ?? 0.003;
   const targetRelSe = opts.targetRelSe ?? 0.01;
@@ -135,7 +146,7 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
         std.dispose();
       }
     };
-    const df = await estimate(Math.sqrt(opts.tau), mixSeed(opts.seed, 1));
+    const df = opts.deltaF2 ?? (await estimate(Math.sqrt(opts.tau), mixSeed(opts.seed, 1)));
     if (!(df.mean > 0) || !Number.isFinite(df.mean)) {
       throw new UserError('its output does not change when the input changes (delta_f^2 = 0), so SID is undefined; leave it out with --layers');
     }
