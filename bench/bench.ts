@@ -21,6 +21,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { makeFixture } from './resnet20';
 import { stepMilliseconds } from './stepTime';
+import { arg, table } from './util';
 
 const ROOT = path.resolve(__dirname, '..');
 const CLI = path.join(ROOT, 'dist', 'cli.js');
@@ -32,11 +33,6 @@ const SHORT = 10; // steps of the extra run used for the marginal cost
 
 interface LayerTiming { seconds: number; steps: number; sidMean: number; ratio: number; loopMsPerStep?: number }
 interface Run { label: string; steps: number; wallSeconds: number; layers: Map<string, LayerTiming> }
-
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(name);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : dflt;
-}
 
 /** tfjs-node is an optional dependency with a native binary; probe it in a child so a broken install cannot take the bench down. */
 function tfjsNodeLoads(): boolean {
@@ -98,14 +94,6 @@ const msPerStep = (t: LayerTiming | undefined) => (t && t.steps > 0 ? (1000 * t.
 const marginal = (long: LayerTiming | undefined, short: LayerTiming | undefined) =>
   long && short && long.steps > short.steps ? (1000 * (long.seconds - short.seconds)) / (long.steps - short.steps) : NaN;
 const fmt = (v: number | undefined, digits = 1) => (v !== undefined && Number.isFinite(v) ? v.toFixed(digits) : '-');
-
-function table(header: string[], rows: string[][]): void {
-  const width = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(width[i]) : c.padStart(width[i]))).join(' | ');
-  console.log(line(header));
-  console.log(width.map((w) => '-'.repeat(w)).join('-|-'));
-  rows.forEach((r) => console.log(line(r)));
-}
 
 async function main(): Promise<number> {
   const steps = Number(arg('--steps', '200'));

@@ -21,31 +21,7 @@ import { loadModel } from '../src/engine/loaders';
 import { previewSigma } from '../src/engine/preview';
 import { learnSid } from '../src/engine/sid';
 import { makeFixture } from './resnet20';
-
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(name);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : dflt;
-}
-
-function pearson(a: Float32Array, b: Float32Array): number {
-  const ma = a.reduce((s, x) => s + x, 0) / a.length;
-  const mb = b.reduce((s, x) => s + x, 0) / b.length;
-  let ab = 0, aa = 0, bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += (a[i] - ma) * (b[i] - mb);
-    aa += (a[i] - ma) ** 2;
-    bb += (b[i] - mb) ** 2;
-  }
-  return ab / Math.sqrt(aa * bb);
-}
-
-function table(header: string[], rows: string[][]): void {
-  const width = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(width[i]) : c.padStart(width[i]))).join(' | ');
-  console.log(line(header));
-  console.log(width.map((w) => '-'.repeat(w)).join('-|-'));
-  rows.forEach((r) => console.log(line(r)));
-}
+import { arg, pearson, table } from './util';
 
 /** Preview variants for the warm start: full (calibrated + fresh-noise check), calibrated only, or first order only. */
 const PREVIEW_MODES = {

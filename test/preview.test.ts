@@ -20,6 +20,7 @@ import { Rng } from '../src/engine/rng';
 import { learnSid } from '../src/engine/sid';
 import { makeSigmaGrid } from '../src/engine/sigmaGrid';
 import { reluConvNet, tempDir } from './helpers/fixtures';
+import { pearson } from '../bench/util';
 
 before(() => selectBackend('wasm'));
 
@@ -134,20 +135,6 @@ test('grid preview meets the first-order budget; the least-squares grid fit inve
   assert.ok(Math.abs(r.firstOrderRatio / alpha - 1) < 1e-4, `first-order ratio ${r.firstOrderRatio}`);
   assert.ok(Number.isNaN(r.constraintRatio));
 });
-
-function pearson(a: Float32Array, b: Float32Array): number {
-  const ma = a.reduce((s, x) => s + x, 0) / a.length;
-  const mb = b.reduce((s, x) => s + x, 0) / b.length;
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += (a[i] - ma) * (b[i] - mb);
-    aa += (a[i] - ma) ** 2;
-    bb += (b[i] - mb) ** 2;
-  }
-  return ab / Math.sqrt(aa * bb);
-}
 
 test('warm-started learnSid on a ReLU conv net reaches the cold optimum in fewer steps', async () => {
   const dir = tempDir();

@@ -4,6 +4,7 @@ import { UserError } from '../engine/errors';
 import { DEFAULT_DECODER, DEFAULT_SETTINGS, LIGHT_DECODER, type SettingsInput } from '../engine/settings';
 import type { DecoderSettings, MetricName, ObjectRegion } from '../engine/report';
 import { parseBoxFlag } from '../engine/regions';
+import type { AnalyzeParams } from '../protocol';
 import type { BackendChoice } from '../engine/backend';
 
 export const USAGE = `infodiscard — how much of the input each layer of a trained network discards (SID, Ma et al. 2019)
@@ -77,6 +78,23 @@ export interface LayersArgs {
   command: 'layers';
   model: string;
   backend: BackendChoice;
+}
+
+/** What `analyze` asks of the engine (or of worker processes), from the parsed options. */
+export function analyzeParams(args: AnalyzeArgs): AnalyzeParams {
+  return {
+    modelPath: args.model,
+    images: args.images,
+    layers: args.layers,
+    settings: args.settings,
+    inputSize: args.inputSize,
+    trainImages: args.trainImages,
+    decoderCacheDir: args.decoderCacheDir,
+    boxesFile: args.boxesFile,
+    defaultRegion: args.defaultRegion,
+    targetClass: args.targetClass,
+    reportPath: args.out,
+  };
 }
 
 export type CliArgs = AnalyzeArgs | LayersArgs | { command: 'help' } | { command: 'version' };

@@ -11,7 +11,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { checkCoherency, DEFAULT_COHERENCY_FACTOR, formatCoherencyTable, writeCoherencyResult, type CoherencyPhase } from '../engine/coherency';
 import { CancelledError, UserError, isUserError } from '../engine/errors';
-import { parseCli, type AnalyzeArgs } from './args';
+import { analyzeParams, parseCli, type AnalyzeArgs } from './args';
+import { abortOnInterrupt } from './interrupt';
 import { progressPrinter } from './progress';
 
 export const COHERENCY_USAGE = `infodiscard coherency — the paper's coherency check: rescale two neighbouring conv layers
@@ -116,21 +117,15 @@ export async function runCoherency(argv: string[]): Promise<number> {
     process.stdout.write(COHERENCY_USAGE);
     return 0;
   }
-  const controller = new AbortController();
-  let interrupted = 0;
-  process.on('SIGINT', () => {
-    interrupted++;
-    if (interrupted > 1) process.exit(130);
-    process.stderr.write('\nCancelling; press Ctrl-C again to quit now\n');
-    controller.abort();
-  });
-  const { command: _command, model, out: _reportOut, html: _html, quiet, ...analysis } = args.analyze;
+  const controller = abortOnInterrupt('Cancelling');
+  // No report file: the result (with both reports) goes to --out.
+  const { reportPath: _reportPath, ...analysis } = analyzeParams(args.analyze);
+  const quiet = args.analyze.quiet;
   const onEvent = progressPrinter(process.stderr, quiet);
   let result;
   try {
     result = await checkCoherency({
       ...analysis,
-      modelPath: model,
       first: args.first,
       factor: args.factor,
       signal: controller.signal,

@@ -13,10 +13,11 @@ import type { Report } from '../engine/report';
 import { readReport } from '../engine/reportFile';
 import { VERSION } from '../engine/version';
 import { loadWebviewBundle, renderReportHtml } from '../report-html/render';
-import { parseCli, USAGE, type AnalyzeArgs } from './args';
+import { analyzeParams, parseCli, USAGE, type AnalyzeArgs } from './args';
 import { progressPrinter } from './progress';
 import { runCoherency } from './coherency';
 import { analyzeInWorkers } from './parallel';
+import { abortOnInterrupt } from './interrupt';
 
 function writeHtml(file: string, report: Report): void {
   mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
@@ -24,34 +25,13 @@ function writeHtml(file: string, report: Report): void {
 }
 
 async function runAnalyze(args: AnalyzeArgs): Promise<number> {
-  const controller = new AbortController();
-  let interrupted = 0;
-  process.on('SIGINT', () => {
-    interrupted++;
-    if (interrupted > 1) process.exit(130);
-    process.stderr.write('\nCancelling (the finished layers stay in the report); press Ctrl-C again to quit now\n');
-    controller.abort();
-  });
+  const controller = abortOnInterrupt('Cancelling (the finished layers stay in the report)');
   let report: Report | undefined;
   const onProgress = progressPrinter(process.stderr, args.quiet);
   try {
     report = args.workers !== 1
       ? await analyzeInWorkers(args, args.workers, onProgress, controller.signal)
-      : await analyze({
-          modelPath: args.model,
-          images: args.images,
-          layers: args.layers,
-          settings: args.settings,
-          inputSize: args.inputSize,
-          trainImages: args.trainImages,
-          decoderCacheDir: args.decoderCacheDir,
-          boxesFile: args.boxesFile,
-          defaultRegion: args.defaultRegion,
-          targetClass: args.targetClass,
-          reportPath: args.out,
-          signal: controller.signal,
-          onEvent: onProgress,
-        });
+      : await analyze({ ...analyzeParams(args), signal: controller.signal, onEvent: onProgress });
   } finally {
     // Whatever happened, the HTML page shows what the report file holds.
     if (args.html) {

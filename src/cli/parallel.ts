@@ -7,7 +7,7 @@ import type { Report } from '../engine/report';
 import { readReport } from '../engine/reportFile';
 import { AnalysisError, AnalysisPool } from '../worker/client';
 import { runLayersInPool } from '../worker/parallel';
-import type { AnalyzeArgs } from './args';
+import { analyzeParams, type AnalyzeArgs } from './args';
 
 /** One worker per core. */
 export function coreCount(): number {
@@ -19,19 +19,7 @@ export async function analyzeInWorkers(args: AnalyzeArgs, workers: number | 'aut
   const size = workers === 'auto' ? coreCount() : workers;
   const pool = new AnalysisPool(path.join(__dirname, 'worker.js'), { size });
   try {
-    const result = await runLayersInPool(pool, {
-      modelPath: args.model,
-      images: args.images,
-      layers: args.layers,
-      settings: args.settings,
-      inputSize: args.inputSize,
-      trainImages: args.trainImages,
-      decoderCacheDir: args.decoderCacheDir,
-      boxesFile: args.boxesFile,
-      defaultRegion: args.defaultRegion,
-      targetClass: args.targetClass,
-      reportPath: args.out,
-    }, size, { onEvent, signal });
+    const result = await runLayersInPool(pool, analyzeParams(args), size, { onEvent, signal });
     if (result.status === 'cancelled') throw new CancelledError();
     return readReport(args.out);
   } catch (e) {

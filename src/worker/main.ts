@@ -97,21 +97,8 @@ function eventForwarder(id: number, run?: () => CoherencyRun | undefined): (even
 
 async function runAnalyze(id: number, params: AnalyzeParams, signal: AbortSignal): Promise<void> {
   const { reportPath } = params;
-  await analyze({
-    modelPath: params.modelPath,
-    images: params.images,
-    layers: params.layers,
-    settings: params.settings,
-    inputSize: params.inputSize,
-    trainImages: params.trainImages,
-    decoderCacheDir: params.decoderCacheDir,
-    boxesFile: params.boxesFile,
-    defaultRegion: params.defaultRegion,
-    targetClass: params.targetClass,
-    reportPath,
-    onEvent: eventForwarder(id),
-    signal,
-  });
+  // AnalyzeParams is the serialisable part of the engine's AnalyzeRequest.
+  await analyze({ ...params, onEvent: eventForwarder(id), signal });
   send({ kind: 'finished', id, status: 'complete', reportPath });
 }
 
@@ -156,19 +143,10 @@ async function listLayers(params: LayersParams): Promise<ModelLayers> {
 
 async function runCoherencyJob(id: number, params: CoherencyParams, signal: AbortSignal): Promise<void> {
   let run: CoherencyRun | undefined;
+  // The output paths are the worker's business; the rest is the engine's request.
+  const { resultPath, originalReportPath, rescaledReportPath, ...request } = params;
   const result = await checkCoherency({
-    modelPath: params.modelPath,
-    images: params.images,
-    layers: params.layers,
-    settings: params.settings,
-    inputSize: params.inputSize,
-    trainImages: params.trainImages,
-    decoderCacheDir: params.decoderCacheDir,
-    boxesFile: params.boxesFile,
-    defaultRegion: params.defaultRegion,
-    targetClass: params.targetClass,
-    first: params.first,
-    factor: params.factor,
+    ...request,
     onEvent: eventForwarder(id, () => run),
     onPhase: (phase) => {
       run = phase === 'check' ? undefined : phase;
@@ -180,16 +158,16 @@ async function runCoherencyJob(id: number, params: CoherencyParams, signal: Abor
   });
   if (signal.aborted) throw new CancelledError();
   // The reports first, the result last: a result file always comes with its two reports.
-  writeReport(params.originalReportPath, result.original);
-  writeReport(params.rescaledReportPath, result.rescaled);
-  writeCoherencyResult(params.resultPath, result);
+  writeReport(originalReportPath, result.original);
+  writeReport(rescaledReportPath, result.rescaled);
+  writeCoherencyResult(resultPath, result);
   send({
     kind: 'coherencyFinished',
     id,
     status: 'complete',
-    resultPath: params.resultPath,
-    originalReportPath: params.originalReportPath,
-    rescaledReportPath: params.rescaledReportPath,
+    resultPath,
+    originalReportPath,
+    rescaledReportPath,
     outcome: {
       rescale: result.rescale,
       outputCheck: result.outputCheck,
