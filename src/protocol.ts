@@ -38,6 +38,11 @@ export interface LayersParams {
   modelPath: string;
   /** Backend to load the model with (default 'auto'). */
   backend?: BackendChoice;
+  /**
+   * Whether to find out which conv layers the coherency check can rescale (a trial rescale of each; default true).
+   * The parallel runner only needs the names.
+   */
+  checkRescale?: boolean;
 }
 
 /**

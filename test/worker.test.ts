@@ -289,6 +289,11 @@ test('layers: names, kinds and shapes; which conv layers can be rescaled and wit
   assert.match(e.message, /nope[\\/]model\.json/);
   assert.equal(e.reportPath, undefined);
   assert.equal((await pl.listLayers({ modelPath: model, backend: 'wasm' })).status, 'complete');
+  // Names only (the parallel runner): no trial rescale, so no rescale facts.
+  const names = await pl.listLayers({ modelPath: model, backend: 'wasm', checkRescale: false });
+  assert.ok(names.status === 'complete');
+  assert.deepEqual(names.model.layers.map((l) => l.name), ['conv1', 'conv2', 'conv3']);
+  assert.ok(names.model.layers.every((l) => l.rescale === undefined && l.notRescalable === undefined));
 });
 
 function coherencyParams(extra: Partial<CoherencyParams> = {}): CoherencyParams {

@@ -111,11 +111,12 @@ async function listLayers(params: LayersParams): Promise<ModelLayers> {
   claimProcessErrors();
   const model = await loadModel(params.modelPath);
   try {
+    const checkRescale = params.checkRescale !== false;
     const convs = new Set(convLayerNames(model));
     const prefix = `${model.path}: `;
     const layers = model.layers.map((l): ModelLayer => {
       const out: ModelLayer = { name: l.name, kind: l.kind, outputShape: [...l.outputShape], conv: convs.has(l.name) };
-      if (!out.conv || !model.rescaleConvPair) return out;
+      if (!out.conv || !checkRescale || !model.rescaleConvPair) return out;
       try {
         const pair = model.rescaleConvPair(l.name, 1);
         out.rescale = { second: pair.second, between: pair.between };
@@ -132,7 +133,7 @@ async function listLayers(params: LayersParams): Promise<ModelLayers> {
       format: model.format,
       input: { height, width, channels },
       layers,
-      ...(model.rescaleConvPair
+      ...(model.rescaleConvPair || !checkRescale
         ? {}
         : { rescaleUnsupported: `${model.format} models cannot have their weights changed in memory; the coherency check supports TensorFlow.js layers and graph models, Keras .h5/.keras and ONNX files` }),
     };

@@ -37,16 +37,22 @@ export async function runLayersInPool(pool: AnalysisPool, params: AnalyzeParams,
   const t0 = performance.now();
   const out = path.resolve(params.reportPath);
   const partsDir = `${out}.parts`;
-  const listed = await pool.listLayers({ modelPath: params.modelPath, backend: params.settings.backend }, { signal });
+  const listed = await pool.listLayers({ modelPath: params.modelPath, backend: params.settings.backend, checkRescale: false }, { signal });
   if (listed.status === 'cancelled') return { status: 'cancelled', reportPath: params.reportPath, workers: 0 };
   const layers = resolveLayers({ path: listed.model.modelPath, layers: listed.model.layers }, params.layers);
   const workers = Math.max(1, Math.min(poolSize, layers.length));
   mkdirSync(partsDir, { recursive: true });
   try {
     const parts = new Map<string, string>(layers.map((name, i) => [name, path.join(partsDir, `${i}.json`)]));
+    // Each part is read when its layer finishes (and once more at the end, for failed or cancelled ones).
+    const read = new Map<string, Report>();
+    const readLayer = (name: string) => {
+      const r = readPart(parts.get(name)!);
+      if (r) read.set(name, r);
+    };
     let merged: Report | undefined;
     const save = (status?: Report['status'], error?: string) => {
-      const reports = [...parts.values()].flatMap((f) => readPart(f) ?? []);
+      const reports = [...read.values()];
       if (reports.length === 0) return;
       merged = mergeReports(reports, layers, (performance.now() - t0) / 1000);
       if (merged.status === 'complete' && merged.layers.length < layers.length) merged.status = 'running';
@@ -70,6 +76,7 @@ export async function runLayersInPool(pool: AnalysisPool, params: AnalyzeParams,
           break;
         case 'layerDone':
           done++;
+          readLayer(layers[index]);
           save();
           onEvent({ ...e, index, total: layers.length });
           break;
@@ -91,6 +98,7 @@ export async function runLayersInPool(pool: AnalysisPool, params: AnalyzeParams,
     const runs = layers.map((name, index) => pool.run({ ...shared, layers: [name], reportPath: parts.get(name)! }, { signal, onEvent: forward(index) }));
     // Let every job settle (a failure or a cancel keeps what the others finished), then report the first problem.
     const results = await Promise.allSettled(runs);
+    for (const name of layers) if (!read.has(name)) readLayer(name);
     const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failure) {
       const e = failure.reason;
