@@ -153,8 +153,6 @@ function isFiniteNum(v: unknown): v is number {
   return typeof v === 'number' && Number.isFinite(v);
 }
 
-/** Below this held-out PSNR (dB) a layer's decoder reconstructs too poorly for its RU to be trusted (engine's value). */
-export const POOR_PSNR_DB = POOR_DECODER_PSNR;
 
 /** The decoder PSNR of a layer (its summary, else the mean of the per-image copies); null when not recorded. */
 export function decoderPsnr(layer: LayerResult | undefined): number | null {
@@ -168,8 +166,8 @@ export function decoderPsnr(layer: LayerResult | undefined): number | null {
 /** The warning for a layer whose decoder is poor, or null. */
 export function poorDecoderText(layer: LayerResult | undefined): string | null {
   const psnr = decoderPsnr(layer);
-  if (psnr === null || psnr >= POOR_PSNR_DB) return null;
-  return `decoder reconstructs poorly (PSNR ${psnr.toFixed(1)} dB < ${POOR_PSNR_DB} dB): RU is not trustworthy here`;
+  if (psnr === null || psnr >= POOR_DECODER_PSNR) return null;
+  return `decoder reconstructs poorly (PSNR ${psnr.toFixed(1)} dB < ${POOR_DECODER_PSNR} dB): RU is not trustworthy here`;
 }
 
 /** sigma (noise std in [0,1]-pixel units) for a pixel SID H = log(sigma) + 0.5*log(2*pi*e). */

@@ -10,11 +10,11 @@
  * layer (regionEdit.ts) and the box is handed to the host to persist.
  */
 import { modelRectToBox, type Box } from '../../src/engine/concentration';
-import type { Report } from '../../src/engine/report';
+import { POOR_DECODER_PSNR, type Report } from '../../src/engine/report';
 import type { Scale } from './colormap';
 import { button, dropdown } from './controls';
 import { cardHead, el, fmt, fmtNum, isNum } from './dom';
-import { basename, decoderPsnr, findLayer, globalScale, layerOrder, perImage, poorDecoderText, POOR_PSNR_DB, ruScale, scaleOf, sigmaOf, type Grid } from './data';
+import { basename, decoderPsnr, findLayer, globalScale, layerOrder, perImage, poorDecoderText, ruScale, scaleOf, sigmaOf, type Grid } from './data';
 import { composeHeatmap, drawLegend, fitSize, paintHeatmap } from './heatmap';
 import { regionMaskOf, restoreRegion, setRegion, snapshotRegion, type RegionSnapshot } from './regionEdit';
 import type { Theme } from './theme';
@@ -403,7 +403,7 @@ export function renderMaps(report: Report, state: MapsState, theme: Theme, handl
     if (isNum(result.ruMean)) fact('RU mean', `${fmt(result.ruMean, 3)} nats/pixel`, 'Reconstruction uncertainty: mean over input units of Ĥ = ½ log E[(x − x̂′)²] + C');
     const psnr = isNum(result.decoderPsnr) ? result.decoderPsnr : decoderPsnr(layer);
     if (psnr !== null && (isNum(result.ruMean) || layer.ru)) {
-      const poor = poorDecoderText(layer) ?? (psnr < POOR_PSNR_DB ? 'decoder reconstructs poorly: RU is not trustworthy here' : null);
+      const poor = poorDecoderText(layer) ?? (psnr < POOR_DECODER_PSNR ? 'decoder reconstructs poorly: RU is not trustworthy here' : null);
       fact('Decoder PSNR', `${psnr.toFixed(1)} dB${poor ? ' ⚠' : ''}`, poor ?? 'held-out reconstruction PSNR of this layer\'s decoder', poor ? 'warn' : undefined);
     }
     const ru = result.ru;
