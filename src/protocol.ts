@@ -31,6 +31,8 @@ export interface AnalyzeParams {
   defaultRegion?: ObjectRegion;
   /** Baselines: the output unit to explain (default: each image's top prediction). */
   targetClass?: number;
+  /** Analyse only these of the images (indices into the collected list); the parallel runner's image groups. */
+  imageIndices?: number[];
 }
 
 /** List a model's probe-able layers (for pickers): answered by a 'layers' message. */

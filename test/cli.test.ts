@@ -102,12 +102,17 @@ test('Ctrl-C cancels, keeps finished layers and exits 130', async () => {
   assert.ok(report.layers.length >= 1 && report.layers.length < 3, `${report.layers.length} layers kept`);
 });
 
-test('--workers 2 runs the layers in two processes and writes the same report as one process', async () => {
+test('--workers 2 runs layers and image groups in two processes and writes the same report as one process', async () => {
   const model = await goodModel('parallel');
+  mkdirSync(path.join(dir, 'par-images'), { recursive: true });
+  const second = writeGrayPng(path.join(dir, 'par-images', 'y.png'), 8, 8, (x, y) => ((x * y) % 7) / 6);
+  const third = writeGrayPng(path.join(dir, 'par-images', 'z.png'), 8, 8, (x, y) => (x > 3 ? 0.9 : 0.1) + y / 80);
+  const boxes = path.join(dir, 'par-images', 'boxes.json');
+  writeFileSync(boxes, JSON.stringify({ 'y.png': { bbox: [2, 2, 4, 4] }, 'z.png': { bbox: [0, 0, 4, 8] } }));
   const one = path.join(dir, 'par', 'one.json');
   const two = path.join(dir, 'par', 'two.json');
-  const common = ['analyze', model, '--images', image, '--seed', '3', ...fast];
-  assert.equal(run([...common, '--out', one]).code, 0);
+  const common = ['analyze', model, '--images', `${image},${second},${third}`, '--seed', '3', '--metrics', 'concentration', '--boxes', boxes, '--box', '1,1,3,3', ...fast];
+  assert.equal(run([...common, '--out', one, '--workers', '1']).code, 0);
   const r = run([...common, '--out', two, '--workers', '2']);
   assert.equal(r.code, 0, r.stderr);
   const a = JSON.parse(readFileSync(one, 'utf8')) as Report;
@@ -115,7 +120,18 @@ test('--workers 2 runs the layers in two processes and writes the same report as
   assert.equal(b.status, 'complete');
   assert.deepEqual(b.requestedLayers, a.requestedLayers);
   assert.deepEqual(b.layers.map((l) => l.name), a.layers.map((l) => l.name), 'layers in model order');
-  for (const [i, layer] of a.layers.entries()) assert.deepEqual(b.layers[i].perImage[0].map, layer.perImage[0].map, `${layer.name}: same map`);
+  for (const [i, layer] of a.layers.entries()) {
+    const other = b.layers[i];
+    assert.deepEqual(other.perImage.map((p) => p.image), [0, 1, 2], `${layer.name}: every image, in order`);
+    for (const [k, p] of layer.perImage.entries()) assert.deepEqual(other.perImage[k].map, p.map, `${layer.name} image ${k}: same map`);
+    assert.ok(Math.abs(other.sid.mean - layer.sid.mean) < 1e-12 && Math.abs(other.sid.std - layer.sid.std) < 1e-12, `${layer.name}: same summary`);
+    assert.deepEqual(other.concentration, layer.concentration, `${layer.name}: same concentration summary`);
+  }
+  // Peak memory: one process in the single-process run, each worker in the parallel one; the first layer's time.
+  assert.equal(a.run?.processes.length, 1);
+  assert.equal(b.run?.processes.length, 2, 'two worker processes');
+  for (const p of [...a.run!.processes, ...b.run!.processes]) assert.ok(p.peakRssMB > 20 && p.peakRssMB < 4000, `${p.peakRssMB} MB`);
+  for (const rep of [a, b]) assert.ok(rep.run!.firstLayerSeconds! > 0 && rep.run!.firstLayerSeconds! <= rep.seconds);
   assert.ok(!existsSync(`${two}.parts`), 'the per-worker parts are removed');
 });
 

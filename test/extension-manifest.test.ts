@@ -97,7 +97,7 @@ test('settings: declared with the engine defaults and ranges', () => {
     'infodiscard.images': '',
     'infodiscard.inputRange': '0,1',
     'infodiscard.reportsFolder': '.infodiscard',
-    'infodiscard.workers': 1,
+    'infodiscard.workers': 0,
     'infodiscard.metrics': [],
     'infodiscard.decoder': 'default',
     'infodiscard.trainImages': '',

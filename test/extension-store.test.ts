@@ -12,6 +12,7 @@ import { modelSha256, modelSha256FromParts, manifestShardPaths } from '../src/en
 import { DEFAULT_DECODER, DEFAULT_SETTINGS, LIGHT_DECODER, type SettingsInput } from '../src/engine/settings';
 import type { MetricName, Report } from '../src/engine/report';
 import { writeReport } from '../src/engine/reportFile';
+import { coreCount } from '../src/worker/client';
 import { readTfjsArtifacts } from '../src/engine/loaders/tfjsArtifacts';
 import { parseInputRange, SettingError, settingsFrom } from '../src/extension/config';
 import { boxesFileFor, imagesFromSetting, sampleImagesFolder, trainImagesFor } from '../src/extension/inputs';
@@ -171,7 +172,7 @@ test('settings: defaults match the engine; 0 grid = per pixel; input range parse
   const s = settingsFrom(() => undefined);
   assert.deepEqual(s.analysis, { ...DEFAULT_SETTINGS, inputRange: null });
   assert.equal(s.reportsFolder, '.infodiscard');
-  assert.equal(s.workers, 1);
+  assert.equal(s.workers, Math.min(8, coreCount()), '0 = one worker per core');
   assert.equal(s.images, '');
   const values: Record<string, unknown> = { sigmaGrid: 14, inputRange: ' -1, 1 ', samplesPerStep: 8, backend: 'cpu', images: ' data/*.png ' };
   const t = settingsFrom((k) => values[k]);
@@ -210,7 +211,7 @@ test('settings: validation messages name the setting and the allowed values', ()
     [{ backend: 'gpu' }, 'infodiscard.backend', /"infodiscard\.backend" must be one of auto, tensorflow, wasm, cpu, got "gpu"/],
     [{ inputRange: '1,0' }, 'infodiscard.inputRange', /"infodiscard\.inputRange" must be two numbers "lo,hi" with lo < hi/],
     [{ inputRange: 'abc' }, 'infodiscard.inputRange', /got "abc"/],
-    [{ workers: 0 }, 'infodiscard.workers', /"infodiscard\.workers" must be a whole number from 1 to 8, got 0/],
+    [{ workers: -1 }, 'infodiscard.workers', /"infodiscard\.workers" must be 0 \(one per CPU core\) or a whole number up to 8, got -1/],
     [{ alpha: '1.5' }, 'infodiscard.alpha', /"infodiscard\.alpha" must be a number, got "1\.5"/],
     [{ reportsFolder: '  ' }, 'infodiscard.reportsFolder', /must name a folder/],
     [{ metrics: ['ru', 'saliency'] }, 'infodiscard.metrics', /^setting "infodiscard\.metrics" lists unknown metric "saliency"; choose from ru, concentration, baselines \(SID always runs\)$/],

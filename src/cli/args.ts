@@ -36,8 +36,8 @@ Options for analyze:
   --preview              SID as a first-order map (Jacobian column norms, one level fit): seconds per layer, an
                          approximation of the optimised map, labelled as such in the report
   --warm-start           start the SID search from that map instead of a flat sigma
-  --workers N            worker processes analysing layers in parallel: a number, or auto = one per core
-                         (default 1: in this process); the report is the same either way
+  --workers N            worker processes analysing layers (and a layer's images) in parallel: a number, or
+                         auto = one per core (default auto; 1 = in this process); the report is the same
 
 Metrics (SID always runs; add the others):
   --metrics m,...        sid, ru, concentration, baselines (default sid)
@@ -115,8 +115,7 @@ function list(values: string[] | undefined): string[] {
 }
 
 function parseWorkers(value: string | undefined): number | 'auto' {
-  if (value === undefined) return 1;
-  if (value === 'auto') return 'auto';
+  if (value === undefined || value === 'auto') return 'auto';
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > 64) throw new UserError(`expects a whole number from 1 to 64 or "auto", got "${value}"`, '--workers');
   return n;

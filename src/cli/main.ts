@@ -16,7 +16,7 @@ import { loadWebviewBundle, renderReportHtml } from '../report-html/render';
 import { analyzeParams, parseCli, USAGE, type AnalyzeArgs } from './args';
 import { progressPrinter } from './progress';
 import { runCoherency } from './coherency';
-import { analyzeInWorkers } from './parallel';
+import { analyzeInWorkers, coreCount } from './parallel';
 import { abortOnInterrupt } from './interrupt';
 
 function writeHtml(file: string, report: Report): void {
@@ -29,8 +29,9 @@ async function runAnalyze(args: AnalyzeArgs): Promise<number> {
   let report: Report | undefined;
   const onProgress = progressPrinter(process.stderr, args.quiet);
   try {
-    report = args.workers !== 1
-      ? await analyzeInWorkers(args, args.workers, onProgress, controller.signal)
+    const workers = args.workers === 'auto' ? coreCount() : args.workers;
+    report = workers > 1
+      ? await analyzeInWorkers(args, workers, onProgress, controller.signal)
       : await analyze({ ...analyzeParams(args), signal: controller.signal, onEvent: onProgress });
   } finally {
     // Whatever happened, the HTML page shows what the report file holds.

@@ -1,22 +1,16 @@
-/** `infodiscard analyze --workers N|auto`: the layers in N worker processes (src/worker/parallel.ts). */
-import os from 'node:os';
+/** `infodiscard analyze --workers N|auto`: the layers (and their images) in N worker processes (src/worker/parallel.ts). */
 import path from 'node:path';
 import { CancelledError, UserError } from '../engine/errors';
 import type { AnalysisEvent } from '../engine/events';
 import type { Report } from '../engine/report';
 import { readReport } from '../engine/reportFile';
 import { AnalysisError, AnalysisPool } from '../worker/client';
+export { coreCount } from '../worker/client';
 import { runLayersInPool } from '../worker/parallel';
 import { analyzeParams, type AnalyzeArgs } from './args';
 
-/** One worker per core. */
-export function coreCount(): number {
-  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-}
-
-export async function analyzeInWorkers(args: AnalyzeArgs, workers: number | 'auto', onEvent: (e: AnalysisEvent) => void, signal: AbortSignal): Promise<Report> {
-  // Workers start lazily, so a pool sized at the core count starts no more than there are layers to run.
-  const size = workers === 'auto' ? coreCount() : workers;
+export async function analyzeInWorkers(args: AnalyzeArgs, size: number, onEvent: (e: AnalysisEvent) => void, signal: AbortSignal): Promise<Report> {
+  // Workers start lazily, so a pool sized at the core count starts no more than there are jobs to run.
   const pool = new AnalysisPool(path.join(__dirname, 'worker.js'), { size });
   try {
     const result = await runLayersInPool(pool, analyzeParams(args), size, { onEvent, signal });

@@ -14,6 +14,7 @@ import { makeInputMapping } from './inputMapping';
 import { loadModel, type LoadedModel } from './loaders';
 import { resolveLayers } from './resolveLayers';
 import { meanStd, SCHEMA_VERSION, type LayerResult, type ObjectRegion, type Report } from './report';
+import { peakRssMB } from './runStats';
 import { writeReport } from './reportFile';
 import { DEFAULT_DECODER, validateSettings, type SettingsInput } from './settings';
 import { learnSid, type SidResult } from './sid';
@@ -49,6 +50,12 @@ export interface AnalyzeRequest {
   defaultRegion?: ObjectRegion;
   /** Output unit explained by the baselines (default: each image's top prediction). */
   targetClass?: number;
+  /**
+   * Which of the images to analyse (indices into the collected images; default all). Every image still appears in
+   * `report.images` and keeps its seed, so parts of one layer run in different processes merge into the same
+   * result as a whole run (src/engine/reportMerge.ts).
+   */
+  imageIndices?: number[];
   /** Changes the loaded model in memory before analysis (the coherency check rescales weights here). */
   prepareModel?: (model: LoadedModel) => void | Promise<void>;
   onEvent?: EventSink;
@@ -153,9 +160,11 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
       layers: [],
       requestedLayers: layers,
       seconds: 0,
+      run: { processes: [] },
     };
     const save = () => {
       report!.seconds = (performance.now() - t0) / 1000;
+      report!.run!.processes = [{ pid: process.pid, peakRssMB: peakRssMB() }];
       if (req.reportPath) writeReport(req.reportPath, report!);
     };
     save();
@@ -163,6 +172,10 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
     for (const message of regions.warnings) emit({ type: 'warning', message });
 
     const byName = new Map(model.layers.map((l) => [l.name, l]));
+    const chosen = req.imageIndices ?? images.map((_, i) => i);
+    for (const i of chosen) {
+      if (!Number.isInteger(i) || i < 0 || i >= images.length) throw new Error(`analyze: image index ${i} is not one of the ${images.length} images`);
+    }
     const decoders: DecoderSource = {
       settings: settings.decoder ?? DEFAULT_DECODER,
       trainPixels,
@@ -176,7 +189,8 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
       const seedIndex = model.layers.findIndex((l) => l.name === name);
       const job: LayerJob = { model, name, index: seedIndex, probe: model.probe(name), images, height, width, channels, mapping, settings, signal: req.signal, emit };
       const perImage: LayerResult['perImage'] = [];
-      for (const [imageIndex, image] of images.entries()) {
+      for (const imageIndex of chosen) {
+        const image = images[imageIndex];
         const t1 = performance.now();
         const input = { probe: job.probe, pixels: image.pixels, height, width, channels, mapping };
         const options = searchOptions(job, mixSeed(settings.seed, seedIndex, imageIndex), (step, ratio, entropy) =>
@@ -233,6 +247,7 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
       if (metrics.has('ru')) result.ru = await withLayerContext(name, model.path, () => layerRu(job, perImage, decoders));
       if (metrics.has('baselines')) result.baselines = await withLayerContext(name, model.path, () => layerBaselines(job, perImage, req.targetClass));
       report.layers.push(result);
+      report.run!.firstLayerSeconds ??= (performance.now() - t0) / 1000;
       save();
       emit({ type: 'layerDone', layer: name, index, total: layers.length, result });
     }

@@ -6,11 +6,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { PNG } from 'pngjs';
 import * as jpeg from 'jpeg-js';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { UserError } from './errors';
 
-export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg'];
+export { collectImagePaths, IMAGE_EXTENSIONS } from './imagePaths';
 
 export interface DecodedImage {
   width: number;
@@ -29,30 +28,6 @@ export interface PreparedImage {
 }
 
 /** Expands files and folders (non-recursive, sorted) into a list of image files. */
-export function collectImagePaths(specs: string[]): string[] {
-  const out: string[] = [];
-  for (const spec of specs) {
-    let st;
-    try {
-      st = statSync(spec);
-    } catch {
-      throw new UserError('no such file or folder; give PNG/JPEG files or a folder of them', spec);
-    }
-    if (st.isDirectory()) {
-      const files = readdirSync(spec)
-        .filter((f) => IMAGE_EXTENSIONS.includes(path.extname(f).toLowerCase()))
-        .sort()
-        .map((f) => path.join(spec, f));
-      if (files.length === 0) throw new UserError('folder has no .png, .jpg or .jpeg images', spec);
-      out.push(...files);
-    } else {
-      out.push(spec);
-    }
-  }
-  if (out.length === 0) throw new UserError('no images given; pass --images <files or folder>', '--images');
-  return out;
-}
-
 export function decodeImage(file: string): DecodedImage {
   let buf: Buffer;
   try {

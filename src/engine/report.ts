@@ -196,6 +196,14 @@ export interface LayerResult {
 
 export type ReportStatus = 'running' | 'complete' | 'failed' | 'cancelled';
 
+/** Where the run's time and memory went: what the user waited for, and what it cost the machine. */
+export interface RunStats {
+  /** Seconds from the start until the first layer had every image done (what the panel's first chart waits for). */
+  firstLayerSeconds?: number;
+  /** Each process that analysed: its id and peak resident memory (MB, the OS's maxRSS). One entry in a single-process run. */
+  processes: { pid: number; peakRssMB: number }[];
+}
+
 export interface Report {
   schemaVersion: number;
   tool: { name: 'infodiscard'; version: string };
@@ -216,6 +224,8 @@ export interface Report {
   /** Layers that were requested, in order (so a partial report shows what is missing). */
   requestedLayers: string[];
   seconds: number;
+  /** Time to the first finished layer and peak memory per process (absent in older reports). */
+  run?: RunStats;
 }
 
 /** Below this held-out PSNR (dB) of its decoder a layer's RU is flagged: the decoder, not the layer, dominates it. */

@@ -1,15 +1,68 @@
 /**
- * One report from several partial ones over the same model, images and settings (the CLI's parallel workers
- * each analyse some layers): the layers in requested order, the worst status, the first error.
+ * One report from several partial ones over the same model, images and settings (parallel workers each analyse some
+ * layers, or some images of a layer): the layers in requested order, a layer's images joined and its summaries
+ * recomputed from them, the worst status, the first error, and every process's peak memory.
  */
-import type { Report, ReportStatus } from './report';
+import { meanStd, type LayerResult, type Report, type ReportStatus, type RunStats } from './report';
+import { summarizeConcentration } from './concentration';
 
 const SEVERITY: Record<ReportStatus, number> = { complete: 0, running: 1, cancelled: 2, failed: 3 };
 
-export function mergeReports(parts: readonly Report[], requestedLayers: readonly string[], seconds: number): Report {
+/**
+ * One layer from parts that each hold some of its images (in any order): the images in order, and every summary
+ * recomputed from them exactly as the engine computes it over all images at once. `units` = H*W*C of the input.
+ */
+export function mergeLayerParts(parts: readonly LayerResult[], units: number): LayerResult {
+  if (parts.length === 1) return parts[0];
+  const perImage = parts.flatMap((p) => p.perImage).sort((a, b) => a.image - b.image);
+  const sid = meanStd(perImage.map((p) => p.sidMean));
+  const merged: LayerResult = { ...parts[0], sid: { mean: sid.mean, std: sid.std, total: sid.mean * units }, perImage };
+  if (parts[0].concentration !== undefined) merged.concentration = summarizeConcentration(perImage.map((p) => p.concentration));
+  if (parts[0].ru) {
+    const ru = meanStd(perImage.map((p) => p.ruMean!));
+    merged.ru = { ...parts[0].ru, mean: ru.mean, std: ru.std, total: ru.mean * units };
+  }
+  if (parts[0].baselines) {
+    const stat = (get: (p: (typeof perImage)[number]) => number | null | undefined) => {
+      const values = perImage.map(get);
+      return values.every((v): v is number => typeof v === 'number') ? meanStd(values) : null;
+    };
+    merged.baselines = {
+      gradNorm: stat((p) => p.baselines?.magnitude.gradNorm)!,
+      gradCam: stat((p) => p.baselines?.magnitude.gradCam),
+      cam: stat((p) => p.baselines?.magnitude.cam),
+    };
+  }
+  return merged;
+}
+
+/** Every process's peak (the highest seen for each pid) and the earliest first finished layer, if known. */
+function mergeRunStats(parts: readonly Report[], firstLayerSeconds: number | undefined): RunStats {
+  const peaks = new Map<number, number>();
+  for (const p of parts) for (const { pid, peakRssMB } of p.run?.processes ?? []) peaks.set(pid, Math.max(peaks.get(pid) ?? 0, peakRssMB));
+  return {
+    ...(firstLayerSeconds !== undefined ? { firstLayerSeconds } : {}),
+    processes: [...peaks].map(([pid, peakRssMB]) => ({ pid, peakRssMB })),
+  };
+}
+
+export interface MergeOptions {
+  /** Seconds of the whole run so far. */
+  seconds: number;
+  /** When the first layer had all its images, measured by whoever ran the parts. */
+  firstLayerSeconds?: number;
+  /** Layers with some of their images still missing: left out of the merged report until complete. */
+  incomplete?: ReadonlySet<string>;
+}
+
+export function mergeReports(parts: readonly Report[], requestedLayers: readonly string[], options: MergeOptions): Report {
   if (parts.length === 0) throw new Error('mergeReports: no reports');
   const first = parts[0];
-  const byName = new Map(parts.flatMap((r) => r.layers.map((l) => [l.name, l] as const)));
+  // Images are stored at the model's input size, so one image's size is the n of sid.total = mean * n.
+  const im = first.images[0];
+  const units = im ? im.height * im.width * im.channels : NaN;
+  const byName = new Map<string, LayerResult[]>();
+  for (const r of parts) for (const l of r.layers) byName.set(l.name, [...(byName.get(l.name) ?? []), l]);
   const status = parts.map((r) => r.status).reduce((a, b) => (SEVERITY[b] > SEVERITY[a] ? b : a), 'complete' as ReportStatus);
   const error = parts.find((r) => r.error)?.error;
   const createdAt = parts.map((r) => r.createdAt).sort()[0];
@@ -18,8 +71,9 @@ export function mergeReports(parts: readonly Report[], requestedLayers: readonly
     createdAt,
     status,
     ...(error ? { error } : {}),
-    layers: requestedLayers.flatMap((name) => (byName.has(name) ? [byName.get(name)!] : [])),
+    layers: requestedLayers.flatMap((name) => (byName.has(name) && !options.incomplete?.has(name) ? [mergeLayerParts(byName.get(name)!, units)] : [])),
     requestedLayers: [...requestedLayers],
-    seconds,
+    seconds: options.seconds,
+    run: mergeRunStats(parts, options.firstLayerSeconds),
   };
 }

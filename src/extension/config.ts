@@ -7,6 +7,7 @@ import type { BackendChoice } from '../engine/backend';
 import { isUserError, UserError } from '../engine/errors';
 import type { DecoderSettings, MetricName } from '../engine/report';
 import { DEFAULT_DECODER, DEFAULT_SETTINGS, LIGHT_DECODER, validateSettings, type SettingsInput } from '../engine/settings';
+import { coreCount } from '../worker/client';
 
 export const SECTION = 'infodiscard';
 const BACKENDS: readonly BackendChoice[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
@@ -20,6 +21,7 @@ export interface ExtensionSettings {
   /** Folder or glob, workspace-relative; '' = ask. */
   images: string;
   reportsFolder: string;
+  /** Worker processes (the setting's 0 already resolved to one per core). */
   workers: number;
   /** RU decoders' extra training images: folder or glob, workspace-relative; '' = the analysis images (see inputs.ts). */
   trainImages: string;
@@ -130,10 +132,11 @@ export function settingsFrom(get: (key: string) => unknown): ExtensionSettings {
     if (setting === 'sigmaGrid') message = message.replace(/^must be/, 'must be 0 (one sigma per pixel) or');
     throw settingError(setting, message);
   }
-  const workers = numberSetting(get, 'workers', 1);
-  if (!Number.isInteger(workers) || workers < 1 || workers > MAX_WORKERS) {
-    throw settingError('workers', `must be a whole number from 1 to ${MAX_WORKERS}, got ${workers}`);
+  const workersSetting = numberSetting(get, 'workers', 0);
+  if (!Number.isInteger(workersSetting) || workersSetting < 0 || workersSetting > MAX_WORKERS) {
+    throw settingError('workers', `must be 0 (one per CPU core) or a whole number up to ${MAX_WORKERS}, got ${workersSetting}`);
   }
+  const workers = workersSetting === 0 ? Math.min(MAX_WORKERS, coreCount()) : workersSetting;
   const images = get('images') ?? '';
   if (typeof images !== 'string') throw settingError('images', 'must be a folder or glob pattern (text)');
   const reportsFolder = String(get('reportsFolder') ?? '.infodiscard').trim();

@@ -7,11 +7,11 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import * as vscode from 'vscode';
 import { UserError } from '../engine/errors';
+import { IMAGE_EXTENSIONS } from '../engine/imagePaths';
 import { SECTION, SettingError } from './config';
 import type { Ctx } from './ctx';
 import type { ImageFile } from './reportStore';
 
-const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg'];
 const RECENT_KEY = 'infodiscard.recentImages';
 const MAX_RECENT = 5;
 /** Above this many images, ask before starting (each image is one optimisation per layer). */

@@ -9,6 +9,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import os from 'node:os';
 import { createInterface } from 'node:readline';
 import type { AnalysisEvent } from '../engine/events';
 import {
@@ -23,6 +24,11 @@ import {
   type ModelLayers,
   type ToWorker,
 } from '../protocol';
+
+/** One worker per core: the default pool size of the CLI and the extension. */
+export function coreCount(): number {
+  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+}
 
 export type AnalysisErrorCode = 'user' | 'internal' | 'crashed';
 

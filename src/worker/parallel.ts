@@ -1,11 +1,13 @@
 /**
- * One analysis split across a pool of worker processes: every layer is its own job, so each worker takes the next
- * layer as it finishes one, and the results merge into one report at `params.reportPath`, in layer order, written
- * after every finished layer like a single-worker run. Seeds derive from a layer's place in the model, so the
- * report is the same whatever the number of workers. Used by the CLI (--workers) and the extension (workers).
+ * One analysis split across a pool of worker processes: every layer is a job, or several when the layer's images can
+ * be split (one job per group of images), so each worker takes the next job as it finishes one. The results merge
+ * into one report at `params.reportPath`, in layer order, written after every finished layer like a single-worker
+ * run. Seeds derive from a layer's place in the model and an image's place in the list, so the report is the same
+ * whatever the number of workers. Used by the CLI (--workers) and the extension (workers).
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import { collectImagePaths } from '../engine/imagePaths';
 import { resolveLayers } from '../engine/resolveLayers';
 import type { AnalysisEvent } from '../engine/events';
 import type { Report } from '../engine/report';
@@ -22,14 +24,41 @@ function readPart(file: string): Report | undefined {
   }
 }
 
-export interface LayersInPoolResult extends RunResult {
-  /** Worker processes that ran layers (at most the pool's size, at most the number of layers). */
-  workers: number;
+export interface PlannedJob {
+  layer: string;
+  /** The layer's place in the request (the order of the merged report). */
+  layerIndex: number;
+  /** The images this job analyses (all when absent). */
+  images?: number[];
 }
 
 /**
- * Runs `params` with one job per layer. Resolves 'complete' or 'cancelled' (the finished layers stay in the
- * report); rejects with the first job's error after the other jobs settle, the report then saying 'failed'.
+ * The jobs of one analysis: one per layer, and when there are more workers than one and several images, each
+ * layer's images in up to `poolSize` contiguous groups, so that the first layer finishes sooner and no single
+ * heavy layer holds the run's tail. RU keeps a layer in one job: its decoder is trained once per layer.
+ */
+export function planJobs(layers: readonly string[], imageCount: number, poolSize: number, splitImages: boolean): PlannedJob[] {
+  const groups = splitImages ? Math.max(1, Math.min(poolSize, imageCount)) : 1;
+  return layers.flatMap((layer, layerIndex) => {
+    if (groups === 1) return [{ layer, layerIndex }];
+    return Array.from({ length: groups }, (_, g) => {
+      const from = Math.floor((g * imageCount) / groups);
+      const to = Math.floor(((g + 1) * imageCount) / groups);
+      return { layer, layerIndex, images: Array.from({ length: to - from }, (_, i) => from + i) };
+    });
+  });
+}
+
+export interface LayersInPoolResult extends RunResult {
+  /** Worker processes that ran jobs (at most the pool's size, at most the number of jobs). */
+  workers: number;
+  /** Jobs the analysis was split into (layers, or layers times image groups). */
+  jobs: number;
+}
+
+/**
+ * Runs `params` in the pool. Resolves 'complete' or 'cancelled' (the finished layers stay in the report); rejects
+ * with the first job's error after the other jobs settle, the report then saying 'failed'.
  */
 export async function runLayersInPool(pool: AnalysisPool, params: AnalyzeParams, poolSize: number, handlers: RunHandlers = {}): Promise<LayersInPoolResult> {
   const { signal } = handlers;
@@ -37,49 +66,69 @@ export async function runLayersInPool(pool: AnalysisPool, params: AnalyzeParams,
   const t0 = performance.now();
   const out = path.resolve(params.reportPath);
   const partsDir = `${out}.parts`;
+  // The same files in the same order for every job, so an image's index (and seed) is the same everywhere; a
+  // missing image folder is said before any worker starts.
+  const images = collectImagePaths(params.images);
   const listed = await pool.listLayers({ modelPath: params.modelPath, backend: params.settings.backend, checkRescale: false }, { signal });
-  if (listed.status === 'cancelled') return { status: 'cancelled', reportPath: params.reportPath, workers: 0 };
+  if (listed.status === 'cancelled') return { status: 'cancelled', reportPath: params.reportPath, workers: 0, jobs: 0 };
   const layers = resolveLayers({ path: listed.model.modelPath, layers: listed.model.layers }, params.layers);
-  const workers = Math.max(1, Math.min(poolSize, layers.length));
+  const splitImages = !(params.settings.metrics ?? []).includes('ru');
+  const jobs = planJobs(layers, images.length, poolSize, splitImages);
+  const workers = Math.max(1, Math.min(poolSize, jobs.length));
   mkdirSync(partsDir, { recursive: true });
   try {
-    const parts = new Map<string, string>(layers.map((name, i) => [name, path.join(partsDir, `${i}.json`)]));
-    // Each part is read when its layer finishes (and once more at the end, for failed or cancelled ones).
-    const read = new Map<string, Report>();
-    const readLayer = (name: string) => {
-      const r = readPart(parts.get(name)!);
-      if (r) read.set(name, r);
+    const partOf = (j: number) => path.join(partsDir, `${j}.json`);
+    const jobsOf = layers.map((_, i) => jobs.flatMap((job, j) => (job.layerIndex === i ? [j] : [])));
+    // Each part is read when its job finishes (and once more at the end, for failed or cancelled ones).
+    const read = new Map<number, Report>();
+    const readJob = (j: number) => {
+      const r = readPart(partOf(j));
+      if (r) read.set(j, r);
     };
+    const finishedJobs = new Set<number>();
+    const layerComplete = (i: number) => jobsOf[i].every((j) => finishedJobs.has(j));
+    let firstLayerSeconds: number | undefined;
     let merged: Report | undefined;
     const save = (status?: Report['status'], error?: string) => {
       const reports = [...read.values()];
       if (reports.length === 0) return;
-      merged = mergeReports(reports, layers, (performance.now() - t0) / 1000);
+      const incomplete = new Set(layers.filter((_, i) => !layerComplete(i)));
+      merged = mergeReports(reports, layers, { seconds: (performance.now() - t0) / 1000, firstLayerSeconds, incomplete });
       if (merged.status === 'complete' && merged.layers.length < layers.length) merged.status = 'running';
       if (status) merged.status = status;
       if (error) merged.error = error;
       writeReport(out, merged);
     };
     let started = false;
+    const layerStarted = new Set<number>();
     let done = 0;
     const warned = new Set<string>();
-    const forward = (index: number) => (e: AnalysisEvent) => {
+    const forward = (j: number) => (e: AnalysisEvent) => {
+      const index = jobs[j].layerIndex;
       switch (e.type) {
         case 'started':
           if (!started) {
             started = true;
-            onEvent({ ...e, layers, backend: `${e.backend}, ${workers} worker processes` });
+            onEvent({ ...e, layers, images: images.length, backend: `${e.backend}, ${workers} worker processes` });
           }
           break;
         case 'layerStarted':
-          onEvent({ ...e, index, total: layers.length });
+          if (!layerStarted.has(index)) {
+            layerStarted.add(index);
+            onEvent({ ...e, index, total: layers.length });
+          }
           break;
-        case 'layerDone':
+        case 'layerDone': {
+          finishedJobs.add(j);
+          readJob(j);
+          if (!layerComplete(index)) break;
           done++;
-          readLayer(layers[index]);
+          firstLayerSeconds ??= (performance.now() - t0) / 1000;
           save();
-          onEvent({ ...e, index, total: layers.length });
+          const result = merged?.layers.find((l) => l.name === layers[index]) ?? e.result;
+          onEvent({ ...e, result, index, total: layers.length });
           break;
+        }
         case 'done':
           break;
         case 'warning':
@@ -94,11 +143,13 @@ export async function runLayersInPool(pool: AnalysisPool, params: AnalyzeParams,
       }
     };
     // One decoder cache for all jobs, beside the merged report (its writes are atomic).
-    const shared = { ...params, decoderCacheDir: params.decoderCacheDir ?? path.join(path.dirname(out), 'decoders') };
-    const runs = layers.map((name, index) => pool.run({ ...shared, layers: [name], reportPath: parts.get(name)! }, { signal, onEvent: forward(index) }));
+    const shared = { ...params, images, decoderCacheDir: params.decoderCacheDir ?? path.join(path.dirname(out), 'decoders') };
+    const runs = jobs.map((job, j) =>
+      pool.run({ ...shared, layers: [job.layer], reportPath: partOf(j), ...(job.images ? { imageIndices: job.images } : {}) }, { signal, onEvent: forward(j) }),
+    );
     // Let every job settle (a failure or a cancel keeps what the others finished), then report the first problem.
     const results = await Promise.allSettled(runs);
-    for (const name of layers) if (!read.has(name)) readLayer(name);
+    for (let j = 0; j < jobs.length; j++) if (!read.has(j)) readJob(j);
     const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failure) {
       const e = failure.reason;
@@ -107,12 +158,12 @@ export async function runLayersInPool(pool: AnalysisPool, params: AnalyzeParams,
     }
     if (signal?.aborted || results.some((r) => r.status === 'fulfilled' && r.value.status === 'cancelled')) {
       save('cancelled');
-      return { status: 'cancelled', reportPath: params.reportPath, workers };
+      return { status: 'cancelled', reportPath: params.reportPath, workers, jobs: jobs.length };
     }
     if (done !== layers.length) throw new Error(`only ${done} of ${layers.length} layers were analysed`);
     save('complete');
     onEvent({ type: 'done', report: merged! });
-    return { status: 'complete', reportPath: params.reportPath, workers };
+    return { status: 'complete', reportPath: params.reportPath, workers, jobs: jobs.length };
   } finally {
     rmSync(partsDir, { recursive: true, force: true });
   }
