@@ -28,7 +28,7 @@ export interface FixtureInfo {
   logits: number[];
 }
 
-export function buildResNet(n: number, seed: number): tfl.LayersModel {
+export function buildResNet(n: number, seed: number, size = 32): tfl.LayersModel {
   // Every initializer gets its own seed so layers differ, yet the whole model is reproducible.
   let next = seed * 1000;
   const kernel = () => tfl.initializers.glorotNormal({ seed: next++ });
@@ -52,7 +52,7 @@ export function buildResNet(n: number, seed: number): tfl.LayersModel {
   const relu = (x: tfl.SymbolicTensor, name: string) =>
     tfl.layers.activation({ activation: 'relu', name }).apply(x) as tfl.SymbolicTensor;
 
-  const input = tfl.input({ shape: [32, 32, 3], name: 'image' });
+  const input = tfl.input({ shape: [size, size, 3], name: 'image' });
   let x = relu(bn(conv(input, 16, 3, 1, 'stem_conv'), 'stem_bn'), 'stem');
   [16, 32, 64].forEach((filters, s) => {
     for (let b = 0; b < n; b++) {
@@ -132,22 +132,22 @@ export function writeTestImage(file: string, size = 32): Uint8Array {
   return rgb;
 }
 
-/** Model + image + fixture.json (depth, epsilon, names, reference logits) in `dir`. */
-export async function makeFixture(dir: string, n = 3, seed = 1): Promise<FixtureInfo> {
+/** Model + image + fixture.json (depth, epsilon, names, reference logits) in `dir`; `size` x `size` RGB input. */
+export async function makeFixture(dir: string, n = 3, seed = 1, size = 32): Promise<FixtureInfo> {
   tf.enableProdMode(); // also silences the cpu backend's "install tfjs-node" banner
   await tf.setBackend('cpu');
-  const model = buildResNet(n, seed);
+  const model = buildResNet(n, seed, size);
   const modelPath = await saveLayersModel(model, dir);
   const imagePath = path.join(dir, 'test.png');
-  const rgb = writeTestImage(imagePath);
+  const rgb = writeTestImage(imagePath, size);
   // Pixels in [0,1] fed as-is (the CLI's default input range), NHWC.
   const logits = tf.tidy(() => {
-    const x = tf.tensor4d(Float32Array.from(rgb, (b) => b / 255), [1, 32, 32, 3]);
+    const x = tf.tensor4d(Float32Array.from(rgb, (b) => b / 255), [1, size, size, 3]);
     return Array.from((model.predict(x) as tf.Tensor).dataSync());
   });
   model.dispose();
   const info: FixtureInfo = { dir, modelPath, imagePath, blockNames: blockNames(n), logits };
-  writeFileSync(path.join(dir, 'fixture.json'), JSON.stringify({ n, seed, bnEpsilon: BN_EPSILON, blockNames: info.blockNames, logits }, null, 1));
+  writeFileSync(path.join(dir, 'fixture.json'), JSON.stringify({ n, seed, size, bnEpsilon: BN_EPSILON, blockNames: info.blockNames, logits }, null, 1));
   return info;
 }
 

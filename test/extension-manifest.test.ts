@@ -99,6 +99,7 @@ test('settings: declared with the engine defaults and ranges', () => {
     'infodiscard.reportsFolder': '.infodiscard',
     'infodiscard.workers': 0,
     'infodiscard.metrics': [],
+    'infodiscard.search': 'optimised',
     'infodiscard.decoder': 'default',
     'infodiscard.trainImages': '',
     'infodiscard.boxesFile': '',

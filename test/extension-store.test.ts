@@ -177,6 +177,8 @@ test('settings: defaults match the engine; 0 grid = per pixel; input range parse
   const values: Record<string, unknown> = { sigmaGrid: 14, inputRange: ' -1, 1 ', samplesPerStep: 8, backend: 'cpu', images: ' data/*.png ' };
   const t = settingsFrom((k) => values[k]);
   assert.equal(t.analysis.sigmaGrid, 14);
+  assert.deepEqual([settingsFrom((k) => (k === 'search' ? 'warmStart' : undefined)).analysis].map((a) => [a.preview, a.warmStart]), [[false, true]]);
+  assert.deepEqual([settingsFrom((k) => (k === 'search' ? 'preview' : undefined)).analysis].map((a) => [a.preview, a.warmStart]), [[true, false]]);
   assert.deepEqual(t.analysis.inputRange, [-1, 1]);
   assert.equal(t.analysis.samples, 8);
   assert.equal(t.analysis.backend, 'cpu');
@@ -211,6 +213,7 @@ test('settings: validation messages name the setting and the allowed values', ()
     [{ backend: 'gpu' }, 'infodiscard.backend', /"infodiscard\.backend" must be one of auto, tensorflow, wasm, cpu, got "gpu"/],
     [{ inputRange: '1,0' }, 'infodiscard.inputRange', /"infodiscard\.inputRange" must be two numbers "lo,hi" with lo < hi/],
     [{ inputRange: 'abc' }, 'infodiscard.inputRange', /got "abc"/],
+    [{ search: 'fast' }, 'infodiscard.search', /"infodiscard\.search" must be one of optimised, warmStart, preview, got "fast"/],
     [{ workers: -1 }, 'infodiscard.workers', /"infodiscard\.workers" must be 0 \(one per CPU core\) or a whole number up to 8, got -1/],
     [{ alpha: '1.5' }, 'infodiscard.alpha', /"infodiscard\.alpha" must be a number, got "1\.5"/],
     [{ reportsFolder: '  ' }, 'infodiscard.reportsFolder', /must name a folder/],

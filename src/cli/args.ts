@@ -24,6 +24,8 @@ Options for analyze:
   --seed N               random seed (default ${DEFAULT_SETTINGS.seed})
   --samples K            noise samples per optimisation step (default ${DEFAULT_SETTINGS.samples})
   --max-steps N          optimisation steps at most (default ${DEFAULT_SETTINGS.maxSteps})
+  --min-steps N          steps before the search may stop early (default 30, 20 with --warm-start); equal to
+                         --max-steps for a fixed-length run, the paper's plain algorithm
   --alpha A              feature-change level E||f'-f||^2 / delta_f^2 (default ${DEFAULT_SETTINGS.alpha})
   --tau T                pixel-noise variance for delta_f^2 (default ${DEFAULT_SETTINGS.tau})
   --sigma-max S          upper bound of sigma in pixel units (default ${DEFAULT_SETTINGS.sigmaMax})
@@ -136,6 +138,7 @@ export function parseCli(argv: string[]): CliArgs {
         seed: { type: 'string' },
         samples: { type: 'string' },
         'max-steps': { type: 'string' },
+        'min-steps': { type: 'string' },
         alpha: { type: 'string' },
         tau: { type: 'string' },
         'sigma-max': { type: 'string' },
@@ -250,6 +253,7 @@ export function parseCli(argv: string[]): CliArgs {
       tau: num(v.tau, '--tau', d.tau),
       samples: num(v.samples, '--samples', d.samples),
       maxSteps: num(v['max-steps'], '--max-steps', d.maxSteps),
+      ...(v['min-steps'] !== undefined ? { minSteps: num(v['min-steps'], '--min-steps', NaN) } : {}),
       seed: num(v.seed, '--seed', d.seed),
       backend,
       inputRange,

@@ -34,6 +34,7 @@ export function searchOptions(job: LayerJob, seed: number, onStep: SidOptions['o
     tau: s.tau,
     samples: s.samples,
     maxSteps: s.maxSteps,
+    ...(s.minSteps !== undefined ? { minSteps: s.minSteps } : {}),
     sigmaMax: s.sigmaMax,
     sigmaGrid: s.sigmaGrid,
     learningRate: s.learningRate,

@@ -27,6 +27,8 @@ export interface AnalysisSettings {
   /** Noise samples per optimisation step (K). */
   samples: number;
   maxSteps: number;
+  /** Steps before the search may stop early; absent = the engine's default (30, or 20 for a warm start). */
+  minSteps?: number;
   seed: number;
   backend: BackendName;
   inputRange: [number, number] | null;

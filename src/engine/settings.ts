@@ -49,6 +49,9 @@ export function validateSettings(s: SettingsInput): SettingsInput {
   check(Number.isFinite(s.tau) && s.tau > 0 && s.tau <= 1, '--tau', `is a pixel-noise variance and must be in (0, 1], got ${s.tau}`);
   check(Number.isInteger(s.samples) && s.samples >= 1 && s.samples <= 1024, '--samples', `must be a whole number from 1 to 1024, got ${s.samples}`);
   check(Number.isInteger(s.maxSteps) && s.maxSteps >= 1 && s.maxSteps <= 100000, '--max-steps', `must be a whole number from 1 to 100000, got ${s.maxSteps}`);
+  if (s.minSteps !== undefined) {
+    check(Number.isInteger(s.minSteps) && s.minSteps >= 1 && s.minSteps <= s.maxSteps, '--min-steps', `must be a whole number from 1 to --max-steps (${s.maxSteps}), got ${s.minSteps}`);
+  }
   check(Number.isInteger(s.seed) && s.seed >= 0 && s.seed <= 0xffffffff, '--seed', `must be a whole number from 0 to 4294967295, got ${s.seed}`);
   check(Number.isFinite(s.sigmaMax) && s.sigmaMax > 0 && s.sigmaMax <= 100, '--sigma-max', `must be a number in (0, 100] (pixel units), got ${s.sigmaMax}`);
   check(s.sigmaGrid === null || (Number.isInteger(s.sigmaGrid) && s.sigmaGrid >= 2 && s.sigmaGrid <= 4096), '--sigma-grid', `must be a whole number from 2 to 4096, got ${s.sigmaGrid}`);

@@ -40,6 +40,7 @@ const SETTING_OF_OPTION: Record<string, string> = {
   '--backend': 'backend',
   '--input-range': 'inputRange',
   '--metrics': 'metrics',
+  '--preview': 'search',
   '--decoder-blocks': 'decoder',
   '--decoder-width': 'decoder',
   '--decoder-epochs': 'decoder',
@@ -96,6 +97,15 @@ function textSetting(get: (key: string) => unknown, key: string, what: string): 
   return v.trim();
 }
 
+/** `infodiscard.search`: the optimised search (the paper's), the same search warm-started, or the first-order preview. */
+export const SEARCH_MODES = ['optimised', 'warmStart', 'preview'] as const;
+
+function searchSetting(value: unknown): Pick<SettingsInput, 'preview' | 'warmStart'> {
+  const mode = value ?? 'optimised';
+  if (!(SEARCH_MODES as readonly unknown[]).includes(mode)) throw settingError('search', `must be one of ${SEARCH_MODES.join(', ')}, got ${JSON.stringify(mode)}`);
+  return { preview: mode === 'preview', warmStart: mode === 'warmStart' };
+}
+
 /**
  * Reads and validates every setting. `get` is `getConfiguration('infodiscard').get` (a parameter so tests can
  * feed values). Throws a UserError naming the setting.
@@ -120,6 +130,7 @@ export function settingsFrom(get: (key: string) => unknown): ExtensionSettings {
     sigmaGrid: grid === 0 ? null : grid,
     inputRange: parseInputRange(get('inputRange')),
     metrics,
+    ...searchSetting(get('search')),
     // The decoder only matters to RU; null otherwise, as the engine records it.
     decoder: metrics.includes('ru') ? { ...decoder } : null,
   };

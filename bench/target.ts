@@ -1,0 +1,242 @@
+/**
+ * The speed target (issue 7): a full-model SID analysis of a ResNet-20 (32x32x3, one image, the stem and every
+ * residual block's output) with `infodiscard analyze` as a user runs it, against the plain PyTorch script
+ * (bench/sid_reference.py: Debian python3-torch, 2 threads, Adam, 200 steps, K=16), both in this invocation.
+ * Prints: end-to-end wall times and their ratio; the answer against a 200-step run of our own engine (mean SID
+ * within 0.1 nats, map Pearson >= 0.9, constraint ratio within 5 % of alpha); time to the first finished layer;
+ * peak memory per worker and in all; achieved GFLOP/s per layer against one matmul's; and scaling tables over
+ * input size (with --sigma-grid) and depth. No assertions and no timed limits: it prints, and exits 1 only if
+ * something crashed.
+ *
+ *   npm run bench [-- --workers auto --steps 200 --cli-args "--warm-start" --sizes 32,64,128,224 --depths 1,2,3
+ *                    --scaling-layers last|all --no-scaling --no-torch --keep]
+ *
+ * Run it on an idle machine: torch's OpenMP threads spin-wait and slow down many-fold when the CPUs are shared.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { selectBackend } from '../src/engine/backend';
+import type { Report } from '../src/engine/report';
+import { buildResNet, makeFixture, type FixtureInfo } from './resnet20';
+import { arg, pearson, table } from './util';
+
+const ROOT = path.resolve(__dirname, '..');
+const CLI = path.join(ROOT, 'dist', 'cli.js');
+const PYTHON = '/usr/bin/python3'; // Debian's python3-torch; a pyenv python3 may shadow it on PATH
+const SAMPLES = 16;
+const SEED = 1;
+const ALPHA = 1.5;
+
+interface CliRun {
+  label: string;
+  wallSeconds: number;
+  report: Report;
+  /** The CLI process's own peak (MB), from its "Done" line; the workers' are in report.run. */
+  selfPeakMB: number;
+  /** No worker processes: the CLI analysed in its own process (report.run has that one process). */
+  inProcess: boolean;
+}
+
+const fmt = (v: number | undefined, digits = 1) => (v !== undefined && Number.isFinite(v) ? v.toFixed(digits) : '-');
+const show = (args: string[]) =>
+  args.map((a) => (path.isAbsolute(a) && !path.relative(ROOT, a).startsWith('..') ? path.relative(ROOT, a) : a)).join(' ');
+const shellWords = (s: string) => s.split(/\s+/).filter((w) => w.length > 0);
+
+function runCli(label: string, fx: FixtureInfo, layers: string[], extra: string[], tmp: string): CliRun {
+  const out = path.join(tmp, `${label.replace(/\W+/g, '-')}.json`);
+  const args = [CLI, 'analyze', fx.modelPath, '--images', fx.imagePath, '--layers', layers.join(','), '--samples', String(SAMPLES),
+    '--seed', String(SEED), '--backend', 'wasm', '--workers', arg('--workers', 'auto'), ...extra, '--out', out];
+  console.log(`\n$ node ${show(args)}`);
+  const t0 = performance.now();
+  const r = spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const wallSeconds = (performance.now() - t0) / 1000;
+  if (r.status !== 0) throw new Error(`CLI (${label}) exited with ${r.status ?? r.signal}:\n${(r.stderr || '').split('\n').slice(-15).join('\n')}`);
+  const done = r.stderr.split('\n').find((l) => l.startsWith('Done in')) ?? '';
+  console.log(`  ${done}`);
+  const self = /this process (\d+) MB/.exec(done) ?? /peak memory (\d+) MB/.exec(done);
+  const inProcess = !/this process/.test(done);
+  return { label, wallSeconds, report: JSON.parse(readFileSync(out, 'utf8')) as Report, selfPeakMB: self ? Number(self[1]) : NaN, inProcess };
+}
+
+interface TorchLayer { layer: string; steps: number; seconds: number; sidMean: number; ratio: number }
+
+function runTorch(fx: FixtureInfo, layers: string[], steps: number): { wallSeconds: number; layers: Map<string, TorchLayer> } | string {
+  const probe = spawnSync(PYTHON, ['-c', 'import torch, PIL'], { encoding: 'utf8' });
+  if (probe.status !== 0) return probe.error ? probe.error.message : (probe.stderr || '').trim().split('\n').pop() ?? 'torch missing';
+  const args = [path.join(ROOT, 'bench', 'sid_reference.py'), '--fixture', fx.dir, '--layers', layers.join(','), '--steps', String(steps),
+    '--samples', String(SAMPLES), '--seed', String(SEED), '--threads', arg('--torch-threads', '2')];
+  console.log(`\n$ ${PYTHON} ${show(args)}`);
+  const t0 = performance.now();
+  const r = spawnSync(PYTHON, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const wallSeconds = (performance.now() - t0) / 1000;
+  if (r.status !== 0) throw new Error(`PyTorch reference exited with ${r.status ?? r.signal}:\n${r.stderr}`);
+  const out = new Map<string, TorchLayer>();
+  for (const line of r.stdout.split('\n').filter((l) => l.startsWith('{'))) {
+    const j = JSON.parse(line);
+    if (j.check) console.log(`  forward check vs tfjs logits: max |diff| = ${j.maxAbsDiff.toExponential(2)} (torch ${j.torch}, ${j.threads} threads)`);
+    else out.set(j.layer, j);
+  }
+  console.log(`  torch: ${wallSeconds.toFixed(1)} s end to end`);
+  return { wallSeconds, layers: out };
+}
+
+/** GFLOP/s of one square float32 matmul on the wasm backend in this process (median of `reps`), and its size. */
+async function wasmMatmulPeak(n: number, reps = 12): Promise<number> {
+  await selectBackend('wasm');
+  const a = tf.randomNormal([n, n], 0, 1, 'float32', 1);
+  const b = tf.randomNormal([n, n], 0, 1, 'float32', 2);
+  const times: number[] = [];
+  for (let i = 0; i < reps + 3; i++) {
+    const t0 = performance.now();
+    const c = tf.matMul(a, b);
+    await c.data();
+    c.dispose();
+    if (i >= 3) times.push(performance.now() - t0);
+  }
+  tf.dispose([a, b]);
+  times.sort((x, y) => x - y);
+  return (2 * n ** 3) / (times[Math.floor(times.length / 2)] / 1000) / 1e9;
+}
+
+function torchMatmulPeak(n: number): number {
+  const code = `import torch,time\ntorch.set_num_threads(${arg('--torch-threads', '2')})\na=torch.randn(${n},${n});b=torch.randn(${n},${n})\nts=[]\nfor i in range(15):\n t=time.perf_counter();c=a@b;ts.append(time.perf_counter()-t)\nts=sorted(ts[3:]);print(2*${n}**3/ts[len(ts)//2]/1e9)`;
+  const r = spawnSync(PYTHON, ['-c', code], { encoding: 'utf8' });
+  return r.status === 0 ? Number(r.stdout.trim()) : NaN;
+}
+
+/**
+ * Multiply-add FLOPs (x2) of the conv and dense layers up to and including `layer`, for one forward pass of one
+ * image. The fixture is a chain of blocks, so every layer listed before `layer` is one of its ancestors.
+ */
+function forwardFlops(model: tfl.LayersModel, layer: string): number {
+  let flops = 0;
+  for (const l of model.layers) {
+    const cfg = l.getConfig() as { kernelSize?: number[]; units?: number };
+    const outShape = l.outputShape as number[];
+    const inShape = (Array.isArray(l.input) ? l.input[0] : l.input).shape as number[];
+    if (l.getClassName() === 'Conv2D') {
+      const [kh, kw] = cfg.kernelSize!;
+      flops += 2 * outShape[1] * outShape[2] * outShape[3] * kh * kw * inShape[3];
+    } else if (l.getClassName() === 'Dense') {
+      flops += 2 * inShape[inShape.length - 1] * cfg.units!;
+    }
+    if (l.name === layer) break;
+  }
+  return flops;
+}
+
+/** Peak memory of each analysing process, the largest, and all processes together (the CLI's own included). */
+const peakLine = (r: CliRun) => {
+  const workers = (r.report.run?.processes ?? []).map((p) => p.peakRssMB);
+  const total = workers.reduce((a, b) => a + b, 0) + (r.inProcess ? 0 : r.selfPeakMB);
+  return { each: workers.join(' + '), max: Math.max(...workers), total };
+};
+
+async function main(): Promise<number> {
+  const steps = Number(arg('--steps', '200'));
+  const extra = shellWords(arg('--cli-args', ''));
+  const [load1] = os.loadavg();
+  console.log(`${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load average ${load1.toFixed(2)}${load1 > 0.5 ? '  (other work is running: timings will be noisy)' : ''}`);
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'infodiscard-target-'));
+  let crashed = false;
+  try {
+    const matmulN = 512;
+    const wasmPeak = await wasmMatmulPeak(matmulN);
+    const torchPeak = torchMatmulPeak(matmulN);
+    console.log(`matmul ${matmulN}x${matmulN} float32: wasm (one thread, this process) ${wasmPeak.toFixed(1)} GFLOP/s; torch (${arg('--torch-threads', '2')} threads) ${fmt(torchPeak)} GFLOP/s`);
+
+    const fx = await makeFixture(path.join(tmp, 'resnet20'), 3, SEED);
+    const layers = fx.blockNames;
+    console.log(`fixture: ResNet-20 (seed ${SEED}), one 32x32 image, ${layers.length} layers: ${layers.join(', ')}`);
+
+    const fast = runCli('infodiscard', fx, layers, extra, tmp);
+    const torch = process.argv.includes('--no-torch') ? 'skipped (--no-torch)' : runTorch(fx, layers, steps);
+    const ref = runCli(`engine ${steps} steps`, fx, layers, ['--min-steps', String(steps), '--max-steps', String(steps)], tmp);
+
+    // The target.
+    const fastMem = peakLine(fast);
+    console.log(`\n== Target: ResNet-20, ${layers.length} layers, one image, K=${SAMPLES} ==`);
+    table(['figure', 'value', 'target'], [
+      ['infodiscard analyze, end to end', `${fast.wallSeconds.toFixed(1)} s`, ''],
+      ['PyTorch script (200 steps, 2 threads)', typeof torch === 'string' ? torch : `${torch.wallSeconds.toFixed(1)} s`, ''],
+      ['ratio infodiscard / PyTorch', typeof torch === 'string' ? '-' : `${(fast.wallSeconds / torch.wallSeconds).toFixed(2)}x`, '<= 1.0x'],
+      ['time to the first finished layer', `${fmt(fast.report.run?.firstLayerSeconds)} s`, ''],
+      ['peak memory per worker', `${fastMem.each} MB`, '<= 600 MB'],
+      ['peak memory in all (workers + CLI)', `${fastMem.total} MB`, ''],
+      [`our engine, fixed ${steps} steps, end to end`, `${ref.wallSeconds.toFixed(1)} s`, ''],
+    ]);
+
+    // The answer.
+    console.log(`\n== Same answer: infodiscard (${extra.join(' ') || 'default settings'}) against our engine at ${steps} fixed steps ==`);
+    const rows: string[][] = [];
+    let worstDiff = 0;
+    let worstR = 1;
+    let worstRatio = 0;
+    for (const name of layers) {
+      const a = fast.report.layers.find((l) => l.name === name)!.perImage[0];
+      const b = ref.report.layers.find((l) => l.name === name)!.perImage[0];
+      const r = pearson(a.map.flat(), b.map.flat());
+      const diff = a.sidMean - b.sidMean;
+      const ratioOff = a.constraintRatio / ALPHA - 1;
+      worstDiff = Math.max(worstDiff, Math.abs(diff));
+      worstR = Math.min(worstR, r);
+      worstRatio = Math.max(worstRatio, Math.abs(ratioOff));
+      const t = typeof torch === 'string' ? undefined : torch.layers.get(name);
+      rows.push([name, `${a.steps}/${b.steps}`, fmt(a.seconds, 2), fmt(b.seconds, 2), b.sidMean.toFixed(3), a.sidMean.toFixed(3), diff.toFixed(3), r.toFixed(3),
+        a.constraintRatio.toFixed(3), `${(100 * ratioOff).toFixed(1)} %`, fmt(t?.sidMean, 3), fmt(t?.seconds, 2)]);
+    }
+    table(['layer', 'steps ours/ref', 'ours s', 'ref s', `ref SID`, 'ours SID', 'diff', 'map r', 'ours ratio', 'vs alpha', 'torch SID', 'torch s'], rows);
+    console.log(`worst: |SID diff| ${worstDiff.toFixed(3)} nats (target <= 0.1), map Pearson ${worstR.toFixed(3)} (>= 0.9), ratio off alpha ${(100 * worstRatio).toFixed(1)} % (<= 5 %)`);
+
+    // How close to the machine's limit each layer's step runs: conv FLOPs of K forward + K input-gradient passes.
+    const model = buildResNet(3, SEED);
+    console.log(`\n== Achieved GFLOP/s in the ${steps}-step run (conv and dense FLOPs of ${SAMPLES} forward + ${SAMPLES} input-gradient passes per step; wasm matmul peak ${wasmPeak.toFixed(1)}) ==`);
+    table(['layer', 'GFLOP/step', 'ms/step', 'GFLOP/s', '% of matmul'], layers.map((name) => {
+      const p = ref.report.layers.find((l) => l.name === name)!.perImage[0];
+      const gflop = (2 * SAMPLES * forwardFlops(model, name)) / 1e9;
+      const ms = (1000 * p.seconds) / p.steps;
+      const rate = gflop / (ms / 1000);
+      return [name, gflop.toFixed(3), ms.toFixed(1), rate.toFixed(2), `${((100 * rate) / wasmPeak).toFixed(0)} %`];
+    }));
+    model.dispose();
+
+    if (!process.argv.includes('--no-scaling')) {
+      const lastOnly = arg('--scaling-layers', 'last') === 'last';
+      const scaleRows: string[][] = [];
+      const scale = async (label: string, n: number, size: number, grid: string[]) => {
+        const f = await makeFixture(path.join(tmp, `scale-${n}-${size}`), n, SEED, size);
+        const ls = lastOnly ? [f.blockNames[f.blockNames.length - 1]] : f.blockNames;
+        const run = runCli(label, f, ls, [...grid, ...extra], tmp);
+        const mem = peakLine(run);
+        const net = buildResNet(n, SEED, size);
+        const last = run.report.layers[run.report.layers.length - 1];
+        const p = last.perImage[0];
+        const rate = (2 * SAMPLES * forwardFlops(net, last.name)) / 1e9 / (p.seconds / p.steps);
+        net.dispose();
+        const steps = run.report.layers.map((l) => l.perImage[0].steps).join('/');
+        scaleRows.push([label, `${size}x${size}`, grid.join(' ') || 'per pixel', `${ls.length}`, steps, run.wallSeconds.toFixed(1), fmt(run.report.run?.firstLayerSeconds),
+          ((1000 * p.seconds) / p.steps).toFixed(0), rate.toFixed(2), `${mem.max}`, `${mem.total}`]);
+      };
+      for (const size of arg('--sizes', '32,64,128,224').split(',').map(Number)) {
+        await scale(`ResNet-20`, 3, size, ['--sigma-grid', String(Math.min(16, size / 4))]);
+      }
+      for (const n of arg('--depths', '1,2,3').split(',').map(Number)) await scale(`ResNet-${6 * n + 2}`, n, 32, []);
+      console.log(`\n== Scaling (${lastOnly ? 'the last block only' : 'every block'}; ms/step and GFLOP/s of the last layer) ==`);
+      table(['model', 'input', 'sigma', 'layers', 'steps', 'wall s', 'first layer s', 'ms/step', 'GFLOP/s', 'peak MB/worker', 'MB in all'], scaleRows);
+    }
+  } catch (e) {
+    crashed = true;
+    console.error(e);
+  } finally {
+    if (process.argv.includes('--keep')) console.log(`\nkept ${tmp}`);
+    else rmSync(tmp, { recursive: true, force: true });
+  }
+  return crashed ? 1 : 0;
+}
+
+main().then((code) => process.exit(code));
