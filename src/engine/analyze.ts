@@ -123,6 +123,8 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
   try {
     await req.prepareModel?.(model);
     const layers = resolveLayers(model, req.layers);
+    // Graph surgery that leaves the analysed layers' outputs as they are (BatchNorm folded into its conv).
+    model.optimizeFor?.(layers);
     const [height, width] = imageSize(model, req.inputSize, imagePaths[0]);
     const channels = model.input.channels;
     const images: PreparedImage[] = loadImages(imagePaths, height, width, channels);

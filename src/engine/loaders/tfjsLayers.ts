@@ -7,6 +7,7 @@ import type { LoadedModel, ModelLoader, ProbeLayer } from './types';
 import { inputLayoutFromShape, readTfjsArtifacts } from './tfjsArtifacts';
 import { rescaleLayersConvPair } from './rescale';
 import { layersCamWeights, layersRunWithFeature } from './layersFeature';
+import { foldBatchNorms, type FoldResult } from './foldBatchNorm';
 
 function isLayersJson(json: unknown): boolean {
   if (!json || typeof json !== 'object') return false;
@@ -62,6 +63,7 @@ export function wrapLayersModel(model: tfl.LayersModel, file: string, format: Mo
   }
 
   const truncated = new Map<string, tfl.LayersModel>();
+  let folded: FoldResult | undefined;
   return {
     path: file,
     format,
@@ -85,8 +87,15 @@ export function wrapLayersModel(model: tfl.LayersModel, file: string, format: Mo
     runWithFeature: (layerName, options) => layersRunWithFeature(model, input, layerName, options),
     camWeights: (layerName) => layersCamWeights(model, layerName),
     rescaleConvPair: (first, factor) => rescaleLayersConvPair(model, file, first, factor),
+    optimizeFor(analysed) {
+      // INFODISCARD_NO_FOLD=1 turns folding off, to measure what it buys (docs/performance.md).
+      if (folded || process.env.INFODISCARD_NO_FOLD === '1') return [];
+      folded = foldBatchNorms(model, new Set(analysed));
+      return folded.folded;
+    },
     dispose() {
       truncated.clear();
+      if (folded) tf.dispose(folded.tensors);
       model.dispose();
     },
   };

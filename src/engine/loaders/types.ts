@@ -67,6 +67,12 @@ export interface LoadedModel {
    * names the layer and the reason. Each call rescales again. Absent for formats whose weights cannot be changed.
    */
   rescaleConvPair?(first: string, factor: number): RescaledPair;
+  /**
+   * Speed-ups that leave every one of `analysed` layers' outputs unchanged (up to float rounding), applied once
+   * before the first probe: e.g. BatchNormalization folded into the convolution before it. Returns what was done,
+   * for the log. Absent where there is nothing to do.
+   */
+  optimizeFor?(analysed: readonly string[]): string[];
   dispose(): void;
 }
 
