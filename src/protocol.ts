@@ -169,6 +169,21 @@ export interface ReportSource {
   /** Absolute path of the report JSON. */
   path: string;
   label: string;
+  /** Compare Checkpoints: the checkpoint's x on the epoch chart (its epoch, or its place in name order). */
+  epoch?: number;
+}
+
+/** What a Compare Checkpoints panel charts against epoch (every one of its sources has an `epoch`). */
+export interface CheckpointsView {
+  /** The folder of checkpoints (absolute path; its name titles the panel). */
+  folder: string;
+  /** 'epoch': x is the epoch read from each checkpoint's name; 'order': no name had one, x is the place in name order. */
+  axis: 'epoch' | 'order';
+}
+
+/** One checkpoint of a 'compareEpochs' message: its report and its x on the epoch chart. */
+export interface EpochSeries extends ReportSeries {
+  epoch: number;
 }
 
 /**
@@ -177,6 +192,8 @@ export interface ReportSource {
  */
 export interface PanelState {
   sources: ReportSource[];
+  /** Set for a Compare Checkpoints panel. */
+  checkpoints?: CheckpointsView;
 }
 
 /** What the webview saves with vscode.setState (and VS Code hands to the serializer on restore). */
@@ -194,6 +211,12 @@ export type ToWebview =
   | { type: 'report'; report: Report; source?: string }
   /** Compare several reports: the chart shows one series each; heatmaps show the first. */
   | { type: 'compare'; series: ReportSeries[] }
+  /**
+   * Compare the checkpoints of a run: as 'compare' (one series per checkpoint, in epoch order, for the reports
+   * loaded so far), plus a chart of SID (and RU) per layer against epoch. `epochs`: the x of every checkpoint of the
+   * panel, analysed or not yet, so the axis spans the whole run while it fills in.
+   */
+  | { type: 'compareEpochs'; series: EpochSeries[]; view: CheckpointsView; epochs: number[] }
   /** Select a layer (from a hover's "open in panel" link). */
   | { type: 'selectLayer'; layer: string }
   /** Sent first after every 'ready': the panel's restore state, for the webview to keep with its own. */

@@ -11,6 +11,7 @@ import type { Report } from '../engine/report';
 import { parseReport } from '../engine/reportFile';
 import type { ReportSource } from '../protocol';
 import { runAnalysis } from './analysis';
+import { MODEL_EXTENSIONS } from './checkpoints';
 import { readSettings, type ExtensionSettings } from './config';
 import type { Ctx } from './ctx';
 import { boxesFileFor, chooseImages, DEFAULT_BOXES_FILE, trainImagesFor, type ImageChoice } from './inputs';
@@ -29,8 +30,8 @@ export interface Resolved {
   status: 'reused' | 'complete' | 'cancelled' | 'failed';
 }
 
-/** Model files the engine opens (one loader each): shown in pickers and found for Compare. */
-export const MODEL_EXTENSIONS = ['json', 'h5', 'hdf5', 'keras', 'onnx'];
+/** Model files the engine opens (one loader each): shown in pickers and found for Compare (declared in checkpoints.ts). */
+export { MODEL_EXTENSIONS };
 
 /** The model to analyse when no file was given: the open editor's if it is one, else a file picker. */
 export async function pickModel(

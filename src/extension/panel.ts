@@ -6,6 +6,9 @@
  * Messages wait for the webview's {type: 'ready'}: until then (and whenever the webview is reloaded, e.g. after
  * being hidden) the latest panel state, content and layer selection are held and sent in that order on 'ready'.
  *
+ * Compare Checkpoints panels (a CheckpointsView, every source with its epoch) send 'compareEpochs' instead of
+ * 'compare', keep the view in the panel state and are restored with it.
+ *
  * Object boxes: the webview sends {type: 'setRegion', source, image, bbox} when the user draws (or clears) the
  * object box of an image. The panel re-reads that report file, sets images[image].region {bbox, source: 'panel'}
  * and its regionMask, recomputes every layer's concentration from the stored SID maps (the same pure code the
@@ -18,7 +21,7 @@ import * as vscode from 'vscode';
 import type { Report } from '../engine/report';
 import { parseReport, writeReport } from '../engine/reportFile';
 import { setRegion as applyRegion } from '../../webview/report/regionEdit';
-import type { FromWebview, PanelState, ReportSource, ToWebview, WebviewSavedState } from '../protocol';
+import type { CheckpointsView, FromWebview, PanelState, ReportSource, ToWebview, WebviewSavedState } from '../protocol';
 import { makeNonce, reportHtmlDocument } from '../report-html/render';
 import type { Ctx } from './ctx';
 import { plainMessage } from './messages';
@@ -32,6 +35,9 @@ const MAX_SAVE_BYTES = 64 * 1024 * 1024;
  * may be writing it, so boxes wait until it has not changed for this long (a crashed run's report stays editable).
  */
 const FOREIGN_RUN_QUIET_MS = 120_000;
+/** Most reports a restored panel reopens: a compare panel, and a Compare Checkpoints panel (a whole training run). */
+const MAX_SOURCES = 16;
+const MAX_CHECKPOINT_SOURCES = 512;
 
 export interface PanelHooks {
   /** Whether a report still matches its model file (for the title). */
@@ -40,18 +46,31 @@ export interface PanelHooks {
   defaultSaveFolder?(): vscode.Uri | undefined;
 }
 
-function keyOf(sources: ReportSource[]): string {
-  return sources.map((s) => s.path).sort().join('\n');
+function keyOf(sources: ReportSource[], checkpoints?: CheckpointsView): string {
+  return `${checkpoints ? `checkpoints:${checkpoints.folder}\n` : ''}${sources.map((s) => s.path).sort().join('\n')}`;
+}
+
+/** The Compare Checkpoints view from the webview's saved state (untrusted), if it is one. */
+export function checkpointsFromState(state: unknown): CheckpointsView | undefined {
+  const view = (state as WebviewSavedState | undefined)?.panel?.checkpoints;
+  if (!view || typeof view !== 'object' || typeof view.folder !== 'string' || (view.axis !== 'epoch' && view.axis !== 'order')) return undefined;
+  return { folder: view.folder, axis: view.axis };
 }
 
 /** Panel state from the webview's saved state (untrusted: it round-trips through the webview). */
 export function sourcesFromState(state: unknown): ReportSource[] {
   const sources = (state as WebviewSavedState | undefined)?.panel?.sources;
   if (!Array.isArray(sources)) return [];
+  const checkpoints = checkpointsFromState(state);
   return sources
     .filter((s): s is ReportSource => !!s && typeof s.path === 'string' && path.isAbsolute(s.path) && s.path.endsWith('.json'))
-    .map((s) => ({ path: s.path, label: typeof s.label === 'string' ? s.label : path.basename(s.path) }))
-    .slice(0, 16);
+    .filter((s) => !checkpoints || (typeof s.epoch === 'number' && Number.isFinite(s.epoch)))
+    .map((s) => ({
+      path: s.path,
+      label: typeof s.label === 'string' ? s.label : path.basename(s.path),
+      ...(checkpoints ? { epoch: s.epoch } : {}),
+    }))
+    .slice(0, checkpoints ? MAX_CHECKPOINT_SOURCES : MAX_SOURCES);
 }
 
 export class ReportPanel {
@@ -68,24 +87,27 @@ export class ReportPanel {
   private stale = new Map<string, Freshness>();
   private disposed = false;
 
-  /** Shows `sources` (one report, or several to compare): reveals the panel that already shows exactly them. */
-  static createOrShow(ctx: Ctx, sources: ReportSource[], hooks: PanelHooks = {}, reports?: Map<string, Report>): ReportPanel {
-    const key = keyOf(sources);
+  /**
+   * Shows `sources` (one report, or several to compare): reveals the panel that already shows exactly them.
+   * `checkpoints`: a Compare Checkpoints panel (each source has its `epoch`), charted against epoch as well.
+   */
+  static createOrShow(ctx: Ctx, sources: ReportSource[], hooks: PanelHooks = {}, reports?: Map<string, Report>, checkpoints?: CheckpointsView): ReportPanel {
+    const key = keyOf(sources, checkpoints);
     for (const p of ReportPanel.panels) {
-      if (keyOf(p.sources) === key) {
+      if (keyOf(p.sources, p.checkpoints) === key) {
         p.panel.reveal(vscode.ViewColumn.Beside, true);
         if (reports) for (const [file, r] of reports) p.update(file, r);
         return p;
       }
     }
     const panel = vscode.window.createWebviewPanel(VIEW_TYPE, 'infodiscard', { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, ReportPanel.options(ctx));
-    return new ReportPanel(ctx, panel, sources, hooks, reports);
+    return new ReportPanel(ctx, panel, sources, hooks, reports, checkpoints);
   }
 
   /** Restores a panel after a window reload (the serializer hands over the webview's saved state). */
   static revive(ctx: Ctx, panel: vscode.WebviewPanel, state: unknown, hooks: PanelHooks = {}): ReportPanel {
     panel.webview.options = ReportPanel.options(ctx);
-    return new ReportPanel(ctx, panel, sourcesFromState(state), hooks);
+    return new ReportPanel(ctx, panel, sourcesFromState(state), hooks, undefined, checkpointsFromState(state));
   }
 
   /** A report file changed (a layer finished, an analysis ended): every panel showing it updates. */
@@ -113,6 +135,8 @@ export class ReportPanel {
     readonly sources: ReportSource[],
     private readonly hooks: PanelHooks,
     reports?: Map<string, Report>,
+    /** Set for a Compare Checkpoints panel. */
+    readonly checkpoints?: CheckpointsView,
   ) {
     ReportPanel.panels.add(this);
     ctx.openPanels++;
@@ -169,18 +193,23 @@ export class ReportPanel {
     // Each report goes with its file, which the webview names when it asks to save an object box.
     const series = this.sources.filter((s) => this.reports.has(s.path)).map((s) => ({ label: s.label, report: this.reports.get(s.path)!, source: s.path }));
     if (series.length === 0) return undefined;
+    if (this.checkpoints) {
+      const epochs = this.sources.map((s) => s.epoch ?? NaN);
+      const withEpochs = series.map((x) => ({ ...x, epoch: this.sources.find((s) => s.path === x.source)?.epoch ?? NaN }));
+      return { type: 'compareEpochs', series: withEpochs, view: this.checkpoints, epochs };
+    }
     if (this.sources.length === 1) return { type: 'report', report: series[0].report, source: series[0].source };
     return { type: 'compare', series };
   }
 
   private panelState(): ToWebview {
-    const state: PanelState = { sources: this.sources };
+    const state: PanelState = { sources: this.sources, ...(this.checkpoints ? { checkpoints: this.checkpoints } : {}) };
     return { type: 'panelState', state };
   }
 
   private post(message: ToWebview): void {
     if (message.type === 'selectLayer') this.pendingSelect = message;
-    else if (message.type === 'report' || message.type === 'compare') this.pendingContent = message;
+    else if (message.type === 'report' || message.type === 'compare' || message.type === 'compareEpochs') this.pendingContent = message;
     if (!this.ready || this.disposed) return;
     void this.panel.webview.postMessage(message);
     // Delivered: a later reload re-sends the content, but not an old selection.
@@ -299,7 +328,9 @@ export class ReportPanel {
     const labels = this.sources.map((s) => s.label);
     const fresh = this.sources.map((s) => this.stale.get(s.path));
     const mark = fresh.includes('stale') ? ' (stale)' : fresh.includes('missing') ? ' (model missing)' : '';
-    const base = labels.length === 1 ? `SID: ${labels[0]}` : `SID: ${labels.slice(0, 3).join(' vs ')}${labels.length > 3 ? ` +${labels.length - 3}` : ''}`;
+    const base = this.checkpoints
+      ? `SID vs ${this.checkpoints.axis === 'epoch' ? 'epoch' : 'checkpoint'}: ${path.basename(this.checkpoints.folder) || this.checkpoints.folder} (${labels.length})`
+      : labels.length === 1 ? `SID: ${labels[0]}` : `SID: ${labels.slice(0, 3).join(' vs ')}${labels.length > 3 ? ` +${labels.length - 3}` : ''}`;
     this.panel.title = plainMessage(`${base}${mark}`, 80);
     void this.checkFreshness();
   }

@@ -132,7 +132,7 @@ const errorBarsPlugin: Plugin<'line', ErrorBarsOptions> = {
 };
 
 /** Opaque background in the theme colour, so an exported PNG looks like the page. */
-const backgroundPlugin: Plugin<'line', BackgroundOptions> = {
+export const backgroundPlugin: Plugin<'line', BackgroundOptions> = {
   id: 'background',
   beforeDraw(chart, _args, options) {
     if (!options?.color) return;

@@ -8,18 +8,23 @@
  * for exports (webviews cannot download); {type: 'setRegion', source, image, bbox} when the user draws or clears
  * an object box (schema-2 reports): concentration is recomputed here at once, the host persists it.
  *
- * Charts: SID (and RU) per layer; concentration per layer and baseline magnitudes per layer when a report has them.
+ * 'compareEpochs' (Compare Checkpoints) is 'compare' plus a chart of SID (and RU) per layer against epoch.
+ *
+ * Charts: SID (and RU) per layer; concentration per layer and baseline magnitudes per layer when a report has them;
+ * with checkpoints, SID per layer vs epoch (data-chart "epochs", also data-epochs: every checkpoint's x, JSON).
  * Each chart canvas carries data-chart, data-series (its line labels, JSON) and data-points (points per line) for
  * tests; the concentration chart also data-values (its lines' values, JSON).
  */
 import type { Chart } from 'chart.js';
 import type { Box } from '../../src/engine/concentration';
 import type { Report } from '../../src/engine/report';
-import type { FromWebview, PanelState, ToWebview, WebviewSavedState } from '../../src/protocol';
+import type { CheckpointsView, FromWebview, PanelState, ToWebview, WebviewSavedState } from '../../src/protocol';
 import { baselinesSpec, chartHooks, concentrationSpec, renderChart as drawChart, sidRuSpec, type ChartSeries, type ChartSpec } from './chart';
 import { button, dropdown } from './controls';
 import { basename, findLayer, hasBaselines, hasConcentration, hasRu, layerOrder, normalizeReport } from './data';
 import { cardHead, download, el, replaceChildren, vscodeApi } from './dom';
+import { renderEpochChart, epochChartHooks, epochLineSpecs } from './epochChart';
+import { epochChartData } from './epochData';
 import { renderHeader } from './header';
 import { renderMaps, type MapsHandlers, type MapsState } from './maps';
 import { setRegion } from './regionEdit';
@@ -37,17 +42,21 @@ interface State extends MapsState {
   panel: PanelState | null;
   /** A layer asked for (hover link) before its report or layer has arrived. */
   wantedLayer: string | null;
+  /** Set when comparing checkpoints: what the x axis is, every checkpoint's x, and the x of each of `series`. */
+  checkpoints: { view: CheckpointsView; epochs: number[]; of: number[] } | null;
 }
 
-const state: State = { report: null, source: null, series: null, seriesIndex: 0, panel: null, wantedLayer: null, layer: null, image: 0, opacity: 0.7 };
+const state: State = { report: null, source: null, series: null, seriesIndex: 0, panel: null, wantedLayer: null, checkpoints: null, layer: null, image: 0, opacity: 0.7 };
 let chart: Chart<'line'> | null = null;
 let concentrationChart: Chart<'line'> | null = null;
 let baselinesChart: Chart<'line'> | null = null;
+let epochsChart: Chart<'line'> | null = null;
 
 const app = el('main', { class: 'id-app' });
 const headerSlot = el('div');
 const chartCanvasBox = el('div', { class: 'id-chart-box' });
 const chartCard = el('section', { class: 'id-card', 'aria-label': 'SID per layer' });
+const epochsSlot = el('div');
 const concentrationSlot = el('div');
 const baselinesSlot = el('div');
 const mapsSlot = el('div');
@@ -89,14 +98,14 @@ function exportPngButton(which: () => Chart<'line'> | null = () => chart, suffix
   return button('Export PNG', 'Download the chart as PNG', () => {
     const c = which();
     if (!c || !state.report) return;
-    const stem = state.series ? 'infodiscard-compare' : fileStem(state.report);
+    const stem = state.checkpoints ? 'infodiscard-checkpoints' : state.series ? 'infodiscard-compare' : fileStem(state.report);
     download(`${stem}-${suffix}.png`, 'image/png', c.canvas.toDataURL('image/png'), 'dataUrl');
   });
 }
 
 function mount(): void {
   chartCard.append(chartHeadSlot, chartCanvasBox);
-  app.append(headerSlot, chartCard, concentrationSlot, baselinesSlot, mapsSlot, tableSlot, footer);
+  app.append(headerSlot, epochsSlot, chartCard, concentrationSlot, baselinesSlot, mapsSlot, tableSlot, footer);
   document.body.append(app);
 }
 
@@ -127,7 +136,7 @@ function renderChartHead(): void {
   const picker = dropdown('Details for', series.map((s, i) => ({ value: String(i), label: s.label, selected: i === state.seriesIndex })),
     (value) => selectSeries(Number(value)));
   replaceChildren(chartHeadSlot,
-    ...cardHead(`${title}, ${series.length} models`, `One line per model: mean pixel SID per layer, ± 1 std across images. The header, heatmaps and table below show the model picked here.${withRu ? ruHint : ''}`, exportPngButton()),
+    ...cardHead(`${title}, ${series.length} ${state.checkpoints ? 'checkpoints' : 'models'}`, `One line per ${state.checkpoints ? 'checkpoint' : 'model'}: mean pixel SID per layer, ± 1 std across images. The header, heatmaps and table below show the ${state.checkpoints ? 'checkpoint' : 'model'} picked here.${withRu ? ruHint : ''}`, exportPngButton()),
     el('div', { class: 'id-controls' }, el('label', null, 'Details for', picker)),
   );
 }
@@ -147,6 +156,46 @@ function renderChart(report: Report): void {
   chart = drawChart(canvas, spec, theme);
   renderConcentrationCard();
   renderBaselinesCard();
+}
+
+/** Compare Checkpoints: SID (and RU) per layer against epoch, for the layers every checkpoint has. */
+function renderEpochsCard(): void {
+  epochsChart?.destroy();
+  epochsChart = null;
+  const cps = state.checkpoints;
+  const series = state.series;
+  if (!cps || !series) {
+    replaceChildren(epochsSlot);
+    return;
+  }
+  const theme = readTheme();
+  const inputs = series.map((s, i) => ({ epoch: cps.of[i], label: s.label, report: s.report })).filter((c) => Number.isFinite(c.epoch));
+  const data = epochChartData(inputs);
+  const hooks = epochChartHooks(epochLineSpecs(data, theme));
+  const byOrder = cps.view.axis === 'order';
+  const canvas = el('canvas', {
+    role: 'img',
+    'aria-label': `Line chart of ${data.withRu ? 'mean pixel SID and RU' : 'mean pixel SID'} per layer against ${byOrder ? 'checkpoint' : 'epoch'}, one line per layer`,
+    'data-chart': 'epochs',
+    'data-series': hooks.series,
+    'data-points': hooks.points,
+    'data-epochs': JSON.stringify(cps.epochs),
+    'data-axis': cps.view.axis,
+  });
+  const names = new Map(inputs.map((c) => [c.epoch, c.label]));
+  const done = inputs.length;
+  const hint = [
+    `One line per layer: mean pixel SID of each checkpoint against its ${byOrder ? 'place in name order (no checkpoint name carries an epoch number)' : 'epoch'}; hover for ± 1 std across images.`,
+    data.withRu ? 'RU (dashed, triangles) is the reconstruction uncertainty of the same layer.' : '',
+    done < cps.epochs.length ? `${done} of ${cps.epochs.length} checkpoints so far.` : '',
+    data.omitted.length ? `Left out (not in every checkpoint): ${data.omitted.join(', ')}.` : '',
+  ].filter(Boolean).join(' ');
+  const title = `${data.withRu ? 'SID and RU' : 'SID'} per layer vs ${byOrder ? 'checkpoint' : 'epoch'}`;
+  const box = el('div', { class: 'id-chart-box' }, canvas);
+  replaceChildren(epochsSlot, el('section', { class: 'id-card', 'aria-label': title },
+    ...cardHead(title, hint, exportPngButton(() => epochsChart, 'epochs')),
+    box));
+  epochsChart = renderEpochChart(canvas, data, { axis: cps.view.axis, epochs: cps.epochs, names }, theme);
 }
 
 /** Concentration per layer (when any shown report has a region or values); follows boxes as they are drawn. */
@@ -208,6 +257,9 @@ function renderAll(): void {
   const report = state.report;
   if (!report) {
     chartCard.hidden = true;
+    epochsChart?.destroy();
+    epochsChart = null;
+    replaceChildren(epochsSlot);
     replaceChildren(concentrationSlot);
     replaceChildren(baselinesSlot);
     replaceChildren(headerSlot, el('p', { class: 'id-empty' }, 'Waiting for a report…'));
@@ -224,6 +276,7 @@ function renderAll(): void {
   if (state.image >= report.images.length) state.image = 0;
   replaceChildren(headerSlot, renderHeader(report, () => download(`${fileStem(report)}.json`, 'application/json', JSON.stringify(report, null, 2))));
   renderChartHead();
+  renderEpochsCard();
   renderChart(report);
   renderMapsSection();
   renderTableSection();
@@ -305,22 +358,48 @@ function setReport(value: unknown, source: unknown): void {
   const report = normalizeReport(value);
   if (!report) return;
   state.series = null;
+  state.checkpoints = null;
   state.report = report;
   state.source = typeof source === 'string' && source ? source : null;
   scheduleRender();
 }
 
-function setSeries(value: unknown): void {
-  if (!Array.isArray(value)) return;
+/** Parsed 'compare' series; `epochs` collects each kept item's epoch ('compareEpochs'). */
+function parseSeries(value: unknown, max: number, epochs?: number[]): ChartSeries[] {
+  if (!Array.isArray(value)) return [];
   const series: ChartSeries[] = [];
-  for (const item of value.slice(0, 32)) {
+  for (const item of value.slice(0, max)) {
     const report = normalizeReport((item as { report?: unknown } | null)?.report);
     if (!report) continue;
     const label = (item as { label?: unknown }).label;
     const source = (item as { source?: unknown }).source;
     series.push({ label: typeof label === 'string' && label ? label : modelLabel(report), report, ...(typeof source === 'string' && source ? { source } : {}) });
+    const epoch = (item as { epoch?: unknown }).epoch;
+    epochs?.push(typeof epoch === 'number' && Number.isFinite(epoch) ? epoch : NaN);
   }
+  return series;
+}
+
+function setSeries(value: unknown): void {
+  const series = parseSeries(value, 32);
   if (series.length === 0) return;
+  state.checkpoints = null;
+  showSeries(series);
+}
+
+/** Compare Checkpoints: the series (one per checkpoint analysed so far) and the epoch chart's axis. */
+function setEpochs(data: Partial<Record<string, unknown>>): void {
+  const view = data.view as Partial<CheckpointsView> | undefined;
+  if (!view || typeof view !== 'object' || (view.axis !== 'epoch' && view.axis !== 'order')) return;
+  const of: number[] = [];
+  const series = parseSeries(data.series, 512, of);
+  if (series.length === 0) return;
+  const epochs = (Array.isArray(data.epochs) ? data.epochs : of).filter((v): v is number => typeof v === 'number' && Number.isFinite(v)).slice(0, 512);
+  state.checkpoints = { view: { folder: String(view.folder ?? ''), axis: view.axis }, epochs, of };
+  showSeries(series);
+}
+
+function showSeries(series: ChartSeries[]): void {
   if (state.seriesIndex >= series.length) state.seriesIndex = 0;
   state.series = series;
   state.report = series[state.seriesIndex].report;
@@ -353,6 +432,9 @@ function onMessage(event: MessageEvent): void {
       break;
     case 'compare':
       setSeries(data.series);
+      break;
+    case 'compareEpochs':
+      setEpochs(data);
       break;
     case 'selectLayer':
       selectLayer(data.layer);

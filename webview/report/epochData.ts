@@ -1,0 +1,88 @@
+/**
+ * Compare Checkpoints: the reports of a run's checkpoints turned into one line per layer against epoch (SID, and RU
+ * where a checkpoint measured it). Pure (no DOM, no chart.js): the webview draws it, the extension logs which layers
+ * it left out, the tests check it with plain Node.
+ *
+ * Only the layers every checkpoint has are charted (checkpoints of one run share layer names); a layer one of them
+ * lacks is listed in `omitted`. A checkpoint whose layer has not finished yet (a running or cancelled analysis) has
+ * no point there yet.
+ */
+import type { LayerResult, Report } from '../../src/engine/report';
+import { layerOrder, poorDecoderText } from './data';
+
+export interface EpochInput {
+  /** x: the epoch (or place in name order). */
+  epoch: number;
+  /** The checkpoint's label (tooltips). */
+  label: string;
+  report: Report;
+}
+
+export interface EpochPoint {
+  x: number;
+  /** Mean over the images (nats/pixel). */
+  y: number;
+  /** Std across images, when known. */
+  std: number | null;
+  /** The checkpoint's label. */
+  checkpoint: string;
+  /** RU only: the decoder reconstructs poorly here (the poor-decoder text). */
+  warning?: string;
+}
+
+export interface EpochLine {
+  layer: string;
+  metric: 'sid' | 'ru';
+  /** In epoch order; checkpoints without a finished value for the layer are left out. */
+  points: EpochPoint[];
+}
+
+export interface EpochChartData {
+  /** The charted layers (those every checkpoint has), in model order. */
+  layers: string[];
+  /** Layers some checkpoint lacks, not charted. */
+  omitted: string[];
+  /** Per layer its SID line, then its RU line when any checkpoint has RU there. */
+  lines: EpochLine[];
+  withRu: boolean;
+  /** The checkpoints' x values, in epoch order. */
+  epochs: number[];
+}
+
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+
+/** The layers every report has (in the first report's order), and the rest (in order of appearance). */
+export function commonLayers(reports: Report[]): { layers: string[]; omitted: string[] } {
+  if (reports.length === 0) return { layers: [], omitted: [] };
+  const orders = reports.map((r) => layerOrder(r));
+  const sets = orders.map((o) => new Set(o));
+  const layers = orders[0].filter((name) => sets.every((s) => s.has(name)));
+  const omitted: string[] = [];
+  for (const order of orders) for (const name of order) if (!layers.includes(name) && !omitted.includes(name)) omitted.push(name);
+  return { layers, omitted };
+}
+
+/** One line per common layer (and metric) against epoch. Checkpoints are taken in epoch order (stable for ties). */
+export function epochChartData(checkpoints: EpochInput[]): EpochChartData {
+  const sorted = checkpoints.map((c, i) => ({ c, i })).sort((a, b) => a.c.epoch - b.c.epoch || a.i - b.i).map((x) => x.c);
+  const { layers, omitted } = commonLayers(sorted.map((c) => c.report));
+  const byName = sorted.map((c) => new Map<string, LayerResult>(c.report.layers.map((l) => [l.name, l])));
+  const lines: EpochLine[] = [];
+  for (const layer of layers) {
+    const sid: EpochPoint[] = [];
+    const ru: EpochPoint[] = [];
+    sorted.forEach((c, k) => {
+      const l = byName[k].get(layer);
+      const mean = num(l?.sid?.mean);
+      if (mean !== null) sid.push({ x: c.epoch, y: mean, std: num(l?.sid?.std), checkpoint: c.label });
+      const ruMean = num(l?.ru?.mean);
+      if (ruMean !== null) {
+        const warning = poorDecoderText(l);
+        ru.push({ x: c.epoch, y: ruMean, std: num(l?.ru?.std), checkpoint: c.label, ...(warning ? { warning } : {}) });
+      }
+    });
+    lines.push({ layer, metric: 'sid', points: sid });
+    if (ru.length) lines.push({ layer, metric: 'ru', points: ru });
+  }
+  return { layers, omitted, lines, withRu: lines.some((l) => l.metric === 'ru'), epochs: sorted.map((c) => c.epoch) };
+}
