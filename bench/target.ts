@@ -8,8 +8,9 @@
  * input size (with --sigma-grid) and depth. No assertions and no timed limits: it prints, and exits 1 only if
  * something crashed.
  *
- *   npm run bench [-- --workers auto --steps 200 --cli-args "--warm-start" --sizes 32,64,128,224 --depths 1,2,3
- *                    --scaling-layers last|all --no-scaling --no-torch --keep]
+ *   npm run bench [-- --variants "default;--warm-start" --cli-args "..." --workers auto --steps 200
+ *                    --sizes 32,64,128,224 --depths 1,2,3 --scaling-layers last|all --no-scaling --no-torch --keep]
+ * --variants: CLI option sets to time, ';'-separated ('default' = no options); --cli-args: added to every run.
  *
  * Run it on an idle machine: torch's OpenMP threads spin-wait and slow down many-fold when the CPUs are shared.
  */
@@ -154,44 +155,46 @@ async function main(): Promise<number> {
     const layers = fx.blockNames;
     console.log(`fixture: ResNet-20 (seed ${SEED}), one 32x32 image, ${layers.length} layers: ${layers.join(', ')}`);
 
-    const fast = runCli('infodiscard', fx, layers, extra, tmp);
+    // Each variant is the CLI as a user runs it, with these extra options; all share the references below.
+    const variants = arg('--variants', 'default;--warm-start').split(';').map((v) => shellWords(v === 'default' ? '' : v));
+    const runs = variants.map((v) => runCli(`infodiscard ${v.join(' ') || '(defaults)'}`, fx, layers, [...v, ...extra], tmp));
     const torch = process.argv.includes('--no-torch') ? 'skipped (--no-torch)' : runTorch(fx, layers, steps);
     const ref = runCli(`engine ${steps} steps`, fx, layers, ['--min-steps', String(steps), '--max-steps', String(steps)], tmp);
 
-    // The target.
-    const fastMem = peakLine(fast);
-    console.log(`\n== Target: ResNet-20, ${layers.length} layers, one image, K=${SAMPLES} ==`);
-    table(['figure', 'value', 'target'], [
-      ['infodiscard analyze, end to end', `${fast.wallSeconds.toFixed(1)} s`, ''],
-      ['PyTorch script (200 steps, 2 threads)', typeof torch === 'string' ? torch : `${torch.wallSeconds.toFixed(1)} s`, ''],
-      ['ratio infodiscard / PyTorch', typeof torch === 'string' ? '-' : `${(fast.wallSeconds / torch.wallSeconds).toFixed(2)}x`, '<= 1.0x'],
-      ['time to the first finished layer', `${fmt(fast.report.run?.firstLayerSeconds)} s`, ''],
-      ['peak memory per worker', `${fastMem.each} MB`, '<= 600 MB'],
-      ['peak memory in all (workers + CLI)', `${fastMem.total} MB`, ''],
-      [`our engine, fixed ${steps} steps, end to end`, `${ref.wallSeconds.toFixed(1)} s`, ''],
+    // The target, per variant.
+    console.log(`\n== Target: ResNet-20, ${layers.length} layers, one image, K=${SAMPLES}; PyTorch ${typeof torch === 'string' ? torch : `${torch.wallSeconds.toFixed(1)} s`} ==`);
+    const answers = runs.map((run) => {
+      let worstDiff = 0;
+      let worstR = 1;
+      let worstRatio = 0;
+      const rows = layers.map((name) => {
+        const a = run.report.layers.find((l) => l.name === name)!.perImage[0];
+        const b = ref.report.layers.find((l) => l.name === name)!.perImage[0];
+        const r = pearson(a.map.flat(), b.map.flat());
+        const diff = a.sidMean - b.sidMean;
+        const ratioOff = a.constraintRatio / ALPHA - 1;
+        worstDiff = Math.max(worstDiff, Math.abs(diff));
+        worstR = Math.min(worstR, r);
+        worstRatio = Math.max(worstRatio, Math.abs(ratioOff));
+        const t = typeof torch === 'string' ? undefined : torch.layers.get(name);
+        return [name, `${a.steps}/${b.steps}`, fmt(a.seconds, 2), fmt(b.seconds, 2), b.sidMean.toFixed(3), a.sidMean.toFixed(3), diff.toFixed(3), r.toFixed(3),
+          a.constraintRatio.toFixed(3), `${(100 * ratioOff).toFixed(1)} %`, fmt(t?.sidMean, 3), fmt(t?.seconds, 2)];
+      });
+      return { run, rows, worstDiff, worstR, worstRatio };
+    });
+    table(['variant', 'wall s', 'vs PyTorch', 'first layer s', 'peak MB per worker', 'MB in all', 'worst |SID diff|', 'worst map r', 'worst ratio off alpha'], [
+      ...answers.map(({ run, worstDiff, worstR, worstRatio }) => {
+        const mem = peakLine(run);
+        return [run.label, run.wallSeconds.toFixed(1), typeof torch === 'string' ? '-' : `${(run.wallSeconds / torch.wallSeconds).toFixed(2)}x`,
+          fmt(run.report.run?.firstLayerSeconds), mem.each, String(mem.total), worstDiff.toFixed(3), worstR.toFixed(3), `${(100 * worstRatio).toFixed(1)} %`];
+      }),
+      ['target', '', '<= 1.0x', '', '<= 600', '', '<= 0.1', '>= 0.9', '<= 5 %'],
+      [ref.label, ref.wallSeconds.toFixed(1), typeof torch === 'string' ? '-' : `${(ref.wallSeconds / torch.wallSeconds).toFixed(2)}x`, fmt(ref.report.run?.firstLayerSeconds), peakLine(ref).each, String(peakLine(ref).total), '', '', ''],
     ]);
-
-    // The answer.
-    console.log(`\n== Same answer: infodiscard (${extra.join(' ') || 'default settings'}) against our engine at ${steps} fixed steps ==`);
-    const rows: string[][] = [];
-    let worstDiff = 0;
-    let worstR = 1;
-    let worstRatio = 0;
-    for (const name of layers) {
-      const a = fast.report.layers.find((l) => l.name === name)!.perImage[0];
-      const b = ref.report.layers.find((l) => l.name === name)!.perImage[0];
-      const r = pearson(a.map.flat(), b.map.flat());
-      const diff = a.sidMean - b.sidMean;
-      const ratioOff = a.constraintRatio / ALPHA - 1;
-      worstDiff = Math.max(worstDiff, Math.abs(diff));
-      worstR = Math.min(worstR, r);
-      worstRatio = Math.max(worstRatio, Math.abs(ratioOff));
-      const t = typeof torch === 'string' ? undefined : torch.layers.get(name);
-      rows.push([name, `${a.steps}/${b.steps}`, fmt(a.seconds, 2), fmt(b.seconds, 2), b.sidMean.toFixed(3), a.sidMean.toFixed(3), diff.toFixed(3), r.toFixed(3),
-        a.constraintRatio.toFixed(3), `${(100 * ratioOff).toFixed(1)} %`, fmt(t?.sidMean, 3), fmt(t?.seconds, 2)]);
+    for (const { run, rows } of answers) {
+      console.log(`\n== Same answer: ${run.label} against our engine at ${steps} fixed steps (and the PyTorch script's SID) ==`);
+      table(['layer', 'steps ours/ref', 'ours s', 'ref s', `ref SID`, 'ours SID', 'diff', 'map r', 'ours ratio', 'vs alpha', 'torch SID', 'torch s'], rows);
     }
-    table(['layer', 'steps ours/ref', 'ours s', 'ref s', `ref SID`, 'ours SID', 'diff', 'map r', 'ours ratio', 'vs alpha', 'torch SID', 'torch s'], rows);
-    console.log(`worst: |SID diff| ${worstDiff.toFixed(3)} nats (target <= 0.1), map Pearson ${worstR.toFixed(3)} (>= 0.9), ratio off alpha ${(100 * worstRatio).toFixed(1)} % (<= 5 %)`);
 
     // How close to the machine's limit each layer's step runs: conv FLOPs of K forward + K input-gradient passes.
     const model = buildResNet(3, SEED);
