@@ -295,6 +295,33 @@ test('workers: 2 runs the layers of one analysis in two processes; the report eq
   for (const [i, layer] of one.layers.entries()) assert.deepEqual(two.layers[i].perImage.map((p) => p.map), layer.perImage.map((p) => p.map), layer.name);
 });
 
+test('previewFirst: the first-order preview, then the search, charted together in one panel', { timeout: 120_000 }, async () => {
+  configure({ tau: 0.016, previewFirst: true });
+  mock.messages.length = 0;
+  const before = new Set(reportFiles());
+  const panelsBefore = mock.panels.length;
+  await run('infodiscard.analyzeModel', Uri.file(modelA));
+  assert.deepEqual(mock.messages.filter((m) => m.level === 'error'), []);
+  const made = reportFiles().filter((f) => !before.has(f)).map(readJson);
+  assert.equal(made.length, 2, 'a preview report and an optimised one');
+  const preview = made.find((r) => r.settings.preview)!;
+  const optimised = made.find((r) => !r.settings.preview)!;
+  assert.ok(preview.layers.every((l) => l.perImage.every((p) => p.stopReason === 'preview' && p.steps === 0)));
+  assert.ok(optimised.layers.every((l) => l.perImage.every((p) => p.stopReason !== 'preview' && p.steps > 0)));
+  assert.equal(optimised.status, 'complete');
+  // One panel with both series, the preview first; both progress notifications ran in that order.
+  assert.equal(mock.panels.length, panelsBefore + 1);
+  const panel = ReportPanel.all().find((p) => p.sources.length === 2 && p.sources[0].label === 'net-a (first-order preview)');
+  assert.ok(panel, 'the panel charts the preview and the optimised run');
+  assert.equal(panel.sources[1].label, 'net-a');
+  const titles = mock.progress.slice(-2).map((p) => p.options.title);
+  assert.deepEqual(titles, ['SID of net-a (first-order preview)', 'SID of net-a']);
+  // Run again: both reports are reused, nothing is recomputed.
+  const progressBefore = mock.progress.length;
+  await run('infodiscard.analyzeModel', Uri.file(modelA));
+  assert.equal(mock.progress.length, progressBefore, 'both saved reports reused');
+});
+
 test('errors: a bad setting offers to open it; a file that is not a model gives one line naming it', { timeout: 60_000 }, async () => {
   configure({ alpha: -1 });
   mock.messages.length = 0;

@@ -106,6 +106,7 @@ test('settings: declared with the engine defaults and ranges', () => {
     'infodiscard.workers': 0,
     'infodiscard.metrics': [],
     'infodiscard.search': 'optimised',
+    'infodiscard.previewFirst': false,
     'infodiscard.decoder': 'default',
     'infodiscard.trainImages': '',
     'infodiscard.boxesFile': '',

@@ -60,7 +60,8 @@ test('settings hash: same inputs, same key; any setting, image or layer change, 
   const key = settingsHash(base);
   assert.match(key, /^[0-9a-f]{10}$/);
   assert.equal(settingsHash({ settings: { ...DEFAULT_SETTINGS }, images: [...IMAGES].reverse() }), key, 'image order does not matter');
-  const changes: Partial<SettingsInput>[] = [{ alpha: 2 }, { tau: 0.02 }, { samples: 8 }, { maxSteps: 100 }, { backend: 'cpu' }, { sigmaGrid: 14 }, { sigmaMax: 2 }, { inputRange: [-1, 1] }];
+  const changes: Partial<SettingsInput>[] = [{ alpha: 2 }, { tau: 0.02 }, { samples: 8 }, { maxSteps: 100 }, { backend: 'cpu' }, { sigmaGrid: 14 }, { sigmaMax: 2 }, { inputRange: [-1, 1] },
+    { preview: true }, { warmStart: true }, { minSteps: 200 }];
   for (const c of changes) assert.notEqual(settingsHash({ ...base, settings: { ...DEFAULT_SETTINGS, ...c } }), key, JSON.stringify(c));
   assert.notEqual(settingsHash({ ...base, images: [IMAGES[0]] }), key, 'fewer images');
   assert.notEqual(settingsHash({ ...base, images: [IMAGES[0], { ...IMAGES[1], mtimeMs: 3 }] }), key, 'an image changed');

@@ -166,6 +166,35 @@ export function settingsOrShow(ctx: Ctx, scope: vscode.Uri | undefined): Extensi
   }
 }
 
+/** The first-order preview of `choice`: SID maps only (RU has no preview; baselines do not depend on the search). */
+export function previewChoice(choice: RunChoice): RunChoice {
+  const a = choice.settings.analysis;
+  const metrics = (a.metrics ?? ['sid']).filter((m) => m === 'sid' || m === 'concentration');
+  return { ...choice, trainImages: undefined, settings: { ...choice.settings, analysis: { ...a, preview: true, warmStart: false, metrics, decoder: null } } };
+}
+
+/**
+ * `infodiscard.previewFirst`: the preview (seconds per layer on smooth networks), then the search, in one panel that
+ * charts both, the optimised series filling in beside the preview. False when the setting is off or does not apply
+ * (the search is already the preview), and the caller analyses as usual.
+ */
+async function previewThenRefine(ctx: Ctx, model: vscode.Uri, label: string, choice: RunChoice): Promise<boolean> {
+  if (!choice.settings.previewFirst || choice.settings.analysis.preview) return false;
+  const quick = previewChoice(choice);
+  const [quickPlan, plan] = [await planReport(ctx, model, quick), await planReport(ctx, model, choice)];
+  const previewLabel = `${label} (first-order preview)`;
+  const sources = [{ path: quickPlan.reusable?.path ?? quickPlan.reportPath, label: previewLabel }, { path: plan.reusable?.path ?? plan.reportPath, label }];
+  const reports = new Map<string, Report>();
+  for (const p of [quickPlan, plan]) if (p.reusable) reports.set(p.reusable.path, p.reusable.report);
+  const panel = ReportPanel.createOrShow(ctx, sources, panelHooks(ctx), reports);
+  for (const [run, runPlan, runLabel] of [[quick, quickPlan, previewLabel], [choice, plan, label]] as const) {
+    const result = await ensureReport(ctx, model, runLabel, run, undefined, runPlan);
+    if (result.report) panel.update(result.reportPath, result.report);
+    if (result.status === 'cancelled' || result.status === 'failed') break;
+  }
+  return true;
+}
+
 export async function analyzeModel(ctx: Ctx, uri?: vscode.Uri): Promise<void> {
   try {
     const model = uri instanceof vscode.Uri ? uri : await pickModel();
@@ -177,6 +206,7 @@ export async function analyzeModel(ctx: Ctx, uri?: vscode.Uri): Promise<void> {
     ctx.log.info(`images: ${images.label} (${images.files.length} files)`);
     const choice = await runChoice(ctx, settings, images, model);
     const label = modelName(model.fsPath);
+    if (await previewThenRefine(ctx, model, label, choice)) return;
     let panel: ReportPanel | undefined;
     // The panel opens when the analysis starts (it fills in layer by layer), or at once for a reused report.
     const result = await ensureReport(ctx, model, label, choice, (reportPath) => {

@@ -21,6 +21,8 @@ export interface ExtensionSettings {
   /** Folder or glob, workspace-relative; '' = ask. */
   images: string;
   reportsFolder: string;
+  /** Analyze Model: show the first-order preview, then the search, charted together in one panel. */
+  previewFirst: boolean;
   /** Worker processes (the setting's 0 already resolved to one per core). */
   workers: number;
   /** RU decoders' extra training images: folder or glob, workspace-relative; '' = the analysis images (see inputs.ts). */
@@ -154,7 +156,9 @@ export function settingsFrom(get: (key: string) => unknown): ExtensionSettings {
   if (reportsFolder === '') throw settingError('reportsFolder', 'must name a folder (default ".infodiscard")');
   const trainImages = textSetting(get, 'trainImages', 'a folder or glob pattern');
   const boxesFile = textSetting(get, 'boxesFile', 'the path of a JSON file');
-  return { analysis, images: images.trim(), reportsFolder, workers, trainImages, boxesFile };
+  const previewFirst = get('previewFirst') ?? false;
+  if (typeof previewFirst !== 'boolean') throw settingError('previewFirst', `must be true or false, got ${JSON.stringify(previewFirst)}`);
+  return { analysis, images: images.trim(), reportsFolder, workers, previewFirst, trainImages, boxesFile };
 }
 
 export function readSettings(scope?: vscode.Uri): ExtensionSettings {

@@ -98,6 +98,10 @@ export function settingsHash(inputs: RunInputs): string {
     images: inputs.images.map((i) => [i.path, i.size, Math.round(i.mtimeMs)]).sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
     layers: inputs.layers ?? null,
     inputSize: inputs.inputSize ?? null,
+    // Only when not the default, so the keys of optimised runs stay as they were: a preview or a warm-started
+    // search is another result, never reused for the other.
+    search: s.preview ? 'preview' : s.warmStart ? 'warmStart' : undefined,
+    minSteps: s.minSteps,
   };
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex').slice(0, 10);
 }
