@@ -10,7 +10,8 @@
  *
  *   npm run bench [-- --variants "default;--warm-start" --cli-args "..." --workers auto --steps 200
  *                    --sizes 32,64,128,224 --depths 1,2,3 --scaling-layers last|all --no-scaling --no-torch --keep]
- * --variants: CLI option sets to time, ';'-separated ('default' = no options); --cli-args: added to every run.
+ * --variants: CLI option sets to time, ';'-separated ('default' = no options; NAME=value words set environment
+ * variables, e.g. "INFODISCARD_NO_FOLD=1" or "--workers 1"); --cli-args: added to every run.
  *
  * Run it on an idle machine: torch's OpenMP threads spin-wait and slow down many-fold when the CPUs are shared.
  */
@@ -48,13 +49,16 @@ const show = (args: string[]) =>
   args.map((a) => (path.isAbsolute(a) && !path.relative(ROOT, a).startsWith('..') ? path.relative(ROOT, a) : a)).join(' ');
 const shellWords = (s: string) => s.split(/\s+/).filter((w) => w.length > 0);
 
+/** Runs the CLI; words of `extra` of the form NAME=value are environment variables (INFODISCARD_NO_FOLD=1). */
 function runCli(label: string, fx: FixtureInfo, layers: string[], extra: string[], tmp: string): CliRun {
   const out = path.join(tmp, `${label.replace(/\W+/g, '-')}.json`);
+  const env = Object.fromEntries(extra.filter((w) => /^[A-Z_]+=/.test(w)).map((w) => w.split('=') as [string, string]));
+  const options = extra.filter((w) => !/^[A-Z_]+=/.test(w));
   const args = [CLI, 'analyze', fx.modelPath, '--images', fx.imagePath, '--layers', layers.join(','), '--samples', String(SAMPLES),
-    '--seed', String(SEED), '--backend', 'wasm', '--workers', arg('--workers', 'auto'), ...extra, '--out', out];
-  console.log(`\n$ node ${show(args)}`);
+    '--seed', String(SEED), '--backend', 'wasm', '--workers', arg('--workers', 'auto'), ...options, '--out', out];
+  console.log(`\n$ ${Object.entries(env).map(([k, v]) => `${k}=${v} `).join('')}node ${show(args)}`);
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 << 20, env: { ...process.env, ...env } });
   const wallSeconds = (performance.now() - t0) / 1000;
   if (r.status !== 0) throw new Error(`CLI (${label}) exited with ${r.status ?? r.signal}:\n${(r.stderr || '').split('\n').slice(-15).join('\n')}`);
   const done = r.stderr.split('\n').find((l) => l.startsWith('Done in')) ?? '';
