@@ -10,6 +10,7 @@
  *
  *   npm run bench [-- --variants "default;--warm-start" --cli-args "..." --workers auto --steps 200
  *                    --sizes 32,64,128,224 --depths 1,2,3 --scaling-layers last|all --no-scaling --no-torch --keep]
+ * --scaling-args: options of the scaling runs (default a fixed 20 steps, so rows compare cost, not convergence).
  * --variants: CLI option sets to time, ';'-separated ('default' = no options; NAME=value words set environment
  * variables, e.g. "INFODISCARD_NO_FOLD=1" or "--workers 1"); --cli-args: added to every run.
  *
@@ -218,7 +219,7 @@ async function main(): Promise<number> {
       const scale = async (label: string, n: number, size: number, grid: string[]) => {
         const f = await makeFixture(path.join(tmp, `scale-${n}-${size}`), n, SEED, size);
         const ls = lastOnly ? [f.blockNames[f.blockNames.length - 1]] : f.blockNames;
-        const run = runCli(label, f, ls, [...grid, ...extra], tmp);
+        const run = runCli(label, f, ls, [...grid, ...shellWords(arg('--scaling-args', '--min-steps 20 --max-steps 20')), ...extra], tmp);
         const mem = peakLine(run);
         const net = buildResNet(n, SEED, size);
         const last = run.report.layers[run.report.layers.length - 1];
@@ -233,7 +234,7 @@ async function main(): Promise<number> {
         await scale(`ResNet-20`, 3, size, ['--sigma-grid', String(Math.min(16, size / 4))]);
       }
       for (const n of arg('--depths', '1,2,3').split(',').map(Number)) await scale(`ResNet-${6 * n + 2}`, n, 32, []);
-      console.log(`\n== Scaling (${lastOnly ? 'the last block only' : 'every block'}; ms/step and GFLOP/s of the last layer) ==`);
+      console.log(`\n== Scaling (${lastOnly ? 'the last block only' : 'every block'}, ${arg('--scaling-args', '--min-steps 20 --max-steps 20')}; ms/step and GFLOP/s of the last layer) ==`);
       table(['model', 'input', 'sigma', 'layers', 'steps', 'wall s', 'first layer s', 'ms/step', 'GFLOP/s', 'peak MB/worker', 'MB in all'], scaleRows);
     }
   } catch (e) {
