@@ -10,6 +10,7 @@
  *
  *   npm run bench [-- --variants "default;--warm-start" --cli-args "..." --workers auto --steps 200
  *                    --sizes 32,64,128,224 --depths 1,2,3 --scaling-layers last|all --no-scaling --no-torch --keep]
+ * --ref-report FILE: reuse the fixed-step reference report of an earlier run (kept with --keep) instead of running it.
  * --scaling-args: options of the scaling runs (default a fixed 20 steps, so rows compare cost, not convergence).
  * --variants: CLI option sets to time, ';'-separated ('default' = no options; NAME=value words set environment
  * variables, e.g. "INFODISCARD_NO_FOLD=1" or "--workers 1"); --cli-args: added to every run.
@@ -164,7 +165,11 @@ async function main(): Promise<number> {
     const variants = arg('--variants', 'default;--warm-start').split(';').map((v) => shellWords(v === 'default' ? '' : v));
     const runs = variants.map((v) => runCli(`infodiscard ${v.join(' ') || '(defaults)'}`, fx, layers, [...v, ...extra], tmp));
     const torch = process.argv.includes('--no-torch') ? 'skipped (--no-torch)' : runTorch(fx, layers, steps);
-    const ref = runCli(`engine ${steps} steps`, fx, layers, ['--min-steps', String(steps), '--max-steps', String(steps)], tmp);
+    // --ref-report: an earlier fixed-step report of this fixture (same seed, same model) instead of a new run.
+    const refFile = arg('--ref-report', '');
+    const ref: CliRun = refFile
+      ? { label: `engine ${steps} steps (${path.basename(refFile)})`, wallSeconds: NaN, report: JSON.parse(readFileSync(refFile, 'utf8')) as Report, selfPeakMB: NaN, inProcess: false }
+      : runCli(`engine ${steps} steps`, fx, layers, ['--min-steps', String(steps), '--max-steps', String(steps)], tmp);
 
     // The target, per variant.
     console.log(`\n== Target: ResNet-20, ${layers.length} layers, one image, K=${SAMPLES}; PyTorch ${typeof torch === 'string' ? torch : `${torch.wallSeconds.toFixed(1)} s`} ==`);
