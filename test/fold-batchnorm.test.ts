@@ -52,7 +52,7 @@ test('folded BatchNorms: same outputs and input gradients at every analysed laye
     analysed.map((name) => {
       const probe = m.probe(name);
       const value = tf.tidy(() => Array.from(probe(x).dataSync()));
-      const grad = tf.tidy(() => Array.from(tf.grad((z: tf.Tensor4D) => tf.sum(tf.square(probe(z))))(x).dataSync()));
+      const grad = tf.tidy(() => Array.from(tf.grad((z: tf.Tensor) => tf.sum(tf.square(probe(z as tf.Tensor4D))))(x).dataSync()));
       return { name, value, grad };
     });
   const reference = wrapLayersModel(net(), 'ref', 'tfjs-layers', 'x');
@@ -92,7 +92,7 @@ test('BatchNorms without beta or gamma fold too (forward values; tfjs cannot dif
   const got = tf.tidy(() => Array.from(model.probe('out')(x).dataSync()));
   const scale = Math.max(...want.map(Math.abs));
   assert.ok(Math.max(...got.map((v, j) => Math.abs(v - want[j]))) <= 1e-5 * scale);
-  const grad = tf.tidy(() => tf.grad((z: tf.Tensor4D) => tf.sum(model.probe('out')(z)))(x).dataSync());
+  const grad = tf.tidy(() => tf.grad((z: tf.Tensor) => tf.sum(model.probe('out')(z as tf.Tensor4D)))(x).dataSync());
   assert.ok(grad.every(Number.isFinite), 'the folded model is differentiable');
   model.dispose();
   x.dispose();
