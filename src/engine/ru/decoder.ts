@@ -31,7 +31,7 @@ import { Rng, mixSeed } from '../rng';
  * Bumped whenever the architecture, initialisation, training procedure or cache layout changes: part of the
  * cache key, so decoders cached by an older engine are not reused.
  */
-export const DECODER_FORMAT_VERSION = 2;
+export const DECODER_FORMAT_VERSION = 3;
 
 export interface ImageGeometry {
   height: number;

@@ -22,7 +22,15 @@ export interface DecoderSource {
 }
 
 export async function layerRu(job: LayerJob, perImage: LayerResult['perImage'], source: DecoderSource): Promise<NonNullable<LayerResult['ru']>> {
-  const { name, index, probe, images, height, width, channels, mapping, settings, emit } = job;
+  const { name, index, images, height, width, channels, mapping, settings, emit } = job;
+  // The decoder reads a feature map as [h, w, c]: an NCHW feature (ONNX convolutions) is transposed to NHWC first.
+  const nchw = job.model.featureLayout?.(name) === 'nchw';
+  const probe = nchw
+    ? (x: tf.Tensor4D) => {
+        const f = job.probe(x);
+        return f.rank === 4 ? tf.transpose(f, [0, 2, 3, 1]) : f;
+      }
+    : job.probe;
   const t0 = performance.now();
   const featureShape = tf.tidy(() => probe(tf.tensor4d(toModelUnits(images[0].pixels, mapping), [1, height, width, channels])).shape.slice(1));
   const key = decoderKey({
