@@ -180,6 +180,10 @@ test('RU of layers with a poor decoder is left out of the verdict', () => {
   assert.match(ru.tests[0].result, /PSNR < 15 dB/);
   assert.match(ru.text, /at 3 of 3 layers/);
   assert.match(metricTable(fam, r, 'ru'), /⚠/);
+  const allPoor = results(fam, (m) => ({ sid: -0.5, ru: 0.1 + 0.1 * m, psnr: 11 }));
+  const v = familyVerdicts(fam, allPoor).find((x) => x.metric === 'ru')!;
+  assert.equal(v.level, 'not-measured');
+  assert.match(v.text, /RU was measured, but every comparison involves a decoder below 15 dB/);
 });
 
 test('damage (baseline, up): damaged networks discard more than the original', () => {

@@ -691,12 +691,14 @@ export function familyVerdicts(family: FamilySpec, results: ModelResult[]): Verd
       }
       continue;
     }
-    switch (check.kind) {
-      case 'trend': verdicts.push(trendCheck(family, results, check)); break;
-      case 'baseline': verdicts.push(baselineCheck(family, results, check)); break;
-      case 'similar': verdicts.push(similarCheck(family, results, check)); break;
-      case 'ib': verdicts.push(ibCheck(family, results, check)); break;
+    const v = check.kind === 'trend' ? trendCheck(family, results, check)
+      : check.kind === 'baseline' ? baselineCheck(family, results, check)
+        : check.kind === 'similar' ? similarCheck(family, results, check)
+          : ibCheck(family, results, check);
+    if (v.level === 'not-measured' && v.tests.some((t) => t.outcome === 'missing' && /PSNR/.test(t.result))) {
+      v.text = `${LEVEL_LABEL['not-measured']}: ${METRIC_LABEL[check.metric]} was measured, but every comparison involves a decoder below ${POOR_DECODER_PSNR} dB held-out PSNR (⚠ in the table), so those values say more about the decoder than about the layer.`;
     }
+    verdicts.push(v);
   }
   return verdicts;
 }
@@ -859,6 +861,7 @@ export function renderMarkdown(run: RunInfo, families: FamilyResult[], discussio
   out.push('npm run repro -- --reuse                 # keep reports already computed with the same arguments');
   out.push('npm run repro -- --ru-all                # RU for every depth/compression family, not only the first of each');
   out.push('npm run repro -- --no-keras              # leave out the third-party Keras MNIST checkpoints');
+  out.push('npm run repro -- --skip-layers gap       # leave a layer out of every family (gap is the ResNets\' slowest)');
   out.push('```', '');
   out.push(`Models come from \`${run.manifest}\`${run.script ? ` (trained by \`${run.script}\`)` : ''}${run.dataset ? ` on ${run.dataset}` : ''}. Each model is analysed by the real CLI (\`node dist/cli.js analyze …\`); reports go to \`out/repro/<family>/<model>.report.json\`, charts to \`docs/repro/<family>.png\`, drawn by the report panel's own chart code (\`webview/report/chart.ts\`) in headless Chromium.`, '');
   out.push('## Machine and time', '');
