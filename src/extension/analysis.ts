@@ -13,6 +13,7 @@ import type { LayerResult, Report } from '../engine/report';
 import { parseReport } from '../engine/reportFile';
 import type { SettingsInput } from '../engine/settings';
 import type { AnalyzeParams } from '../protocol';
+import type { RunHandlers, RunResult } from '../worker/client';
 import { runLayersInPool } from '../worker/parallel';
 import type { Ctx } from './ctx';
 import { plainMessage } from './messages';
@@ -80,12 +81,42 @@ export function warningText(e: Extract<AnalysisEvent, { type: 'warning' }>): str
   return `${e.layer !== undefined ? `layer "${e.layer}": ` : ''}${e.message}`;
 }
 
-async function readReportFile(file: string): Promise<Report | undefined> {
+/** A report file's contents, or undefined while it is missing or half-written. */
+export async function readReportFile(file: string): Promise<Report | undefined> {
   try {
     return parseReport(await readFile(file, 'utf8'), file);
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Publishes a running analysis's report to the open panels, strictly in order: a slow read of an older file must
+ * never land after a newer report (the panel would step back from 'complete' to 'running'). `publish()` reads the
+ * file, `publish(report)` sends the report given; `settled` resolves once everything published so far has landed.
+ */
+export function reportPublisher(ctx: Ctx, reportPath: string): { publish(report?: Report): void; settled(): Promise<void> } {
+  let published: Promise<void> = Promise.resolve();
+  return {
+    publish(report) {
+      published = published.then(async () => {
+        const r = report ?? (await readReportFile(reportPath));
+        if (r) ctx.fireReportChanged({ path: reportPath, report: r });
+      });
+    },
+    settled: () => published,
+  };
+}
+
+/** One analysis in the worker pool: with several workers its layers and images run in parallel (merged in order). */
+export function runInPool(ctx: Ctx, params: AnalyzeParams, workers: number, handlers: RunHandlers): Promise<RunResult> {
+  const pool = ctx.pool(workers);
+  return workers > 1 ? runLayersInPool(pool, params, workers, handlers) : pool.run(params, handlers);
+}
+
+/** A pool error as one line: the notification offers the kept report with a button, so its path is left out. */
+export function poolErrorText(e: unknown): string {
+  return plainMessage(String((e as { message?: unknown } | null)?.message ?? e).replace(/; the finished layers are kept in .*$/, ''));
 }
 
 /** Runs the analysis; resolves with what happened (errors have been shown to the user already). */
@@ -102,15 +133,7 @@ export function runAnalysis(ctx: Ctx, job: AnalysisJob): Thenable<AnalysisOutcom
       let lastStepReport = 0;
       let warnings = 0;
       let layerPos = '';
-      // Partial reports are read and published strictly in order: a slow read of an older file must never land
-      // after a newer report (the panel would step back from 'complete' to 'running').
-      let published: Promise<void> = Promise.resolve();
-      const publish = (report?: Report): void => {
-        published = published.then(async () => {
-          const r = report ?? (await readReportFile(job.reportPath));
-          if (r) ctx.fireReportChanged({ path: job.reportPath, report: r });
-        });
-      };
+      const { publish, settled } = reportPublisher(ctx, job.reportPath);
       const warn = (text: string): void => {
         log.warn(`${job.label}: ${text}`);
         // One notification per run (not modal); the rest are in the log.
@@ -189,11 +212,8 @@ export function runAnalysis(ctx: Ctx, job: AnalysisJob): Thenable<AnalysisOutcom
         log.info(`${job.label}: metrics SID, ${metrics.join(', ')}${ru}${conc}`);
       }
       try {
-        // With several workers, the layers of this one analysis run in parallel (one job per layer, merged).
-        const pool = ctx.pool(job.workers);
-        const handlers = { onEvent, signal: run.controller.signal };
-        const result = job.workers > 1 ? await runLayersInPool(pool, params, job.workers, handlers) : await pool.run(params, handlers);
-        await published;
+        const result = await runInPool(ctx, params, job.workers, { onEvent, signal: run.controller.signal });
+        await settled();
         const report = await readReportFile(result.reportPath);
         if (report) ctx.fireReportChanged({ path: result.reportPath, report });
         const secs = ((Date.now() - t0) / 1000).toFixed(1);
@@ -226,8 +246,7 @@ interface PoolError {
 
 async function showAnalysisError(ctx: Ctx, job: AnalysisJob, e: unknown): Promise<void> {
   const err = (e ?? {}) as PoolError;
-  // The pool's crash message names the kept report itself; the notification offers a button instead.
-  const message = plainMessage(String(err.message ?? e).replace(/; the finished layers are kept in .*$/, ''));
+  const message = poolErrorText(e);
   const partial = err.reportPath && existsSync(err.reportPath) ? err.reportPath : undefined;
   if (partial) {
     const report = await readReportFile(partial);

@@ -9,7 +9,7 @@ import * as vscode from 'vscode';
 import { UserError } from '../engine/errors';
 import type { Report } from '../engine/report';
 import { parseReport } from '../engine/reportFile';
-import type { ReportSource } from '../protocol';
+import type { AnalyzeParams, ReportSource } from '../protocol';
 import { runAnalysis } from './analysis';
 import { MODEL_EXTENSIONS } from './checkpoints';
 import { readSettings, type ExtensionSettings } from './config';
@@ -120,6 +120,18 @@ export async function planReport(ctx: Ctx, model: vscode.Uri, choice: RunChoice)
   return { reportPath, reusable, folder };
 }
 
+/** What an analysis of `choice` reads besides the model: the images, the settings and the opt-in metrics' inputs. */
+export function analysisInputs(choice: RunChoice, plan: ReportPlan): Pick<AnalyzeParams, 'images' | 'settings' | 'trainImages' | 'decoderCacheDir' | 'boxesFile'> {
+  const ru = choice.settings.analysis.metrics?.includes('ru');
+  return {
+    images: choice.images.files.map((f) => f.path),
+    settings: choice.settings.analysis,
+    ...(ru ? { decoderCacheDir: path.join(plan.folder, DECODERS_FOLDER) } : {}),
+    ...(ru && choice.trainImages?.length ? { trainImages: choice.trainImages.map((f) => f.path) } : {}),
+    ...(choice.boxesFile ? { boxesFile: choice.boxesFile.path } : {}),
+  };
+}
+
 /**
  * The report for one model: reused when a complete one for this model version, these settings and (at least)
  * these metrics exists, else computed.
@@ -139,18 +151,13 @@ export async function ensureReport(
     return { reportPath: plan.reusable.path, report: plan.reusable.report, status: 'reused' };
   }
   const { reportPath } = plan;
-  const ru = choice.settings.analysis.metrics?.includes('ru');
   onStarted?.(reportPath);
   const outcome = await runAnalysis(ctx, {
     modelPath: model.fsPath,
     label,
     reportPath,
-    images: choice.images.files.map((f) => f.path),
-    settings: choice.settings.analysis,
+    ...analysisInputs(choice, plan),
     workers: choice.settings.workers,
-    ...(ru ? { decoderCacheDir: path.join(plan.folder, DECODERS_FOLDER) } : {}),
-    ...(ru && choice.trainImages ? { trainImages: choice.trainImages.map((f) => f.path) } : {}),
-    ...(choice.boxesFile ? { boxesFile: choice.boxesFile.path } : {}),
     notes: choice.notes,
   });
   if (outcome.status === 'failed') return { reportPath, status: 'failed' };

@@ -9,17 +9,15 @@
  * or closing the panel) stops it and keeps what finished. A checkpoint that fails (a bad file) gets one error line
  * naming it, and the others go on.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import * as vscode from 'vscode';
 import type { AnalysisEvent } from '../engine/events';
 import type { Report } from '../engine/report';
-import { parseReport } from '../engine/reportFile';
 import type { AnalyzeParams, ReportSource } from '../protocol';
-import { runLayersInPool } from '../worker/parallel';
 import { commonLayers } from '../../webview/report/epochData';
-import { layerLogLine, warningText } from './analysis';
-import { DECODERS_FOLDER, planReport, runChoice, settingsOrShow, type ReportPlan, type RunChoice } from './analyzeCommands';
+import { layerLogLine, poolErrorText, readReportFile, reportPublisher, runInPool, warningText } from './analysis';
+import { analysisInputs, planReport, runChoice, settingsOrShow, type ReportPlan, type RunChoice } from './analyzeCommands';
 import { listCheckpoints, type Checkpoint, type CheckpointListing } from './checkpoints';
 import type { Ctx } from './ctx';
 import { chooseImages } from './inputs';
@@ -94,11 +92,9 @@ interface RunState {
   warnings: number;
 }
 
-const errorText = (e: unknown): string => plainMessage(String((e as { message?: unknown } | null)?.message ?? e).replace(/; the finished layers are kept in .*$/, ''));
-
 /** One error line naming the checkpoint (log and notification); the run goes on. */
 function failed(run: RunState, cp: Checkpoint, index: number, e: unknown): void {
-  const message = errorText(e);
+  const message = poolErrorText(e);
   const detail = (e as { detail?: unknown } | null)?.detail;
   run.ctx.log.error(`${run.name}: checkpoint ${index + 1}/${run.n} ${cp.name} failed: ${message}`);
   if (typeof detail === 'string' && detail) run.ctx.log.debug(detail);
@@ -116,14 +112,6 @@ function warn(run: RunState, label: string, text: string): void {
   });
 }
 
-async function readReportFile(file: string): Promise<Report | undefined> {
-  try {
-    return parseReport(await readFile(file, 'utf8'), file);
-  } catch {
-    return undefined;
-  }
-}
-
 /** Analyses one checkpoint in the worker pool, reporting into the run's progress notification. */
 async function analyse(run: RunState, cp: Checkpoint, index: number, plan: ReportPlan, choice: RunChoice): Promise<Outcome> {
   const { ctx, progress, n } = run;
@@ -135,14 +123,7 @@ async function analyse(run: RunState, cp: Checkpoint, index: number, plan: Repor
   let lastStep = 0;
   let given = 0;
   let layerPos = '';
-  let published: Promise<void> = Promise.resolve();
-  // Partial reports in order (an older read must never land after a newer one).
-  const publish = (report?: Report): void => {
-    published = published.then(async () => {
-      const r = report ?? (await readReportFile(plan.reportPath));
-      if (r) ctx.fireReportChanged({ path: plan.reportPath, report: r });
-    });
-  };
+  const { publish, settled } = reportPublisher(ctx, plan.reportPath);
   const say = (message: string, increment?: number): void => progress.report({ message: `${head}: ${message} · ${plainMessage(cp.label)}`, ...(increment ? { increment } : {}) });
   const onEvent = (e: AnalysisEvent): void => {
     switch (e.type) {
@@ -185,24 +166,12 @@ async function analyse(run: RunState, cp: Checkpoint, index: number, plan: Repor
         break;
     }
   };
-  const ru = choice.settings.analysis.metrics?.includes('ru');
-  const params: AnalyzeParams = {
-    modelPath: cp.path,
-    images: choice.images.files.map((f) => f.path),
-    settings: choice.settings.analysis,
-    reportPath: plan.reportPath,
-    ...(ru ? { decoderCacheDir: path.join(plan.folder, DECODERS_FOLDER) } : {}),
-    ...(ru && choice.trainImages?.length ? { trainImages: choice.trainImages.map((f) => f.path) } : {}),
-    ...(choice.boxesFile ? { boxesFile: choice.boxesFile.path } : {}),
-  };
+  const params: AnalyzeParams = { modelPath: cp.path, reportPath: plan.reportPath, ...analysisInputs(choice, plan) };
   log.info(`${cp.label}: ${head}, epoch ${cp.epoch}: analysing ${cp.path} -> ${plan.reportPath}`);
   say('starting');
   try {
-    const workers = choice.settings.workers;
-    const pool = ctx.pool(workers);
-    const handlers = { onEvent, signal: run.controller.signal };
-    const result = workers > 1 ? await runLayersInPool(pool, params, workers, handlers) : await pool.run(params, handlers);
-    await published;
+    const result = await runInPool(ctx, params, choice.settings.workers, { onEvent, signal: run.controller.signal });
+    await settled();
     const report = await readReportFile(result.reportPath);
     if (report) {
       run.reports.set(cp, report);
@@ -216,7 +185,7 @@ async function analyse(run: RunState, cp: Checkpoint, index: number, plan: Repor
     log.info(`${cp.label}: complete in ${secs} s`);
     return 'complete';
   } catch (e) {
-    await published;
+    await settled();
     // The layers finished before the failure stay in their report: show them.
     const partial = (e as { reportPath?: unknown } | null)?.reportPath;
     const report = typeof partial === 'string' ? await readReportFile(partial) : undefined;
