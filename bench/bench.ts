@@ -15,32 +15,26 @@
  * Run it on an idle machine: torch's 2 OpenMP threads spin-wait and slow down many-fold when the CPUs are shared.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { CLI, fmt, printMachine, ROOT, runInTempDir, runTorchReference, show, torchMissing, type TorchLayer } from './reference';
 import { makeFixture } from './resnet20';
 import { stepMilliseconds } from './stepTime';
 import { arg, table } from './util';
 
-const ROOT = path.resolve(__dirname, '..');
-const CLI = path.join(ROOT, 'dist', 'cli.js');
-const PYTHON = '/usr/bin/python3'; // Debian's python3-torch; a pyenv python3 may shadow it on PATH
 const LAYERS = ['stem', 'stage1_block1', 'stage2_block1', 'stage3_block3'];
 const SAMPLES = 16;
 const SEED = 1;
 const SHORT = 10; // steps of the extra run used for the marginal cost
 
-interface LayerTiming { seconds: number; steps: number; sidMean: number; ratio: number; loopMsPerStep?: number }
+type LayerTiming = TorchLayer;
 interface Run { label: string; steps: number; wallSeconds: number; layers: Map<string, LayerTiming> }
 
 /** tfjs-node is an optional dependency with a native binary; probe it in a child so a broken install cannot take the bench down. */
 function tfjsNodeLoads(): boolean {
   return spawnSync(process.execPath, ['-e', "require('@tensorflow/tfjs-node')"], { cwd: ROOT, stdio: 'ignore' }).status === 0;
 }
-
-const show = (args: string[]) =>
-  args.map((a) => (path.isAbsolute(a) && !path.relative(ROOT, a).startsWith('..') ? path.relative(ROOT, a) : a)).join(' ');
 
 function runCli(backend: string, steps: number, layers: string[], fx: { modelPath: string; imagePath: string }, tmp: string): Run {
   const out = path.join(tmp, `report-${backend}-${steps}.json`);
@@ -65,37 +59,11 @@ function runCli(backend: string, steps: number, layers: string[], fx: { modelPat
   return { label: backend, steps, wallSeconds, layers: timings };
 }
 
-/** Why torch cannot run, or null if it can. */
-function torchMissing(): string | null {
-  const probe = spawnSync(PYTHON, ['-c', 'import torch, PIL'], { encoding: 'utf8' });
-  if (probe.status === 0) return null;
-  return probe.error ? probe.error.message : (probe.stderr || '').trim().split('\n').pop() ?? `exit ${probe.status}`;
-}
-
-function runTorch(steps: number, layers: string[], fixtureDir: string): Run {
-  const args = [path.join(ROOT, 'bench', 'sid_reference.py'), '--fixture', fixtureDir, '--layers', layers.join(','),
-    '--steps', String(steps), '--samples', String(SAMPLES), '--seed', String(SEED), '--threads', arg('--torch-threads', '2')];
-  console.log(`\n$ ${PYTHON} ${show(args)}`);
-  const t0 = performance.now();
-  const r = spawnSync(PYTHON, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
-  const wallSeconds = (performance.now() - t0) / 1000;
-  if (r.status !== 0) throw new Error(`PyTorch reference exited with ${r.status ?? r.signal}:\n${r.stdout}\n${r.stderr}`);
-  const timings = new Map<string, LayerTiming>();
-  for (const line of r.stdout.split('\n').filter((l) => l.startsWith('{'))) {
-    const j = JSON.parse(line);
-    if (j.check) console.log(`  forward check vs tfjs logits: max |diff| = ${j.maxAbsDiff.toExponential(2)} (torch ${j.torch}, ${j.threads} threads)`);
-    else timings.set(j.layer, { seconds: j.seconds, steps: j.steps, sidMean: j.sidMean, ratio: j.ratio, loopMsPerStep: j.loopMsPerStep });
-  }
-  console.log(`  torch, ${steps} steps: ${wallSeconds.toFixed(1)} s end to end`);
-  return { label: 'torch', steps, wallSeconds, layers: timings };
-}
-
 const msPerStep = (t: LayerTiming | undefined) => (t && t.steps > 0 ? (1000 * t.seconds) / t.steps : NaN);
 const marginal = (long: LayerTiming | undefined, short: LayerTiming | undefined) =>
   long && short && long.steps > short.steps ? (1000 * (long.seconds - short.seconds)) / (long.steps - short.steps) : NaN;
-const fmt = (v: number | undefined, digits = 1) => (v !== undefined && Number.isFinite(v) ? v.toFixed(digits) : '-');
 
-async function main(): Promise<number> {
+async function main(tmp: string): Promise<number> {
   const steps = Number(arg('--steps', '200'));
   const cpuSteps = Number(arg('--cpu-steps', '5'));
   // The cpu backend is ~100x slower and the CLI's fixed per-layer estimates dominate at few steps:
@@ -106,10 +74,7 @@ async function main(): Promise<number> {
   const backends = wanted.filter((b) => b !== 'tensorflow' || tfjsNodeLoads());
   if (wanted.includes('tensorflow') && !backends.includes('tensorflow')) console.log('tensorflow backend skipped: @tensorflow/tfjs-node does not load');
 
-  const [load1] = os.loadavg();
-  console.log(`${os.cpus().length} CPUs, load average ${load1.toFixed(2)}${load1 > 0.5 ? '  (other work is running: timings will be noisy)' : ''}`);
-
-  const tmp = mkdtempSync(path.join(os.tmpdir(), 'infodiscard-bench-'));
+  printMachine();
   let crashed = false;
   const attempt = <T>(f: () => T): T | null => {
     try {
@@ -120,110 +85,102 @@ async function main(): Promise<number> {
       return null;
     }
   };
-  try {
-    const fx = await makeFixture(path.join(tmp, 'resnet20'), 3, SEED);
-    console.log(`fixture: ${fx.modelPath} (ResNet-20, seed ${SEED}), image ${fx.imagePath}`);
+  const fx = await makeFixture(path.join(tmp, 'resnet20'), 3, SEED);
+  console.log(`fixture: ${fx.modelPath} (ResNet-20, seed ${SEED}), image ${fx.imagePath}`);
 
-    const runs: Run[] = [];
-    const shortRuns = new Map<string, Run>();
-    if (!existsSync(CLI)) console.log(`\nCLI runs skipped: ${path.relative(ROOT, CLI)} not found (run npm run build)`);
-    else {
-      for (const b of backends) {
-        const run = attempt(() => runCli(b, b === 'cpu' ? cpuSteps : steps, b === 'cpu' ? cpuLayers : LAYERS, fx, tmp));
-        if (run) runs.push(run);
-        if (run && withMarginal && b !== 'cpu' && steps > SHORT) {
-          const short = attempt(() => runCli(b, SHORT, LAYERS, fx, tmp));
-          if (short) shortRuns.set(b, short);
-        }
+  const runs: Run[] = [];
+  const shortRuns = new Map<string, Run>();
+  if (!existsSync(CLI)) console.log(`\nCLI runs skipped: ${path.relative(ROOT, CLI)} not found (run npm run build)`);
+  else {
+    for (const b of backends) {
+      const run = attempt(() => runCli(b, b === 'cpu' ? cpuSteps : steps, b === 'cpu' ? cpuLayers : LAYERS, fx, tmp));
+      if (run) runs.push(run);
+      if (run && withMarginal && b !== 'cpu' && steps > SHORT) {
+        const short = attempt(() => runCli(b, SHORT, LAYERS, fx, tmp));
+        if (short) shortRuns.set(b, short);
       }
     }
+  }
 
-    // One torch run per distinct step count, so each backend has a like-for-like partner.
-    const torch = new Map<number, Run>();
-    const missing = torchMissing();
-    if (missing) console.log(`\nPyTorch reference skipped: ${missing}`);
-    else {
-      for (const n of new Set([steps, ...runs.map((r) => r.steps)])) {
-        const layers = n === steps ? LAYERS : LAYERS.filter((l) => runs.some((r) => r.steps === n && r.layers.has(l)));
-        const t = attempt(() => runTorch(n, layers, fx.dir));
-        if (t) torch.set(n, t);
-      }
+  // One torch run per distinct step count, so each backend has a like-for-like partner.
+  const torch = new Map<number, Run>();
+  const missing = torchMissing();
+  if (missing) console.log(`\nPyTorch reference skipped: ${missing}`);
+  else {
+    for (const n of new Set([steps, ...runs.map((r) => r.steps)])) {
+      const layers = n === steps ? LAYERS : LAYERS.filter((l) => runs.some((r) => r.steps === n && r.layers.has(l)));
+      const t = attempt(() => runTorchReference(fx.dir, layers, n, SAMPLES, SEED));
+      if (t) torch.set(n, t);
     }
+  }
 
-    const ref = torch.get(steps);
-    console.log(`\nms per step = report seconds / steps (K=${SAMPLES}); ratio = backend / torch at the same step count`);
+  const ref = torch.get(steps);
+  console.log(`\nms per step = report seconds / steps (K=${SAMPLES}); ratio = backend / torch at the same step count`);
+  table(
+    ['layer', `torch@${steps}`, ...runs.flatMap((r) => [`${r.label}@${r.steps}`, 'ratio'])],
+    LAYERS.map((l) => [
+      l,
+      fmt(msPerStep(ref?.layers.get(l))),
+      ...runs.flatMap((r) => {
+        const own = msPerStep(r.layers.get(l));
+        return [fmt(own), fmt(own / msPerStep(torch.get(r.steps)?.layers.get(l)), 2)];
+      }),
+    ]),
+  );
+
+  if (shortRuns.size > 0) {
+    const marginalRuns = runs.filter((r) => shortRuns.has(r.label));
+    console.log(`\nmarginal ms per step: CLI (seconds@${steps} - seconds@${SHORT}) / step difference; torch: optimisation loop only`);
     table(
-      ['layer', `torch@${steps}`, ...runs.flatMap((r) => [`${r.label}@${r.steps}`, 'ratio'])],
-      LAYERS.map((l) => [
-        l,
-        fmt(msPerStep(ref?.layers.get(l))),
-        ...runs.flatMap((r) => {
-          const own = msPerStep(r.layers.get(l));
-          return [fmt(own), fmt(own / msPerStep(torch.get(r.steps)?.layers.get(l)), 2)];
-        }),
-      ]),
-    );
-
-    if (shortRuns.size > 0) {
-      const marginalRuns = runs.filter((r) => shortRuns.has(r.label));
-      console.log(`\nmarginal ms per step: CLI (seconds@${steps} - seconds@${SHORT}) / step difference; torch: optimisation loop only`);
-      table(
-        ['layer', 'torch loop', ...marginalRuns.flatMap((r) => [r.label, 'ratio'])],
-        LAYERS.map((l) => {
-          const t = ref?.layers.get(l)?.loopMsPerStep ?? NaN;
-          return [l, fmt(t), ...marginalRuns.flatMap((r) => {
-            const m = marginal(r.layers.get(l), shortRuns.get(r.label)?.layers.get(l));
-            return [fmt(m), fmt(m / t, 2)];
-          })];
-        }),
-      );
-    }
-
-    // The step alone, in this process, against torch's loop-only step: the per-step ratio that compares kernels.
-    const stepSteps = Number(arg('--step-steps', '40'));
-    for (const b of backends.filter((x) => x !== 'cpu')) {
-      const own = await stepMilliseconds(b as 'wasm' | 'tensorflow', fx.modelPath, fx.imagePath, LAYERS, stepSteps, SAMPLES);
-      console.log(`\noptimisation step only (median of ${stepSteps - 5} steps, K=${SAMPLES}): ${b} in-process vs torch loop`);
-      table(['layer', 'torch loop ms', `${b} ms`, 'ratio'], LAYERS.map((l) => {
+      ['layer', 'torch loop', ...marginalRuns.flatMap((r) => [r.label, 'ratio'])],
+      LAYERS.map((l) => {
         const t = ref?.layers.get(l)?.loopMsPerStep ?? NaN;
-        const m = own.get(l) ?? NaN;
-        return [l, fmt(t), fmt(m), fmt(m / t, 2)];
-      }));
-    }
+        return [l, fmt(t), ...marginalRuns.flatMap((r) => {
+          const m = marginal(r.layers.get(l), shortRuns.get(r.label)?.layers.get(l));
+          return [fmt(m), fmt(m / t, 2)];
+        })];
+      }),
+    );
+  }
 
-    for (const r of runs) {
-      const t = torch.get(r.steps);
-      console.log(`\n${r.label} vs torch, ${r.steps} max steps: seconds per layer and mean pixel SID (nats per pixel)`);
-      table(
-        ['layer', 'steps t/' + r.label, 'torch s', `${r.label} s`, 'torch SID', `${r.label} SID`, 'diff', 'torch ratio', `${r.label} ratio`],
-        LAYERS.filter((l) => r.layers.has(l) || t?.layers.has(l)).map((l) => {
-          const a = t?.layers.get(l);
-          const b = r.layers.get(l);
-          return [l, `${a?.steps ?? '-'}/${b?.steps ?? '-'}`, fmt(a?.seconds, 2), fmt(b?.seconds, 2), fmt(a?.sidMean, 3), fmt(b?.sidMean, 3),
-            fmt(b && a ? b.sidMean - a.sidMean : NaN, 3), fmt(a?.ratio, 2), fmt(b?.ratio, 2)];
-        }),
-      );
-    }
-    if (runs.length === 0 && ref) {
-      console.log(`\ntorch only, ${steps} steps`);
-      table(['layer', 'seconds', 'ms/step', 'loop ms/step', 'SID', 'ratio'], LAYERS.map((l) => {
-        const a = ref.layers.get(l);
-        return [l, fmt(a?.seconds, 2), fmt(msPerStep(a)), fmt(a?.loopMsPerStep), fmt(a?.sidMean, 3), fmt(a?.ratio, 2)];
-      }));
-    }
+  // The step alone, in this process, against torch's loop-only step: the per-step ratio that compares kernels.
+  const stepSteps = Number(arg('--step-steps', '40'));
+  for (const b of backends.filter((x) => x !== 'cpu')) {
+    const own = await stepMilliseconds(b as 'wasm' | 'tensorflow', fx.modelPath, fx.imagePath, LAYERS, stepSteps, SAMPLES);
+    console.log(`\noptimisation step only (median of ${stepSteps - 5} steps, K=${SAMPLES}): ${b} in-process vs torch loop`);
+    table(['layer', 'torch loop ms', `${b} ms`, 'ratio'], LAYERS.map((l) => {
+      const t = ref?.layers.get(l)?.loopMsPerStep ?? NaN;
+      const m = own.get(l) ?? NaN;
+      return [l, fmt(t), fmt(m), fmt(m / t, 2)];
+    }));
+  }
 
-    console.log('\nend-to-end wall time');
-    for (const r of [...runs, ...shortRuns.values(), ...torch.values()]) {
-      console.log(`  ${`${r.label}@${r.steps}`.padEnd(16)} ${r.wallSeconds.toFixed(1)} s`);
-    }
-  } catch (e) {
-    crashed = true;
-    console.error(e);
-  } finally {
-    if (process.argv.includes('--keep')) console.log(`\nkept ${tmp}`);
-    else rmSync(tmp, { recursive: true, force: true });
+  for (const r of runs) {
+    const t = torch.get(r.steps);
+    console.log(`\n${r.label} vs torch, ${r.steps} max steps: seconds per layer and mean pixel SID (nats per pixel)`);
+    table(
+      ['layer', 'steps t/' + r.label, 'torch s', `${r.label} s`, 'torch SID', `${r.label} SID`, 'diff', 'torch ratio', `${r.label} ratio`],
+      LAYERS.filter((l) => r.layers.has(l) || t?.layers.has(l)).map((l) => {
+        const a = t?.layers.get(l);
+        const b = r.layers.get(l);
+        return [l, `${a?.steps ?? '-'}/${b?.steps ?? '-'}`, fmt(a?.seconds, 2), fmt(b?.seconds, 2), fmt(a?.sidMean, 3), fmt(b?.sidMean, 3),
+          fmt(b && a ? b.sidMean - a.sidMean : NaN, 3), fmt(a?.ratio, 2), fmt(b?.ratio, 2)];
+      }),
+    );
+  }
+  if (runs.length === 0 && ref) {
+    console.log(`\ntorch only, ${steps} steps`);
+    table(['layer', 'seconds', 'ms/step', 'loop ms/step', 'SID', 'ratio'], LAYERS.map((l) => {
+      const a = ref.layers.get(l);
+      return [l, fmt(a?.seconds, 2), fmt(msPerStep(a)), fmt(a?.loopMsPerStep), fmt(a?.sidMean, 3), fmt(a?.ratio, 2)];
+    }));
+  }
+
+  console.log('\nend-to-end wall time');
+  for (const r of [...runs, ...shortRuns.values(), ...torch.values()]) {
+    console.log(`  ${`${r.label}@${r.steps}`.padEnd(16)} ${r.wallSeconds.toFixed(1)} s`);
   }
   return crashed ? 1 : 0;
 }
 
-main().then((code) => process.exit(code));
+runInTempDir('infodiscard-bench-', main);

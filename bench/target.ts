@@ -18,20 +18,17 @@
  * Run it on an idle machine: torch's OpenMP threads spin-wait and slow down many-fold when the CPUs are shared.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { selectBackend } from '../src/engine/backend';
 import type { Report } from '../src/engine/report';
+import { CLI, fmt, printMachine, PYTHON, ROOT, runInTempDir, runTorchReference, show, torchMissing, type TorchRun } from './reference';
 import { buildResNet, makeFixture, type FixtureInfo } from './resnet20';
 import { arg, pearson, table } from './util';
 
-const ROOT = path.resolve(__dirname, '..');
-const CLI = path.join(ROOT, 'dist', 'cli.js');
-const PYTHON = '/usr/bin/python3'; // Debian's python3-torch; a pyenv python3 may shadow it on PATH
 const SAMPLES = 16;
 const SEED = 1;
 const ALPHA = 1.5;
@@ -46,9 +43,6 @@ interface CliRun {
   inProcess: boolean;
 }
 
-const fmt = (v: number | undefined, digits = 1) => (v !== undefined && Number.isFinite(v) ? v.toFixed(digits) : '-');
-const show = (args: string[]) =>
-  args.map((a) => (path.isAbsolute(a) && !path.relative(ROOT, a).startsWith('..') ? path.relative(ROOT, a) : a)).join(' ');
 const shellWords = (s: string) => s.split(/\s+/).filter((w) => w.length > 0);
 
 /** Runs the CLI; words of `extra` of the form NAME=value are environment variables (INFODISCARD_NO_FOLD=1). */
@@ -70,26 +64,9 @@ function runCli(label: string, fx: FixtureInfo, layers: string[], extra: string[
   return { label, wallSeconds, report: JSON.parse(readFileSync(out, 'utf8')) as Report, selfPeakMB: self ? Number(self[1]) : NaN, inProcess };
 }
 
-interface TorchLayer { layer: string; steps: number; seconds: number; sidMean: number; ratio: number }
-
-function runTorch(fx: FixtureInfo, layers: string[], steps: number): { wallSeconds: number; layers: Map<string, TorchLayer> } | string {
-  const probe = spawnSync(PYTHON, ['-c', 'import torch, PIL'], { encoding: 'utf8' });
-  if (probe.status !== 0) return probe.error ? probe.error.message : (probe.stderr || '').trim().split('\n').pop() ?? 'torch missing';
-  const args = [path.join(ROOT, 'bench', 'sid_reference.py'), '--fixture', fx.dir, '--layers', layers.join(','), '--steps', String(steps),
-    '--samples', String(SAMPLES), '--seed', String(SEED), '--threads', arg('--torch-threads', '2')];
-  console.log(`\n$ ${PYTHON} ${show(args)}`);
-  const t0 = performance.now();
-  const r = spawnSync(PYTHON, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
-  const wallSeconds = (performance.now() - t0) / 1000;
-  if (r.status !== 0) throw new Error(`PyTorch reference exited with ${r.status ?? r.signal}:\n${r.stderr}`);
-  const out = new Map<string, TorchLayer>();
-  for (const line of r.stdout.split('\n').filter((l) => l.startsWith('{'))) {
-    const j = JSON.parse(line);
-    if (j.check) console.log(`  forward check vs tfjs logits: max |diff| = ${j.maxAbsDiff.toExponential(2)} (torch ${j.torch}, ${j.threads} threads)`);
-    else out.set(j.layer, j);
-  }
-  console.log(`  torch: ${wallSeconds.toFixed(1)} s end to end`);
-  return { wallSeconds, layers: out };
+/** The PyTorch reference, or why it did not run. */
+function runTorch(fx: FixtureInfo, layers: string[], steps: number): TorchRun | string {
+  return torchMissing() ?? runTorchReference(fx.dir, layers, steps, SAMPLES, SEED);
 }
 
 /** GFLOP/s of one square float32 matmul on the wasm backend in this process (median of `reps`), and its size. */
@@ -144,112 +121,101 @@ const peakLine = (r: CliRun) => {
   return { each: workers.join(' + '), max: Math.max(...workers), total };
 };
 
-async function main(): Promise<number> {
+async function main(tmp: string): Promise<number> {
   const steps = Number(arg('--steps', '200'));
   const extra = shellWords(arg('--cli-args', ''));
-  const [load1] = os.loadavg();
-  console.log(`${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load average ${load1.toFixed(2)}${load1 > 0.5 ? '  (other work is running: timings will be noisy)' : ''}`);
-  const tmp = mkdtempSync(path.join(os.tmpdir(), 'infodiscard-target-'));
-  let crashed = false;
-  try {
-    const matmulN = 512;
-    const wasmPeak = await wasmMatmulPeak(matmulN);
-    const torchPeak = torchMatmulPeak(matmulN);
-    console.log(`matmul ${matmulN}x${matmulN} float32: wasm (one thread, this process) ${wasmPeak.toFixed(1)} GFLOP/s; torch (${arg('--torch-threads', '2')} threads) ${fmt(torchPeak)} GFLOP/s`);
+  printMachine();
+  const matmulN = 512;
+  const wasmPeak = await wasmMatmulPeak(matmulN);
+  const torchPeak = torchMatmulPeak(matmulN);
+  console.log(`matmul ${matmulN}x${matmulN} float32: wasm (one thread, this process) ${wasmPeak.toFixed(1)} GFLOP/s; torch (${arg('--torch-threads', '2')} threads) ${fmt(torchPeak)} GFLOP/s`);
 
-    const fx = await makeFixture(path.join(tmp, 'resnet20'), 3, SEED);
-    const layers = fx.blockNames;
-    console.log(`fixture: ResNet-20 (seed ${SEED}), one 32x32 image, ${layers.length} layers: ${layers.join(', ')}`);
+  const fx = await makeFixture(path.join(tmp, 'resnet20'), 3, SEED);
+  const layers = fx.blockNames;
+  console.log(`fixture: ResNet-20 (seed ${SEED}), one 32x32 image, ${layers.length} layers: ${layers.join(', ')}`);
 
-    // Each variant is the CLI as a user runs it, with these extra options; all share the references below.
-    const variants = arg('--variants', 'default;--warm-start').split(';').map((v) => shellWords(v === 'default' ? '' : v));
-    const runs = variants.map((v) => runCli(`infodiscard ${v.join(' ') || '(defaults)'}`, fx, layers, [...v, ...extra], tmp));
-    const torch = process.argv.includes('--no-torch') ? 'skipped (--no-torch)' : runTorch(fx, layers, steps);
-    // --ref-report: an earlier fixed-step report of this fixture (same seed, same model) instead of a new run.
-    const refFile = arg('--ref-report', '');
-    const ref: CliRun = refFile
-      ? { label: `engine ${steps} steps (${path.basename(refFile)})`, wallSeconds: NaN, report: JSON.parse(readFileSync(refFile, 'utf8')) as Report, selfPeakMB: NaN, inProcess: false }
-      : runCli(`engine ${steps} steps`, fx, layers, ['--min-steps', String(steps), '--max-steps', String(steps)], tmp);
+  // Each variant is the CLI as a user runs it, with these extra options; all share the references below.
+  const variants = arg('--variants', 'default;--warm-start').split(';').map((v) => shellWords(v === 'default' ? '' : v));
+  const runs = variants.map((v) => runCli(`infodiscard ${v.join(' ') || '(defaults)'}`, fx, layers, [...v, ...extra], tmp));
+  const torch = process.argv.includes('--no-torch') ? 'skipped (--no-torch)' : runTorch(fx, layers, steps);
+  // --ref-report: an earlier fixed-step report of this fixture (same seed, same model) instead of a new run.
+  const refFile = arg('--ref-report', '');
+  const ref: CliRun = refFile
+    ? { label: `engine ${steps} steps (${path.basename(refFile)})`, wallSeconds: NaN, report: JSON.parse(readFileSync(refFile, 'utf8')) as Report, selfPeakMB: NaN, inProcess: false }
+    : runCli(`engine ${steps} steps`, fx, layers, ['--min-steps', String(steps), '--max-steps', String(steps)], tmp);
 
-    // The target, per variant.
-    console.log(`\n== Target: ResNet-20, ${layers.length} layers, one image, K=${SAMPLES}; PyTorch ${typeof torch === 'string' ? torch : `${torch.wallSeconds.toFixed(1)} s`} ==`);
-    const answers = runs.map((run) => {
-      let worstDiff = 0;
-      let worstR = 1;
-      let worstRatio = 0;
-      const rows = layers.map((name) => {
-        const a = run.report.layers.find((l) => l.name === name)!.perImage[0];
-        const b = ref.report.layers.find((l) => l.name === name)!.perImage[0];
-        const r = pearson(a.map.flat(), b.map.flat());
-        const diff = a.sidMean - b.sidMean;
-        const ratioOff = a.constraintRatio / ALPHA - 1;
-        worstDiff = Math.max(worstDiff, Math.abs(diff));
-        worstR = Math.min(worstR, r);
-        worstRatio = Math.max(worstRatio, Math.abs(ratioOff));
-        const t = typeof torch === 'string' ? undefined : torch.layers.get(name);
-        return [name, `${a.steps}/${b.steps}`, fmt(a.seconds, 2), fmt(b.seconds, 2), b.sidMean.toFixed(3), a.sidMean.toFixed(3), diff.toFixed(3), r.toFixed(3),
-          a.constraintRatio.toFixed(3), `${(100 * ratioOff).toFixed(1)} %`, fmt(t?.sidMean, 3), fmt(t?.seconds, 2)];
-      });
-      return { run, rows, worstDiff, worstR, worstRatio };
+  // The target, per variant.
+  console.log(`\n== Target: ResNet-20, ${layers.length} layers, one image, K=${SAMPLES}; PyTorch ${typeof torch === 'string' ? torch : `${torch.wallSeconds.toFixed(1)} s`} ==`);
+  const answers = runs.map((run) => {
+    let worstDiff = 0;
+    let worstR = 1;
+    let worstRatio = 0;
+    const rows = layers.map((name) => {
+      const a = run.report.layers.find((l) => l.name === name)!.perImage[0];
+      const b = ref.report.layers.find((l) => l.name === name)!.perImage[0];
+      const r = pearson(a.map.flat(), b.map.flat());
+      const diff = a.sidMean - b.sidMean;
+      const ratioOff = a.constraintRatio / ALPHA - 1;
+      worstDiff = Math.max(worstDiff, Math.abs(diff));
+      worstR = Math.min(worstR, r);
+      worstRatio = Math.max(worstRatio, Math.abs(ratioOff));
+      const t = typeof torch === 'string' ? undefined : torch.layers.get(name);
+      return [name, `${a.steps}/${b.steps}`, fmt(a.seconds, 2), fmt(b.seconds, 2), b.sidMean.toFixed(3), a.sidMean.toFixed(3), diff.toFixed(3), r.toFixed(3),
+        a.constraintRatio.toFixed(3), `${(100 * ratioOff).toFixed(1)} %`, fmt(t?.sidMean, 3), fmt(t?.seconds, 2)];
     });
-    table(['variant', 'wall s', 'vs PyTorch', 'first layer s', 'peak MB per worker', 'MB in all', 'worst |SID diff|', 'worst map r', 'worst ratio off alpha'], [
-      ...answers.map(({ run, worstDiff, worstR, worstRatio }) => {
-        const mem = peakLine(run);
-        return [run.label, run.wallSeconds.toFixed(1), typeof torch === 'string' ? '-' : `${(run.wallSeconds / torch.wallSeconds).toFixed(2)}x`,
-          fmt(run.report.run?.firstLayerSeconds), mem.each, String(mem.total), worstDiff.toFixed(3), worstR.toFixed(3), `${(100 * worstRatio).toFixed(1)} %`];
-      }),
-      ['target', '', '<= 1.0x', '', '<= 600', '', '<= 0.1', '>= 0.9', '<= 5 %'],
-      [ref.label, ref.wallSeconds.toFixed(1), typeof torch === 'string' ? '-' : `${(ref.wallSeconds / torch.wallSeconds).toFixed(2)}x`, fmt(ref.report.run?.firstLayerSeconds), peakLine(ref).each, String(peakLine(ref).total), '', '', ''],
-    ]);
-    for (const { run, rows } of answers) {
-      console.log(`\n== Same answer: ${run.label} against our engine at ${steps} fixed steps (and the PyTorch script's SID) ==`);
-      table(['layer', 'steps ours/ref', 'ours s', 'ref s', `ref SID`, 'ours SID', 'diff', 'map r', 'ours ratio', 'vs alpha', 'torch SID', 'torch s'], rows);
-    }
-
-    // How close to the machine's limit each layer's step runs: conv FLOPs of K forward + K input-gradient passes.
-    const model = buildResNet(3, SEED);
-    console.log(`\n== Achieved GFLOP/s in the ${steps}-step run (conv and dense FLOPs of ${SAMPLES} forward + ${SAMPLES} input-gradient passes per step; wasm matmul peak ${wasmPeak.toFixed(1)}) ==`);
-    table(['layer', 'GFLOP/step', 'ms/step', 'GFLOP/s', '% of matmul'], layers.map((name) => {
-      const p = ref.report.layers.find((l) => l.name === name)!.perImage[0];
-      const gflop = (2 * SAMPLES * forwardFlops(model, name)) / 1e9;
-      const ms = (1000 * p.seconds) / p.steps;
-      const rate = gflop / (ms / 1000);
-      return [name, gflop.toFixed(3), ms.toFixed(1), rate.toFixed(2), `${((100 * rate) / wasmPeak).toFixed(0)} %`];
-    }));
-    model.dispose();
-
-    if (!process.argv.includes('--no-scaling')) {
-      const lastOnly = arg('--scaling-layers', 'last') === 'last';
-      const scaleRows: string[][] = [];
-      const scale = async (label: string, n: number, size: number, grid: string[]) => {
-        const f = await makeFixture(path.join(tmp, `scale-${n}-${size}`), n, SEED, size);
-        const ls = lastOnly ? [f.blockNames[f.blockNames.length - 1]] : f.blockNames;
-        const run = runCli(label, f, ls, [...grid, ...shellWords(arg('--scaling-args', '--min-steps 20 --max-steps 20')), ...extra], tmp);
-        const mem = peakLine(run);
-        const net = buildResNet(n, SEED, size);
-        const last = run.report.layers[run.report.layers.length - 1];
-        const p = last.perImage[0];
-        const rate = (2 * SAMPLES * forwardFlops(net, last.name)) / 1e9 / (p.seconds / p.steps);
-        net.dispose();
-        const steps = run.report.layers.map((l) => l.perImage[0].steps).join('/');
-        scaleRows.push([label, `${size}x${size}`, grid.join(' ') || 'per pixel', `${ls.length}`, steps, run.wallSeconds.toFixed(1), fmt(run.report.run?.firstLayerSeconds),
-          ((1000 * p.seconds) / p.steps).toFixed(0), rate.toFixed(2), `${mem.max}`, `${mem.total}`]);
-      };
-      for (const size of arg('--sizes', '32,64,128,224').split(',').map(Number)) {
-        await scale(`ResNet-20`, 3, size, ['--sigma-grid', String(Math.min(16, size / 4))]);
-      }
-      for (const n of arg('--depths', '1,2,3').split(',').map(Number)) await scale(`ResNet-${6 * n + 2}`, n, 32, []);
-      console.log(`\n== Scaling (${lastOnly ? 'the last block only' : 'every block'}, ${arg('--scaling-args', '--min-steps 20 --max-steps 20')}; ms/step and GFLOP/s of the last layer) ==`);
-      table(['model', 'input', 'sigma', 'layers', 'steps', 'wall s', 'first layer s', 'ms/step', 'GFLOP/s', 'peak MB/worker', 'MB in all'], scaleRows);
-    }
-  } catch (e) {
-    crashed = true;
-    console.error(e);
-  } finally {
-    if (process.argv.includes('--keep')) console.log(`\nkept ${tmp}`);
-    else rmSync(tmp, { recursive: true, force: true });
+    return { run, rows, worstDiff, worstR, worstRatio };
+  });
+  table(['variant', 'wall s', 'vs PyTorch', 'first layer s', 'peak MB per worker', 'MB in all', 'worst |SID diff|', 'worst map r', 'worst ratio off alpha'], [
+    ...answers.map(({ run, worstDiff, worstR, worstRatio }) => {
+      const mem = peakLine(run);
+      return [run.label, run.wallSeconds.toFixed(1), typeof torch === 'string' ? '-' : `${(run.wallSeconds / torch.wallSeconds).toFixed(2)}x`,
+        fmt(run.report.run?.firstLayerSeconds), mem.each, String(mem.total), worstDiff.toFixed(3), worstR.toFixed(3), `${(100 * worstRatio).toFixed(1)} %`];
+    }),
+    ['target', '', '<= 1.0x', '', '<= 600', '', '<= 0.1', '>= 0.9', '<= 5 %'],
+    [ref.label, ref.wallSeconds.toFixed(1), typeof torch === 'string' ? '-' : `${(ref.wallSeconds / torch.wallSeconds).toFixed(2)}x`, fmt(ref.report.run?.firstLayerSeconds), peakLine(ref).each, String(peakLine(ref).total), '', '', ''],
+  ]);
+  for (const { run, rows } of answers) {
+    console.log(`\n== Same answer: ${run.label} against our engine at ${steps} fixed steps (and the PyTorch script's SID) ==`);
+    table(['layer', 'steps ours/ref', 'ours s', 'ref s', `ref SID`, 'ours SID', 'diff', 'map r', 'ours ratio', 'vs alpha', 'torch SID', 'torch s'], rows);
   }
-  return crashed ? 1 : 0;
+
+  // How close to the machine's limit each layer's step runs: conv FLOPs of K forward + K input-gradient passes.
+  const model = buildResNet(3, SEED);
+  console.log(`\n== Achieved GFLOP/s in the ${steps}-step run (conv and dense FLOPs of ${SAMPLES} forward + ${SAMPLES} input-gradient passes per step; wasm matmul peak ${wasmPeak.toFixed(1)}) ==`);
+  table(['layer', 'GFLOP/step', 'ms/step', 'GFLOP/s', '% of matmul'], layers.map((name) => {
+    const p = ref.report.layers.find((l) => l.name === name)!.perImage[0];
+    const gflop = (2 * SAMPLES * forwardFlops(model, name)) / 1e9;
+    const ms = (1000 * p.seconds) / p.steps;
+    const rate = gflop / (ms / 1000);
+    return [name, gflop.toFixed(3), ms.toFixed(1), rate.toFixed(2), `${((100 * rate) / wasmPeak).toFixed(0)} %`];
+  }));
+  model.dispose();
+
+  if (!process.argv.includes('--no-scaling')) {
+    const lastOnly = arg('--scaling-layers', 'last') === 'last';
+    const scaleRows: string[][] = [];
+    const scale = async (label: string, n: number, size: number, grid: string[]) => {
+      const f = await makeFixture(path.join(tmp, `scale-${n}-${size}`), n, SEED, size);
+      const ls = lastOnly ? [f.blockNames[f.blockNames.length - 1]] : f.blockNames;
+      const run = runCli(label, f, ls, [...grid, ...shellWords(arg('--scaling-args', '--min-steps 20 --max-steps 20')), ...extra], tmp);
+      const mem = peakLine(run);
+      const net = buildResNet(n, SEED, size);
+      const last = run.report.layers[run.report.layers.length - 1];
+      const p = last.perImage[0];
+      const rate = (2 * SAMPLES * forwardFlops(net, last.name)) / 1e9 / (p.seconds / p.steps);
+      net.dispose();
+      const steps = run.report.layers.map((l) => l.perImage[0].steps).join('/');
+      scaleRows.push([label, `${size}x${size}`, grid.join(' ') || 'per pixel', `${ls.length}`, steps, run.wallSeconds.toFixed(1), fmt(run.report.run?.firstLayerSeconds),
+        ((1000 * p.seconds) / p.steps).toFixed(0), rate.toFixed(2), `${mem.max}`, `${mem.total}`]);
+    };
+    for (const size of arg('--sizes', '32,64,128,224').split(',').map(Number)) {
+      await scale(`ResNet-20`, 3, size, ['--sigma-grid', String(Math.min(16, size / 4))]);
+    }
+    for (const n of arg('--depths', '1,2,3').split(',').map(Number)) await scale(`ResNet-${6 * n + 2}`, n, 32, []);
+    console.log(`\n== Scaling (${lastOnly ? 'the last block only' : 'every block'}, ${arg('--scaling-args', '--min-steps 20 --max-steps 20')}; ms/step and GFLOP/s of the last layer) ==`);
+    table(['model', 'input', 'sigma', 'layers', 'steps', 'wall s', 'first layer s', 'ms/step', 'GFLOP/s', 'peak MB/worker', 'MB in all'], scaleRows);
+  }
+  return 0;
 }
 
-main().then((code) => process.exit(code));
+runInTempDir('infodiscard-target-', main);
