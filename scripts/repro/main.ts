@@ -17,6 +17,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync,
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { familyInputs } from '../../src/engine/families';
 import type { Report } from '../../src/engine/report';
 import type { ChartPayload } from './chart-page';
 import { CHROMIUM, chromiumAvailable, renderCharts, renderDigits, type DigitImage } from './charts';
@@ -151,18 +152,17 @@ function plan(given: FamilySpec, manifest: Manifest | null, manifestDir: string,
   const spec: FamilySpec = skipped.length
     ? { ...given, layers: given.layers.filter((l) => !skipped.includes(l)), ...(given.focusLayer && skipped.includes(given.focusLayer) ? { focusLayer: undefined } : {}) }
     : given;
-  const images = path.resolve(manifestDir, spec.images ?? manifest?.images ?? 'images');
-  const boxesPath = path.resolve(manifestDir, spec.boxes ?? manifest?.boxes ?? path.join(images, 'boxes.json'));
-  const boxes = existsSync(boxesPath) ? boxesPath : null;
-  const train = spec.trainImages ?? manifest?.trainImages;
-  const trainImages = train ? path.resolve(manifestDir, train) : path.join(ROOT, 'media/sample/train');
+  const inputs = familyInputs(spec, manifest, manifestDir);
+  const images = inputs.images;
+  const boxes = existsSync(inputs.boxes) ? inputs.boxes : null;
+  const trainImages = inputs.trainImages ?? path.join(ROOT, 'media/sample/train');
   const ruLayers = ru ? defaultRuLayers(spec) : [];
   const ruImages = ruLayers.length ? pickRuImages(imageFiles(images)) : [];
   const note = skipped.length ? [`Layers left out (\`--skip-layers\`): ${skipped.map((l) => `\`${l}\``).join(', ')}.`] : [];
   note.push(`Images: ${countImages(images)} from \`${rel(images)}\`${boxes ? `, object boxes \`${rel(boxes)}\`` : ' (no boxes file: no concentration)'}.`);
   if (ruLayers.length) note.push(`RU (costly: a decoder per layer and model) at ${ruLayers.map((l) => `\`${l}\``).join(' and ')} only, on ${ruImages.length} of the images (${ruImages.map((f) => `\`${path.basename(f)}\``).join(', ')}): \`--decoder light\`, decoders trained on \`${rel(trainImages)}\` plus those images.`);
   else if (RU_FINDINGS.has(spec.finding)) note.push(opts.ru ? 'RU: not measured for this family (by default only the first family of each finding about RU gets it; `--ru-all` for all).' : 'RU: skipped (`--no-ru`).');
-  const files = new Map(spec.models.map((m) => [m, path.resolve(manifestDir, m.file)]));
+  const files = new Map(inputs.models.map((m) => [m.spec, m.file]));
   return { spec, images, boxes, trainImages: ruLayers.length ? trainImages : null, ruLayers, ruImages, note, selected, files };
 }
 

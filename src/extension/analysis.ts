@@ -25,6 +25,8 @@ export interface AnalysisJob {
   reportPath: string;
   images: string[];
   settings: SettingsInput;
+  /** The layers to analyse (undefined: every layer). */
+  layers?: string[];
   workers: number;
   /** RU: the decoders' extra training images (absolute paths) and where trained decoders are cached. */
   trainImages?: string[];
@@ -200,6 +202,7 @@ export function runAnalysis(ctx: Ctx, job: AnalysisJob): Thenable<AnalysisOutcom
         images: job.images,
         settings: job.settings,
         reportPath: job.reportPath,
+        ...(job.layers ? { layers: job.layers } : {}),
         ...(job.trainImages?.length ? { trainImages: job.trainImages } : {}),
         ...(job.decoderCacheDir ? { decoderCacheDir: job.decoderCacheDir } : {}),
         ...(job.boxesFile ? { boxesFile: job.boxesFile } : {}),

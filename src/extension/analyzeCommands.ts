@@ -15,6 +15,7 @@ import { MODEL_EXTENSIONS } from './checkpoints';
 import { readSettings, type ExtensionSettings } from './config';
 import type { Ctx } from './ctx';
 import { boxesFileFor, chooseImages, DEFAULT_BOXES_FILE, trainImagesFor, type ImageChoice } from './inputs';
+import { exampleChoice, exampleFamilies, exampleItem, familiesFolder, type ExampleFamily } from './examples';
 import { showError } from './notify';
 import { ReportPanel } from './panel';
 import { panelHooks } from './openReport';
@@ -77,6 +78,8 @@ export interface RunChoice {
   boxesFile?: ImageFile;
   /** Said once per run, as the engine's warnings are (e.g. concentration without any object region). */
   notes: string[];
+  /** The layers to analyse (undefined: every layer); part of the report's key. */
+  layers?: string[];
 }
 
 /** Resolves the opt-in metrics' inputs (training images, boxes file) for `settings` and the chosen images. */
@@ -94,7 +97,7 @@ export async function runChoice(ctx: Ctx, settings: ExtensionSettings, images: I
 }
 
 function runInputs(choice: RunChoice): RunInputs {
-  return { settings: choice.settings.analysis, images: choice.images.files, trainImages: choice.trainImages, boxesFile: choice.boxesFile };
+  return { settings: choice.settings.analysis, images: choice.images.files, ...(choice.layers ? { layers: choice.layers } : {}), trainImages: choice.trainImages, boxesFile: choice.boxesFile };
 }
 
 /** Where a model's report for `choice` goes, and the saved report that already answers it, if any. */
@@ -121,10 +124,11 @@ export async function planReport(ctx: Ctx, model: vscode.Uri, choice: RunChoice)
 }
 
 /** What an analysis of `choice` reads besides the model: the images, the settings and the opt-in metrics' inputs. */
-export function analysisInputs(choice: RunChoice, plan: ReportPlan): Pick<AnalyzeParams, 'images' | 'settings' | 'trainImages' | 'decoderCacheDir' | 'boxesFile'> {
+export function analysisInputs(choice: RunChoice, plan: ReportPlan): Pick<AnalyzeParams, 'images' | 'settings' | 'layers' | 'trainImages' | 'decoderCacheDir' | 'boxesFile'> {
   const ru = choice.settings.analysis.metrics?.includes('ru');
   return {
     images: choice.images.files.map((f) => f.path),
+    ...(choice.layers ? { layers: choice.layers } : {}),
     settings: choice.settings.analysis,
     ...(ru ? { decoderCacheDir: path.join(plan.folder, DECODERS_FOLDER) } : {}),
     ...(ru && choice.trainImages?.length ? { trainImages: choice.trainImages.map((f) => f.path) } : {}),
@@ -256,14 +260,19 @@ export function distinctLabels(paths: string[]): string[] {
 interface CompareItem extends vscode.QuickPickItem {
   uri?: vscode.Uri;
   browse?: boolean;
+  example?: ExampleFamily;
 }
 
-/** Multi-select of saved reports and workspace model files, plus "Browse…". */
-async function pickForCompare(ctx: Ctx): Promise<vscode.Uri[] | undefined> {
+/** What the Compare picker returned: files to compare, or one example family. */
+type ComparePick = { files: vscode.Uri[] } | { example: ExampleFamily };
+
+/** Multi-select of saved reports and workspace model files, the shipped example families, and "Browse…". */
+async function pickForCompare(ctx: Ctx): Promise<ComparePick | undefined> {
   const folderSetting = (scope: vscode.Uri | undefined) => String(vscode.workspace.getConfiguration('infodiscard', scope).get('reportsFolder') ?? '.infodiscard');
-  const [reports, models] = await Promise.all([
+  const [reports, models, examples] = await Promise.all([
     ctx.store.list(allReportsFolders(folderSetting, ctx.extension.globalStorageUri)),
     vscode.workspace.findFiles('**/{model.json,*.h5,*.hdf5,*.keras,*.onnx}', '**/node_modules/**', 200),
+    exampleFamilies(ctx),
   ]);
   const items: CompareItem[] = [];
   if (models.length) items.push({ label: 'Models', kind: vscode.QuickPickItemKind.Separator });
@@ -272,21 +281,31 @@ async function pickForCompare(ctx: Ctx): Promise<vscode.Uri[] | undefined> {
   for (const r of reports) {
     items.push({ label: modelName(r.modelPath), description: `${r.createdAt.slice(0, 16).replace('T', ' ')} · ${r.status} · ${r.layers.length} layers`, detail: vscode.workspace.asRelativePath(r.path), uri: vscode.Uri.file(r.path) });
   }
+  if (examples.length) items.push({ label: 'Example model families (shipped with infodiscard)', kind: vscode.QuickPickItemKind.Separator });
+  for (const f of examples) items.push({ ...exampleItem(f), example: f });
   items.push({ label: '', kind: vscode.QuickPickItemKind.Separator }, { label: '$(folder-opened) Browse…', description: 'other models or reports', browse: true, alwaysShow: true });
   const picked = await vscode.window.showQuickPick(items, {
     canPickMany: true,
     title: 'infodiscard: compare layers across models',
-    placeHolder: 'Pick two or more models or saved reports',
+    placeHolder: examples.length ? 'Pick two or more models or saved reports, or one example family' : 'Pick two or more models or saved reports',
     ignoreFocusOut: true,
   });
   if (!picked) return undefined;
+  const chosenExamples = picked.filter((p) => p.example);
+  if (chosenExamples.length) {
+    if (picked.length > 1) {
+      void vscode.window.showWarningMessage('infodiscard: an example family is compared on its own; pick one family, or models and reports without a family.');
+      return undefined;
+    }
+    return { example: chosenExamples[0].example! };
+  }
   const out = picked.filter((p) => p.uri).map((p) => p.uri!);
   if (picked.some((p) => p.browse)) {
     const more = await vscode.window.showOpenDialog({ canSelectMany: true, openLabel: 'Compare', filters: { 'Models and reports': MODEL_EXTENSIONS } });
     if (!more) return undefined;
     out.push(...more);
   }
-  return out;
+  return { files: out };
 }
 
 /** A picked file: a saved report (used as is) or a model (analysed unless a current report exists). */
@@ -325,20 +344,19 @@ async function limited<T>(limit: number, tasks: (() => Promise<T>)[]): Promise<T
 
 export async function compareModels(ctx: Ctx, uri?: vscode.Uri, uris?: vscode.Uri[]): Promise<void> {
   try {
-    const given = Array.isArray(uris) && uris.length >= 2 ? uris : undefined;
-    const files = given ?? (await pickForCompare(ctx));
-    if (!files) return;
-    const unique = [...new Map(files.map((f) => [f.fsPath, f])).values()];
+    const given = Array.isArray(uris) && uris.length >= 2 ? { files: uris } : undefined;
+    const pick = given ?? (await pickForCompare(ctx));
+    if (!pick) return;
+    if ('example' in pick) return await compareFamily(ctx, pick.example);
+    const unique = [...new Map(pick.files.map((f) => [f.fsPath, f])).values()];
     if (unique.length < 2) {
       void vscode.window.showWarningMessage('infodiscard: pick two or more models or saved reports to compare.');
       return;
     }
     const picked = await Promise.all(unique.map(classify));
-    const modelPaths = picked.map((p) => (p.report ? String(p.report.model.path) : p.uri.fsPath));
-    const labels = distinctLabels(modelPaths);
-    const needsAnalysis = picked.some((p) => !p.report);
+    const labels = distinctLabels(picked.map((p) => (p.report ? String(p.report.model.path) : p.uri.fsPath)));
     let choice: RunChoice | undefined;
-    if (needsAnalysis) {
+    if (picked.some((p) => !p.report)) {
       const scope = picked.find((p) => !p.report)?.uri;
       const settings = settingsOrShow(ctx, scope);
       if (!settings) return;
@@ -346,25 +364,65 @@ export async function compareModels(ctx: Ctx, uri?: vscode.Uri, uris?: vscode.Ur
       if (!images) return;
       choice = await runChoice(ctx, settings, images, scope);
     }
-    // Report paths first (hashing the models), so the panel can open before any analysis runs.
-    const sources: ReportSource[] = [];
-    const known = new Map<string, Report>();
-    const jobs: (() => Promise<Resolved>)[] = [];
-    for (const [i, p] of picked.entries()) {
-      if (p.report) {
-        sources.push({ path: p.uri.fsPath, label: labels[i] });
-        known.set(p.uri.fsPath, p.report);
-        continue;
-      }
-      const c = choice!;
-      const plan = await planReport(ctx, p.uri, c);
-      sources.push({ path: plan.reusable?.path ?? plan.reportPath, label: labels[i] });
-      jobs.push(() => ensureReport(ctx, p.uri, labels[i], c, undefined, plan));
-    }
-    const panel = ReportPanel.createOrShow(ctx, sources, panelHooks(ctx), known);
-    const results = await limited(choice?.settings.workers ?? 1, jobs);
-    for (const r of results) if (r.report) panel.update(r.reportPath, r.report);
+    await showComparison(ctx, picked, labels, choice);
   } catch (e) {
     showError(ctx, e);
   }
+}
+
+/** "Compare an Example Model Family…": one shipped family, picked from a list (or given, from the Compare picker). */
+export async function compareExample(ctx: Ctx): Promise<void> {
+  try {
+    const families = await exampleFamilies(ctx);
+    if (families.length === 0) {
+      void vscode.window.showWarningMessage(`infodiscard: no example families found in ${familiesFolder(ctx)}; reinstall the extension to get them.`);
+      return;
+    }
+    const picked = await vscode.window.showQuickPick(families.map((f) => ({ ...exampleItem(f), family: f })), {
+      title: 'infodiscard: compare an example model family',
+      placeHolder: 'Small Fashion-MNIST networks trained for the paper\'s comparisons',
+      matchOnDescription: true,
+      matchOnDetail: true,
+    });
+    if (picked) await compareFamily(ctx, picked.family);
+  } catch (e) {
+    showError(ctx, e);
+  }
+}
+
+/** Analyses (or reuses the reports of) every model of a family on its images and layers, charted in one panel. */
+async function compareFamily(ctx: Ctx, family: ExampleFamily): Promise<void> {
+  const settings = settingsOrShow(ctx, undefined);
+  if (!settings) return;
+  const choice = await exampleChoice(settings, family);
+  const picked = family.inputs.models.map((m) => ({ uri: vscode.Uri.file(m.file) }));
+  const names = family.inputs.models.map((m) => m.spec.name);
+  const labels = new Set(names).size === names.length ? names : distinctLabels(family.inputs.models.map((m) => m.file));
+  ctx.log.info(`Example family "${family.spec.title}": ${names.join(', ')} at ${family.spec.layers.join(', ')} on ${choice.images.files.length} images`);
+  await showComparison(ctx, picked, labels, choice);
+}
+
+/**
+ * Opens the comparison panel on `picked` (saved reports shown as they are; models analysed with `choice`, or
+ * their current reports reused), then fills it in as analyses finish, a worker's worth at a time.
+ */
+async function showComparison(ctx: Ctx, picked: { uri: vscode.Uri; report?: Report }[], labels: string[], choice: RunChoice | undefined): Promise<void> {
+  // Report paths first (hashing the models), so the panel can open before any analysis runs.
+  const sources: ReportSource[] = [];
+  const known = new Map<string, Report>();
+  const jobs: (() => Promise<Resolved>)[] = [];
+  for (const [i, p] of picked.entries()) {
+    if (p.report) {
+      sources.push({ path: p.uri.fsPath, label: labels[i] });
+      known.set(p.uri.fsPath, p.report);
+      continue;
+    }
+    const c = choice!;
+    const plan = await planReport(ctx, p.uri, c);
+    sources.push({ path: plan.reusable?.path ?? plan.reportPath, label: labels[i] });
+    jobs.push(() => ensureReport(ctx, p.uri, labels[i], c, undefined, plan));
+  }
+  const panel = ReportPanel.createOrShow(ctx, sources, panelHooks(ctx), known);
+  const results = await limited(choice?.settings.workers ?? 1, jobs);
+  for (const r of results) if (r.report) panel.update(r.reportPath, r.report);
 }

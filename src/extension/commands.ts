@@ -1,6 +1,6 @@
 /** Every command the extension contributes, registered in one place (ids match package.json's contributes.commands). */
 import * as vscode from 'vscode';
-import { analyzeModel, compareModels } from './analyzeCommands';
+import { analyzeModel, compareExample, compareModels } from './analyzeCommands';
 import { compareCheckpoints } from './checkpointsCommand';
 import { checkCoherency } from './coherencyCommand';
 import type { Ctx } from './ctx';
@@ -10,6 +10,7 @@ import { openReportCommand, showLayerCommand } from './openReport';
 export const COMMANDS = {
   analyzeModel: 'infodiscard.analyzeModel',
   compareModels: 'infodiscard.compareModels',
+  compareExample: 'infodiscard.compareExample',
   compareCheckpoints: 'infodiscard.compareCheckpoints',
   checkCoherency: 'infodiscard.checkCoherency',
   openReport: 'infodiscard.openReport',
@@ -43,6 +44,7 @@ export function registerCommands(ctx: Ctx): void {
   // Explorer context menus pass (clicked uri, all selected uris); editor menus pass the document's uri.
   reg(COMMANDS.analyzeModel, (uri?: vscode.Uri) => analyzeModel(ctx, uri));
   reg(COMMANDS.compareModels, (uri?: vscode.Uri, uris?: vscode.Uri[]) => compareModels(ctx, uri, uris));
+  reg(COMMANDS.compareExample, () => compareExample(ctx));
   reg(COMMANDS.compareCheckpoints, (uri?: vscode.Uri) => compareCheckpoints(ctx, uri));
   reg(COMMANDS.checkCoherency, (uri?: vscode.Uri) => checkCoherency(ctx, uri));
   reg(COMMANDS.openReport, (uri?: vscode.Uri) => openReportCommand(ctx, uri));

@@ -133,6 +133,20 @@ function recentLabel(paths: string[]): string {
   return paths.length === 1 ? vscode.workspace.asRelativePath(paths[0]) : `${paths.length} files in ${vscode.workspace.asRelativePath(path.dirname(paths[0]))}`;
 }
 
+/** The images in `paths` (files and folders, expanded); a UserError naming a missing path, or when none is an image. */
+export async function imagesAt(paths: string[], label: string): Promise<ImageChoice> {
+  const files: string[] = [];
+  for (const p of paths) {
+    try {
+      files.push(...(await expandPath(p)).filter(isImage));
+    } catch {
+      throw new UserError('no such file or folder; pick PNG/JPEG files or a folder of them', p);
+    }
+  }
+  if (files.length === 0) throw new UserError(`${label} has no .png, .jpg or .jpeg images`);
+  return { files: await withStats(files), label };
+}
+
 /** Asks which images to use. Undefined when the user dismisses the pick. */
 async function askImages(ctx: Ctx): Promise<{ paths: string[]; label: string } | undefined> {
   const state = ctx.extension.workspaceState;
@@ -176,16 +190,7 @@ export async function chooseImages(ctx: Ctx, setting: string, model: vscode.Uri 
   } else {
     const asked = await askImages(ctx);
     if (!asked) return undefined;
-    const files: string[] = [];
-    for (const p of asked.paths) {
-      try {
-        files.push(...(await expandPath(p)).filter(isImage));
-      } catch {
-        throw new UserError('no such file or folder; pick PNG/JPEG files or a folder of them', p);
-      }
-    }
-    if (files.length === 0) throw new UserError(`${asked.label} has no .png, .jpg or .jpeg images`);
-    choice = { files: await withStats(files), label: asked.label };
+    choice = await imagesAt(asked.paths, asked.label);
   }
   if (choice.files.length > CONFIRM_ABOVE) {
     const go = await vscode.window.showWarningMessage(

@@ -1,0 +1,113 @@
+/**
+ * The example model families shipped in media/families (trained by scripts/families/train_families.py): the
+ * manifest's types and its validation. Pure (no file system): read by `npm run repro` (scripts/repro) and by the
+ * extension's "Compare Layers Across Models…", which offers each family as a ready-made comparison.
+ */
+import path from 'node:path';
+
+export const FINDINGS = ['depth', 'damage', 'compression', 'distillation', 'epochs', 'task'] as const;
+export type Finding = (typeof FINDINGS)[number];
+
+export interface ModelSpec {
+  name: string;
+  /** Relative to the manifest's folder (or absolute). */
+  file: string;
+  x: number;
+  testAccuracy?: number | null;
+  /** Reconstruction models: test mean squared error instead of an accuracy. */
+  testMSE?: number | null;
+  params?: number | null;
+  notes?: string;
+  /** e.g. teacher, baseline, original, scratch, distilled, damaged. */
+  role?: string;
+}
+
+export interface FamilySpec {
+  id: string;
+  finding: Finding;
+  title: string;
+  claim: string;
+  xLabel: string;
+  layers: string[];
+  models: ModelSpec[];
+  /** Optional: the layer the headline and the "vs x" chart use (default: the family's last layer). */
+  focusLayer?: string;
+  /** Optional: the layers that get RU (default in main.ts: the focus layer and one halfway before it). */
+  ruLayers?: string[];
+  /** Optional per family: images folder, boxes file, RU training images (default: the manifest's). */
+  images?: string;
+  boxes?: string;
+  trainImages?: string;
+  /** Optional: input range "lo,hi" passed to the CLI. */
+  inputRange?: string;
+  /** Optional text shown under the family's heading (e.g. where the models come from, caveats). */
+  note?: string;
+}
+
+export interface Manifest {
+  dataset?: string;
+  seed?: number;
+  script?: string;
+  images?: string;
+  boxes?: string;
+  trainImages?: string;
+  families: FamilySpec[];
+}
+
+export const isObj = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
+export const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+/** Validate a parsed manifest.json; throws one message listing every problem. */
+export function parseManifest(value: unknown): Manifest {
+  const problems: string[] = [];
+  if (!isObj(value) || !Array.isArray(value.families)) throw new Error('manifest: expected an object with a "families" array');
+  const ids = new Set<string>();
+  value.families.forEach((f: unknown, i: number) => {
+    const where = `families[${i}]`;
+    if (!isObj(f)) return problems.push(`${where} is not an object`);
+    if (typeof f.id !== 'string' || !/^[A-Za-z0-9._-]+$/.test(f.id)) problems.push(`${where}.id must be a file-name-safe string`);
+    else if (ids.has(f.id)) problems.push(`${where}.id "${f.id}" is used twice`);
+    else ids.add(f.id);
+    if (!FINDINGS.includes(f.finding as Finding)) problems.push(`${where}.finding must be one of ${FINDINGS.join(', ')}`);
+    if (!Array.isArray(f.layers) || f.layers.length === 0 || !f.layers.every((l) => typeof l === 'string')) problems.push(`${where}.layers must be a non-empty array of layer names`);
+    if (!Array.isArray(f.models) || f.models.length === 0) problems.push(`${where}.models must be a non-empty array`);
+    else f.models.forEach((m: unknown, j: number) => {
+      if (!isObj(m) || typeof m.name !== 'string' || typeof m.file !== 'string') problems.push(`${where}.models[${j}] needs "name" and "file"`);
+      else if (!isNum(m.x)) problems.push(`${where}.models[${j}] ("${m.name}") needs a numeric "x"`);
+    });
+    return undefined;
+  });
+  if (problems.length) throw new Error(`manifest: ${problems.join('; ')}`);
+  const families = (value.families as Record<string, unknown>[]).map((f) => ({
+    title: String(f.id),
+    claim: '',
+    xLabel: 'x',
+    ...f,
+  })) as unknown as FamilySpec[];
+  return { ...(value as unknown as Manifest), families };
+}
+
+/** Where a family's inputs are, as absolute paths (the files may not exist; callers check). */
+export interface FamilyInputs {
+  /** The analysis images: a folder (or one file). */
+  images: string;
+  /** Concentration's object boxes: the family's, the manifest's, or boxes.json in the images folder. */
+  boxes: string;
+  /** RU decoders' extra training images (undefined: the manifest names none). */
+  trainImages?: string;
+  /** The models in manifest order, with their files resolved. */
+  models: { spec: ModelSpec; file: string }[];
+}
+
+/** Resolves a family's paths against the manifest's folder (per-family values override the manifest's). */
+export function familyInputs(family: FamilySpec, manifest: Pick<Manifest, 'images' | 'boxes' | 'trainImages'> | null, manifestDir: string): FamilyInputs {
+  const images = path.resolve(manifestDir, family.images ?? manifest?.images ?? 'images');
+  const boxes = path.resolve(manifestDir, family.boxes ?? manifest?.boxes ?? path.join(images, 'boxes.json'));
+  const train = family.trainImages ?? manifest?.trainImages;
+  return {
+    images,
+    boxes,
+    ...(train ? { trainImages: path.resolve(manifestDir, train) } : {}),
+    models: family.models.map((spec) => ({ spec, file: path.resolve(manifestDir, spec.file) })),
+  };
+}

@@ -1,0 +1,79 @@
+/**
+ * The example model families shipped in media/families (small Fashion-MNIST networks trained by
+ * scripts/families/train_families.py; the paper's comparisons: depth, an inserted block, pruning, distillation,
+ * epochs, task). "Compare Layers Across Models…" offers each family as a ready-made comparison, and "Compare an
+ * Example Model Family…" picks one directly, so the first comparison a user opens shows what the tool is for.
+ * A family is analysed like any picked models, with the user's settings, but at the family's layers, on the
+ * family's images and object boxes (and the shipped training images for RU decoders).
+ */
+import { existsSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import * as vscode from 'vscode';
+import { familyInputs, parseManifest, type FamilyInputs, type FamilySpec } from '../engine/families';
+import { parseInputRange, type ExtensionSettings } from './config';
+import type { Ctx } from './ctx';
+import { imagesAt } from './inputs';
+import type { RunChoice } from './analyzeCommands';
+
+export interface ExampleFamily {
+  spec: FamilySpec;
+  inputs: FamilyInputs;
+}
+
+export function familiesFolder(ctx: Ctx): string {
+  return vscode.Uri.joinPath(ctx.extensionUri, 'media', 'families').fsPath;
+}
+
+/** The shipped families, in manifest order; none when the folder is missing (a trimmed install) or its manifest is bad (logged). */
+export async function exampleFamilies(ctx: Ctx): Promise<ExampleFamily[]> {
+  const dir = familiesFolder(ctx);
+  const file = path.join(dir, 'manifest.json');
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    return [];
+  }
+  try {
+    const manifest = parseManifest(JSON.parse(text));
+    return manifest.families
+      .map((spec) => ({ spec, inputs: familyInputs(spec, manifest, dir) }))
+      .filter((f) => f.inputs.models.every((m) => existsSync(m.file)));
+  } catch (e) {
+    ctx.log.warn(`${file}: ${(e as Error).message}; the example families are not offered`);
+    return [];
+  }
+}
+
+/** How a family reads in a quick pick: its title, its models and the paper's claim it tests. */
+export function exampleItem(f: ExampleFamily): { label: string; description: string; detail: string } {
+  const names = f.spec.models.map((m) => m.name);
+  const shown = names.length > 4 ? `${names.slice(0, 4).join(', ')}, …` : names.join(', ');
+  return {
+    label: `$(beaker) ${f.spec.title}`,
+    description: `${names.length} models: ${shown}`,
+    detail: f.spec.claim ? `Paper: ${f.spec.claim}` : `${f.spec.layers.length} layers`,
+  };
+}
+
+/**
+ * What a family is analysed with: `settings` (the user's, for metrics, backend, workers and the search) at the
+ * family's layers and input range, on its images; its boxes for concentration and the shipped training images
+ * for RU, when those metrics are on.
+ */
+export async function exampleChoice(settings: ExtensionSettings, f: ExampleFamily): Promise<RunChoice> {
+  const analysis = f.spec.inputRange ? { ...settings.analysis, inputRange: parseInputRange(f.spec.inputRange) } : settings.analysis;
+  const metrics = analysis.metrics ?? ['sid'];
+  const images = await imagesAt([f.inputs.images], `${f.spec.title} images`);
+  const choice: RunChoice = { settings: { ...settings, analysis }, images, notes: [], layers: f.spec.layers };
+  if (metrics.includes('ru') && f.inputs.trainImages && existsSync(f.inputs.trainImages)) {
+    choice.trainImages = (await imagesAt([f.inputs.trainImages], 'training images')).files;
+  }
+  if (metrics.includes('concentration')) {
+    const st = await stat(f.inputs.boxes).catch(() => undefined);
+    if (st?.isFile()) choice.boxesFile = { path: f.inputs.boxes, size: st.size, mtimeMs: st.mtimeMs };
+    else choice.notes.push(`concentration needs object regions: ${f.inputs.boxes} is missing`);
+  }
+  return choice;
+}
