@@ -11,6 +11,8 @@
  *   npm run bench [-- --variants "default;--warm-start" --cli-args "..." --workers auto --steps 200
  *                    --sizes 32,64,128,224 --depths 1,2,3 --scaling-layers last|all --no-scaling --no-torch --keep]
  * --ref-report FILE: reuse the fixed-step reference report of an earlier run (kept with --keep) instead of running it.
+ * --ref-seeds 2 (or --ref2-report FILE): a second reference with seed 2; prints how far the two references' maps are
+ * apart (the noise floor of the map criterion) and each variant's map r against the mean of both.
  * --scaling-args: options of the scaling runs (default a fixed 20 steps, so rows compare cost, not convergence).
  * --variants: CLI option sets to time, ';'-separated ('default' = no options; NAME=value words set environment
  * variables, e.g. "INFODISCARD_NO_FOLD=1" or "--workers 1"); --cli-args: added to every run.
@@ -143,6 +145,14 @@ async function main(tmp: string): Promise<number> {
   const ref: CliRun = refFile
     ? { label: `engine ${steps} steps (${path.basename(refFile)})`, wallSeconds: NaN, report: JSON.parse(readFileSync(refFile, 'utf8')) as Report, selfPeakMB: NaN, inProcess: false }
     : runCli(`engine ${steps} steps`, fx, layers, ['--min-steps', String(steps), '--max-steps', String(steps)], tmp);
+  // --ref-seeds 2 (or --ref2-report FILE): a second fixed-step run with another seed. How far two references are
+  // apart is the noise floor of the map criterion; the variants are also scored against the mean of the two maps.
+  const ref2File = arg('--ref2-report', '');
+  const ref2: CliRun | null = ref2File
+    ? { label: `engine ${steps} steps, seed ${SEED + 1} (${path.basename(ref2File)})`, wallSeconds: NaN, report: JSON.parse(readFileSync(ref2File, 'utf8')) as Report, selfPeakMB: NaN, inProcess: false }
+    : Number(arg('--ref-seeds', '1')) >= 2
+      ? runCli(`engine ${steps} steps, seed ${SEED + 1}`, fx, layers, ['--min-steps', String(steps), '--max-steps', String(steps), '--seed', String(SEED + 1)], tmp)
+      : null;
 
   // The target, per variant.
   console.log(`\n== Target: ResNet-20, ${layers.length} layers, one image, K=${SAMPLES}; PyTorch ${typeof torch === 'string' ? torch : `${torch.wallSeconds.toFixed(1)} s`} ==`);
@@ -178,10 +188,21 @@ async function main(tmp: string): Promise<number> {
     console.log(`\n== Same answer: ${run.label} against our engine at ${steps} fixed steps (and the PyTorch script's SID) ==`);
     table(['layer', 'steps ours/ref', 'ours s', 'ref s', `ref SID`, 'ours SID', 'diff', 'map r', 'ours ratio', 'vs alpha', 'torch SID', 'torch s'], rows);
   }
+  if (ref2) {
+    const mapOf = (r: Report, name: string) => r.layers.find((l) => l.name === name)!.perImage[0].map.flat();
+    console.log(`\n== Noise floor: two ${steps}-step references (seeds ${SEED} and ${SEED + 1}); map r of each variant against their mean map ==`);
+    table(['layer', 'ref vs ref r', 'ref vs ref SID diff', ...runs.map((r) => `${r.label} vs mean`)], layers.map((name) => {
+      const a = mapOf(ref.report, name);
+      const b = mapOf(ref2.report, name);
+      const mean = a.map((v, i) => (v + b[i]) / 2);
+      const sid = (r: Report) => r.layers.find((l) => l.name === name)!.perImage[0].sidMean;
+      return [name, pearson(a, b).toFixed(3), (sid(ref2.report) - sid(ref.report)).toFixed(3), ...runs.map((r) => pearson(mapOf(r.report, name), mean).toFixed(3))];
+    }));
+  }
 
   // How close to the machine's limit each layer's step runs: conv FLOPs of K forward + K input-gradient passes.
   const model = buildResNet(3, SEED);
-  console.log(`\n== Achieved GFLOP/s in the ${steps}-step run (conv and dense FLOPs of ${SAMPLES} forward + ${SAMPLES} input-gradient passes per step; wasm matmul peak ${wasmPeak.toFixed(1)}) ==`);
+  console.log(`\n== Achieved GFLOP/s in the ${steps}-step run (conv and dense FLOPs of ${SAMPLES} forward + ${SAMPLES} input-gradient passes per step; wasm matmul peak ${wasmPeak.toFixed(1)}) ==${refFile ? `\n(timings from ${path.basename(refFile)}, the peak from this run: compare them only if both ran on an idle machine)` : ''}`);
   table(['layer', 'GFLOP/step', 'ms/step', 'GFLOP/s', '% of matmul'], layers.map((name) => {
     const p = ref.report.layers.find((l) => l.name === name)!.perImage[0];
     const gflop = (2 * SAMPLES * forwardFlops(model, name)) / 1e9;
