@@ -26,6 +26,8 @@ Options for analyze:
   --max-steps N          optimisation steps at most (default ${DEFAULT_SETTINGS.maxSteps})
   --min-steps N          steps before the search may stop early (default 30, 20 with --warm-start); equal to
                          --max-steps for a fixed-length run, the paper's plain algorithm
+  --sample-batch N       noise samples per forward/backward pass, to bound memory on large inputs (default: all
+                         K when they fit in 768 MB of tensors, measured per layer); the answer does not change
   --alpha A              feature-change level E||f'-f||^2 / delta_f^2 (default ${DEFAULT_SETTINGS.alpha})
   --tau T                pixel-noise variance for delta_f^2 (default ${DEFAULT_SETTINGS.tau})
   --sigma-max S          upper bound of sigma in pixel units (default ${DEFAULT_SETTINGS.sigmaMax})
@@ -139,6 +141,7 @@ export function parseCli(argv: string[]): CliArgs {
         samples: { type: 'string' },
         'max-steps': { type: 'string' },
         'min-steps': { type: 'string' },
+        'sample-batch': { type: 'string' },
         alpha: { type: 'string' },
         tau: { type: 'string' },
         'sigma-max': { type: 'string' },
@@ -254,6 +257,7 @@ export function parseCli(argv: string[]): CliArgs {
       samples: num(v.samples, '--samples', d.samples),
       maxSteps: num(v['max-steps'], '--max-steps', d.maxSteps),
       ...(v['min-steps'] !== undefined ? { minSteps: num(v['min-steps'], '--min-steps', NaN) } : {}),
+      ...(v['sample-batch'] !== undefined ? { sampleBatch: num(v['sample-batch'], '--sample-batch', NaN) } : {}),
       seed: num(v.seed, '--seed', d.seed),
       backend,
       inputRange,

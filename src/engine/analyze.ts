@@ -26,6 +26,7 @@ import { layerRu, type DecoderSource } from './ru/layerRu';
 import { hashImages } from './ru/decoderCache';
 import { mapRows, searchOptions, type LayerJob } from './layerJob';
 import { mixSeed } from './rng';
+import { bytesPerSample, passSize } from './sampleBatch';
 import { VERSION } from './version';
 
 export { resolveLayers };
@@ -189,7 +190,10 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
       // Seeds derive from the layer's place in the model, not in the request: a layer's result does not depend on
       // which other layers were asked for (or on which worker process ran it).
       const seedIndex = model.layers.findIndex((l) => l.name === name);
-      const job: LayerJob = { model, name, index: seedIndex, probe: model.probe(name), images, height, width, channels, mapping, settings, signal: req.signal, emit };
+      const probe = model.probe(name);
+      // Large inputs: split each step's noise samples into passes that fit the memory budget (same answer).
+      const sampleBatch = settings.sampleBatch ?? (settings.preview ? undefined : passSize(settings.samples, await bytesPerSample(probe, height, width, channels)));
+      const job: LayerJob = { model, name, index: seedIndex, probe, images, height, width, channels, mapping, settings, sampleBatch, signal: req.signal, emit };
       const perImage: LayerResult['perImage'] = [];
       for (const imageIndex of chosen) {
         const image = images[imageIndex];

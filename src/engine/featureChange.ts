@@ -15,7 +15,10 @@ export interface FeatureChangeEstimate {
 }
 
 export interface EstimateOptions {
+  /** Samples drawn at a time (the random stream depends on it). */
   batch: number;
+  /** Samples per forward pass, to bound memory (default `batch`); the samples and the estimate do not change. */
+  passBatch?: number;
   seed: number;
   /** Stop once the relative standard error is below this ... */
   targetRelSe: number;
@@ -43,11 +46,16 @@ export async function estimateFeatureChange(
     await new Promise((resolve) => setImmediate(resolve));
     if (opts.signal?.aborted) throw new CancelledError();
     rng.fillNormal(buf);
-    const d = tf.tidy(() => {
-      const eps = tf.tensor4d(buf, [opts.batch, h, w, c]);
-      const out = probe(tf.add(x, tf.mul(noiseStd, eps)) as tf.Tensor4D);
-      return tf.sum(tf.square(tf.reshape(tf.sub(out, f), [opts.batch, -1])), 1).dataSync() as Float32Array;
-    });
+    const d = new Float32Array(opts.batch);
+    const pass = Math.max(1, Math.min(opts.passBatch ?? opts.batch, opts.batch));
+    for (let from = 0; from < opts.batch; from += pass) {
+      const n = Math.min(pass, opts.batch - from);
+      d.set(tf.tidy(() => {
+        const eps = tf.tensor4d(buf.subarray(from * h * w * c, (from + n) * h * w * c), [n, h, w, c]);
+        const out = probe(tf.add(x, tf.mul(noiseStd, eps)) as tf.Tensor4D);
+        return tf.sum(tf.square(tf.reshape(tf.sub(out, f), [n, -1])), 1).dataSync() as Float32Array;
+      }), from);
+    }
     for (const v of d) {
       values.push(v);
       sum += v;

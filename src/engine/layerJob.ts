@@ -22,6 +22,8 @@ export interface LayerJob {
   channels: number;
   mapping: InputMapping;
   settings: AnalysisSettings;
+  /** Noise samples per pass of the search (settings.sampleBatch, or chosen for this layer; see sampleBatch.ts). */
+  sampleBatch?: number;
   signal?: AbortSignal;
   emit: EventSink;
 }
@@ -38,6 +40,7 @@ export function searchOptions(job: LayerJob, seed: number, onStep: SidOptions['o
     sigmaMax: s.sigmaMax,
     sigmaGrid: s.sigmaGrid,
     learningRate: s.learningRate,
+    ...(job.sampleBatch !== undefined ? { sampleBatch: job.sampleBatch } : {}),
     seed,
     signal: job.signal,
     onStep,

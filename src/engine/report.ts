@@ -48,6 +48,11 @@ export interface AnalysisSettings {
   preview?: boolean;
   /** Schema 2: the SID search started from the first-order preview instead of a flat sigma. */
   warmStart?: boolean;
+  /**
+   * Noise samples per forward/backward pass of the search, to bound memory; absent = chosen per layer to fit
+   * src/engine/sampleBatch.ts's budget (all K when they fit). Same answer up to rounding either way.
+   */
+  sampleBatch?: number;
 }
 
 /** Decoder g (paper Sec. 3.2 and 4): residual blocks, the first ones upsampling x2 on two transposed-conv tracks. */

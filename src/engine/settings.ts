@@ -52,6 +52,9 @@ export function validateSettings(s: SettingsInput): SettingsInput {
   if (s.minSteps !== undefined) {
     check(Number.isInteger(s.minSteps) && s.minSteps >= 1 && s.minSteps <= s.maxSteps, '--min-steps', `must be a whole number from 1 to --max-steps (${s.maxSteps}), got ${s.minSteps}`);
   }
+  if (s.sampleBatch !== undefined) {
+    check(Number.isInteger(s.sampleBatch) && s.sampleBatch >= 1 && s.sampleBatch <= s.samples, '--sample-batch', `must be a whole number from 1 to --samples (${s.samples}), got ${s.sampleBatch}`);
+  }
   check(Number.isInteger(s.seed) && s.seed >= 0 && s.seed <= 0xffffffff, '--seed', `must be a whole number from 0 to 4294967295, got ${s.seed}`);
   check(Number.isFinite(s.sigmaMax) && s.sigmaMax > 0 && s.sigmaMax <= 100, '--sigma-max', `must be a number in (0, 100] (pixel units), got ${s.sigmaMax}`);
   check(s.sigmaGrid === null || (Number.isInteger(s.sigmaGrid) && s.sigmaGrid >= 2 && s.sigmaGrid <= 4096), '--sigma-grid', `must be a whole number from 2 to 4096, got ${s.sigmaGrid}`);

@@ -51,6 +51,12 @@ export interface SidOptions {
   window?: number;
   /** Relative standard error targeted by delta_f^2, the calibration and the final constraint check (default 1 %). */
   targetRelSe?: number;
+  /**
+   * Noise samples per forward/backward pass (default all `samples` at once). Smaller bounds the memory of large
+   * inputs: a step's ratio and gradient are summed over passes, so the result is the same up to rounding. RU's
+   * entropy term (`entropy`) still sees the whole batch.
+   */
+  sampleBatch?: number;
   signal?: AbortSignal;
   onStep?: (step: number, ratio: number, entropy: number) => void;
   /**
@@ -107,6 +113,7 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
   const t0 = performance.now();
   const { height: H, width: W, channels: C, probe } = input;
   const K = opts.samples;
+  const B = Math.max(1, Math.min(opts.sampleBatch ?? K, K));
   const minSteps = opts.minSteps ?? (opts.initialLogSigma ? WARM_MIN_STEPS : 30);
   const window = opts.window ?? 10;
   const tol = opts.entropyTolerance ?? 0.003;
@@ -136,6 +143,7 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
       try {
         return await estimateFeatureChange(probe, x, f, std, {
           batch: K,
+          passBatch: B,
           seed,
           targetRelSe: fixedSamples ? 0 : targetRelSe,
           minSamples: fixedSamples ?? Math.max(32, 2 * K),
@@ -175,22 +183,53 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
     let step = 0;
     let stopReason: SidResult['stopReason'] = 'maxSteps';
 
-    /** The current noise batch applied with full-resolution log-sigma: x' = x + sigma∘delta, in model units. */
-    const noisyInput = (vFullT: tf.Tensor2D) => {
+    const unit = H * W * C;
+    /** Samples [from, from + n) of the current noise batch with full-resolution log-sigma: x' = x + sigma∘delta (model units). */
+    const noisyInput = (vFullT: tf.Tensor2D, from = 0, n = K) => {
       const sigma = tf.reshape(tf.exp(vFullT), [1, H, W, 1]);
-      return tf.add(x, tf.mul(tf.mul(sigma, scale), tf.tensor4d(noise, [K, H, W, C]))) as tf.Tensor4D;
+      const delta = tf.tensor4d(n === K ? noise : noise.subarray(from * unit, (from + n) * unit), [n, H, W, C]);
+      return tf.add(x, tf.mul(tf.mul(sigma, scale), delta)) as tf.Tensor4D;
     };
-    /** The mean constraint ratio over the current noise batch, as a function of full-resolution log-sigma. */
-    const ratioOfFull = (vFullT: tf.Tensor2D) => {
-      const diff = tf.reshape(tf.sub(probe(noisyInput(vFullT)), f), [K, -1]);
-      return tf.div(tf.mean(tf.sum(tf.square(diff), 1)), deltaF2) as tf.Scalar;
+    /**
+     * The constraint ratio over the current noise batch as a function of full-resolution log-sigma: the mean over
+     * all K samples, or, for a pass over samples [from, from + n), their share of it (sum / K), so passes add up.
+     */
+    const ratioOfFull = (vFullT: tf.Tensor2D, from = 0, n = K) => {
+      const diff = tf.reshape(tf.sub(probe(noisyInput(vFullT, from, n)), f), [n, -1]);
+      const sq = tf.sum(tf.square(diff), 1);
+      return tf.div(n === K ? tf.mean(sq) : tf.div(tf.sum(sq), K), deltaF2) as tf.Scalar;
     };
-    const gradOf = tf.valueAndGrad((vT: tf.Tensor2D) => ratioOfFull(grid.upsample(vT)));
+    /** Runs `pass` on each run of at most B samples; returns the summed value and gradient (over P or H*W parameters). */
+    const overPasses = (size: number, pass: (from: number, n: number) => { value?: tf.Scalar; grad: tf.Tensor }) => {
+      let value = 0;
+      const grad = new Float32Array(size);
+      for (let from = 0; from < K; from += B) {
+        const r = tf.tidy(() => pass(from, Math.min(B, K - from)));
+        if (r.value) value += r.value.dataSync()[0];
+        const g = r.grad.dataSync() as Float32Array;
+        for (let j = 0; j < size; j++) grad[j] += g[j];
+        tf.dispose([r.value, r.grad].filter((t): t is tf.Tensor => !!t));
+      }
+      return { value, grad };
+    };
+    /** The ratio and its gradient over the grid parameters v, on the current noise batch. */
+    const ratioAndGrad = (vArr: Float32Array): { value: number; grad: Float32Array } => {
+      if (B >= K) {
+        // Tensors out of tidy, data read after: tidy walks a returned typed array element by element.
+        const { value, grad } = tf.tidy(() => tf.valueAndGrad((vT: tf.Tensor2D) => ratioOfFull(grid.upsample(vT)))(tf.tensor2d(vArr, [grid.rows, grid.cols])));
+        const out = { value: value.dataSync()[0], grad: grad.dataSync() as Float32Array };
+        tf.dispose([value, grad]);
+        return out;
+      }
+      return overPasses(P, (from, n) => tf.valueAndGrad((vT: tf.Tensor2D) => ratioOfFull(grid.upsample(vT), from, n))(tf.tensor2d(vArr, [grid.rows, grid.cols])));
+    };
     const entropyTerm = opts.entropy;
     const entropyGradOf = entropyTerm ? tf.valueAndGrad((vT: tf.Tensor2D) => entropyTerm(noisyInput(grid.upsample(vT)))) : null;
     /** RU: running estimate of the (noisy) batch entropy, for the stopping rule and progress. */
     let entropyEst = NaN;
-    const gradFull = tf.grad((vFullT: tf.Tensor) => ratioOfFull(vFullT as tf.Tensor2D));
+    /** The ratio's gradient over full-resolution log-sigma (H*W), on the current noise batch. */
+    const gradFullAt = (vAt: Float32Array): Float32Array =>
+      overPasses(H * W, (from, n) => ({ grad: tf.grad((vFullT: tf.Tensor) => ratioOfFull(vFullT as tf.Tensor2D, from, Math.min(n, K)))(tf.tensor2d(vAt, [H, W])) })).grad;
 
     /**
      * Pixels whose gradient is exactly zero, both at the learnt sigma and again with themselves at sigma_max (a
@@ -201,10 +240,7 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
         await yieldToEventLoop();
         checkCancel();
         rng.fillNormal(noise);
-        const gT = tf.tidy(() => gradFull(tf.tensor2d(vAt, [H, W])));
-        const zero = (gT.dataSync() as Float32Array).map((gi) => (gi === 0 ? 1 : 0));
-        gT.dispose();
-        return zero;
+        return gradFullAt(vAt).map((gi) => (gi === 0 ? 1 : 0));
       };
       const candidates = await zeroGradient(vFull);
       if (!candidates.some((c) => c === 1)) return new Uint8Array(H * W);
@@ -218,11 +254,7 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
       await yieldToEventLoop();
       checkCancel();
       rng.fillNormal(noise);
-      // Tensors out of tidy, data read after: tidy walks a returned typed array element by element.
-      const { value, grad } = tf.tidy(() => gradOf(tf.tensor2d(v, [grid.rows, grid.cols])));
-      const ratio = value.dataSync()[0];
-      const g = grad.dataSync() as Float32Array;
-      tf.dispose([value, grad]);
+      const { value: ratio, grad: g } = ratioAndGrad(v);
       step++;
       if (!Number.isFinite(ratio)) throw new Error(`the feature change became ${ratio} at step ${step}`);
       ratioEst = Number.isNaN(ratioEst) ? ratio : RATIO_EMA * ratioEst + (1 - RATIO_EMA) * ratio;
