@@ -2,7 +2,8 @@
  * End to end, in a real VS Code (code-server, headless Chromium): right-click a folder of two checkpoints of one run
  * in the Explorer → "Compare Checkpoints in Folder…"; one progress notification, the panel "SID vs epoch: run (2)"
  * whose epoch chart fills in to both checkpoints on every layer, the reports saved; and after a window reload the
- * panel comes back with its epoch chart.
+ * panel comes back with its epoch chart. Then "Compare an Example Model Family…" from the palette: the shipped
+ * depth family (three plain CNNs) charted as one series per model, named, with nothing of the user's.
  *
  * The checkpoints are the sample models, which are epochs 3 (fashion-cnn) and 1 (fashion-cnn-early) of one training
  * run, copied to run/epoch-03 and run/epoch-01. Run: npm run build, then
@@ -139,4 +140,22 @@ scenario('Reload the window: the checkpoints panel comes back with its epoch cha
   assert.deepEqual(state.epochs, [1, 3]);
   assert.deepEqual(await errorsShown(), []);
   await wb.screenshot('c2-reload');
+});
+
+scenario('Command palette → Compare an Example Model Family…: the shipped family, one series per model', 'c3-example', async () => {
+  await wb.runCommand('infodiscard: Compare an Example Model Family');
+  const row = wb.quickInput.locator('.monaco-list-row').filter({ hasText: 'Plain CNNs of increasing depth' }).first();
+  await row.waitFor({ timeout: 15_000 });
+  assert.match((await row.textContent()) ?? '', /3 models: Plain-2, Plain-4, Plain-6/);
+  await wb.screenshot('c3-example-pick');
+  await row.click();
+  await wb.tab('SID: Plain-2 vs Plain-4 vs Plain-6').waitFor({ timeout: 60_000 });
+  const frame = wb.reportFrame();
+  const state = await waitFor('three series, each on the family\'s three layers', async () => {
+    const s = await wb.chartState(frame).catch(() => null);
+    return s && s.points.length === 3 && s.points.every((p) => p === 3) ? s : null;
+  }, 280_000, 500);
+  assert.deepEqual(state.series, ['Plain-2', 'Plain-4', 'Plain-6']);
+  assert.deepEqual(await errorsShown(), []);
+  await wb.screenshot('c3-example');
 });
