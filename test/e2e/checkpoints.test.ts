@@ -143,6 +143,8 @@ scenario('Reload the window: the checkpoints panel comes back with its epoch cha
 });
 
 scenario('Command palette → Compare an Example Model Family…: the shipped family, one series per model', 'c3-example', async () => {
+  // Only the new panel visible, so reportFrame() finds it and not the checkpoints panel.
+  await wb.closeAllEditors();
   await wb.runCommand('infodiscard: Compare an Example Model Family');
   const row = wb.quickInput.locator('.monaco-list-row').filter({ hasText: 'Plain CNNs of increasing depth' }).first();
   await row.waitFor({ timeout: 15_000 });
