@@ -182,7 +182,8 @@ async function main(tmp: string): Promise<number> {
         fmt(run.report.run?.firstLayerSeconds), mem.each, String(mem.total), worstDiff.toFixed(3), worstR.toFixed(3), `${(100 * worstRatio).toFixed(1)} %`];
     }),
     ['target', '', '<= 1.0x', '', '<= 600', '', '<= 0.1', '>= 0.9', '<= 5 %'],
-    [ref.label, ref.wallSeconds.toFixed(1), typeof torch === 'string' ? '-' : `${(ref.wallSeconds / torch.wallSeconds).toFixed(2)}x`, fmt(ref.report.run?.firstLayerSeconds), peakLine(ref).each, String(peakLine(ref).total), '', '', ''],
+    // A reused reference (--ref-report) has no wall time or CLI peak of this run.
+    [ref.label, fmt(ref.wallSeconds), typeof torch === 'string' || !Number.isFinite(ref.wallSeconds) ? '-' : `${(ref.wallSeconds / torch.wallSeconds).toFixed(2)}x`, fmt(ref.report.run?.firstLayerSeconds), peakLine(ref).each, Number.isFinite(peakLine(ref).total) ? String(peakLine(ref).total) : '-', '', '', ''],
   ]);
   for (const { run, rows } of answers) {
     console.log(`\n== Same answer: ${run.label} against our engine at ${steps} fixed steps (and the PyTorch script's SID) ==`);
