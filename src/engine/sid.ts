@@ -204,32 +204,25 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
       let value = 0;
       const grad = new Float32Array(size);
       for (let from = 0; from < K; from += B) {
+        // Tensors out of tidy, data read after: tidy walks a returned typed array element by element.
         const r = tf.tidy(() => pass(from, Math.min(B, K - from)));
         if (r.value) value += r.value.dataSync()[0];
         const g = r.grad.dataSync() as Float32Array;
         for (let j = 0; j < size; j++) grad[j] += g[j];
-        tf.dispose([r.value, r.grad].filter((t): t is tf.Tensor => !!t));
+        tf.dispose(r);
       }
       return { value, grad };
     };
-    /** The ratio and its gradient over the grid parameters v, on the current noise batch. */
-    const ratioAndGrad = (vArr: Float32Array): { value: number; grad: Float32Array } => {
-      if (B >= K) {
-        // Tensors out of tidy, data read after: tidy walks a returned typed array element by element.
-        const { value, grad } = tf.tidy(() => tf.valueAndGrad((vT: tf.Tensor2D) => ratioOfFull(grid.upsample(vT)))(tf.tensor2d(vArr, [grid.rows, grid.cols])));
-        const out = { value: value.dataSync()[0], grad: grad.dataSync() as Float32Array };
-        tf.dispose([value, grad]);
-        return out;
-      }
-      return overPasses(P, (from, n) => tf.valueAndGrad((vT: tf.Tensor2D) => ratioOfFull(grid.upsample(vT), from, n))(tf.tensor2d(vArr, [grid.rows, grid.cols])));
-    };
+    /** The ratio and its gradient over the grid parameters v, on the current noise batch (one pass when B = K). */
+    const ratioAndGrad = (vArr: Float32Array): { value: number; grad: Float32Array } =>
+      overPasses(P, (from, n) => tf.valueAndGrad((vT: tf.Tensor2D) => ratioOfFull(grid.upsample(vT), from, n))(tf.tensor2d(vArr, [grid.rows, grid.cols])));
     const entropyTerm = opts.entropy;
     const entropyGradOf = entropyTerm ? tf.valueAndGrad((vT: tf.Tensor2D) => entropyTerm(noisyInput(grid.upsample(vT)))) : null;
     /** RU: running estimate of the (noisy) batch entropy, for the stopping rule and progress. */
     let entropyEst = NaN;
     /** The ratio's gradient over full-resolution log-sigma (H*W), on the current noise batch. */
     const gradFullAt = (vAt: Float32Array): Float32Array =>
-      overPasses(H * W, (from, n) => ({ grad: tf.grad((vFullT: tf.Tensor) => ratioOfFull(vFullT as tf.Tensor2D, from, Math.min(n, K)))(tf.tensor2d(vAt, [H, W])) })).grad;
+      overPasses(H * W, (from, n) => ({ grad: tf.grad((vFullT: tf.Tensor) => ratioOfFull(vFullT as tf.Tensor2D, from, n))(tf.tensor2d(vAt, [H, W])) })).grad;
 
     /**
      * Pixels whose gradient is exactly zero, both at the learnt sigma and again with themselves at sigma_max (a
