@@ -18,6 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { familyInputs } from '../../src/engine/families';
+import { collectImagePaths } from '../../src/engine/imagePaths';
 import type { Report } from '../../src/engine/report';
 import type { ChartPayload } from './chart-page';
 import { CHROMIUM, chromiumAvailable, renderCharts, renderDigits, type DigitImage } from './charts';
@@ -102,7 +103,6 @@ function options(argv: string[]): Options {
 }
 
 const rel = (p: string): string => path.relative(ROOT, p) || '.';
-const IMAGE_RE = /\.(png|jpe?g)$/i;
 
 /** A family ready to run: its spec plus resolved inputs. */
 interface Planned {
@@ -131,17 +131,10 @@ interface Job {
   layers: string[];
 }
 
-function countImages(dir: string): number {
-  try {
-    return statSync(dir).isDirectory() ? readdirSync(dir).filter((f) => IMAGE_RE.test(f)).length : 1;
-  } catch {
-    return 0;
-  }
-}
-
+/** A family's analysis images, as the CLI reads them ([] when there are none: the CLI then names the problem). */
 function imageFiles(images: string): string[] {
   try {
-    return statSync(images).isDirectory() ? readdirSync(images).filter((f) => IMAGE_RE.test(f)).map((f) => path.join(images, f)) : [images];
+    return collectImagePaths([images]);
   } catch {
     return [];
   }
@@ -159,7 +152,7 @@ function plan(given: FamilySpec, manifest: Manifest | null, manifestDir: string,
   const ruLayers = ru ? defaultRuLayers(spec) : [];
   const ruImages = ruLayers.length ? pickRuImages(imageFiles(images)) : [];
   const note = skipped.length ? [`Layers left out (\`--skip-layers\`): ${skipped.map((l) => `\`${l}\``).join(', ')}.`] : [];
-  note.push(`Images: ${countImages(images)} from \`${rel(images)}\`${boxes ? `, object boxes \`${rel(boxes)}\`` : ' (no boxes file: no concentration)'}.`);
+  note.push(`Images: ${imageFiles(images).length} from \`${rel(images)}\`${boxes ? `, object boxes \`${rel(boxes)}\`` : ' (no boxes file: no concentration)'}.`);
   if (ruLayers.length) note.push(`RU (costly: a decoder per layer and model) at ${ruLayers.map((l) => `\`${l}\``).join(' and ')} only, on ${ruImages.length} of the images (${ruImages.map((f) => `\`${path.basename(f)}\``).join(', ')}): \`--decoder light\`, decoders trained on \`${rel(trainImages)}\` plus those images.`);
   else if (RU_FINDINGS.has(spec.finding)) note.push(opts.ru ? 'RU: not measured for this family (by default only the first family of each finding about RU gets it; `--ru-all` for all).' : 'RU: skipped (`--no-ru`).');
   const files = new Map(inputs.models.map((m) => [m.spec, m.file]));

@@ -7,13 +7,13 @@
  * family's images and object boxes (and the shipped training images for RU decoders).
  */
 import { existsSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as vscode from 'vscode';
 import { familyInputs, parseManifest, type FamilyInputs, type FamilySpec } from '../engine/families';
 import { parseInputRange, type ExtensionSettings } from './config';
 import type { Ctx } from './ctx';
-import { imagesAt } from './inputs';
+import { fileInfo, imagesAt } from './inputs';
 import type { RunChoice } from './analyzeCommands';
 
 export interface ExampleFamily {
@@ -71,9 +71,8 @@ export async function exampleChoice(settings: ExtensionSettings, f: ExampleFamil
     choice.trainImages = (await imagesAt([f.inputs.trainImages], 'training images')).files;
   }
   if (metrics.includes('concentration')) {
-    const st = await stat(f.inputs.boxes).catch(() => undefined);
-    if (st?.isFile()) choice.boxesFile = { path: f.inputs.boxes, size: st.size, mtimeMs: st.mtimeMs };
-    else choice.notes.push(`concentration needs object regions: ${f.inputs.boxes} is missing`);
+    choice.boxesFile = await fileInfo(f.inputs.boxes);
+    if (!choice.boxesFile) choice.notes.push(`concentration needs object regions: ${f.inputs.boxes} is missing`);
   }
   return choice;
 }

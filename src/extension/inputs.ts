@@ -99,6 +99,12 @@ function commonFolder(files: string[]): string | undefined {
   return dir;
 }
 
+/** A file with its size and mtime (part of a report's key), or undefined when it is not a file. */
+export async function fileInfo(file: string): Promise<ImageFile | undefined> {
+  const st = await stat(file).catch(() => undefined);
+  return st?.isFile() ? { path: file, size: st.size, mtimeMs: st.mtimeMs } : undefined;
+}
+
 /** Name of the sidecar file looked for beside the images when `infodiscard.boxesFile` is empty. */
 export const DEFAULT_BOXES_FILE = 'boxes.json';
 
@@ -116,8 +122,8 @@ export async function boxesFileFor(setting: string, scope: vscode.Uri | undefine
     if (!dir) return undefined;
     file = path.join(dir, DEFAULT_BOXES_FILE);
   }
-  const st = await stat(file).catch(() => undefined);
-  if (st?.isFile()) return { path: file, size: st.size, mtimeMs: st.mtimeMs };
+  const found = await fileInfo(file);
+  if (found) return found;
   if (setting) {
     throw new SettingError(`${SECTION}.boxesFile`, `names "${setting}", which is not a file; give a JSON file of object boxes, relative to the workspace folder (or leave it empty to use ${DEFAULT_BOXES_FILE} beside the images)`);
   }
