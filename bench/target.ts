@@ -66,6 +66,14 @@ function runCli(label: string, fx: FixtureInfo, layers: string[], extra: string[
   return { label, wallSeconds, report: JSON.parse(readFileSync(out, 'utf8')) as Report, selfPeakMB: self ? Number(self[1]) : NaN, inProcess };
 }
 
+/** A report of an earlier run (kept with --keep), standing in for a CLI run: no wall time or peak of this run. */
+function reusedRun(label: string, file: string): CliRun {
+  return { label: `${label} (${path.basename(file)})`, wallSeconds: NaN, report: JSON.parse(readFileSync(file, 'utf8')) as Report, selfPeakMB: NaN, inProcess: false };
+}
+
+/** The one image's result at `name`. */
+const imageAt = (r: Report, name: string) => r.layers.find((l) => l.name === name)!.perImage[0];
+
 /** The PyTorch reference, or why it did not run. */
 function runTorch(fx: FixtureInfo, layers: string[], steps: number): TorchRun | string {
   return torchMissing() ?? runTorchReference(fx.dir, layers, steps, SAMPLES, SEED);
@@ -141,17 +149,17 @@ async function main(tmp: string): Promise<number> {
   const runs = variants.map((v) => runCli(`infodiscard ${v.join(' ') || '(defaults)'}`, fx, layers, [...v, ...extra], tmp));
   const torch = process.argv.includes('--no-torch') ? 'skipped (--no-torch)' : runTorch(fx, layers, steps);
   // --ref-report: an earlier fixed-step report of this fixture (same seed, same model) instead of a new run.
+  const fixedSteps = ['--min-steps', String(steps), '--max-steps', String(steps)];
   const refFile = arg('--ref-report', '');
-  const ref: CliRun = refFile
-    ? { label: `engine ${steps} steps (${path.basename(refFile)})`, wallSeconds: NaN, report: JSON.parse(readFileSync(refFile, 'utf8')) as Report, selfPeakMB: NaN, inProcess: false }
-    : runCli(`engine ${steps} steps`, fx, layers, ['--min-steps', String(steps), '--max-steps', String(steps)], tmp);
+  const ref: CliRun = refFile ? reusedRun(`engine ${steps} steps`, refFile) : runCli(`engine ${steps} steps`, fx, layers, fixedSteps, tmp);
   // --ref-seeds 2 (or --ref2-report FILE): a second fixed-step run with another seed. How far two references are
   // apart is the noise floor of the map criterion; the variants are also scored against the mean of the two maps.
   const ref2File = arg('--ref2-report', '');
+  const ref2Label = `engine ${steps} steps, seed ${SEED + 1}`;
   const ref2: CliRun | null = ref2File
-    ? { label: `engine ${steps} steps, seed ${SEED + 1} (${path.basename(ref2File)})`, wallSeconds: NaN, report: JSON.parse(readFileSync(ref2File, 'utf8')) as Report, selfPeakMB: NaN, inProcess: false }
+    ? reusedRun(ref2Label, ref2File)
     : Number(arg('--ref-seeds', '1')) >= 2
-      ? runCli(`engine ${steps} steps, seed ${SEED + 1}`, fx, layers, ['--min-steps', String(steps), '--max-steps', String(steps), '--seed', String(SEED + 1)], tmp)
+      ? runCli(ref2Label, fx, layers, [...fixedSteps, '--seed', String(SEED + 1)], tmp)
       : null;
 
   // The target, per variant.
@@ -161,8 +169,8 @@ async function main(tmp: string): Promise<number> {
     let worstR = 1;
     let worstRatio = 0;
     const rows = layers.map((name) => {
-      const a = run.report.layers.find((l) => l.name === name)!.perImage[0];
-      const b = ref.report.layers.find((l) => l.name === name)!.perImage[0];
+      const a = imageAt(run.report, name);
+      const b = imageAt(ref.report, name);
       const r = pearson(a.map.flat(), b.map.flat());
       const diff = a.sidMean - b.sidMean;
       const ratioOff = a.constraintRatio / ALPHA - 1;
@@ -190,14 +198,13 @@ async function main(tmp: string): Promise<number> {
     table(['layer', 'steps ours/ref', 'ours s', 'ref s', `ref SID`, 'ours SID', 'diff', 'map r', 'ours ratio', 'vs alpha', 'torch SID', 'torch s'], rows);
   }
   if (ref2) {
-    const mapOf = (r: Report, name: string) => r.layers.find((l) => l.name === name)!.perImage[0].map.flat();
+    const mapOf = (r: Report, name: string) => imageAt(r, name).map.flat();
     console.log(`\n== Noise floor: two ${steps}-step references (seeds ${SEED} and ${SEED + 1}); map r of each variant against their mean map ==`);
     table(['layer', 'ref vs ref r', 'ref vs ref SID diff', ...runs.map((r) => `${r.label} vs mean`)], layers.map((name) => {
       const a = mapOf(ref.report, name);
       const b = mapOf(ref2.report, name);
       const mean = a.map((v, i) => (v + b[i]) / 2);
-      const sid = (r: Report) => r.layers.find((l) => l.name === name)!.perImage[0].sidMean;
-      return [name, pearson(a, b).toFixed(3), (sid(ref2.report) - sid(ref.report)).toFixed(3), ...runs.map((r) => pearson(mapOf(r.report, name), mean).toFixed(3))];
+      return [name, pearson(a, b).toFixed(3), (imageAt(ref2.report, name).sidMean - imageAt(ref.report, name).sidMean).toFixed(3), ...runs.map((r) => pearson(mapOf(r.report, name), mean).toFixed(3))];
     }));
   }
 
@@ -205,7 +212,7 @@ async function main(tmp: string): Promise<number> {
   const model = buildResNet(3, SEED);
   console.log(`\n== Achieved GFLOP/s in the ${steps}-step run (conv and dense FLOPs of ${SAMPLES} forward + ${SAMPLES} input-gradient passes per step; wasm matmul peak ${wasmPeak.toFixed(1)}) ==${refFile ? `\n(timings from ${path.basename(refFile)}, the peak from this run: compare them only if both ran on an idle machine)` : ''}`);
   table(['layer', 'GFLOP/step', 'ms/step', 'GFLOP/s', '% of matmul'], layers.map((name) => {
-    const p = ref.report.layers.find((l) => l.name === name)!.perImage[0];
+    const p = imageAt(ref.report, name);
     const gflop = (2 * SAMPLES * forwardFlops(model, name)) / 1e9;
     const ms = (1000 * p.seconds) / p.steps;
     const rate = gflop / (ms / 1000);
