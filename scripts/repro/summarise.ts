@@ -14,7 +14,7 @@
  * t-test). The "image spread" quoted next to it is the std over images of the value itself.
  */
 import type { LayerResult, Report } from '../../src/engine/report';
-import { POOR_DECODER_PSNR } from '../../src/engine/report';
+import { meanStd, POOR_DECODER_PSNR } from '../../src/engine/report';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Manifest (src/engine/families.ts, shared with the extension's example comparisons)
@@ -63,8 +63,7 @@ export function statOf(perImage: Record<string, number>): Stat | null {
   const values = Object.values(perImage).filter(isNum);
   const n = values.length;
   if (n === 0) return null;
-  const mean = values.reduce((a, b) => a + b, 0) / n;
-  const std = n > 1 ? Math.sqrt(values.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1)) : 0;
+  const { mean, std } = meanStd(values);
   return { mean, std, min: Math.min(...values), max: Math.max(...values), n, perImage };
 }
 
@@ -181,9 +180,8 @@ export function pairedDiff(a: Stat | null, b: Stat | null): Diff | null {
   }
   const n = d.length;
   if (n === 0) return null;
-  const mean = d.reduce((x, y) => x + y, 0) / n;
-  const sd = n > 1 ? Math.sqrt(d.reduce((x, y) => x + (y - mean) ** 2, 0) / (n - 1)) : NaN;
-  const se = n > 1 ? sd / Math.sqrt(n) : NaN;
+  const { mean, std } = meanStd(d);
+  const se = n > 1 ? std / Math.sqrt(n) : NaN;
   const tCrit = tCritical(n - 1);
   const clear = n > 1 && (se === 0 ? Math.abs(mean) > 0 : Math.abs(mean) > tCrit * se);
   return { mean, se, n, tCrit, clear };
