@@ -32,7 +32,7 @@ test('analyze writes a report that follows the schema, and an HTML page', async 
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /Report: .*report\.json/);
   const report = JSON.parse(readFileSync(out, 'utf8')) as Report;
-  assert.equal(report.schemaVersion, 2);
+  assert.equal(report.schemaVersion, 3);
   assert.equal(report.status, 'complete');
   assert.equal(report.model.format, 'tfjs-layers');
   assert.match(report.model.sha256, /^[0-9a-f]{64}$/);

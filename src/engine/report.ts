@@ -3,7 +3,7 @@
  * Pure data: no tfjs, no vscode. The CLI, the worker, the extension and the webview all read this shape.
  */
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** What an analysis measures. SID always runs (concentration is read off its maps); the rest are opt-in. */
 export type MetricName = 'sid' | 'ru' | 'concentration' | 'baselines';
@@ -18,6 +18,56 @@ export interface InputMapping {
   description: string;
   scale: number[];
   offset: number[];
+}
+
+/**
+ * Schema 3: whether a per-image number is a measurement. `ok`: the constraint holds (ratio within ±5 % of α
+ * beyond its standard error) and the search converged; `ratio-off`: the achieved ratio is outside that band;
+ * `saturated`: more than SATURATION_SHARE of the σ sit at σ_max and the ratio is below α, so the value is a lower
+ * bound (shown with "≥"); `not-converged`: the search hit maxSteps without the constraint settling;
+ * `at-bound` (RU only): the reconstruction error sits at what the image range allows, also a lower bound.
+ */
+export type QualityVerdict = 'ok' | 'ratio-off' | 'saturated' | 'not-converged' | 'at-bound';
+
+export interface Quality {
+  verdict: QualityVerdict;
+  /** One line for people: what is wrong and what to try. Absent when ok. */
+  reason?: string;
+  /** True when the value is a lower bound (saturated, at-bound): readers print "≥" before it. */
+  bound?: boolean;
+}
+
+/** Per-layer roll-up of the per-image verdicts: the worst one, and how many images had each. */
+export interface LayerQuality {
+  verdict: QualityVerdict;
+  counts: Partial<Record<QualityVerdict, number>>;
+  reason?: string;
+}
+
+/** How an image file becomes the model's H x W input (schema 3; absent = stretch, as schemas 1-2 did). */
+export type ResizeMode = 'stretch' | 'center-crop' | 'letterbox';
+
+/** What happens to an alpha channel (schema 3; absent = composite over black, as schemas 1-2 did). */
+export interface AlphaHandling {
+  mode: 'composite' | 'drop';
+  /** The colour composited under transparent pixels, [0,1] RGB (mode composite). */
+  background?: [number, number, number];
+}
+
+/**
+ * A model's preprocessing profile (issue: a user's own model): how [0,1] pixels are turned into what the model
+ * expects, stored beside the reports so the CLI and the extension share it. Schema 3: settings.preprocessing.
+ */
+export interface PreprocessingProfile {
+  /** A preset's name when it is one ('[0,1]', '[0,255]', '[-1,1]', 'imagenet', 'caffe-bgr'), else 'custom'. */
+  preset: string;
+  inputRange: [number, number] | null;
+  normalize: { mean: number[]; std: number[] } | null;
+  channelOrder: 'rgb' | 'bgr';
+  resize: ResizeMode;
+  alpha: AlphaHandling;
+  /** Where the profile came from: 'detected: Rescaling layer "rescaling"', 'user', 'cli', 'default', 'manifest'. */
+  source: string;
 }
 
 export interface AnalysisSettings {
@@ -53,6 +103,8 @@ export interface AnalysisSettings {
    * src/engine/sampleBatch.ts's budget (all K when they fit). Same answer up to rounding either way.
    */
   sampleBatch?: number;
+  /** Schema 3: the preprocessing profile the images went through (inputRange/normalize above repeat its mapping). */
+  preprocessing?: PreprocessingProfile;
 }
 
 /** Decoder g (paper Sec. 3.2 and 4): residual blocks, the first ones upsampling x2 on two transposed-conv tracks. */
@@ -93,6 +145,8 @@ export interface ImageInfo {
   region?: ObjectRegion;
   /** Schema 2: the region as the model sees it: H rows x W columns of 0/1 at the model's input size. */
   regionMask?: number[][];
+  /** Schema 3: how the file was fitted to the model's input, in original-image pixels: the part the model saw. */
+  geometry?: { resize: ResizeMode; crop?: [number, number, number, number]; exifOrientation?: number; alpha?: 'none' | 'composited' | 'dropped' };
 }
 
 export interface PerImageResult {
@@ -118,6 +172,8 @@ export interface PerImageResult {
   deltaF2RelSe: number;
   /** Why optimisation stopped: converged (constraint holds, entropy flat) or maxSteps; 'preview': not optimised. */
   stopReason: 'converged' | 'maxSteps' | 'preview';
+  /** Schema 3: is sidMean a measurement (see Quality)? Absent in older reports: treat as unknown. */
+  quality?: Quality;
   /** Schema 2, metrics ru: pixel RU (the mean over channels of Ĥ_i = ½·log E[(x_i − x̂'_i)²] + C), nats, H x W. */
   ruMap?: number[][];
   /** Mean over all n input units of Ĥ_i for this image. */
@@ -130,6 +186,8 @@ export interface PerImageResult {
     steps: number;
     stopReason: 'converged' | 'maxSteps';
     seconds: number;
+    /** Schema 3: the RU value's quality (at-bound: the reconstruction error sits at the image range's limit). */
+    quality?: Quality;
   };
   /** Held-out PSNR (dB, [0,1] pixels) of this layer's decoder; repeated per image for readers of one image. */
   decoderPsnr?: number;
@@ -165,6 +223,10 @@ export interface DecoderInfo {
   /** True when the decoder came from the cache instead of being trained in this run. */
   cached: boolean;
   seconds: number;
+  /** Schema 3: the output head: 'sigmoid' keeps x̂ inside the [0,1] pixel range; absent = 'linear' (unbounded, schema 2). */
+  output?: 'sigmoid' | 'linear';
+  /** Schema 3: what it was trained on: clean features only, or clean and noisy (x + σ∘δ) ones. Absent = 'clean'. */
+  training?: 'clean' | 'noisy';
 }
 
 /** Mean, total and spread of a per-pixel metric across images, in nats (as `sid`). */
@@ -199,6 +261,19 @@ export interface LayerResult {
     cam: { mean: number; std: number } | null;
   };
   perImage: PerImageResult[];
+  /** Schema 3: roll-up of perImage[].quality (SID) and, with RU, of perImage[].ru.quality. */
+  quality?: LayerQuality;
+  ruQuality?: LayerQuality;
+  /** Schema 3: this layer was taken from an earlier report at the same output (resume), not computed in this run. */
+  reused?: boolean;
+  /** Schema 3: what was analysed when it is not the layer's raw output, e.g. 'logits' (the pre-softmax scores of an output layer). */
+  feature?: { kind: 'logits' | 'output'; note?: string };
+}
+
+/** Schema 3: a requested layer that was not analysed, and why (the run goes on without it). */
+export interface SkippedLayer {
+  name: string;
+  reason: string;
 }
 
 export type ReportStatus = 'running' | 'complete' | 'failed' | 'cancelled';
@@ -233,6 +308,8 @@ export interface Report {
   seconds: number;
   /** Time to the first finished layer and peak memory per process (absent in older reports). */
   run?: RunStats;
+  /** Schema 3: requested layers that were skipped, with the reason (δ_f² = 0, not differentiable, ...). */
+  skippedLayers?: SkippedLayer[];
 }
 
 /** Below this held-out PSNR (dB) of its decoder a layer's RU is flagged: the decoder, not the layer, dominates it. */
