@@ -50,6 +50,7 @@ Metrics (SID always runs; add the others):
   --decoder-blocks N     RU: residual blocks of the decoder
   --decoder-width N      RU: channels of the decoder's blocks
   --decoder-epochs N     RU: training epochs at most (stops earlier when the held-out loss plateaus)
+  --decoder-training M   RU: noisy (default: clean images and noisy copies at the RU search's noise scale) or clean
   --decoder-cache <dir>  RU: where trained decoders are kept and reused (default: decoders/ beside --out)
   --boxes <file.json>    concentration: object regions, {"image.png": {"bbox": [x, y, w, h]}} or {"mask": "m.png"}
   --box x,y,w,h          concentration: one box (original-image pixels) for images the --boxes file leaves out
@@ -157,6 +158,7 @@ export function parseCli(argv: string[]): CliArgs {
         'decoder-blocks': { type: 'string' },
         'decoder-width': { type: 'string' },
         'decoder-epochs': { type: 'string' },
+        'decoder-training': { type: 'string' },
         'decoder-cache': { type: 'string' },
         boxes: { type: 'string' },
         box: { type: 'string' },
@@ -219,8 +221,13 @@ export function parseCli(argv: string[]): CliArgs {
       width: num(v['decoder-width'], '--decoder-width', base.width),
       maxEpochs: num(v['decoder-epochs'], '--decoder-epochs', base.maxEpochs),
     };
+    const training = v['decoder-training'];
+    if (training !== undefined) {
+      if (training !== 'noisy' && training !== 'clean') throw new UserError(`expects noisy or clean, got "${training}"`, '--decoder-training');
+      decoder.training = training;
+    }
   } else {
-    for (const flag of ['train-images', 'decoder', 'decoder-blocks', 'decoder-width', 'decoder-epochs', 'decoder-cache'] as const) {
+    for (const flag of ['train-images', 'decoder', 'decoder-blocks', 'decoder-width', 'decoder-epochs', 'decoder-training', 'decoder-cache'] as const) {
       if (v[flag] !== undefined) throw new UserError(`only applies to RU; add --metrics ru`, `--${flag}`);
     }
   }

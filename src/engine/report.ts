@@ -120,6 +120,12 @@ export interface DecoderSettings {
   learningRate: number;
   /** Fraction of the training images held out to measure PSNR (at least one image). */
   holdout: number;
+  /**
+   * Schema 3: what the decoder is trained on. 'noisy' (the default): pairs (x', h(x')) of the clean training images
+   * and noisy copies x' = x + s·δ at the noise scales the RU search uses (the paper's decoder loss ||x' − x̂'||²), so
+   * g is trained where it is evaluated; 'clean': clean images only (schema 2's decoders). Absent = 'clean'.
+   */
+  training?: 'clean' | 'noisy';
 }
 
 /** The object region Λ of one image (for concentration), in the original image's pixel coordinates. */
@@ -186,6 +192,11 @@ export interface PerImageResult {
     steps: number;
     stopReason: 'converged' | 'maxSteps';
     seconds: number;
+    /**
+     * Schema 3: share of input units whose RMS reconstruction error is at least 90 % of the largest the [0,1] range
+     * allows (max(x_i, 1 − x_i)); the RU of those units is a lower bound.
+     */
+    atBound?: number;
     /** Schema 3: the RU value's quality (at-bound: the reconstruction error sits at the image range's limit). */
     quality?: Quality;
   };
@@ -223,8 +234,12 @@ export interface DecoderInfo {
   /** True when the decoder came from the cache instead of being trained in this run. */
   cached: boolean;
   seconds: number;
-  /** Schema 3: the output head: 'sigmoid' keeps x̂ inside the [0,1] pixel range; absent = 'linear' (unbounded, schema 2). */
-  output?: 'sigmoid' | 'linear';
+  /**
+   * Schema 3: the output head. 'clamp': x̂ = clip(z, 0, 1), inside the [0,1] pixel range (trained with a
+   * straight-through gradient), so no pixel's reconstruction error can exceed what the range allows; absent =
+   * 'linear' (unbounded, schema 2).
+   */
+  output?: 'clamp' | 'linear';
   /** Schema 3: what it was trained on: clean features only, or clean and noisy (x + σ∘δ) ones. Absent = 'clean'. */
   training?: 'clean' | 'noisy';
 }

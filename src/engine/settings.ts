@@ -35,6 +35,7 @@ export const DEFAULT_DECODER: DecoderSettings = {
   batchSize: 8,
   learningRate: 0.001,
   holdout: 0.2,
+  training: 'noisy',
 };
 
 /** A lighter decoder for speed (`--decoder light`): fewer blocks, narrower. */
@@ -79,5 +80,6 @@ export function validateDecoderSettings(d: DecoderSettings): DecoderSettings {
   check(Number.isInteger(d.batchSize) && d.batchSize >= 1 && d.batchSize <= 1024, '--decoder-batch', `must be a whole number from 1 to 1024, got ${d.batchSize}`);
   check(Number.isFinite(d.learningRate) && d.learningRate > 0 && d.learningRate <= 1, '--decoder-learning-rate', `must be a number in (0, 1], got ${d.learningRate}`);
   check(Number.isFinite(d.holdout) && d.holdout > 0 && d.holdout < 1, '--decoder-holdout', `must be a fraction in (0, 1), got ${d.holdout}`);
+  check(d.training === undefined || d.training === 'clean' || d.training === 'noisy', '--decoder-training', `must be clean or noisy, got ${d.training}`);
   return d;
 }

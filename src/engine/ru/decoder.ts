@@ -4,7 +4,19 @@
  *
  *   feature ─ standardize ─┬─ (vector only) dense ─ reshape to a small map ─┐
  *                          └──────────────────────────────────────────────┴─ u upsampling blocks
- *           ─ (blocks − u) residual blocks ─ crop or resize to H×W ─ 1×1 conv to the image channels (linear)
+ *           ─ (blocks − u) residual blocks ─ 1×1 conv to the image channels ─ crop or resize to H×W
+ *           (─ + a linear map of the standardised vector, for a vector feature small enough)  ─ clamp to [0,1]
+ *
+ * The clamp keeps x̂ inside the [0,1] pixel range: no pixel's RU can exceed ½·log(max(x, 1 − x)²) + C, whatever
+ * noise the RU search puts into the feature. An unbounded linear head (format 3) let the search find the
+ * off-manifold features where g extrapolates and put the noise there (RU of an identity layer at +3.3 nats/pixel).
+ * The clamp is applied outside the tfjs model (boundDecoderOutput), so the saved model stays stock tfjs Layers:
+ * with its true gradient (0 outside the range) in the RU search, with a straight-through one in training so an
+ * output outside the range is still pulled back.
+ *
+ * The linear map of a vector feature lets g represent a linear inverse exactly (an identity or orthogonal layer,
+ * a linear bottleneck), which the conv tracks, starting from a 1×1 map, learn only approximately; it is there when
+ * its weights (vector length × H·W·C) fit MAX_TO_MAP_WEIGHTS, and starts at zero.
  *
  * Upsampling block (the paper's "two transposed conv-layers on two parallel tracks of the residual block"):
  *   main:     conv2dTranspose 3×3 stride 2 → ReLU → conv 3×3
@@ -31,7 +43,7 @@ import { Rng, mixSeed } from '../rng';
  * Bumped whenever the architecture, initialisation, training procedure or cache layout changes: part of the
  * cache key, so decoders cached by an older engine are not reused.
  */
-export const DECODER_FORMAT_VERSION = 3;
+export const DECODER_FORMAT_VERSION = 4;
 
 export interface ImageGeometry {
   height: number;
@@ -62,7 +74,10 @@ export interface DecoderGeometry {
 
 /** The trained (or loaded) decoder, as trainDecoder returns it and the cache stores it. */
 export interface TrainedDecoder {
-  /** x̂ = g(f): a batch of features [B, ...featureShape] (the layer's raw output) to NHWC pixels; differentiable in f. */
+  /**
+   * x̂ = g(f): a batch of features [B, ...featureShape] (the layer's raw output) to NHWC pixels in [0,1] (the model's
+   * output clamped: boundDecoderOutput); differentiable in f.
+   */
   decoder: (f: tf.Tensor) => tf.Tensor4D;
   /** The tfjs Layers model (standardisation included). Owned by this object: freed by dispose(). */
   model: tfl.LayersModel;
@@ -79,6 +94,7 @@ export type DecoderTrainingInfo = Omit<DecoderInfo, 'key' | 'cached'>;
 
 const STANDARDIZE = 'standardize';
 const TO_PIXELS = 'to_pixels';
+const LINEAR_SKIP = 'linear_skip';
 const RESIZE_ROWS = 'resize_rows';
 const RESIZE_COLS = 'resize_cols';
 
@@ -141,6 +157,25 @@ export function decoderGeometry(featureShape: readonly (number | null)[], image:
 /** Dense weights allowed for a vector's first layer (vector length x cells x channels): 32 MB of floats. */
 const MAX_TO_MAP_WEIGHTS = 2 ** 23;
 
+/** Whether a vector feature of length d gets the linear map to the image (see the top of this file). */
+export function hasLinearSkip(d: number, image: ImageGeometry): boolean {
+  return d * image.height * image.width * image.channels <= MAX_TO_MAP_WEIGHTS;
+}
+
+/** x̂ = clip(z, 0, 1) with its true gradient (0 outside the range): what the RU search differentiates. */
+export function boundDecoderOutput(z: tf.Tensor): tf.Tensor {
+  return tf.clipByValue(z, 0, 1);
+}
+
+/**
+ * The same clamp with a straight-through gradient (the identity), for training: an output outside the range still
+ * gets the gradient that pulls it back towards its target.
+ */
+export const boundDecoderOutputForTraining = tf.customGrad(((z: tf.Tensor) => ({
+  value: tf.clipByValue(z, 0, 1),
+  gradFunc: (dy: tf.Tensor) => dy,
+})) as unknown as Parameters<typeof tf.customGrad>[0]) as (z: tf.Tensor) => tf.Tensor;
+
 /**
  * Channels of the map a vector of length d is first mapped to: enough that the map holds the whole vector
  * (d / cells, so a 64-vector on a 1x1 map is not squeezed through `width` numbers), at least `width`, at most 256,
@@ -170,10 +205,11 @@ export function buildDecoder(featureShape: (number | null)[], image: ImageGeomet
   const relu = (name: string) => tfl.layers.reLU({ name });
 
   const input = tfl.input({ shape, name: 'feature' });
-  let x = apply(
+  const standardized = apply(
     tfl.layers.batchNormalization({ name: STANDARDIZE, axis: -1, center: true, scale: true, epsilon: 0, trainable: false }),
     input,
   );
+  let x = standardized;
   if (geo.kind === 'vector') {
     const [bh, bw] = geo.base;
     x = apply(tfl.layers.dense({ name: 'to_map', units: bh * bw * geo.baseChannels, kernelInitializer: 'zeros', biasInitializer: 'zeros' }), x);
@@ -213,6 +249,11 @@ export function buildDecoder(featureShape: (number | null)[], image: ImageGeomet
     x = apply(tfl.layers.permute({ name: 'resize_perm2', dims: [3, 2, 1] }), x); // [H, C, Sw]
     x = apply(tfl.layers.dense({ name: RESIZE_COLS, units: W, useBias: false, trainable: false, kernelInitializer: 'zeros' }), x);
     x = apply(tfl.layers.permute({ name: 'resize_perm3', dims: [1, 3, 2] }), x); // [H, W, C]
+  }
+  if (geo.kind === 'vector' && hasLinearSkip(shape[0], image)) {
+    let lin = apply(tfl.layers.dense({ name: LINEAR_SKIP, units: H * W * image.channels, kernelInitializer: 'zeros', biasInitializer: 'zeros', useBias: false }), standardized);
+    lin = apply(tfl.layers.reshape({ name: `${LINEAR_SKIP}_reshape`, targetShape: [H, W, image.channels] }), lin);
+    x = apply(tfl.layers.add({ name: `${LINEAR_SKIP}_add` }), [x, lin]);
   }
   const out = x;
   const model = tfl.model({ inputs: input, outputs: out, name: 'infodiscard_decoder' });
@@ -319,7 +360,7 @@ export function wrapDecoder(
       if (f.rank !== featureShape.length + 1) {
         throw new Error(`decoder expects a batch of features [B, ${featureShape.join(', ')}], got [${f.shape.join(', ')}]`);
       }
-      return tf.tidy(() => model.apply(f) as tf.Tensor4D);
+      return tf.tidy(() => boundDecoderOutput(model.apply(f) as tf.Tensor) as tf.Tensor4D);
     },
     model,
     info,

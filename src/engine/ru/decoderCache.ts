@@ -36,6 +36,8 @@ export interface DecoderKeyParts {
    * on which seed trained first); with it, another seed trains its own decoder.
    */
   seed?: number;
+  /** Noisy training: the typical noise std in [0,1] pixels (√(α·τ)), since the training pairs depend on it. */
+  noiseStd?: number;
 }
 
 const KEY_LENGTH = 24; // hex characters (96 bits)
@@ -49,7 +51,8 @@ export function decoderKey(p: DecoderKeyParts): string {
     DECODER_FORMAT_VERSION,
     p.modelSha256,
     p.layer,
-    [s.blocks, s.width, s.maxEpochs, s.patience, s.batchSize, s.learningRate, s.holdout],
+    [s.blocks, s.width, s.maxEpochs, s.patience, s.batchSize, s.learningRate, s.holdout, s.training ?? 'clean'],
+    p.noiseStd ?? null,
     p.trainingPixelsHash,
     p.mappingDescription,
     [p.height, p.width, p.channels],

@@ -32,6 +32,9 @@ export async function layerRu(job: LayerJob, perImage: LayerResult['perImage'], 
       }
     : job.probe;
   const t0 = performance.now();
+  // Noisy decoder training uses the scale of the RU search's feature change: isotropic pixel noise of variance α·τ
+  // moves the feature by α·δ_f² on average, the constraint the search holds.
+  const noiseStd = Math.sqrt(settings.alpha * settings.tau);
   const featureShape = tf.tidy(() => probe(tf.tensor4d(toModelUnits(images[0].pixels, mapping), [1, height, width, channels])).shape.slice(1));
   const key = decoderKey({
     modelSha256: job.model.sha256,
@@ -43,6 +46,7 @@ export async function layerRu(job: LayerJob, perImage: LayerResult['perImage'], 
     width,
     channels,
     seed: settings.seed,
+    noiseStd: source.settings.training === 'noisy' ? noiseStd : undefined,
   });
   let trained = source.cacheDir ? await loadDecoder(source.cacheDir, key) : null;
   const cached = trained !== null;
@@ -61,6 +65,7 @@ export async function layerRu(job: LayerJob, perImage: LayerResult['perImage'], 
       width,
       channels,
       layerName: name,
+      noiseStd,
       featureShape,
       settings: source.settings,
       seed: mixSeed(settings.seed, index, 0xdec0de),
@@ -97,6 +102,7 @@ export async function layerRu(job: LayerJob, perImage: LayerResult['perImage'], 
         steps: r.steps,
         stopReason: r.stopReason,
         seconds: r.seconds,
+        atBound: r.atBound,
       };
       p.decoderPsnr = info.psnr;
     }

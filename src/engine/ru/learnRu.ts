@@ -9,7 +9,9 @@
  * grows only as much as the noise the layer lets through.
  *
  * Errors are in [0,1]-pixel units, so RU and SID share units (nats) and compare across models. E is floored at
- * RU_FLOOR (Ĥ ≥ ½·log 1e-8 + C ≈ −7.8 nats) so a perfect reconstruction stays finite.
+ * RU_FLOOR (Ĥ ≥ ½·log 1e-8 + C ≈ −7.8 nats) so a perfect reconstruction stays finite. The decoder's output is
+ * clamped to [0,1] (decoder.ts), so E ≤ max(x_i, 1 − x_i)² and Ĥ_i ≤ log max(x_i, 1 − x_i) + C ≤ C ≈ 1.42 nats:
+ * units at that bound are counted (atBound) and flagged by the caller.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { CancelledError } from '../errors';
@@ -42,7 +44,16 @@ export interface RuResult {
   steps: number;
   stopReason: 'converged' | 'maxSteps';
   seconds: number;
+  /** Share of input units whose reconstruction error is at its bound (see reconstructionEntropy). */
+  atBound: number;
 }
+
+/**
+ * A unit's reconstruction error counts as at its bound when its RMS error is at least this share of the largest a
+ * [0,1] reconstruction allows, max(x_i, 1 − x_i): the decoder puts that pixel at the far end of the range, and the
+ * layer may discard even more than the value says (a lower bound, like a saturated SID).
+ */
+export const RU_AT_BOUND = 0.9;
 
 export async function learnRu(input: RuInput, opts: RuOptions): Promise<RuResult> {
   const t0 = performance.now();
@@ -73,6 +84,7 @@ export async function learnRu(input: RuInput, opts: RuOptions): Promise<RuResult
       steps: learnt.steps,
       stopReason: learnt.stopReason,
       seconds: (performance.now() - t0) / 1000,
+      atBound: map.atBound,
     };
   } finally {
     target.dispose();
@@ -85,7 +97,7 @@ export async function reconstructionEntropy(
   target: tf.Tensor4D,
   sigma: Float32Array,
   opts: { batch: number; samples: number; seed: number; signal?: AbortSignal },
-): Promise<{ perPixel: Float32Array; mean: number }> {
+): Promise<{ perPixel: Float32Array; mean: number; atBound: number }> {
   const { height: H, width: W, channels: C, probe, decoder } = input;
   const x = tf.tensor4d(toModelUnits(input.pixels, input.mapping), [1, H, W, C]);
   const std = tf.tidy(() => tf.mul(tf.tensor4d(sigma, [1, H, W, 1]), tf.tensor4d(input.mapping.scale, [1, 1, 1, C])));
@@ -106,9 +118,16 @@ export async function reconstructionEntropy(
       sum = next;
       drawn += opts.batch;
     }
-    const units = tf.tidy(() => tf.add(tf.mul(0.5, tf.log(tf.add(tf.div(sum, drawn), RU_FLOOR))), GAUSSIAN_ENTROPY_CONSTANT));
+    const meanSq = tf.div(sum, drawn);
+    const units = tf.tidy(() => tf.add(tf.mul(0.5, tf.log(tf.add(meanSq, RU_FLOOR))), GAUSSIAN_ENTROPY_CONSTANT));
     const values = units.dataSync() as Float32Array;
-    units.dispose();
+    const errors = meanSq.dataSync() as Float32Array;
+    tf.dispose([units, meanSq]);
+    let atBound = 0;
+    for (let i = 0; i < errors.length; i++) {
+      const far = Math.max(input.pixels[i], 1 - input.pixels[i]);
+      if (errors[i] >= (RU_AT_BOUND * far) ** 2) atBound++;
+    }
     const perPixel = new Float32Array(H * W);
     let total = 0;
     for (let p = 0; p < H * W; p++) {
@@ -117,7 +136,7 @@ export async function reconstructionEntropy(
       perPixel[p] = s / C;
       total += s;
     }
-    return { perPixel, mean: total / (H * W * C) };
+    return { perPixel, mean: total / (H * W * C), atBound: atBound / errors.length };
   } finally {
     tf.dispose([x, std, sum]);
   }

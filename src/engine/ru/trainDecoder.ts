@@ -5,7 +5,11 @@
  *   2. A seeded split into training and held-out images (at least one held out when there are two or more).
  *   3. The frozen per-channel standardisation from the training features (mean, std), and the output bias from
  *      the mean training pixel, so training starts at the mean-image predictor whatever the feature's scale.
- *   4. Adam on the MSE in [0,1]-pixel units, mini-batches shuffled per epoch with the seed; stops at maxEpochs
+ *   4. Adam on the MSE in [0,1]-pixel units, mini-batches shuffled per epoch with the seed. With training 'noisy'
+ *      (the default) every mini-batch also holds a noisy copy x' = x + s·δ of each image, s drawn per copy
+ *      log-uniformly in [¼, 2]·noiseStd (noiseStd = √(α·τ), the scale at which the RU search's feature change sits),
+ *      with the target clip(x', 0, 1): the paper's decoder loss ||x' − g(h(x'))||², so g learns to reconstruct the
+ *      input behind a perturbed feature instead of extrapolating from features it never saw. Stops at maxEpochs
  *      or when the held-out loss has not improved by more than 0.5 % for `patience` epochs; the weights of the
  *      best held-out epoch are kept.
  *
@@ -26,7 +30,7 @@ import { toModelUnits } from '../inputMapping';
 import type { DecoderSettings, InputMapping } from '../report';
 import { Rng, mixSeed } from '../rng';
 import { validateDecoderSettings } from '../settings';
-import { buildDecoder, decoderGeometry, setOutputBias, setStandardization, wrapDecoder, type TrainedDecoder } from './decoder';
+import { boundDecoderOutput, boundDecoderOutputForTraining, buildDecoder, decoderGeometry, setOutputBias, setStandardization, wrapDecoder, type TrainedDecoder } from './decoder';
 
 export type { TrainedDecoder } from './decoder';
 
@@ -41,6 +45,8 @@ export interface TrainDecoderOptions {
   channels: number;
   /** For messages only. */
   layerName: string;
+  /** Training 'noisy': the typical noise std in [0,1] pixels (√(α·τ)). Required then. */
+  noiseStd?: number;
   /** The layer's output without the batch: [h, w, c] or [d]. */
   featureShape: number[];
   settings: DecoderSettings;
@@ -114,6 +120,30 @@ export async function trainDecoder(opts: TrainDecoderOptions): Promise<TrainedDe
       }
       return f.dtype === 'float32' ? f : tf.cast(f, 'float32');
     });
+  const noisy = (s.training ?? 'clean') === 'noisy';
+  if (noisy && !(Number.isFinite(opts.noiseStd) && opts.noiseStd! > 0)) throw new Error('decoder training "noisy" needs noiseStd > 0');
+  const noiseRng = new Rng(mixSeed(opts.seed, 0x9015e));
+  /** Noisy copies of a batch: features h(x') in model units and targets clip(x', 0, 1) in pixels. */
+  const noisyBatch = (idx: number[]): { f: tf.Tensor; x: tf.Tensor4D } => {
+    const noisyPixels = new Float32Array(idx.length * pixelsPerImage);
+    const target = new Float32Array(idx.length * pixelsPerImage);
+    const modelUnits = new Float32Array(idx.length * pixelsPerImage);
+    idx.forEach((k, j) => {
+      const scale = opts.noiseStd! * 2 ** (noiseRng.uniform() * 3 - 2);
+      const base = j * pixelsPerImage;
+      const im = images[k];
+      for (let i = 0; i < pixelsPerImage; i++) {
+        const v = im[i] + scale * noiseRng.normal();
+        noisyPixels[base + i] = v;
+        target[base + i] = v < 0 ? 0 : v > 1 ? 1 : v;
+      }
+      modelUnits.set(toModelUnits(noisyPixels.subarray(base, base + pixelsPerImage), opts.mapping), base);
+    });
+    return tf.tidy(() => {
+      const f = opts.probe(tf.tensor4d(modelUnits, [idx.length, H, W, C]));
+      return { f: f.dtype === 'float32' ? f : tf.cast(f, 'float32'), x: tf.tensor4d(target, [idx.length, H, W, C]) };
+    });
+  };
   const batches = (idx: number[]): number[][] => {
     const out: number[][] = [];
     for (let i = 0; i < idx.length; i += s.batchSize) out.push(idx.slice(i, i + s.batchSize));
@@ -197,7 +227,7 @@ export async function trainDecoder(opts: TrainDecoderOptions): Promise<TrainedDe
         const m = tf.tidy(() => {
           const f = featureBatch(idx);
           const x = pixelBatch(idx);
-          return tf.mean(tf.squaredDifference(model.apply(f) as tf.Tensor, x), [1, 2, 3]);
+          return tf.mean(tf.squaredDifference(boundDecoderOutput(model.apply(f) as tf.Tensor), x), [1, 2, 3]);
         });
         mses.push(...(m.dataSync() as Float32Array));
         m.dispose();
@@ -218,9 +248,14 @@ export async function trainDecoder(opts: TrainDecoderOptions): Promise<TrainedDe
       for (const idx of batches(order)) {
         checkCancel();
         const cost = tf.tidy(() => {
-          const f = featureBatch(idx);
-          const x = pixelBatch(idx);
-          return optimizer!.minimize(() => tf.mean(tf.squaredDifference(model.apply(f) as tf.Tensor, x)) as tf.Scalar, true, vars)!;
+          let f = featureBatch(idx);
+          let x: tf.Tensor = pixelBatch(idx);
+          if (noisy) {
+            const extra = noisyBatch(idx);
+            f = tf.concat([f, extra.f], 0);
+            x = tf.concat([x, extra.x], 0);
+          }
+          return optimizer!.minimize(() => tf.mean(tf.squaredDifference(boundDecoderOutputForTraining(model.apply(f) as tf.Tensor), x)) as tf.Scalar, true, vars)!;
         });
         lossSum += (cost.dataSync()[0]) * idx.length;
         cost.dispose();
@@ -260,6 +295,8 @@ export async function trainDecoder(opts: TrainDecoderOptions): Promise<TrainedDe
       trainImages: train.length,
       heldOutImages: split.heldOut.length,
       seconds: (performance.now() - t0) / 1000,
+      output: 'clamp' as const,
+      training: noisy ? ('noisy' as const) : ('clean' as const),
     };
     return wrapDecoder(model, info, { mean, std }, [...featureShape], { height: H, width: W, channels: C });
   } catch (e) {
