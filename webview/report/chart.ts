@@ -490,10 +490,14 @@ export function renderChart(canvas: HTMLCanvasElement, spec: ChartSpec, theme: T
         x: depth
           ? {
             type: 'linear',
-            min: 0,
-            max: 1,
+            // A little room either side, so the first and last layers' points and error bars are not cut.
+            min: -0.04,
+            max: 1.04,
             title: { display: true, text: 'relative depth (0 = first analysed layer, 1 = last; the models\' layer names differ)', color: theme.muted, font },
-            ticks: { color: theme.fg, font, stepSize: 0.25 },
+            afterBuildTicks(axis) {
+              axis.ticks = [0, 0.25, 0.5, 0.75, 1].map((value) => ({ value }));
+            },
+            ticks: { color: theme.fg, font, callback(value) { return Number(value).toFixed(2); } },
             offset: false,
             grid: { color: theme.grid, display: false },
             border: { color: theme.grid },
