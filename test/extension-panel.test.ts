@@ -158,6 +158,11 @@ test('a single report\'s title adds what sets it apart from its model\'s other r
     await tick();
     assert.equal(mock.panels[0].title, 'SID: fashion-cnn · α 2');
     assert.deepEqual(asked, [file], 'asked once');
+    const panel = ReportPanel.all()[0];
+    panel.update(file, sampleReport({ finishedLayers: 2, status: 'running' }));
+    panel.update(file, sampleReport({ finishedLayers: 3, status: 'running' }));
+    await tick();
+    assert.deepEqual(asked, [file, file], 'again when the status changed, not after every layer');
     ReportPanel.all().forEach((x) => x.dispose());
   } finally {
     done();

@@ -180,7 +180,7 @@ test('reports view: open (title says what differs), compare (one group, "Compare
     await mock.commands.get('infodiscard.reports.open')!(newest);
     const first = mock.panels[0];
     assert.equal(first.createdIn, ViewColumn.Beside, 'the first panel opens beside the code');
-    for (let i = 0; i < 50 && !first.title.includes('α'); i++) await tick();
+    for (let i = 0; i < 250 && !(first.title.includes('α') && first.title.includes('stale')); i++) await tick();
     // (stale: the fixture's model hash is not the dummy model file's.)
     assert.equal(first.title, 'SID: fashion-cnn · α 2 · K 8 (stale)', 'the tab says which of the model\'s reports it is');
 

@@ -90,9 +90,9 @@ export class ReportPanel {
   private pendingContent: ToWebview | undefined;
   private pendingSelect: ToWebview | undefined;
   private stale = new Map<string, Freshness>();
-  /** Per report file: what sets it apart from its model's other reports, and the report that was asked about. */
+  /** Per report file: what sets it apart from its model's other reports, and the report status it was asked at. */
   private readonly details = new Map<string, string>();
-  private readonly detailAsked = new Map<string, Report>();
+  private readonly detailAsked = new Map<string, string>();
   private disposed = false;
 
   /**
@@ -355,13 +355,14 @@ export class ReportPanel {
     void this.checkDetail();
   }
 
-  /** Asks once per report (and again when it changes) what sets it apart from its model's other reports. */
+  /** Asks what sets the report apart from its model's other reports (see detailAsked for when). */
   private async checkDetail(): Promise<void> {
     if (!this.hooks.detail || this.sources.length !== 1 || this.checkpoints) return;
     const file = this.sources[0].path;
     const report = this.reports.get(file);
-    if (!report || this.detailAsked.get(file) === report) return;
-    this.detailAsked.set(file, report);
+    // Once when the report arrives and again when its status changes (not after every layer of a running analysis).
+    if (!report || this.detailAsked.get(file) === report.status) return;
+    this.detailAsked.set(file, report.status);
     let detail = '';
     try {
       detail = await this.hooks.detail(file, report);
