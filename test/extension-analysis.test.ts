@@ -153,7 +153,7 @@ test('Compare: analyses only the model without a current report; one series per 
   assert.equal(mock.progress.length, before + 1, 'one analysis (net-b)');
   assert.equal(mock.progress[mock.progress.length - 1].options.title, 'SID of net-b');
   const panel = mock.panels[mock.panels.length - 1];
-  assert.equal(panel.title, 'SID: net-a vs net-b (stale)', 'net-a changed since its report');
+  assert.equal(panel.title, 'Compare: net-a vs net-b (stale)', 'net-a changed since its report');
   panel.receive({ type: 'ready' });
   await new Promise((r) => setTimeout(r, 20));
   const compare = (panel.webview.posted as ToWebview[]).filter((m) => m.type === 'compare').pop() as Extract<ToWebview, { type: 'compare' }>;

@@ -208,7 +208,7 @@ test('the command flow: rescalable layers picked, baselines added, files under c
 
   // The compare panel: original and rescaled, labelled.
   const panel = mock.panels[mock.panels.length - 1];
-  assert.equal(panel.title, 'SID: original vs rescaled (conv1/4, conv2×4)');
+  assert.equal(panel.title, 'Compare: original vs rescaled (conv1/4, conv2×4)');
   panel.receive({ type: 'ready' });
   await tick();
   const compare = (panel.webview.posted as ToWebview[]).filter((m) => m.type === 'compare').pop() as Extract<ToWebview, { type: 'compare' }>;
@@ -370,5 +370,5 @@ test('end to end with the real worker: the three files, the compare panel and th
   assert.match(verdict.message, /gradient norm changed at \d layers? (as expected|not as expected)/);
   assert.deepEqual(verdict.items, ['Show Table', 'Open JSON']);
   const panel = mock.panels[mock.panels.length - 1];
-  assert.equal(panel.title, 'SID: original vs rescaled (conv1/4, conv2×4)');
+  assert.equal(panel.title, 'Compare: original vs rescaled (conv1/4, conv2×4)');
 });

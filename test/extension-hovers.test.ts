@@ -11,8 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Report } from '../src/engine/report';
 import { writeReport } from '../src/engine/reportFile';
-import { layerNameAt, literalAt } from '../src/extension/hoverMatch';
-import { LayerHoverProvider, LayerIndex, layerHoverMarkdown, SHOW_LAYER_COMMAND, type IndexEntry } from '../src/extension/hovers';
+import { layerNameAt, literalAt, modelsMentioned } from '../src/extension/hoverMatch';
+import { LayerHoverProvider, LayerIndex, layerHoverMarkdown, orderForDocument, SHOW_LAYER_COMMAND, type IndexEntry } from '../src/extension/hovers';
 import { ReportStore } from '../src/extension/reportStore';
 import { EVIL_LAYER_NAME, sampleReport } from './fixtures/sample-report';
 
@@ -218,6 +218,73 @@ test('hover provider: no reports folder yet costs one failed directory read, the
     assert.equal(await provider.provideHover(doc as never, new Position(0, 7) as never, token as never), undefined);
     assert.equal(index.isBuilt, true);
     assert.equal(mock.watchers.length, 1, 'watching the folder so its creation is noticed');
+    index.dispose();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('modelsMentioned: a model path or file name in a string literal of the document, on a path boundary', () => {
+  const models = ['/w/web/fashion-cnn/model.json', '/w/ckpt/mnist.h5', '/w/onnx/resnet18.onnx', '/w/other/model.json'];
+  assert.deepEqual(modelsMentioned('m = keras.models.load_model("ckpt/mnist.h5")', models), ['/w/ckpt/mnist.h5']);
+  assert.deepEqual(modelsMentioned("const m = await tf.loadLayersModel('file://web/fashion-cnn/model.json');", models), ['/w/web/fashion-cnn/model.json']);
+  assert.deepEqual(modelsMentioned('MODEL_DIR = "web/fashion-cnn/"', models), ['/w/web/fashion-cnn/model.json'], 'the folder of a model.json');
+  assert.deepEqual(modelsMentioned('p = r"C:\\work\\onnx\\resnet18.onnx"', models), ['/w/onnx/resnet18.onnx'], 'backslashes');
+  assert.deepEqual(modelsMentioned('x = "my_mnist.h5"; y = "fashion-cnn-v2"', models), [], 'not inside a longer name');
+  assert.deepEqual(modelsMentioned('# mnist.h5 in a comment, not a literal', models), []);
+  assert.deepEqual(modelsMentioned('a = "model.json"', models), [], 'a bare model.json names no particular model');
+});
+
+test('hover order: the model the file names first, else the most recently analysed model; other models after', () => {
+  const a = entry({ reportPath: '/r/a.json', model: 'net-a', modelPath: '/m/net-a/model.json', createdAt: '2024-01-01T00:00:00.000Z', mean: -1 });
+  const b = entry({ reportPath: '/r/b.json', model: 'net-b', modelPath: '/m/net-b.h5', createdAt: '2024-05-01T00:00:00.000Z', mean: -2 });
+  const b2 = entry({ reportPath: '/r/b2.json', model: 'net-b', modelPath: '/m/net-b.h5', createdAt: '2024-04-01T00:00:00.000Z', mean: -3 });
+  const entries = [b, b2, a]; // the index's order: newest first
+  const models = ['/m/net-b.h5', '/m/net-a/model.json']; // most recent first
+
+  const named = orderForDocument(entries, 'model = tf.loadLayersModel("file://m/net-a/model.json")', models);
+  assert.deepEqual(named.entries.map((e) => e.reportPath), ['/r/a.json', '/r/b.json', '/r/b2.json']);
+  assert.deepEqual(named.own, ['/m/net-a/model.json']);
+  assert.equal(named.mentioned, true);
+  const md = (layerHoverMarkdown('conv', named.entries, named) as unknown as MarkdownString).value;
+  assert.ok(md.indexOf('The model this file names') < md.indexOf('net\\-a'), md);
+  assert.ok(md.indexOf('net\\-a') < md.indexOf('Other models') && md.indexOf('Other models') < md.indexOf('net\\-b'), md);
+
+  const none = orderForDocument(entries, 'x = "conv"', models);
+  assert.deepEqual(none.entries.map((e) => e.reportPath), ['/r/b.json', '/r/b2.json', '/r/a.json'], 'the most recent model, its reports newest first');
+  assert.equal(none.mentioned, false);
+  assert.match((layerHoverMarkdown('conv', none.entries, none) as unknown as MarkdownString).value, /The most recently analysed model/);
+
+  // Only one model has the layer: no headings.
+  const single = orderForDocument([a], 'x = "conv"', models);
+  assert.deepEqual(single.own, []);
+  assert.doesNotMatch((layerHoverMarkdown('conv', single.entries, single) as unknown as MarkdownString).value, /Other models|most recently/);
+});
+
+test('hover provider: the document\'s model comes first even when another model analysed the layer more recently', async () => {
+  mock.reset();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'infodiscard-hover-'));
+  try {
+    const folder = path.join(dir, '.infodiscard');
+    const older = withReport([['conv2d_1', -3]], 'net-a');
+    older.createdAt = '2024-01-01T00:00:00.000Z';
+    const newer = withReport([['conv2d_1', -1]], 'net-b');
+    newer.createdAt = '2024-06-01T00:00:00.000Z';
+    writeReport(path.join(folder, 'a.json'), older);
+    writeReport(path.join(folder, 'b.json'), newer);
+    const index = new LayerIndex(new ReportStore(), () => [folder]);
+    const provider = new LayerHoverProvider(index);
+    const token = new CancellationTokenSource().token;
+    const hover = async (text: string) => {
+      const lines = text.split('\n');
+      const line = lines.findIndex((l) => l.includes('|'));
+      const h = await provider.provideHover(makeDocument(text.replace('|', ''), 'python') as never, new Position(line, lines[line].indexOf('|')) as never, token as never);
+      return (h as unknown as { contents: MarkdownString[] }).contents[0].value;
+    };
+    const inA = await hover('model = load("models/net-a/model.json")\nh = model.get_layer("conv2d|_1")');
+    assert.ok(inA.indexOf('net\\-a') < inA.indexOf('net\\-b'), inA);
+    const plain = await hover('h = model.get_layer("conv2d|_1")');
+    assert.ok(plain.indexOf('net\\-b') < plain.indexOf('net\\-a'), 'no model named: the most recently analysed first');
     index.dispose();
   } finally {
     rmSync(dir, { recursive: true, force: true });

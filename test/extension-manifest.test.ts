@@ -9,6 +9,7 @@ import { activate } from '../src/extension/main';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { PNG } from 'pngjs';
 import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_DECODER, DEFAULT_SETTINGS, LIGHT_DECODER } from '../src/engine/settings';
@@ -27,7 +28,8 @@ interface MenuItem {
 test('every command has the "infodiscard" category and an id under infodiscard.', () => {
   const ids = contributes.commands.map((c: { command: string }) => c.command);
   assert.deepEqual(ids.sort(), [
-    'infodiscard.analyzeModel', 'infodiscard.cancelAnalysis', 'infodiscard.checkCoherency', 'infodiscard.compareCheckpoints', 'infodiscard.compareExample', 'infodiscard.compareModels', 'infodiscard.openReport', 'infodiscard.showLayer',
+    'infodiscard.analyzeModel', 'infodiscard.cancelAnalysis', 'infodiscard.checkCoherency', 'infodiscard.compareCheckpoints', 'infodiscard.compareExample', 'infodiscard.compareModels', 'infodiscard.openReport',
+    'infodiscard.reports.compare', 'infodiscard.reports.delete', 'infodiscard.reports.open', 'infodiscard.reports.refresh', 'infodiscard.reports.rerun', 'infodiscard.showLayer',
     'infodiscard.showLog',
   ]);
   const coherency = contributes.commands.find((c: { command: string }) => c.command === 'infodiscard.checkCoherency');
@@ -199,4 +201,81 @@ test('dist/extension.js is small and activates with the mock without forking or 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('activity bar: an "infodiscard" container with its SVG icon, the Reports view in it, its actions declared', () => {
+  const container = contributes.viewsContainers.activitybar.find((c: { id: string }) => c.id === 'infodiscard');
+  assert.ok(container, 'view container');
+  assert.equal(container.title, 'infodiscard');
+  assert.match(container.icon, /^media\/.+\.svg$/);
+  const svg = readFileSync(path.join(ROOT, container.icon), 'utf8');
+  assert.match(svg, /^<svg [^>]*viewBox="0 0 24 24"/, 'a 24x24 SVG');
+  assert.match(svg, /currentColor/, 'monochrome, so it takes the theme\'s colour');
+  const views = contributes.views.infodiscard as { id: string; name: string }[];
+  assert.deepEqual(views.map((v) => v.id), ['infodiscard.reports']);
+  const ids = new Set(contributes.commands.map((c: { command: string }) => c.command));
+  const items = contributes.menus['view/item/context'] as MenuItem[];
+  for (const action of ['open', 'rerun', 'compare', 'delete']) {
+    const inline = items.find((i) => i.command === `infodiscard.reports.${action}` && /^inline/.test(i.group ?? ''));
+    assert.ok(inline, `${action} is an inline action`);
+    assert.match(inline.when ?? '', /view == infodiscard\.reports/);
+    assert.match(inline.when ?? '', /viewItem =~/);
+    const palette = (contributes.menus.commandPalette as MenuItem[]).find((i) => i.command === `infodiscard.reports.${action}`);
+    assert.equal(palette?.when, 'false', `${action} needs a tree item: hidden from the palette`);
+  }
+  for (const i of contributes.menus['view/title'] as MenuItem[]) assert.ok(ids.has(i.command), i.command);
+  const welcome = contributes.viewsWelcome.find((w: { view: string }) => w.view === 'infodiscard.reports');
+  assert.match(welcome.contents, /command:infodiscard\.analyzeModel/);
+  assert.match(welcome.contents, new RegExp(`workbench\\.action\\.openWalkthrough\\?%22${pkg.publisher}\\.${pkg.name}%23${contributes.walkthroughs[0].id}%22`), 'the walkthrough link names this extension\'s walkthrough');
+});
+
+test('walkthrough: four steps (sample, panel, compare, preprocessing), each with markdown whose image exists', () => {
+  const [walk] = contributes.walkthroughs;
+  assert.equal(walk.id, 'infodiscard.gettingStarted');
+  assert.deepEqual(walk.steps.map((s: { id: string }) => s.id), ['analyseSample', 'readPanel', 'compareCheckpoints', 'preprocessing']);
+  const ids = new Set(contributes.commands.map((c: { command: string }) => c.command));
+  for (const step of walk.steps) {
+    const md = path.join(ROOT, step.media.markdown);
+    assert.ok(existsSync(md), `${step.id}: ${step.media.markdown}`);
+    const images = [...readFileSync(md, 'utf8').matchAll(/!\[([^\]]+)\]\(([^)]+)\)/g)];
+    assert.ok(images.length >= 1, `${step.id}: an image`);
+    for (const [, alt, src] of images) {
+      assert.ok(alt.length > 10, `${step.id}: alt text`);
+      const file = path.join(path.dirname(md), src);
+      assert.ok(existsSync(file), `${step.id}: ${src} exists`);
+      assert.ok(statSync(file).size > 1000, `${step.id}: ${src} is a real image`);
+    }
+    // Command links: our commands, plus the preprocessing editor (declared by the preprocessing work) and VS Code's own.
+    for (const [, command] of step.description.matchAll(/\(command:([\w.]+)/g)) {
+      assert.ok(ids.has(command) || command === 'infodiscard.editPreprocessing' || command.startsWith('workbench.'), `${step.id}: ${command}`);
+    }
+  }
+  assert.match(walk.steps[3].description, /command:infodiscard\.editPreprocessing/);
+});
+
+test('extension icon: a 128x128 PNG in media/, shipped (the .vscodeignore allowlist keeps media/)', () => {
+  assert.equal(pkg.icon, 'media/icon.png');
+  const png = PNG.sync.read(readFileSync(path.join(ROOT, pkg.icon)));
+  assert.deepEqual([png.width, png.height], [128, 128]);
+  const ignore = readFileSync(path.join(ROOT, '.vscodeignore'), 'utf8').split('\n').map((l) => l.trim());
+  assert.equal(ignore.find((l) => l && !l.startsWith('#')), '**', 'an allowlist: everything excluded first');
+  assert.ok(ignore.includes('!media/**'), 'media/ is shipped (icon, screenshot, walkthrough)');
+  assert.ok(ignore.includes('!README.md'));
+});
+
+test('README: user first, a screenshot that ships in the VSIX, the two quick-start commands, every setting', () => {
+  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const shots = [...readme.matchAll(/!\[[^\]]+\]\(([^)]+)\)/g)].map((m) => m[1]);
+  assert.ok(shots.length >= 1, 'a screenshot');
+  for (const src of shots) {
+    assert.ok(!/^[a-z]+:/i.test(src), `${src}: a relative path (the VSIX is packaged with --no-rewrite-relative-links)`);
+    assert.match(src, /^media\//, `${src}: under media/, which .vscodeignore keeps`);
+    assert.ok(existsSync(path.join(ROOT, src)), `${src} exists`);
+  }
+  assert.ok(readme.includes('npm install && npm run demo'), 'quick start kept');
+  assert.ok(readme.includes('npm test'), 'npm test kept');
+  // What it shows comes before how to develop it.
+  const dev = readme.search(/^## .*(Develop|Contribut)/m);
+  assert.ok(readme.indexOf('media/screenshot.png') < (dev < 0 ? Infinity : dev));
+  for (const key of Object.keys(contributes.configuration.properties)) assert.ok(readme.includes(`\`${key}\``), `README settings table lists ${key}`);
 });

@@ -5,7 +5,7 @@
  * report file updated atomically (region, mask, every layer's concentration, equal to the engine's pure functions),
  * cleared, refused while an analysis writes the file, and malformed requests ignored or refused.
  */
-import { makeExtensionContext, mock, Uri, window, type MockWebviewPanel } from './helpers/vscode-mock';
+import { makeExtensionContext, mock, Uri, ViewColumn, window, type MockWebviewPanel } from './helpers/vscode-mock';
 import { test } from 'node:test';
 import { activate } from '../src/extension/main';
 import assert from 'node:assert/strict';
@@ -110,13 +110,60 @@ test('createOrShow reveals the panel already showing the same reports; compare p
     assert.equal(again, first);
     assert.equal(mock.panels.length, 1);
     assert.equal(mock.panels[0].revealed, 1);
-    assert.equal(mock.panels[0].title, 'SID: net-a vs net-b');
+    assert.equal(mock.panels[0].title, 'Compare: net-a vs net-b');
     await tick(50); // reports load from disk
     mock.panels[0].receive({ type: 'ready' });
     await tick();
     const compare = mock.panels[0].webview.posted.find((m) => (m as ToWebview).type === 'compare') as Extract<ToWebview, { type: 'compare' }>;
     assert.deepEqual(compare.series.map((s) => [s.label, s.report.layers.length]), [['net-a', 3], ['net-b', 2]]);
     first.dispose();
+  } finally {
+    done();
+  }
+});
+
+test('panels share one editor group: Beside for the first, the open panel\'s group after; revealed where they are', async () => {
+  const { ctx, dir, done } = setup();
+  try {
+    const a = path.join(dir, 'a.json');
+    const b = path.join(dir, 'b.json');
+    const first = ReportPanel.createOrShow(ctx, [{ path: a, label: 'net-a' }]);
+    assert.equal(mock.panels[0].createdIn, ViewColumn.Beside);
+    // The user moved it to the third group: the next panel joins it there, instead of opening a group beside it.
+    mock.panels[0].viewColumn = 3;
+    ReportPanel.createOrShow(ctx, [{ path: b, label: 'net-b' }]);
+    assert.equal(mock.panels[1].createdIn, 3);
+    ReportPanel.createOrShow(ctx, [{ path: a, label: 'net-a' }, { path: b, label: 'net-b' }]);
+    assert.equal(mock.panels[2].createdIn, 3);
+    ReportPanel.createOrShow(ctx, [{ path: a, label: 'net-a' }]);
+    assert.deepEqual(mock.panels[0].revealedIn, [undefined], 'an existing panel is revealed in its own group');
+    first.reveal();
+    assert.deepEqual(mock.panels[0].revealedIn, [undefined, undefined]);
+    ReportPanel.all().forEach((x) => x.dispose());
+    // None open: Beside again.
+    ReportPanel.createOrShow(ctx, [{ path: a, label: 'net-a' }]);
+    assert.equal(mock.panels[3].createdIn, ViewColumn.Beside);
+    ReportPanel.all().forEach((x) => x.dispose());
+  } finally {
+    done();
+  }
+});
+
+test('a single report\'s title adds what sets it apart from its model\'s other reports (the detail hook)', async () => {
+  const { ctx, dir, done } = setup();
+  try {
+    const file = path.join(dir, 'r.json');
+    const asked: string[] = [];
+    ReportPanel.createOrShow(ctx, [{ path: file, label: 'fashion-cnn' }], { detail: async (f) => (asked.push(f), 'α 2') }, new Map([[file, sampleReport()]]));
+    await tick();
+    assert.equal(mock.panels[0].title, 'SID: fashion-cnn · α 2');
+    assert.deepEqual(asked, [file], 'asked once');
+    const panel = ReportPanel.all()[0];
+    panel.update(file, sampleReport({ finishedLayers: 2, status: 'running' }));
+    panel.update(file, sampleReport({ finishedLayers: 3, status: 'running' }));
+    await tick();
+    assert.deepEqual(asked, [file, file], 'again when the status changed, not after every layer');
+    ReportPanel.all().forEach((x) => x.dispose());
   } finally {
     done();
   }

@@ -58,3 +58,30 @@ export function layerNameAt(line: string, ch: number, isLayer: (name: string) =>
   if (!lit || lit.text.length === 0 || lit.text.length > MAX_LAYER_NAME) return undefined;
   return isLayer(lit.text) ? lit : undefined;
 }
+
+/**
+ * Which of `models` (absolute model paths) a document mentions: a string literal in it that is the model's path or
+ * ends with it on a path boundary — for a model.json, its folder ("models/fashion-cnn") or "<folder>/model.json";
+ * for a single-file model (.h5, .keras, .onnx, saved_model.pb's folder), its file name ("mnist.h5") — so
+ * `load_model("ckpt/mnist.h5")` or `tf.loadLayersModel('file://web/fashion-cnn/model.json')` both match.
+ * Returns the mentioned models' paths, in `models` order. Pure; backslashes count as slashes.
+ */
+export function modelsMentioned(text: string, models: string[]): string[] {
+  const literals = new Set<string>();
+  for (const m of text.matchAll(/(["'`])((?:\\.|(?!\1)[^\\\r\n])*)\1/g)) {
+    const lit = m[2].replace(/\\\\/g, '\\').replace(/\\/g, '/').replace(/\/+$/, '');
+    if (lit && lit.length <= 1000) literals.add(lit);
+  }
+  if (literals.size === 0) return [];
+  const endsWith = (lit: string, tail: string): boolean => lit === tail || lit.endsWith(`/${tail}`) || lit.endsWith(`:${tail}`);
+  return models.filter((modelPath) => {
+    const parts = modelPath.replace(/\\/g, '/').split('/').filter(Boolean);
+    const file = parts[parts.length - 1] ?? '';
+    const folder = parts[parts.length - 2];
+    const tails: string[] = [];
+    if (/^(model\.json|saved_model\.pb)$/i.test(file) && folder) tails.push(`${folder}/${file}`, folder);
+    else if (file) tails.push(file);
+    for (const lit of literals) if (tails.some((t) => endsWith(lit, t))) return true;
+    return false;
+  });
+}

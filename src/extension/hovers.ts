@@ -10,7 +10,7 @@
  */
 import * as vscode from 'vscode';
 import type { Ctx, ReportChange } from './ctx';
-import { layerNameAt, type Syntax } from './hoverMatch';
+import { layerNameAt, modelsMentioned, type Syntax } from './hoverMatch';
 import { POOR_DECODER_PSNR } from '../engine/report';
 import { commandUri, escapeMarkdown } from './messages';
 import { modelName, summarize, type ReportStore, type ReportSummary } from './reportStore';
@@ -89,6 +89,15 @@ export class LayerIndex implements vscode.Disposable {
 
   entries(layer: string): IndexEntry[] {
     return this.byLayer.get(layer) ?? [];
+  }
+
+  /** Every model with a report in the index, most recently analysed first. */
+  models(): string[] {
+    const latest = new Map<string, string>();
+    for (const list of this.byLayer.values()) {
+      for (const e of list) if ((latest.get(e.modelPath) ?? '') < e.createdAt) latest.set(e.modelPath, e.createdAt);
+    }
+    return [...latest].sort((a, b) => b[1].localeCompare(a[1])).map(([m]) => m);
   }
 
   private async build(): Promise<void> {
@@ -187,24 +196,49 @@ export function extraMetricsText(e: Pick<IndexEntry, 'ru' | 'concentration' | 'g
  * The hover's Markdown. Every piece of report text is escaped; the only link is the command link, and the
  * MarkdownString trusts that one command and nothing else.
  */
-export function layerHoverMarkdown(layer: string, entries: IndexEntry[]): vscode.MarkdownString {
+export function layerHoverMarkdown(layer: string, entries: IndexEntry[], order?: { own: string[]; mentioned: boolean }): vscode.MarkdownString {
   const md = new vscode.MarkdownString('', false);
   md.supportHtml = false;
   md.isTrusted = { enabledCommands: [SHOW_LAYER_COMMAND] };
   md.appendMarkdown(`**infodiscard** · layer ${escapeMarkdown(layer)}\n\n`);
   const shown = entries.slice(0, MAX_REPORTS_PER_HOVER);
-  for (const e of shown) {
-    const args: ShowLayerArgs = { report: e.reportPath, layer };
-    const status = e.status === 'complete' ? '' : ` · ${escapeMarkdown(e.status)}`;
-    const when = fmtDate(e.createdAt);
-    md.appendMarkdown(
-      `- **${escapeMarkdown(e.model)}**${e.kind ? ` (${escapeMarkdown(e.kind)})` : ''}: SID ${fmt(e.mean)} ± ${fmt(e.std)} nats/pixel, `
-      + `rank ${e.rank} of ${e.count} (1 = discards most)${extraMetricsText(e)}${when ? ` · ${escapeMarkdown(when)}` : ''}${status} · `
-      + `[Open in panel](${commandUri(SHOW_LAYER_COMMAND, [args])} "Open the report at this layer")\n`,
-    );
-  }
+  const own = order?.own ?? [];
+  const ownCount = own.length ? shown.filter((e) => own.includes(e.modelPath)).length : 0;
+  shown.forEach((e, i) => {
+    // With reports of other models too: say which reports are this file's model's, and where the others start.
+    if (ownCount > 0 && ownCount < entries.length && i === 0) {
+      md.appendMarkdown(`${order?.mentioned ? 'The model this file names' : 'The most recently analysed model'}:\n\n`);
+    }
+    if (ownCount > 0 && i === ownCount) md.appendMarkdown(`\nOther models:\n\n`);
+    appendEntry(md, layer, e);
+  });
   if (entries.length > shown.length) md.appendMarkdown(`- and ${entries.length - shown.length} more reports\n`);
   return md;
+}
+
+function appendEntry(md: vscode.MarkdownString, layer: string, e: IndexEntry): void {
+  const args: ShowLayerArgs = { report: e.reportPath, layer };
+  const status = e.status === 'complete' ? '' : ` · ${escapeMarkdown(e.status)}`;
+  const when = fmtDate(e.createdAt);
+  md.appendMarkdown(
+    `- **${escapeMarkdown(e.model)}**${e.kind ? ` (${escapeMarkdown(e.kind)})` : ''}: SID ${fmt(e.mean)} ± ${fmt(e.std)} nats/pixel, `
+    + `rank ${e.rank} of ${e.count} (1 = discards most)${extraMetricsText(e)}${when ? ` · ${escapeMarkdown(when)}` : ''}${status} · `
+    + `[Open in panel](${commandUri(SHOW_LAYER_COMMAND, [args])} "Open the report at this layer")\n`,
+  );
+}
+
+/**
+ * The entries of a layer ordered for a hover in a document: reports of the model the document belongs to first
+ * (a model whose path or file name the document mentions, see modelsMentioned; else the most recently analysed
+ * model), newest first; the other models' reports after. `own` says which models came first.
+ */
+export function orderForDocument(entries: IndexEntry[], documentText: string, models: string[]): { entries: IndexEntry[]; own: string[]; mentioned: boolean } {
+  const mentioned = modelsMentioned(documentText, models);
+  const own = mentioned.length ? mentioned : models.slice(0, 1);
+  const isOwn = (e: IndexEntry): boolean => own.includes(e.modelPath);
+  const first = entries.filter(isOwn);
+  const rest = entries.filter((e) => !isOwn(e));
+  return { entries: [...first, ...rest], own: first.length ? own : [], mentioned: mentioned.length > 0 && first.length > 0 };
 }
 
 export class LayerHoverProvider implements vscode.HoverProvider {
@@ -219,8 +253,10 @@ export class LayerHoverProvider implements vscode.HoverProvider {
     if (token.isCancellationRequested) return undefined;
     const lit = layerNameAt(line, position.character, (name) => this.index.has(name), syntax);
     if (!lit) return undefined;
+    const text = typeof document.getText === 'function' ? document.getText() : '';
+    const ordered = orderForDocument(this.index.entries(lit.text), text, this.index.models());
     return new vscode.Hover(
-      layerHoverMarkdown(lit.text, this.index.entries(lit.text)),
+      layerHoverMarkdown(lit.text, ordered.entries, ordered),
       new vscode.Range(position.line, lit.start, position.line, lit.end),
     );
   }

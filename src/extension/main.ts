@@ -10,6 +10,7 @@ import { Ctx } from './ctx';
 import { LayerIndex, registerHovers } from './hovers';
 import { panelHooks, reportsFolders } from './openReport';
 import { ReportPanel, VIEW_TYPE } from './panel';
+import { registerReportsView } from './views/treeCommands';
 
 let current: Ctx | undefined;
 
@@ -19,6 +20,8 @@ export function activate(context: vscode.ExtensionContext): Ctx {
   context.subscriptions.push({ dispose: () => void ctx.dispose() });
 
   registerCommands(ctx);
+  // The activity-bar view of saved reports: reads nothing until it is shown.
+  registerReportsView(ctx);
 
   // Restores report panels after a window reload, from the report paths the webview kept in its state.
   ctx.own(vscode.window.registerWebviewPanelSerializer(VIEW_TYPE, {

@@ -12,10 +12,23 @@ import type { ShowLayerArgs } from './hovers';
 import { showError } from './notify';
 import { ReportPanel, type PanelHooks } from './panel';
 import { allReportsFolders, modelName, type Freshness, type ReportSummary } from './reportStore';
+import { groupReports } from './views/reportsTree';
+
+/** What sets the report at `file` apart from the other saved reports of its model (reports view naming); '' if nothing. */
+export async function reportDetail(ctx: Ctx, file: string): Promise<string> {
+  const summaries = await ctx.store.list(reportsFolders(ctx));
+  const base = (f: string): string | undefined => vscode.workspace.getWorkspaceFolder(vscode.Uri.file(f))?.uri.fsPath;
+  for (const model of groupReports(summaries, base)) {
+    const own = model.reports.find((r) => r.summary.path === file);
+    if (own) return own.name;
+  }
+  return '';
+}
 
 export function panelHooks(ctx: Ctx): PanelHooks {
   return {
     freshness: (report) => ctx.store.freshness({ modelPath: String(report.model?.path ?? ''), modelSha: String(report.model?.sha256 ?? '') }),
+    detail: (file) => reportDetail(ctx, file),
     defaultSaveFolder: () => vscode.workspace.workspaceFolders?.[0]?.uri,
   };
 }

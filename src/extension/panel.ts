@@ -42,6 +42,11 @@ const MAX_CHECKPOINT_SOURCES = 512;
 export interface PanelHooks {
   /** Whether a report still matches its model file (for the title). */
   freshness?(report: Report): Promise<Freshness>;
+  /**
+   * What sets a report apart from the other saved reports of its model ("α 2 · K 16"), for the title of a panel
+   * showing one report; '' when nothing does (its model's only report).
+   */
+  detail?(file: string, report: Report): Promise<string>;
   /** Where the save dialog starts. */
   defaultSaveFolder?(): vscode.Uri | undefined;
 }
@@ -85,6 +90,9 @@ export class ReportPanel {
   private pendingContent: ToWebview | undefined;
   private pendingSelect: ToWebview | undefined;
   private stale = new Map<string, Freshness>();
+  /** Per report file: what sets it apart from its model's other reports, and the report status it was asked at. */
+  private readonly details = new Map<string, string>();
+  private readonly detailAsked = new Map<string, string>();
   private disposed = false;
 
   /**
@@ -95,12 +103,13 @@ export class ReportPanel {
     const key = keyOf(sources, checkpoints);
     for (const p of ReportPanel.panels) {
       if (keyOf(p.sources, p.checkpoints) === key) {
-        p.panel.reveal(vscode.ViewColumn.Beside, true);
+        // Where it is (undefined: its own group), not Beside: Beside from a focused panel would open yet another group.
+        p.panel.reveal(undefined, true);
         if (reports) for (const [file, r] of reports) p.update(file, r);
         return p;
       }
     }
-    const panel = vscode.window.createWebviewPanel(VIEW_TYPE, 'infodiscard', { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, ReportPanel.options(ctx));
+    const panel = vscode.window.createWebviewPanel(VIEW_TYPE, 'infodiscard', { viewColumn: ReportPanel.column(), preserveFocus: true }, ReportPanel.options(ctx));
     return new ReportPanel(ctx, panel, sources, hooks, reports, checkpoints);
   }
 
@@ -113,6 +122,15 @@ export class ReportPanel {
   /** A report file changed (a layer finished, an analysis ended): every panel showing it updates. */
   static reportChanged(file: string, report: Report): void {
     for (const p of ReportPanel.panels) if (p.sources.some((s) => s.path === file)) p.update(file, report);
+  }
+
+  /**
+   * Where a new panel opens: the group that already holds a report panel (the most recently created one still
+   * open), so panels gather in one group beside the code; Beside the active editor for the first one.
+   */
+  static column(): vscode.ViewColumn {
+    const open = [...ReportPanel.panels].reverse().map((p) => p.panel.viewColumn).find((c) => typeof c === 'number' && c > 0);
+    return open ?? vscode.ViewColumn.Beside;
   }
 
   /** The open panels (for tests and the hover command). */
@@ -161,7 +179,7 @@ export class ReportPanel {
   }
 
   reveal(): void {
-    this.panel.reveal(vscode.ViewColumn.Beside, false);
+    this.panel.reveal(undefined, false);
   }
 
   update(file: string, report: Report): void {
@@ -328,11 +346,32 @@ export class ReportPanel {
     const labels = this.sources.map((s) => s.label);
     const fresh = this.sources.map((s) => this.stale.get(s.path));
     const mark = fresh.includes('stale') ? ' (stale)' : fresh.includes('missing') ? ' (model missing)' : '';
+    const detail = labels.length === 1 ? this.details.get(this.sources[0].path) : undefined;
     const base = this.checkpoints
       ? `SID vs ${this.checkpoints.axis === 'epoch' ? 'epoch' : 'checkpoint'}: ${path.basename(this.checkpoints.folder) || this.checkpoints.folder} (${labels.length})`
-      : labels.length === 1 ? `SID: ${labels[0]}` : `SID: ${labels.slice(0, 3).join(' vs ')}${labels.length > 3 ? ` +${labels.length - 3}` : ''}`;
+      : labels.length === 1 ? `SID: ${labels[0]}${detail ? ` · ${detail}` : ''}` : `Compare: ${labels.slice(0, 3).join(' vs ')}${labels.length > 3 ? ` +${labels.length - 3}` : ''}`;
     this.panel.title = plainMessage(`${base}${mark}`, 80);
     void this.checkFreshness();
+    void this.checkDetail();
+  }
+
+  /** Asks what sets the report apart from its model's other reports (see detailAsked for when). */
+  private async checkDetail(): Promise<void> {
+    if (!this.hooks.detail || this.sources.length !== 1 || this.checkpoints) return;
+    const file = this.sources[0].path;
+    const report = this.reports.get(file);
+    // Once when the report arrives and again when its status changes (not after every layer of a running analysis).
+    if (!report || this.detailAsked.get(file) === report.status) return;
+    this.detailAsked.set(file, report.status);
+    let detail = '';
+    try {
+      detail = await this.hooks.detail(file, report);
+    } catch {
+      detail = '';
+    }
+    if (this.disposed || this.details.get(file) === detail) return;
+    this.details.set(file, detail);
+    this.updateTitle();
   }
 
   private async checkFreshness(): Promise<void> {

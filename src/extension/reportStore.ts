@@ -17,7 +17,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import * as vscode from 'vscode';
 import { manifestShardPaths, modelSha256 } from '../engine/modelHash';
-import type { DecoderSettings, LayerResult, MetricName, Report, ReportStatus } from '../engine/report';
+import type { AnalysisSettings, DecoderSettings, LayerResult, MetricName, Report, ReportStatus } from '../engine/report';
 import { parseReport } from '../engine/reportFile';
 import type { SettingsInput } from '../engine/settings';
 import { VERSION } from '../engine/version';
@@ -57,6 +57,9 @@ export interface ReportSummary {
   status: ReportStatus;
   layers: LayerSummary[];
   requestedLayers: number;
+  /** The run's settings (for naming reports by the settings in which they differ) and how many images it used. */
+  settings: Partial<AnalysisSettings>;
+  images: number;
 }
 
 /** One finished layer of a report: SID mean ± std, and the opt-in metrics it has (schema 2). */
@@ -175,6 +178,8 @@ export function summarize(report: Report, file: string, mtimeMs: number): Report
     status: report.status,
     layers: report.layers.map(layerSummary),
     requestedLayers: Array.isArray(report.requestedLayers) ? report.requestedLayers.length : report.layers.length,
+    settings: report.settings && typeof report.settings === 'object' ? report.settings : {},
+    images: Array.isArray(report.images) ? report.images.length : 0,
   };
 }
 

@@ -151,7 +151,7 @@ scenario('Command palette → Compare an Example Model Family…: the shipped fa
   assert.match((await row.textContent()) ?? '', /3 models: Plain-2, Plain-4, Plain-6/);
   await wb.screenshot('c3-example-pick');
   await row.click();
-  await wb.tab('SID: Plain-2 vs Plain-4 vs Plain-6').waitFor({ timeout: 60_000 });
+  await wb.tab('Compare: Plain-2 vs Plain-4 vs Plain-6').waitFor({ timeout: 60_000 });
   const frame = wb.reportFrame();
   const state = await waitFor('three series, each on the family\'s three layers', async () => {
     const s = await wb.chartState(frame).catch(() => null);

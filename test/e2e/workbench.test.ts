@@ -189,7 +189,7 @@ scenario('2. Command palette → Compare Layers Across Models…: one chart seri
   await wb.page.keyboard.press('Enter');
 
   // Series in the order of the list (the workspace's file search order).
-  await wb.tab(/^SID: (fashion-cnn vs fashion-cnn-early|fashion-cnn-early vs fashion-cnn)/).waitFor({ timeout: 30_000 });
+  await wb.tab(/^Compare: (fashion-cnn vs fashion-cnn-early|fashion-cnn-early vs fashion-cnn)/).waitFor({ timeout: 30_000 });
   const frame = wb.reportFrame();
   // fashion-cnn's report from scenario 1 is reused; fashion-cnn-early is analysed now.
   const state = await waitFor('both series complete', async () => {
@@ -314,4 +314,30 @@ scenario('7. Reload the window with the panel open: the panel comes back with it
   await frame.locator('tbody tr', { hasText: 'block2_conv' }).first().waitFor({ timeout: 10_000 });
   assert.deepEqual(await errorsShown(), []);
   await wb.screenshot('s7-reload');
+});
+
+scenario('8. The infodiscard view lists the analysed models with their reports, opens one; the walkthrough opens', 's8-view', async () => {
+  await wb.runCommand('infodiscard: Focus on Reports View');
+  const rows = wb.page.locator('.monaco-list-row').filter({ visible: true });
+  // Scenario 1's model and scenario 2's second model, each with its complete report (7 layers).
+  const texts = await waitFor('both models in the view', async () => {
+    const all = await rows.allTextContents();
+    return all.some((t) => /^fashion-cnn(?!-early)/.test(t)) && all.some((t) => t.startsWith('fashion-cnn-early')) ? all : null;
+  }, 30_000);
+  const model = texts.findIndex((t) => /^fashion-cnn(?!-early)/.test(t));
+  assert.match(texts[model], /fashion-cnn\/model\.json · \d+ reports?/, texts[model]);
+  assert.match(texts[model + 1], /complete · \d{4}-\d\d-\d\d \d\d:\d\d · 7 layers/, `the report under the model: ${texts[model + 1]}`);
+  for (const t of texts) assert.doesNotMatch(t, /-[0-9a-f]{12}-[0-9a-f]{10}/, `no report file hash in the view: ${t}`);
+  await wb.screenshot('s8-view');
+  await rows.nth(model + 1).click();
+  await wb.tab('SID: fashion-cnn').waitFor({ timeout: 30_000 });
+  await rendered(wb.reportFrame(), 'complete', 60_000);
+
+  await wb.runCommand('Welcome: Open Walkthrough');
+  const item = wb.quickInput.locator('.monaco-list-row', { hasText: 'Get started with infodiscard' }).first();
+  await item.waitFor({ timeout: 15_000 });
+  await item.click();
+  await wb.page.locator('.gettingStartedContainer', { hasText: 'Analyse the sample model' }).first().waitFor({ timeout: 15_000 });
+  await wb.screenshot('s8-walkthrough');
+  assert.deepEqual(await errorsShown(), []);
 });

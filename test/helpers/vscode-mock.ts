@@ -5,6 +5,7 @@
  * messages shown, webview posts) and lets tests answer prompts (quick picks, dialogs) through `mock`.
  */
 import Module from 'node:module';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 
 type Listener<T> = (e: T) => unknown;
@@ -118,7 +119,29 @@ export class CancellationTokenSource {
   dispose(): void {}
 }
 
-export enum ViewColumn { Active = -1, Beside = -2, One = 1, Two = 2 }
+export enum ViewColumn { Active = -1, Beside = -2, One = 1, Two = 2, Three = 3 }
+export enum TreeItemCollapsibleState { None = 0, Collapsed = 1, Expanded = 2 }
+
+export class ThemeIcon {
+  constructor(readonly id: string) {}
+}
+
+export class TreeItem {
+  id?: string;
+  description?: string | boolean;
+  tooltip?: string;
+  iconPath?: ThemeIcon;
+  contextValue?: string;
+  resourceUri?: Uri;
+  command?: { command: string; title: string; arguments?: unknown[] };
+  constructor(readonly label: string, public collapsibleState: TreeItemCollapsibleState = TreeItemCollapsibleState.None) {}
+}
+
+export interface MockTreeDataProvider {
+  getChildren(node?: unknown): unknown[] | Promise<unknown[]> | undefined;
+  getTreeItem(node: unknown): TreeItem | Promise<TreeItem>;
+  onDidChangeTreeData?: (listener: (e: unknown) => unknown) => Disposable;
+}
 export enum ProgressLocation { SourceControl = 1, Window = 10, Notification = 15 }
 export enum StatusBarAlignment { Left = 1, Right = 2 }
 export enum QuickPickItemKind { Separator = -1, Default = 0 }
@@ -134,6 +157,11 @@ export interface MockWebviewPanel {
   webview: MockWebview;
   reveal(column?: ViewColumn, preserveFocus?: boolean): void;
   revealed: number;
+  /** The column it was created in (as asked: Beside, or a number), and each column reveal() was given. */
+  createdIn: unknown;
+  revealedIn: unknown[];
+  /** Where it is: Beside opens the group after the active editor's (the mock: column 2). */
+  viewColumn: number | undefined;
   dispose(): void;
   disposed: boolean;
   onDidDispose: EventEmitter<void>['event'];
@@ -153,7 +181,7 @@ export interface MockWebview {
   onDidReceiveMessage: EventEmitter<unknown>['event'];
 }
 
-function makePanel(viewType: string, title: string, options: unknown): MockWebviewPanel {
+function makePanel(viewType: string, title: string, options: unknown, column?: unknown): MockWebviewPanel {
   const received = new EventEmitter<unknown>();
   const disposed = new EventEmitter<void>();
   const viewState = new EventEmitter<unknown>();
@@ -176,9 +204,14 @@ function makePanel(viewType: string, title: string, options: unknown): MockWebvi
     options,
     webview,
     revealed: 0,
+    createdIn: column,
+    revealedIn: [],
+    viewColumn: column === ViewColumn.Beside ? 2 : typeof column === 'number' ? column : undefined,
     disposed: false,
-    reveal() {
+    reveal(col?: ViewColumn) {
       panel.revealed++;
+      panel.revealedIn.push(col);
+      if (typeof col === 'number' && col > 0) panel.viewColumn = col;
     },
     dispose() {
       if (panel.disposed) return;
@@ -208,6 +241,9 @@ export const mock = {
   panels: [] as MockWebviewPanel[],
   serializers: new Map<string, { deserializeWebviewPanel(panel: unknown, state: unknown): Thenable<void> | Promise<void> }>(),
   hoverProviders: [] as { selector: unknown; provider: { provideHover(doc: unknown, pos: Position, token: unknown): unknown } }[],
+  treeViews: new Map<string, { provider: MockTreeDataProvider; options: unknown }>(),
+  /** Files deleted through workspace.fs.delete, with its options. */
+  deleted: [] as { path: string; options: unknown }[],
   watchers: [] as { pattern: RelativePattern; create: EventEmitter<Uri>; change: EventEmitter<Uri>; delete: EventEmitter<Uri> }[],
   written: new Map<string, Uint8Array>(),
   /** Documents opened (untitled ones with their content) and documents shown in an editor. */
@@ -232,6 +268,7 @@ export const mock = {
     this.log.length = 0;
     this.panels.length = 0;
     this.watchers.length = 0;
+    this.deleted.length = 0;
     this.written.clear();
     this.documents.length = 0;
     this.shownDocuments.length = 0;
@@ -315,8 +352,17 @@ export const window = {
       entry.done = true;
     }
   },
-  createWebviewPanel(viewType: string, title: string, _column: unknown, options?: unknown) {
-    return makePanel(viewType, title, options);
+  createWebviewPanel(viewType: string, title: string, column: unknown, options?: unknown) {
+    const col = column && typeof column === 'object' ? (column as { viewColumn?: unknown }).viewColumn : column;
+    return makePanel(viewType, title, options, col);
+  },
+  createTreeView(id: string, options: { treeDataProvider: MockTreeDataProvider }) {
+    mock.treeViews.set(id, { provider: options.treeDataProvider, options });
+    return { visible: true, reveal: async () => {}, dispose: () => mock.treeViews.delete(id) };
+  },
+  registerTreeDataProvider(id: string, provider: MockTreeDataProvider): Disposable {
+    mock.treeViews.set(id, { provider, options: undefined });
+    return new Disposable(() => mock.treeViews.delete(id));
   },
   registerWebviewPanelSerializer(viewType: string, serializer: { deserializeWebviewPanel(panel: unknown, state: unknown): Promise<void> }): Disposable {
     mock.serializers.set(viewType, serializer);
@@ -366,6 +412,11 @@ export const workspace = {
     async writeFile(uri: Uri, data: Uint8Array): Promise<void> {
       mock.written.set(uri.fsPath, data);
     },
+    /** Deletes for real (tests use temporary folders) and records the call. */
+    async delete(uri: Uri, options?: unknown): Promise<void> {
+      mock.deleted.push({ path: uri.fsPath, options });
+      rmSync(uri.fsPath, { force: false });
+    },
   },
 };
 
@@ -382,7 +433,7 @@ export const version = '1.90.0';
 
 export const vscode = {
   EventEmitter, Disposable, Uri, Position, Range, MarkdownString, Hover, RelativePattern, CancellationTokenSource,
-  ViewColumn, ProgressLocation, StatusBarAlignment, QuickPickItemKind,
+  ViewColumn, ProgressLocation, StatusBarAlignment, QuickPickItemKind, TreeItem, TreeItemCollapsibleState, ThemeIcon,
   commands, window, workspace, languages, env, version,
 };
 

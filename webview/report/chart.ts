@@ -26,7 +26,7 @@ import {
   type ScriptableContext,
 } from 'chart.js';
 import type { LayerResult, Report } from '../../src/engine/report';
-import { layerOrder, perImage, poorDecoderText } from './data';
+import { alignLayers, layerOrder, perImage, poorDecoderText } from './data';
 import type { Theme } from './theme';
 
 Chart.register(LineController, LineElement, PointElement, CategoryScale, LinearScale, LogarithmicScale, Tooltip, Legend);
@@ -51,12 +51,21 @@ export interface LineSpec {
   warnings?: (string | null)[];
   /** Per point: a note for the tooltip when there is no point to draw (0 on a log axis). */
   notes?: (string | null)[];
+  /**
+   * Depth axis (spec.xAxis === 'depth'): each point's relative depth and layer name; data, std and warnings are
+   * then per point of this line, not per label.
+   */
+  x?: number[];
+  names?: string[];
   /** Tooltip value text. */
   format(value: number, std: number | null, index: number): string;
 }
 
 export interface ChartSpec {
+  /** The shared x axis of layer names ('names' axis); with a depth axis, every line's names in turn (for hooks). */
   labels: string[];
+  /** 'depth': models of different architectures, each at its layers' relative depth (LineSpec.x); default 'names'. */
+  xAxis?: 'names' | 'depth';
   lines: LineSpec[];
   yTitle: string;
   log?: boolean;
@@ -80,6 +89,8 @@ interface WarningsOptions {
   /** Per dataset, per point: a warning, or null. */
   warnings: (string | null)[][];
   color: string;
+  /** Depth axis: per dataset, each point's x value (else a point's x value is its index). */
+  xs?: (number[] | undefined)[];
 }
 
 declare module 'chart.js' {
@@ -108,7 +119,9 @@ const errorBarsPlugin: Plugin<'line', ErrorBarsOptions> = {
       const log = yScale.type === 'logarithmic';
       meta.data.forEach((point, j) => {
         const s = std[i]?.[j];
-        const mean = dataset.data[j];
+        const raw = dataset.data[j] as unknown;
+        // A depth axis plots {x, y} points.
+        const mean = raw && typeof raw === 'object' ? (raw as { y: unknown }).y : raw;
         if (typeof s !== 'number' || !(s > 0) || typeof mean !== 'number' || !Number.isFinite(mean) || (point as unknown as { skip?: boolean }).skip) return;
         const x = point.x;
         const top = yScale.getPixelForValue(mean + s);
@@ -171,12 +184,13 @@ const warningsPlugin: Plugin<'line', WarningsOptions> = {
     const warnings = options?.warnings ?? [];
     const flagged = new Set<number>();
     warnings.forEach((w, i) => {
-      if (chart.isDatasetVisible(i)) w.forEach((text, j) => text && flagged.add(j));
+      const xs = options?.xs?.[i];
+      if (chart.isDatasetVisible(i)) w.forEach((text, j) => text && flagged.add(xs ? xs[j] : j));
     });
     if (flagged.size === 0) return;
     const { ctx, chartArea } = chart;
     const x = chart.scales.x;
-    const n = Math.max(1, chart.data.labels?.length ?? 1);
+    const n = options?.xs?.some((v) => v) ? 12 : Math.max(1, chart.data.labels?.length ?? 1);
     const width = Math.max(8, (x.width / n) * 0.6);
     ctx.save();
     ctx.fillStyle = hatch(ctx, options.color);
@@ -220,6 +234,32 @@ export function layerLabels(series: ChartSeries[]): string[] {
   return labels;
 }
 
+/**
+ * The x axis of a layer chart: shared layer names, or (models of different architectures, see alignLayers) each
+ * series at its own layers' relative depth. `cols(i)`: the layers series i is plotted at; `x(i)`: their depths.
+ */
+export interface LayerAxis {
+  labels: string[];
+  depth: boolean;
+  cols(i: number): string[];
+  x(i: number): number[] | undefined;
+}
+
+export function layerAxis(series: ChartSeries[]): LayerAxis {
+  const orders = series.map((s) => layerOrder(s.report));
+  const a = alignLayers(orders);
+  if (a.mode === 'names') {
+    const labels = layerLabels(series);
+    return { labels, depth: false, cols: () => labels, x: () => undefined };
+  }
+  return { labels: layerLabels(series), depth: true, cols: (i) => a.series[i]?.names ?? [], x: (i) => a.series[i]?.depth };
+}
+
+/** The depth-axis fields of series i's lines (none on a names axis). */
+function depthFields(axis: LayerAxis, i: number): Pick<LineSpec, 'x' | 'names'> {
+  return axis.depth ? { x: axis.x(i), names: axis.cols(i) } : {};
+}
+
 function byName(report: Report): Map<string, LayerResult> {
   return new Map(report.layers.map((l) => [l.name, l]));
 }
@@ -247,36 +287,40 @@ const DASHES: number[][] = [[], [7, 4], [2, 3], [10, 3, 2, 3]];
 
 /** SID per layer and, for reports that have it, RU: the first chart. */
 export function sidRuSpec(series: ChartSeries[], theme: Theme): ChartSpec {
-  const labels = layerLabels(series);
+  const axis = layerAxis(series);
   const withRu = series.some((s) => s.report.layers.some((l) => num(l.ru?.mean) !== null));
   const many = series.length > 1;
   const lines: LineSpec[] = [];
   series.forEach((s, i) => {
     const layers = byName(s.report);
+    const cols = axis.cols(i);
     const color = theme.series[i % theme.series.length];
     const nats = (v: number, std: number | null): string => `${v.toFixed(3)}${std !== null ? ` ± ${std.toFixed(3)}` : ''} nats/pixel`;
     lines.push({
       label: withRu ? (many ? `${s.label} · SID` : 'SID') : s.label,
-      data: labels.map((n) => num(layers.get(n)?.sid.mean)),
-      std: labels.map((n) => num(layers.get(n)?.sid.std)),
+      data: cols.map((n) => num(layers.get(n)?.sid.mean)),
+      std: cols.map((n) => num(layers.get(n)?.sid.std)),
       color,
       format: nats,
+      ...depthFields(axis, i),
     });
     if (s.report.layers.some((l) => num(l.ru?.mean) !== null)) {
       lines.push({
         label: many ? `${s.label} · RU` : 'RU',
-        data: labels.map((n) => num(layers.get(n)?.ru?.mean)),
-        std: labels.map((n) => num(layers.get(n)?.ru?.std)),
+        data: cols.map((n) => num(layers.get(n)?.ru?.mean)),
+        std: cols.map((n) => num(layers.get(n)?.ru?.std)),
         color,
         dash: [7, 4],
         pointStyle: 'triangle',
-        warnings: labels.map((n) => (num(layers.get(n)?.ru?.mean) !== null ? poorDecoderText(layers.get(n)) : null)),
+        warnings: cols.map((n) => (num(layers.get(n)?.ru?.mean) !== null ? poorDecoderText(layers.get(n)) : null)),
         format: nats,
+        ...depthFields(axis, i),
       });
     }
   });
   return {
-    labels,
+    labels: axis.labels,
+    ...(axis.depth ? { xAxis: 'depth' as const } : {}),
     lines,
     yTitle: withRu ? 'SID and RU (nats / pixel)' : 'SID (nats / pixel)',
     legend: many || withRu,
@@ -289,35 +333,38 @@ export function sidRuSpec(series: ChartSeries[], theme: Theme): ChartSpec {
  * image `image` on its own (it follows a box being drawn).
  */
 export function concentrationSpec(series: ChartSeries[], image: number, theme: Theme): ChartSpec {
-  const labels = layerLabels(series);
+  const axis = layerAxis(series);
   const many = series.length > 1;
   const lines: LineSpec[] = [];
   series.forEach((s, i) => {
     const layers = byName(s.report);
+    const cols = axis.cols(i);
     lines.push({
       label: many ? s.label : 'mean over images with a box',
-      data: labels.map((n) => num(layers.get(n)?.concentration?.mean)),
-      std: labels.map((n) => num(layers.get(n)?.concentration?.std)),
+      data: cols.map((n) => num(layers.get(n)?.concentration?.mean)),
+      std: cols.map((n) => num(layers.get(n)?.concentration?.std)),
       color: theme.series[i % theme.series.length],
       format: (v, std, j) => {
-        const count = num(layers.get(labels[j])?.concentration?.images);
+        const count = num(layers.get(cols[j])?.concentration?.images);
         return `${v.toFixed(3)}${std !== null ? ` ± ${std.toFixed(3)}` : ''} nats/pixel${count !== null ? ` (${count} image${count === 1 ? '' : 's'})` : ''}`;
       },
+      ...depthFields(axis, i),
     });
   });
   if (!many && series[0]) {
     const layers = byName(series[0].report);
+    const cols = axis.cols(0);
     lines.push({
       label: `image ${image + 1}`,
-      data: labels.map((n) => num(perImage(layers.get(n), image)?.concentration)),
-      std: labels.map(() => null),
+      data: cols.map((n) => num(perImage(layers.get(n), image)?.concentration)),
+      std: cols.map(() => null),
       color: theme.series[4 % theme.series.length],
       dash: [6, 3],
       pointStyle: 'rectRot',
       format: (v) => `${v.toFixed(3)} nats/pixel`,
     });
   }
-  return { labels, lines, yTitle: 'concentration (nats / pixel)', legend: true, labelTooltips: true, zeroLine: true };
+  return { labels: axis.labels, ...(axis.depth ? { xAxis: 'depth' as const } : {}), lines, yTitle: 'concentration (nats / pixel)', legend: true, labelTooltips: true, zeroLine: true };
 }
 
 export const BASELINE_METHODS = [
@@ -328,31 +375,33 @@ export const BASELINE_METHODS = [
 
 /** Baseline map magnitudes per layer on a log axis: one line per method (colour) and report (dash). */
 export function baselinesSpec(series: ChartSeries[], theme: Theme): ChartSpec {
-  const labels = layerLabels(series);
+  const axis = layerAxis(series);
   const many = series.length > 1;
   const lines: LineSpec[] = [];
   series.forEach((s, i) => {
     const layers = byName(s.report);
+    const cols = axis.cols(i);
     BASELINE_METHODS.forEach((m, mi) => {
       const stat = (n: string): { mean?: unknown; std?: unknown } | null | undefined => {
         const b = layers.get(n)?.baselines as Record<string, { mean?: unknown; std?: unknown } | null> | undefined;
         return b && typeof b === 'object' ? b[m.key] : undefined;
       };
-      const means = labels.map((n) => num(stat(n)?.mean));
+      const means = cols.map((n) => num(stat(n)?.mean));
       if (!means.some((v) => v !== null)) return;
       lines.push({
         label: many ? `${s.label} · ${m.name}` : m.name,
         data: means.map((v) => (v !== null && v > 0 ? v : null)),
-        std: labels.map((n) => num(stat(n)?.std)),
+        std: cols.map((n) => num(stat(n)?.std)),
         notes: means.map((v) => (v !== null && v <= 0 ? `${m.name}: ${v} (not drawn on the log axis)` : null)),
         color: theme.series[mi % theme.series.length],
         dash: DASHES[i % DASHES.length],
         pointStyle: (['circle', 'triangle', 'rect'] as const)[mi],
         format: (v, std) => `${v.toPrecision(3)}${std !== null ? ` ± ${std.toPrecision(2)}` : ''}`,
+        ...depthFields(axis, i),
       });
     });
   });
-  return { labels, lines, yTitle: 'map magnitude (log scale)', log: true, legend: true, labelTooltips: true };
+  return { labels: axis.labels, ...(axis.depth ? { xAxis: 'depth' as const } : {}), lines, yTitle: 'map magnitude (log scale)', log: true, legend: true, labelTooltips: true };
 }
 
 /** Test hooks for a chart canvas: its line labels and how many points each has. */
@@ -403,14 +452,16 @@ export function renderChart(canvas: HTMLCanvasElement, spec: ChartSpec, theme: T
   Chart.defaults.font.family = theme.font;
   const anyData = Number.isFinite(lo);
   const yRange = spec.log ? logRange(spec) : anyData ? { suggestedMin: lo - pad, suggestedMax: hi + pad } : { min: 0, max: 1 };
+  const depth = spec.xAxis === 'depth';
   const hollow = (line: LineSpec) => (c: ScriptableContext<'line'>): string => (line.warnings?.[c.dataIndex] ? theme.bg : line.color);
   return new Chart(canvas, {
     type: 'line',
     data: {
-      labels: spec.labels,
+      ...(depth ? {} : { labels: spec.labels }),
       datasets: spec.lines.map((line) => ({
         label: line.label,
-        data: line.data,
+        // A depth axis: each point at its own layer's relative depth, so a line joins only its model's layers.
+        data: depth ? (line.data.map((y, j) => ({ x: line.x?.[j] ?? j, y })) as unknown as (number | null)[]) : line.data,
         borderColor: line.color,
         backgroundColor: line.color,
         pointRadius: 4,
@@ -433,16 +484,31 @@ export function renderChart(canvas: HTMLCanvasElement, spec: ChartSpec, theme: T
       responsive: true,
       maintainAspectRatio: false,
       color: theme.fg,
-      interaction: { mode: 'index', intersect: false },
+      interaction: depth ? { mode: 'nearest', axis: 'xy', intersect: false } : { mode: 'index', intersect: false },
       layout: { padding: { top: 4, right: 8 } },
       scales: {
-        x: {
-          title: { display: true, text: 'layer (model order)', color: theme.muted, font },
-          ticks: { color: theme.fg, font, maxRotation: 40, autoSkip: true, callback(value) { return truncate(String(this.getLabelForValue(Number(value))), 24); } },
-          offset: true,
-          grid: { color: theme.grid, display: false },
-          border: { color: theme.grid },
-        },
+        x: depth
+          ? {
+            type: 'linear',
+            // A little room either side, so the first and last layers' points and error bars are not cut.
+            min: -0.04,
+            max: 1.04,
+            title: { display: true, text: 'relative depth (0 = first analysed layer, 1 = last; the models\' layer names differ)', color: theme.muted, font },
+            afterBuildTicks(axis) {
+              axis.ticks = [0, 0.25, 0.5, 0.75, 1].map((value) => ({ value }));
+            },
+            ticks: { color: theme.fg, font, callback(value) { return Number(value).toFixed(2); } },
+            offset: false,
+            grid: { color: theme.grid, display: false },
+            border: { color: theme.grid },
+          }
+          : {
+            title: { display: true, text: 'layer (model order)', color: theme.muted, font },
+            ticks: { color: theme.fg, font, maxRotation: 40, autoSkip: true, callback(value) { return truncate(String(this.getLabelForValue(Number(value))), 24); } },
+            offset: true,
+            grid: { color: theme.grid, display: false },
+            border: { color: theme.grid },
+          },
         y: {
           type: spec.log ? 'logarithmic' : 'linear',
           title: { display: true, text: spec.yTitle, color: theme.muted, font },
@@ -460,6 +526,14 @@ export function renderChart(canvas: HTMLCanvasElement, spec: ChartSpec, theme: T
         legend: { display: spec.legend, labels: { color: theme.fg, font, boxWidth: 14, usePointStyle: spec.lines.length > 1 && spec.lines.some((l) => !!l.pointStyle) } },
         tooltip: {
           callbacks: {
+            // A depth axis has no shared label: the point's own layer, and its depth.
+            ...(depth ? {
+              title(items) {
+                const item = items[0];
+                const line = item ? spec.lines[item.datasetIndex] : undefined;
+                return item && line ? `${line.names?.[item.dataIndex] ?? ''} (depth ${(line.x?.[item.dataIndex] ?? 0).toFixed(2)})` : '';
+              },
+            } : {}),
             label(item) {
               const line = spec.lines[item.datasetIndex];
               const mean = item.parsed.y;
@@ -477,7 +551,7 @@ export function renderChart(canvas: HTMLCanvasElement, spec: ChartSpec, theme: T
           },
         },
         errorBars: { std: spec.lines.map((l) => l.std) },
-        warnings: { warnings: spec.lines.map((l) => l.warnings ?? l.data.map(() => null)), color: theme.warn },
+        warnings: { warnings: spec.lines.map((l) => l.warnings ?? l.data.map(() => null)), color: theme.warn, ...(depth ? { xs: spec.lines.map((l) => l.x) } : {}) },
         background: { color: theme.bg },
       },
     },

@@ -218,3 +218,35 @@ export function basename(p: string): string {
   const parts = p.split(/[\\/]/).filter(Boolean);
   return parts[parts.length - 1] ?? p;
 }
+
+/**
+ * How a comparison lays out its x axis. `names`: one shared axis of layer names (one model, or models whose layer
+ * lists agree: the same names, or one list holding every other as a subsequence, as when one report analysed
+ * fewer layers of the same network). `depth`: models of different architectures, whose layer names do not line
+ * up; each model's layers are placed at their relative depth, 0 for its first analysed layer and 1 for its last,
+ * so each line joins only its own model's layers and no line runs across a name another model lacks.
+ */
+export type LayerAlignment =
+  | { mode: 'names'; labels: string[] }
+  | { mode: 'depth'; series: { names: string[]; depth: number[] }[] };
+
+/** Whether `sub` is `list` with some entries left out (same order). */
+function isSubsequence(sub: string[], list: string[]): boolean {
+  let i = 0;
+  for (const name of list) if (i < sub.length && sub[i] === name) i++;
+  return i === sub.length;
+}
+
+/** Relative depth of each of n layers in order: evenly from 0 to 1 (a single layer: 1, the only depth it has). */
+export function relativeDepths(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => (n > 1 ? i / (n - 1) : 1));
+}
+
+/** The x axis for series whose layers (in model order) are `orders`. */
+export function alignLayers(orders: string[][]): LayerAlignment {
+  const nonEmpty = orders.filter((o) => o.length > 0);
+  if (nonEmpty.length <= 1) return { mode: 'names', labels: nonEmpty[0] ? [...nonEmpty[0]] : [] };
+  const longest = nonEmpty.reduce((a, b) => (b.length > a.length ? b : a));
+  if (nonEmpty.every((o) => isSubsequence(o, longest))) return { mode: 'names', labels: [...longest] };
+  return { mode: 'depth', series: orders.map((names) => ({ names: [...names], depth: relativeDepths(names.length) })) };
+}

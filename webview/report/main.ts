@@ -19,7 +19,7 @@ import type { Chart } from 'chart.js';
 import type { Box } from '../../src/engine/concentration';
 import type { Report } from '../../src/engine/report';
 import type { CheckpointsView, FromWebview, PanelState, ToWebview, WebviewSavedState } from '../../src/protocol';
-import { baselinesSpec, chartHooks, concentrationSpec, renderChart as drawChart, sidRuSpec, type ChartSeries, type ChartSpec } from './chart';
+import { baselinesSpec, chartHooks, concentrationSpec, layerAxis, renderChart as drawChart, sidRuSpec, type ChartSeries, type ChartSpec } from './chart';
 import { button, dropdown } from './controls';
 import { basename, findLayer, hasBaselines, hasConcentration, hasRu, layerOrder, normalizeReport } from './data';
 import { cardHead, download, el, replaceChildren, vscodeApi } from './dom';
@@ -120,6 +120,7 @@ function chartCanvas(name: string, spec: ChartSpec, ariaLabel: string): HTMLCanv
   const hooks = chartHooks(spec);
   canvas.setAttribute('data-series', hooks.series);
   canvas.setAttribute('data-points', hooks.points);
+  canvas.setAttribute('data-x-axis', spec.xAxis ?? 'names');
   return canvas;
 }
 
@@ -136,7 +137,7 @@ function renderChartHead(): void {
   const picker = dropdown('Details for', series.map((s, i) => ({ value: String(i), label: s.label, selected: i === state.seriesIndex })),
     (value) => selectSeries(Number(value)));
   replaceChildren(chartHeadSlot,
-    ...cardHead(`${title}, ${series.length} ${state.checkpoints ? 'checkpoints' : 'models'}`, `One line per ${state.checkpoints ? 'checkpoint' : 'model'}: mean pixel SID per layer, ± 1 std across images. The header, heatmaps and table below show the ${state.checkpoints ? 'checkpoint' : 'model'} picked here.${withRu ? ruHint : ''}`, exportPngButton()),
+    ...cardHead(`${title}, ${series.length} ${state.checkpoints ? 'checkpoints' : 'models'}`, `One line per ${state.checkpoints ? 'checkpoint' : 'model'}: mean pixel SID per layer, ± 1 std across images.${layerAxis(series).depth ? " The models' layer names differ (different architectures), so each model's layers are placed at their relative depth, 0 = its first analysed layer, 1 = its last; each line joins only its own model's layers." : ''} The header, heatmaps and table below show the ${state.checkpoints ? 'checkpoint' : 'model'} picked here.${withRu ? ruHint : ''}`, exportPngButton()),
     el('div', { class: 'id-controls' }, el('label', null, 'Details for', picker)),
   );
 }
@@ -150,7 +151,7 @@ function renderChart(report: Report): void {
   const what = withRu ? 'mean pixel SID and RU' : 'mean pixel SID';
   // For tests (the legend and points are drawn on the canvas): the lines' labels and finished layers per line.
   const canvas = chartCanvas('sid', spec, state.series ? `Line chart of ${what} per layer, one line per model` : `Line chart of ${what} per layer`);
-  const poor = spec.lines.flatMap((l) => (l.warnings ?? []).map((w, j) => (w ? spec.labels[j] : null))).filter((n): n is string => n !== null);
+  const poor = spec.lines.flatMap((l) => (l.warnings ?? []).map((w, j) => (w ? (l.names?.[j] ?? spec.labels[j]) : null))).filter((n): n is string => n !== null);
   if (poor.length) canvas.setAttribute('data-poor-decoder', JSON.stringify([...new Set(poor)]));
   replaceChildren(chartCanvasBox, canvas);
   chart = drawChart(canvas, spec, theme);
