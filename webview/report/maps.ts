@@ -204,7 +204,7 @@ export function renderMaps(report: Report, state: MapsState, theme: Theme, handl
     // Drawing the object box (editable only).
     let drawing: { anchor: { x: number; y: number }; end: { x: number; y: number }; snap: RegionSnapshot; pointer?: number; from?: { x: number; y: number }; moved: boolean } | null = null;
     const boxOf = (a: { x: number; y: number }, b: { x: number; y: number }): Box =>
-      modelRectToBox(Math.min(a.x, b.x), Math.min(a.y, b.y), Math.max(a.x, b.x) + 1, Math.max(a.y, b.y) + 1, info!.width, info!.height, grid.height, grid.width);
+      modelRectToBox(Math.min(a.x, b.x), Math.min(a.y, b.y), Math.max(a.x, b.x) + 1, Math.max(a.y, b.y) + 1, info!.width, info!.height, grid.height, grid.width, info!.geometry);
     const preview = (): void => {
       if (!drawing) return;
       const problem = setRegion(report, imageIndex, boxOf(drawing.anchor, drawing.end), 'panel');
