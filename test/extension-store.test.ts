@@ -66,6 +66,11 @@ test('settings hash: same inputs, same key; any setting, image or layer change, 
   assert.notEqual(settingsHash({ ...base, images: [IMAGES[0]] }), key, 'fewer images');
   assert.notEqual(settingsHash({ ...base, images: [IMAGES[0], { ...IMAGES[1], mtimeMs: 3 }] }), key, 'an image changed');
   assert.notEqual(settingsHash({ ...base, layers: ['conv'] }), key, 'layers');
+  assert.equal(settingsHash({ ...base, imageOptions: {} }), key, 'unset resize/transparency: the key stays as it was');
+  const crop = settingsHash({ ...base, imageOptions: { resize: 'center-crop' } });
+  assert.notEqual(crop, key, 'a resize mode');
+  assert.notEqual(settingsHash({ ...base, imageOptions: { resize: 'letterbox' } }), crop, 'another resize mode');
+  assert.notEqual(settingsHash({ ...base, imageOptions: { alpha: { mode: 'drop' } } }), key, 'alpha handling');
 });
 
 test('report file names: model name + model sha prefix + settings key, safe characters only', () => {
@@ -186,6 +191,13 @@ test('settings: defaults match the engine; 0 grid = per pixel; input range parse
   assert.equal(t.images, 'data/*.png');
   assert.deepEqual(parseInputRange('0,255'), [0, 255]);
   assert.deepEqual([s.trainImages, s.boxesFile], ['', '']);
+  assert.deepEqual(s.imageOptions, {}, 'resize and transparency unset: the engine\'s defaults');
+  assert.deepEqual(settingsFrom((k) => ({ resize: ' center-crop ', transparency: 'drop' })[k]).imageOptions, { resize: 'center-crop', alpha: { mode: 'drop' } });
+  assert.deepEqual(settingsFrom((k) => ({ resize: 'letterbox:255,0,51', transparency: 'composite:255,255,255' })[k]).imageOptions, {
+    resize: 'letterbox',
+    pad: [1, 0, 0.2],
+    alpha: { mode: 'composite', background: [1, 1, 1] },
+  });
   assert.deepEqual(s.analysis.metrics, ['sid'], 'SID alone by default');
   assert.equal(s.analysis.decoder, null, 'no decoder without RU');
 });
@@ -225,6 +237,10 @@ test('settings: validation messages name the setting and the allowed values', ()
     [{ metrics: ['ru'], decoder: 6 }, 'infodiscard.decoder', /must be one of default, light, got 6/],
     [{ trainImages: ['a'] }, 'infodiscard.trainImages', /"infodiscard\.trainImages" must be a folder or glob pattern \(text\)/],
     [{ boxesFile: 1 }, 'infodiscard.boxesFile', /"infodiscard\.boxesFile" must be the path of a JSON file \(text\), got 1/],
+    [{ resize: 'crop' }, 'infodiscard.resize', /^setting "infodiscard\.resize" expects stretch, center-crop or letterbox\[:r,g,b\], got "crop"$/],
+    [{ resize: 'letterbox:300,0,0' }, 'infodiscard.resize', /colour must be r,g,b, three whole numbers from 0 to 255, got "300,0,0"/],
+    [{ transparency: 'white' }, 'infodiscard.transparency', /^setting "infodiscard\.transparency" expects composite\[:r,g,b\] .* or drop, got "white"$/],
+    [{ transparency: 3 }, 'infodiscard.transparency', /must be composite\[:r,g,b\] or drop \(text\), got 3/],
   ];
   for (const [values, setting, message] of cases) {
     assert.throws(() => settingsFrom((k) => values[k]), (e: unknown) => {
@@ -260,7 +276,7 @@ test('images setting: a folder or file relative to the workspace folder, or a gl
     assert.equal((searched as RelativePattern).baseUri.fsPath, dir, 'searched in the model\'s workspace folder');
     await assert.rejects(imagesFromSetting('nope', model as never), /setting "infodiscard\.images" names "nope", which does not exist/);
     workspace.findFiles = async () => [];
-    await assert.rejects(imagesFromSetting('*.gif', model as never), /"infodiscard\.images" \("\*\.gif"\) matches no \.png, \.jpg or \.jpeg files/);
+    await assert.rejects(imagesFromSetting('*.heic', model as never), /"infodiscard\.images" \("\*\.heic"\) matches no image files \(\.png \.jpg \.jpeg \.bmp \.gif \.tif \.tiff \.webp\)/);
   } finally {
     mock.reset();
     mock.workspaceFolders.length = 0;

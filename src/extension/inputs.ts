@@ -63,7 +63,7 @@ export async function imagesFromSetting(value: string, scope: vscode.Uri | undef
       throw new SettingError(name, `names "${value}", which does not exist; give a folder, an image or a glob relative to the workspace folder`);
     }
   }
-  if (files.length === 0) throw new SettingError(name, `("${value}") matches no .png, .jpg or .jpeg files`);
+  if (files.length === 0) throw new SettingError(name, `("${value}") matches no image files (${IMAGE_EXTENSIONS.join(' ')})`);
   return { files: await withStats(files), label: value };
 }
 
@@ -146,10 +146,10 @@ export async function imagesAt(paths: string[], label: string): Promise<ImageCho
     try {
       files.push(...(await expandPath(p)).filter(isImage));
     } catch {
-      throw new UserError('no such file or folder; pick PNG/JPEG files or a folder of them', p);
+      throw new UserError('no such file or folder; pick image files (PNG, JPEG, BMP, GIF, TIFF, WebP) or a folder of them', p);
     }
   }
-  if (files.length === 0) throw new UserError(`${label} has no .png, .jpg or .jpeg images`);
+  if (files.length === 0) throw new UserError(`${label} has no images (${IMAGE_EXTENSIONS.join(' ')})`);
   return { files: await withStats(files), label };
 }
 
@@ -161,7 +161,7 @@ async function askImages(ctx: Ctx): Promise<{ paths: string[]; label: string } |
   const items: PickItem[] = [
     ...recent.map((paths): PickItem => ({ label: `$(history) ${recentLabel(paths)}`, description: 'recent', action: 'recent', paths })),
     { label: '$(file-media) Sample images', description: 'Fashion-MNIST, shipped with infodiscard', action: 'sample' },
-    { label: '$(folder-opened) Browse…', description: 'a folder or PNG/JPEG files', action: 'browse' },
+    { label: '$(folder-opened) Browse…', description: 'a folder or image files (PNG, JPEG, BMP, GIF, TIFF, WebP)', action: 'browse' },
   ];
   const picked = await vscode.window.showQuickPick(items, {
     title: 'infodiscard: images to analyse with',
@@ -177,7 +177,7 @@ async function askImages(ctx: Ctx): Promise<{ paths: string[]; label: string } |
       canSelectFolders: true,
       canSelectMany: true,
       openLabel: 'Use these images',
-      filters: { Images: ['png', 'jpg', 'jpeg'] },
+      filters: { Images: IMAGE_EXTENSIONS.map((e) => e.slice(1)) },
       defaultUri: vscode.workspace.workspaceFolders?.[0]?.uri,
     });
     if (!uris || uris.length === 0) return undefined;
