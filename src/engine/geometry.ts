@@ -74,3 +74,36 @@ export function placementOf(geometry: ImageGeometry | undefined, originalW: numb
   }
   return { src: [...crop] as Rect, dst: p.dst };
 }
+
+const ORIENTATION_TEXT: Record<number, string> = {
+  2: 'mirrored',
+  3: 'turned 180°',
+  4: 'flipped',
+  5: 'transposed',
+  6: 'turned 90° clockwise',
+  7: 'transversed',
+  8: 'turned 90° counter-clockwise',
+};
+
+/**
+ * One line for people about how an image was fitted (the panel's facts): "center-crop 300×300 at (75, 0) of
+ * 451×300; EXIF orientation 6 (turned 90° clockwise); transparency composited over 255,255,255". Undefined for
+ * reports without geometry (schemas 1-2: stretched, composited over black).
+ */
+export function describeGeometry(info: Pick<ImageInfo, 'width' | 'height' | 'geometry'>): string | undefined {
+  const g = info.geometry;
+  if (!g) return undefined;
+  const rgb = (c: readonly number[]) => c.map((v) => Math.round(v * 255)).join(',');
+  const parts: string[] = [];
+  const c = g.crop;
+  const whole = !c || (c[0] === 0 && c[1] === 0 && c[2] === info.width && c[3] === info.height);
+  if (g.resize === 'center-crop' && c && !whole) parts.push(`center-crop ${c[2]}×${c[3]} at (${c[0]}, ${c[1]}) of ${info.width}×${info.height}`);
+  else if (g.resize === 'letterbox') parts.push(`letterbox of ${info.width}×${info.height}${g.pad ? `, padded with ${rgb(g.pad)}` : ''}`);
+  else parts.push(`${g.resize} of ${info.width}×${info.height}`);
+  if (g.exifOrientation !== undefined && g.exifOrientation !== 1) {
+    parts.push(`EXIF orientation ${g.exifOrientation} (${ORIENTATION_TEXT[g.exifOrientation] ?? 'unknown'}, shown upright)`);
+  }
+  if (g.alpha === 'composited') parts.push(`transparency composited over ${rgb(g.background ?? [0, 0, 0])}`);
+  else if (g.alpha === 'dropped') parts.push('transparency dropped');
+  return parts.join('; ');
+}

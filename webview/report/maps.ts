@@ -10,6 +10,7 @@
  * layer (regionEdit.ts) and the box is handed to the host to persist.
  */
 import { modelRectToBox, type Box } from '../../src/engine/concentration';
+import { describeGeometry } from '../../src/engine/geometry';
 import { POOR_DECODER_PSNR, type Report } from '../../src/engine/report';
 import type { Scale } from './colormap';
 import { button, dropdown } from './controls';
@@ -387,6 +388,8 @@ export function renderMaps(report: Report, state: MapsState, theme: Theme, handl
   };
   fact('Layer', `${layer.name}${layer.kind ? ` (${layer.kind})` : ''}`);
   fact('Image', report.images[imageIndex]?.path ?? `#${imageIndex + 1}`);
+  const fitted = report.images[imageIndex] ? describeGeometry(report.images[imageIndex]) : undefined;
+  if (fitted) fact('Fitted', fitted, 'How the file became the model input; the maps and the box are on the image as the model saw it');
   if (result) {
     const alpha = report.settings?.alpha;
     fact('SID mean', `${fmt(result.sidMean, 3)} nats/pixel`);
