@@ -22,6 +22,8 @@ import { DEFAULT_SETTINGS } from '../src/engine/settings';
 import { saveLayersModel } from '../src/engine/loaders/saveTfjs';
 import { parseCli, analyzeParams, type AnalyzeArgs } from '../src/cli/args';
 import type { AnalysisEvent } from '../src/engine/events';
+import { runLayersInPool } from '../src/worker/parallel';
+import type { AnalyzeParams } from '../src/protocol';
 import { tempDir, writeGrayPng } from './helpers/fixtures';
 
 const FIXTURES = path.resolve('test/fixtures/images');
@@ -252,4 +254,32 @@ test('analyze: every image records its geometry, boxes map through it, skipped f
   assert.equal(warnings.filter((m) => m.includes('c.avif')).length, 1, warnings.join(' | '));
   assert.match(warnings.find((m) => m.includes('c.avif'))!, /skipped 1 file that cannot be read as images: .*c\.avif \(AVIF is not read\)/);
   tf.disposeVariables();
+});
+
+test('worker processes: the jobs get files, so the parallel runner names the skipped ones itself, once', async () => {
+  const dir = tempDir();
+  copyFileSync(path.join(FIXTURES, 'formats', 'pattern.png'), path.join(dir, 'a.png'));
+  copyFileSync(path.join(FIXTURES, 'formats', 'pattern.webp'), path.join(dir, 'b.webp'));
+  writeFileSync(path.join(dir, 'c.jxl'), 'jxl bytes');
+  const sent: AnalyzeParams[] = [];
+  const events: AnalysisEvent[] = [];
+  const layers = ['l1', 'l2'].map((name) => ({ name, kind: 'Conv2D', outputShape: [6, 8, 2], conv: true }));
+  const pool = {
+    listLayers: async () => ({ status: 'complete' as const, model: { modelPath: 'm.json', format: 'tfjs-layers' as const, input: { height: 6, width: 8, channels: 3 }, layers } }),
+    run: async (params: AnalyzeParams, h: { onEvent?: (e: AnalysisEvent) => void }) => {
+      sent.push(params);
+      h.onEvent?.({ type: 'started', layers: params.layers!, images: params.images.length, backend: 'wasm' });
+      throw new Error('stop here');
+    },
+  };
+  const params = { modelPath: 'm.json', images: [dir], settings: { ...DEFAULT_SETTINGS, backend: 'wasm' as const }, reportPath: path.join(dir, 'r.json'), imageOptions: { resize: 'letterbox' as const } };
+  await assert.rejects(runLayersInPool(pool as never, params, 2, { onEvent: (e) => events.push(e) }), /stop here/);
+  assert.ok(sent.length > 1, 'several jobs');
+  for (const p of sent) {
+    assert.deepEqual(p.images.map((f) => path.basename(f)), ['a.png', 'b.webp'], 'files, not the folder');
+    assert.deepEqual(p.imageOptions, { resize: 'letterbox' }, 'image options reach every job');
+  }
+  const warnings = events.filter((e): e is Extract<AnalysisEvent, { type: 'warning' }> => e.type === 'warning');
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0].message, /skipped 1 file .*c\.jxl \(JXL is not read\)/);
 });
