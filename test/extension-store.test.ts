@@ -15,7 +15,7 @@ import { writeReport } from '../src/engine/reportFile';
 import { coreCount } from '../src/worker/client';
 import { readTfjsArtifacts } from '../src/engine/loaders/tfjsArtifacts';
 import { parseInputRange, SettingError, settingsFrom } from '../src/extension/config';
-import { boxesFileFor, imagesFromSetting, sampleImagesFolder, trainImagesFor } from '../src/extension/inputs';
+import { boxesFileFor, imagesFromSetting, sampleImagesFolder, skippedImagesNote, trainImagesFor } from '../src/extension/inputs';
 import type { Ctx } from '../src/extension/ctx';
 import {
   allReportsFolders, coversMetrics, metricKeys, modelName, reportFileName, reportsFolderFor, ReportStore, settingsHash, summarize, type ImageFile, type RunInputs,
@@ -39,6 +39,12 @@ function copyModel(dir: string, name = 'fashion-cnn'): string {
 }
 
 const IMAGES: ImageFile[] = [{ path: '/data/a.png', size: 100, mtimeMs: 1 }, { path: '/data/b.png', size: 120, mtimeMs: 2 }];
+
+/** The first bytes of a PNG and a JPEG: enough for the image folders' listing (which reads them), not to decode. */
+const FAKE_IMAGE: Record<string, Buffer> = {
+  '.png': Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+  '.jpg': Buffer.from([0xff, 0xd8, 0xff, 0xe0]),
+};
 
 test('model hash: streamed from disk equals the loader\'s in-memory hash', async () => {
   const dir = tmp();
@@ -258,12 +264,17 @@ test('images setting: a folder or file relative to the workspace folder, or a gl
   const dir = tmp();
   try {
     mkdirSync(path.join(dir, 'data', 'val'), { recursive: true });
-    for (const f of ['b.png', 'a.JPG', 'notes.txt']) writeFileSync(path.join(dir, 'data', 'val', f), 'x');
+    // Image files are known by their first bytes too: a PNG and a JPEG signature (8 and 4 bytes), a broken WebP and
+    // a HEIC are named as skipped, a text file is not an image at all.
+    for (const f of ['b.png', 'a.JPG', 'notes.txt', 'broken.webp', 'IMG_1.heic']) writeFileSync(path.join(dir, 'data', 'val', f), FAKE_IMAGE[path.extname(f).toLowerCase()] ?? 'x');
     mock.workspaceFolders.push({ uri: Uri.file(dir), name: 'w', index: 0 });
     const model = Uri.file(path.join(dir, 'm', 'model.json'));
     const folder = await imagesFromSetting('data/val', model as never);
     assert.deepEqual(folder.files.map((f) => path.basename(f.path)), ['a.JPG', 'b.png'], 'image files only, sorted');
-    assert.ok(folder.files.every((f) => f.size === 1 && f.mtimeMs > 0), 'size and mtime recorded for the settings key');
+    assert.deepEqual(folder.files.map((f) => f.size), [4, 8], 'size recorded for the settings key');
+    assert.ok(folder.files.every((f) => f.mtimeMs > 0), 'mtime recorded for the settings key');
+    assert.deepEqual(folder.skipped?.map((f) => path.basename(f.path)), ['IMG_1.heic', 'broken.webp']);
+    assert.match(skippedImagesNote(folder)!, /^skipped 2 files that cannot be read as images: .*IMG_1\.heic \(HEIC is not read\), .*broken\.webp/);
     assert.equal((await imagesFromSetting('data/val/b.png', model as never)).files.length, 1);
     let searched: unknown;
     workspace.findFiles = (async (pattern: unknown) => {
@@ -396,7 +407,7 @@ test('training images: the setting, else the shipped training images for the sam
   try {
     const ctx = { extensionUri: Uri.file(ROOT) } as unknown as Ctx;
     mkdirSync(path.join(dir, 'train'));
-    for (const f of ['t1.png', 't2.png', 'readme.md']) writeFileSync(path.join(dir, 'train', f), 'x');
+    for (const f of ['t1.png', 't2.png', 'readme.md']) writeFileSync(path.join(dir, 'train', f), FAKE_IMAGE[path.extname(f)] ?? 'x');
     mock.workspaceFolders.push({ uri: Uri.file(dir), name: 'w', index: 0 });
     const model = Uri.file(path.join(dir, 'model.json')) as never;
     const sample = { files: [{ path: path.join(sampleImagesFolder(ctx), '0-tshirt.png'), size: 1, mtimeMs: 1 }], label: 'sample images' };

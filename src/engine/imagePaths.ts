@@ -63,29 +63,10 @@ export function collectImages(specs: string[]): CollectedImages {
       throw new UserError(`no such file or folder; give image files (${IMAGE_EXTENSIONS.join(' ')}) or a folder of them`, spec);
     }
     if (st.isDirectory()) {
-      const names = readdirSync(spec).sort();
-      const files: string[] = [];
-      for (const name of names) {
-        const ext = path.extname(name).toLowerCase();
-        const file = path.join(spec, name);
-        if (UNSUPPORTED_IMAGE_EXTENSIONS.includes(ext)) {
-          skipped.push({ path: file, reason: `${ext.slice(1).toUpperCase()} is not read` });
-          continue;
-        }
-        if (!IMAGE_EXTENSIONS.includes(ext)) continue;
-        let format: ImageFormat | undefined;
-        try {
-          if (!statSync(file).isFile()) continue;
-          format = imageFormat(headOf(file));
-        } catch (e) {
-          skipped.push({ path: file, reason: `unreadable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` });
-          continue;
-        }
-        if (!format) skipped.push({ path: file, reason: 'not an image of a known format' });
-        else files.push(file);
-      }
+      const { files, skipped: here } = folderImages(spec);
+      skipped.push(...here);
       if (files.length === 0) {
-        const also = skipped.length > 0 ? ` (skipped: ${skipped.map((s) => path.basename(s.path)).join(', ')})` : '';
+        const also = here.length > 0 ? ` (skipped: ${here.map((s) => path.basename(s.path)).join(', ')})` : '';
         throw new UserError(`folder has no images that can be read (${IMAGE_EXTENSIONS.join(' ')})${also}`, spec);
       }
       out.push(...files);
@@ -95,6 +76,36 @@ export function collectImages(specs: string[]): CollectedImages {
   }
   if (out.length === 0) throw new UserError('no images given; pass --images <files or folder>', '--images');
   return { paths: out, skipped };
+}
+
+/**
+ * A folder's images in name order (not recursive) and the image-looking files in it that will not be read: an image
+ * extension whose bytes are not that format's, or an extension no decoder here reads (.heic, .avif, ...). Files
+ * with other extensions (boxes.json, notes) are neither. Never throws for an empty folder.
+ */
+export function folderImages(dir: string): { files: string[]; skipped: SkippedImage[] } {
+  const files: string[] = [];
+  const skipped: SkippedImage[] = [];
+  for (const name of readdirSync(dir).sort()) {
+    const ext = path.extname(name).toLowerCase();
+    const file = path.join(dir, name);
+    if (UNSUPPORTED_IMAGE_EXTENSIONS.includes(ext)) {
+      skipped.push({ path: file, reason: `${ext.slice(1).toUpperCase()} is not read` });
+      continue;
+    }
+    if (!IMAGE_EXTENSIONS.includes(ext)) continue;
+    let format: ImageFormat | undefined;
+    try {
+      if (!statSync(file).isFile()) continue;
+      format = imageFormat(headOf(file));
+    } catch (e) {
+      skipped.push({ path: file, reason: `unreadable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` });
+      continue;
+    }
+    if (!format) skipped.push({ path: file, reason: 'not an image of a known format' });
+    else files.push(file);
+  }
+  return { files, skipped };
 }
 
 /** Files as given, folders as their decodable images in name order (collectImages without the skipped list). */

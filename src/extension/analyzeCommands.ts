@@ -14,7 +14,7 @@ import { runAnalysis } from './analysis';
 import { MODEL_EXTENSIONS } from './checkpoints';
 import { readSettings, type ExtensionSettings } from './config';
 import type { Ctx } from './ctx';
-import { boxesFileFor, chooseImages, DEFAULT_BOXES_FILE, trainImagesFor, type ImageChoice } from './inputs';
+import { boxesFileFor, chooseImages, DEFAULT_BOXES_FILE, skippedImagesNote, trainImagesFor, type ImageChoice } from './inputs';
 import { exampleChoice, exampleFamilies, exampleItem, familiesFolder, type ExampleFamily } from './examples';
 import { showError } from './notify';
 import { ReportPanel } from './panel';
@@ -86,6 +86,8 @@ export interface RunChoice {
 export async function runChoice(ctx: Ctx, settings: ExtensionSettings, images: ImageChoice, scope: vscode.Uri | undefined): Promise<RunChoice> {
   const metrics = settings.analysis.metrics ?? ['sid'];
   const choice: RunChoice = { settings, images, notes: [] };
+  const skipped = skippedImagesNote(images);
+  if (skipped) choice.notes.push(skipped);
   if (metrics.includes('ru')) choice.trainImages = await trainImagesFor(ctx, settings.trainImages, scope, images);
   if (metrics.includes('concentration')) {
     choice.boxesFile = await boxesFileFor(settings.boxesFile, scope, images);
