@@ -5,6 +5,7 @@ to change them). Needs Debian's python3-pil (Pillow with WebP and TIFF support):
   exif/o1.jpg ... exif/o8.jpg   one upright 48x32 picture (red | green over blue | white quadrants), each stored
                                 the way a camera with EXIF orientation N stores it: the file's pixels are turned or
                                 mirrored and the tag says how to show them upright
+  exif/o6.png, exif/o6.webp     the same with orientation 6 in a PNG eXIf chunk and a WebP EXIF chunk (lossless)
   rgba.png                      4x2 RGBA with known alpha (opaque, half and fully transparent pixels)
   formats/pattern.{png,bmp,gif,tif,webp}
                                 the same 8x6 pattern of distinct colours in each format (lossless); the GIF has a
@@ -54,6 +55,16 @@ def exif_fixtures():
         assert shown.size == (48, 32), (o, shown.size)
         for (x, y), want in zip([(12, 8), (36, 8), (12, 24), (36, 24)], QUADRANTS):
             assert near(shown.getpixel((x, y)), want), (o, x, y, shown.getpixel((x, y)))
+    # PNG (eXIf chunk) and WebP (EXIF chunk) carry the tag too: orientation 6, lossless.
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored = up.transpose(STORE[6])
+    stored.save(os.path.join(ROOT, 'exif', 'o6.png'), exif=exif.tobytes())
+    stored.save(os.path.join(ROOT, 'exif', 'o6.webp'), lossless=True, exif=exif.tobytes())
+    for ext in ['png', 'webp']:
+        back = Image.open(os.path.join(ROOT, 'exif', f'o6.{ext}'))
+        assert back.getexif().get(0x0112) == 6, ext
+        assert list(ImageOps.exif_transpose(back).convert('RGB').getdata()) == list(up.getdata()), ext
 
 
 def rgba_fixture():

@@ -13,7 +13,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { selectBackend } from '../src/engine/backend';
 import { collectImages, decodeImage, loadImages, prepareImage, skippedFilesWarning, type DecodedImage } from '../src/engine/images';
 import { placement, placementOf } from '../src/engine/geometry';
-import { jpegExifOrientation } from '../src/engine/exif';
+import { containerExifOrientation, jpegExifOrientation } from '../src/engine/exif';
 import { modelRectToBox, regionMaskFromBox } from '../src/engine/concentration';
 import { resolveRegion } from '../src/engine/regions';
 import { parseResize, parseTransparency } from '../src/engine/imageOptions';
@@ -137,6 +137,17 @@ test('EXIF orientation: all eight camera orientations load upright', async () =>
     assert.equal(im.geometry.exifOrientation, o);
     quadrants.forEach((want, k) => close(at(im.pixels, 2, 3, k % 2, Math.floor(k / 2)), want, 0.06, `o${o} quadrant ${k}`));
   }
+  // PNG (eXIf chunk) and WebP (EXIF chunk) carry the tag too: lossless, so exactly the upright picture.
+  for (const ext of ['png', 'webp']) {
+    const file = path.join(FIXTURES, 'exif', `o6.${ext}`);
+    assert.equal(containerExifOrientation(readFileSync(file)), 6, ext);
+    const d = decodeImage(file);
+    assert.deepEqual([d.width, d.height, d.exifOrientation], [48, 32, 6], ext);
+    assert.deepEqual([...d.rgba.subarray(0, 4)], [255, 0, 0, 255], `${ext}: red at the top left`);
+    assert.deepEqual([...d.rgba.subarray(4 * 47, 4 * 48)], [0, 255, 0, 255], `${ext}: green at the top right`);
+  }
+  assert.equal(containerExifOrientation(readFileSync(path.join(FIXTURES, 'formats', 'pattern.webp'))), undefined);
+  assert.equal(containerExifOrientation(readFileSync(path.join(FIXTURES, 'rgba.png'))), undefined);
   // Stored sideways (6: a phone held upright): without the tag it would be 32 x 48 with the quadrants turned.
   const raw = jpeg.decode(readFileSync(path.join(FIXTURES, 'exif', 'o6.jpg')), { useTArray: true });
   assert.deepEqual([raw.width, raw.height], [32, 48]);

@@ -1,6 +1,6 @@
 /**
- * EXIF orientation (tag 0x0112) of a JPEG, read from its APP1 "Exif" segment, and applied to decoded RGBA so the
- * image is upright as photo viewers show it. Pure: no tfjs, no node.
+ * EXIF orientation (tag 0x0112) of a JPEG (its APP1 "Exif" segment), a PNG (eXIf chunk) or a WebP (EXIF chunk),
+ * applied to decoded RGBA so the image is upright as photo viewers show it. Pure: no tfjs, no node.
  *
  * Orientation values (TIFF 6.0 / EXIF 2.3): 1 upright; 2 mirrored left-right; 3 rotated 180; 4 mirrored
  * top-bottom; 5 transposed (mirrored across the main diagonal); 6 stored rotated 90 counter-clockwise (shown after
@@ -32,6 +32,39 @@ export function jpegExifOrientation(buf: Uint8Array): number | undefined {
       if (o !== undefined) return o;
     }
     p += 2 + len;
+  }
+  return undefined;
+}
+
+/**
+ * The orientation tag of a PNG (its eXIf chunk) or a WebP (its EXIF chunk), or undefined. Never throws. Browsers
+ * and photo viewers honour these too, so an image that carries one is shown turned.
+ */
+export function containerExifOrientation(buf: Uint8Array): number | undefined {
+  const ascii = (from: number, to: number) => String.fromCharCode(...buf.subarray(from, to));
+  const be32 = (i: number) => buf[i] * 2 ** 24 + ((buf[i + 1] << 16) | (buf[i + 2] << 8) | buf[i + 3]);
+  const le32 = (i: number) => (buf[i] | (buf[i + 1] << 8) | (buf[i + 2] << 16)) + buf[i + 3] * 2 ** 24;
+  const tiff = (start: number, end: number) => {
+    // Some writers keep the JPEG segment's "Exif\0\0" prefix.
+    const skip = end - start >= 6 && ascii(start, start + 4) === 'Exif' ? 6 : 0;
+    return tiffOrientation(buf.subarray(start + skip, end));
+  };
+  if (buf.length >= 8 && buf[0] === 0x89 && ascii(1, 4) === 'PNG') {
+    for (let p = 8; p + 8 <= buf.length; ) {
+      const len = be32(p);
+      const type = ascii(p + 4, p + 8);
+      if (type === 'eXIf' && p + 8 + len <= buf.length) return tiff(p + 8, p + 8 + len);
+      if (type === 'IDAT' || type === 'IEND') return undefined; // eXIf must come before the image data
+      p += 12 + len;
+    }
+    return undefined;
+  }
+  if (buf.length >= 12 && ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WEBP') {
+    for (let p = 12; p + 8 <= buf.length; ) {
+      const len = le32(p + 4);
+      if (ascii(p, p + 4) === 'EXIF' && p + 8 + len <= buf.length) return tiff(p + 8, p + 8 + len);
+      p += 8 + len + (len & 1);
+    }
   }
   return undefined;
 }

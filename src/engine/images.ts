@@ -1,6 +1,6 @@
 /**
- * Images: PNG (pngjs), JPEG (jpeg-js, EXIF orientation applied), BMP (bmp-ts), GIF (omggif, first frame), TIFF
- * (utif2, first page, its Orientation tag applied) and WebP (@cwasm/webp, libwebp in wasm) files, decoded to upright
+ * Images: PNG (pngjs), JPEG (jpeg-js), BMP (bmp-ts), GIF (omggif, first frame), TIFF (utif2, first page) and WebP
+ * (@cwasm/webp, libwebp in wasm) files, turned by their EXIF/TIFF orientation tag where they carry one, decoded to upright
  * RGBA; alpha composited over a stated colour or dropped; converted to the model's channel count; fitted to the
  * model's input by a resize mode (geometry.ts: stretch, center-crop, letterbox), resizing with tfjs bilinear and a
  * box prefilter when shrinking. Output pixels are in [0,1], H x W x C row-major: the image as the model sees it.
@@ -13,7 +13,7 @@ import { GifReader } from 'omggif';
 import * as UTIF from 'utif2';
 import { readFileSync } from 'node:fs';
 import { UserError } from './errors';
-import { applyOrientation, jpegExifOrientation } from './exif';
+import { applyOrientation, containerExifOrientation, jpegExifOrientation } from './exif';
 import { placement, type ImageGeometry, type ImageOptions } from './geometry';
 import { imageFormat, type ImageFormat } from './imagePaths';
 
@@ -58,7 +58,7 @@ function rawDecode(buf: Buffer, format: ImageFormat): DecodedImage {
   switch (format) {
     case 'png': {
       const png = PNG.sync.read(buf);
-      return { width: png.width, height: png.height, rgba: new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.length) };
+      return { width: png.width, height: png.height, rgba: new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.length), exifOrientation: containerExifOrientation(buf) };
     }
     case 'jpeg': {
       const img = jpeg.decode(buf, { useTArray: true, formatAsRGBA: true, maxMemoryUsageInMB: 1024 });
@@ -94,7 +94,7 @@ function rawDecode(buf: Buffer, format: ImageFormat): DecodedImage {
     }
     case 'webp': {
       const img = webpDecoder().decode(new Uint8Array(buf.buffer, buf.byteOffset, buf.length));
-      return { width: img.width, height: img.height, rgba: new Uint8Array(img.data.buffer, img.data.byteOffset, img.data.length) };
+      return { width: img.width, height: img.height, rgba: new Uint8Array(img.data.buffer, img.data.byteOffset, img.data.length), exifOrientation: containerExifOrientation(buf) };
     }
   }
 }
