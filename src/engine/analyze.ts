@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from './backend';
 import { CancelledError, UserError, isUserError } from './errors';
 import type { EventSink } from './events';
-import { collectImagePaths, collectImages, loadImages, skippedFilesWarning, type ImageOptions, type PreparedImage } from './images';
+import { collectImages, loadImages, skippedFilesWarning, type ImageOptions, type PreparedImage } from './images';
 import { makeInputMapping } from './inputMapping';
 import { loadModel, type LoadedModel } from './loaders';
 import { resolveLayers } from './resolveLayers';
@@ -144,9 +144,12 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
     const images: PreparedImage[] = loadImages(imagePaths, height, width, channels, imageOptions);
     // RU decoders train on the analysis images plus --train-images (each file once).
     let trainPixels: Float32Array[] = [];
+    const skippedFiles = [...collected.skipped];
     if ((settingsIn.metrics ?? []).includes('ru')) {
       const seen = new Set(imagePaths.map((p) => path.resolve(p)));
-      const extra = req.trainImages && req.trainImages.length > 0 ? collectImagePaths(req.trainImages).filter((p) => !seen.has(path.resolve(p))) : [];
+      const train = req.trainImages && req.trainImages.length > 0 ? collectImages(req.trainImages) : { paths: [], skipped: [] };
+      skippedFiles.push(...train.skipped);
+      const extra = train.paths.filter((p) => !seen.has(path.resolve(p)));
       trainPixels = [...images.map((im) => im.pixels), ...loadImages(extra, height, width, channels, imageOptions).map((im) => im.pixels)];
     }
     const mapping = makeInputMapping({ inputRange: settingsIn.inputRange, normalize: settingsIn.normalize }, channels);
@@ -191,7 +194,7 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
     };
     save();
     emit({ type: 'started', layers, images: images.length, backend });
-    const skipped = skippedFilesWarning(collected.skipped);
+    const skipped = skippedFilesWarning(skippedFiles);
     if (skipped) emit({ type: 'warning', message: skipped });
     for (const message of regions.warnings) emit({ type: 'warning', message });
 
