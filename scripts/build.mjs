@@ -18,7 +18,8 @@ const nodeCommon = {
   format: 'cjs',
   sourcemap: true,
   logLevel: 'warning',
-  external: ['@tensorflow/*', 'vscode'],
+  // @cwasm/webp (libwebp in wasm) reads its webp.wasm beside its own index.js: resolved from node_modules at run time.
+  external: ['@tensorflow/*', 'vscode', '@cwasm/webp'],
 };
 
 const builds = [

@@ -6,6 +6,7 @@
 import type { BackendChoice } from './engine/backend';
 import type { CoherencyPhase, CoherencySummary, OutputCheck } from './engine/coherency';
 import type { AnalysisEvent } from './engine/events';
+import type { ImageOptions } from './engine/geometry';
 import type { RescaledPair } from './engine/loaders/types';
 import type { ModelFormat, ObjectRegion, Report } from './engine/report';
 import type { SettingsInput } from './engine/settings';
@@ -21,6 +22,8 @@ export interface AnalyzeParams {
   layers?: string[];
   settings: SettingsInput;
   inputSize?: [number, number];
+  /** How image files are fitted to the model input (resize mode, alpha, letterbox padding); engine defaults when absent. */
+  imageOptions?: ImageOptions;
   /** Where the worker writes the report after every layer (so it survives a crash of the worker). */
   reportPath: string;
   /** RU: more images (files or folders) for the decoders' training; cached decoders live in decoderCacheDir. */

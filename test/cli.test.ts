@@ -212,10 +212,10 @@ test('bad images and options get one clear line', async () => {
   const base = ['analyze', good, '--images', image, ...fast];
   const text = path.join(dir, 'fake.png');
   writeFileSync(text, 'not an image');
-  expectUserError(['analyze', good, '--images', text, ...fast], /fake\.png: not a PNG or JPEG image/);
+  expectUserError(['analyze', good, '--images', text, ...fast], /fake\.png: not a PNG, JPEG, BMP, GIF, TIFF or WebP image/);
   const truncated = path.join(dir, 'trunc.png');
   writeFileSync(truncated, readFileSync(image).subarray(0, 40));
-  expectUserError(['analyze', good, '--images', truncated, ...fast], /trunc\.png: cannot decode image/);
+  expectUserError(['analyze', good, '--images', truncated, ...fast], /trunc\.png: cannot decode this PNG image/);
   expectUserError(['analyze', good, ...fast], /--images: is required/);
   expectUserError([...base, '--alpha=-1'], /--alpha: must be a number in \(0, 100\]/);
   expectUserError([...base, '--alpha', '-1'], /--alpha: write a value that starts with "-" as --alpha=VALUE/);

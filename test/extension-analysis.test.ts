@@ -466,11 +466,20 @@ test('metrics settings reach the worker: training images, decoder cache, boxes; 
     assert.equal(w.length, 1);
     assert.match(w[0].message, /^infodiscard: net-m: concentration needs object regions: no boxes\.json beside the images; set "infodiscard\.boxesFile"/);
 
+    // infodiscard.resize / transparency reach the worker and the report key (unset above: no imageOptions at all).
+    assert.ok(calls.every((c) => c.imageOptions === undefined), 'defaults: nothing sent');
+    mock.log.length = 0;
+    configure({ images: 'images-m', resize: 'center-crop', transparency: 'composite:255,255,255' });
+    await run('infodiscard.analyzeModel', Uri.file(model));
+    assert.equal(calls.length, 5, 'another resize mode: analysed again');
+    assert.deepEqual(calls[4].imageOptions, { resize: 'center-crop', alpha: { mode: 'composite', background: [1, 1, 1] } });
+    assert.match(mock.log.join('\n'), /net-m: images fitted with resize center-crop, transparency composite:255,255,255/);
+
     // A bad metrics setting stops before anything runs, offering to open it.
     mock.messages.length = 0;
     configure({ images: 'images-m', metrics: ['ru', 'psnr'] });
     await run('infodiscard.analyzeModel', Uri.file(model));
-    assert.equal(calls.length, 4);
+    assert.equal(calls.length, 5);
     assert.equal(mock.messages.length, 1);
     assert.match(mock.messages[0].message, /^infodiscard: setting "infodiscard\.metrics" lists unknown metric "psnr"/);
     assert.deepEqual(mock.messages[0].items, ['Open Settings']);

@@ -112,6 +112,8 @@ test('settings: declared with the engine defaults and ranges', () => {
     'infodiscard.decoder': 'default',
     'infodiscard.trainImages': '',
     'infodiscard.boxesFile': '',
+    'infodiscard.resize': '',
+    'infodiscard.transparency': '',
   };
   assert.deepEqual(Object.keys(props).sort(), Object.keys(expect).sort());
   for (const [key, value] of Object.entries(expect)) assert.deepEqual(props[key].default, value, key);

@@ -15,7 +15,7 @@ import { writeReport } from '../src/engine/reportFile';
 import { coreCount } from '../src/worker/client';
 import { readTfjsArtifacts } from '../src/engine/loaders/tfjsArtifacts';
 import { parseInputRange, SettingError, settingsFrom } from '../src/extension/config';
-import { boxesFileFor, imagesFromSetting, sampleImagesFolder, trainImagesFor } from '../src/extension/inputs';
+import { boxesFileFor, imagesFromSetting, sampleImagesFolder, skippedImagesNote, trainImagesFor } from '../src/extension/inputs';
 import type { Ctx } from '../src/extension/ctx';
 import {
   allReportsFolders, coversMetrics, metricKeys, modelName, reportFileName, reportsFolderFor, ReportStore, settingsHash, summarize, type ImageFile, type RunInputs,
@@ -39,6 +39,12 @@ function copyModel(dir: string, name = 'fashion-cnn'): string {
 }
 
 const IMAGES: ImageFile[] = [{ path: '/data/a.png', size: 100, mtimeMs: 1 }, { path: '/data/b.png', size: 120, mtimeMs: 2 }];
+
+/** The first bytes of a PNG and a JPEG: enough for the image folders' listing (which reads them), not to decode. */
+const FAKE_IMAGE: Record<string, Buffer> = {
+  '.png': Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+  '.jpg': Buffer.from([0xff, 0xd8, 0xff, 0xe0]),
+};
 
 test('model hash: streamed from disk equals the loader\'s in-memory hash', async () => {
   const dir = tmp();
@@ -66,6 +72,11 @@ test('settings hash: same inputs, same key; any setting, image or layer change, 
   assert.notEqual(settingsHash({ ...base, images: [IMAGES[0]] }), key, 'fewer images');
   assert.notEqual(settingsHash({ ...base, images: [IMAGES[0], { ...IMAGES[1], mtimeMs: 3 }] }), key, 'an image changed');
   assert.notEqual(settingsHash({ ...base, layers: ['conv'] }), key, 'layers');
+  assert.equal(settingsHash({ ...base, imageOptions: {} }), key, 'unset resize/transparency: the key stays as it was');
+  const crop = settingsHash({ ...base, imageOptions: { resize: 'center-crop' } });
+  assert.notEqual(crop, key, 'a resize mode');
+  assert.notEqual(settingsHash({ ...base, imageOptions: { resize: 'letterbox' } }), crop, 'another resize mode');
+  assert.notEqual(settingsHash({ ...base, imageOptions: { alpha: { mode: 'drop' } } }), key, 'alpha handling');
 });
 
 test('report file names: model name + model sha prefix + settings key, safe characters only', () => {
@@ -186,6 +197,13 @@ test('settings: defaults match the engine; 0 grid = per pixel; input range parse
   assert.equal(t.images, 'data/*.png');
   assert.deepEqual(parseInputRange('0,255'), [0, 255]);
   assert.deepEqual([s.trainImages, s.boxesFile], ['', '']);
+  assert.deepEqual(s.imageOptions, {}, 'resize and transparency unset: the engine\'s defaults');
+  assert.deepEqual(settingsFrom((k) => ({ resize: ' center-crop ', transparency: 'drop' })[k]).imageOptions, { resize: 'center-crop', alpha: { mode: 'drop' } });
+  assert.deepEqual(settingsFrom((k) => ({ resize: 'letterbox:255,0,51', transparency: 'composite:255,255,255' })[k]).imageOptions, {
+    resize: 'letterbox',
+    pad: [1, 0, 0.2],
+    alpha: { mode: 'composite', background: [1, 1, 1] },
+  });
   assert.deepEqual(s.analysis.metrics, ['sid'], 'SID alone by default');
   assert.equal(s.analysis.decoder, null, 'no decoder without RU');
 });
@@ -225,6 +243,10 @@ test('settings: validation messages name the setting and the allowed values', ()
     [{ metrics: ['ru'], decoder: 6 }, 'infodiscard.decoder', /must be one of default, light, got 6/],
     [{ trainImages: ['a'] }, 'infodiscard.trainImages', /"infodiscard\.trainImages" must be a folder or glob pattern \(text\)/],
     [{ boxesFile: 1 }, 'infodiscard.boxesFile', /"infodiscard\.boxesFile" must be the path of a JSON file \(text\), got 1/],
+    [{ resize: 'crop' }, 'infodiscard.resize', /^setting "infodiscard\.resize" expects stretch, center-crop or letterbox\[:r,g,b\], got "crop"$/],
+    [{ resize: 'letterbox:300,0,0' }, 'infodiscard.resize', /colour must be r,g,b, three whole numbers from 0 to 255, got "300,0,0"/],
+    [{ transparency: 'white' }, 'infodiscard.transparency', /^setting "infodiscard\.transparency" expects composite\[:r,g,b\] .* or drop, got "white"$/],
+    [{ transparency: 3 }, 'infodiscard.transparency', /must be composite\[:r,g,b\] or drop \(text\), got 3/],
   ];
   for (const [values, setting, message] of cases) {
     assert.throws(() => settingsFrom((k) => values[k]), (e: unknown) => {
@@ -242,12 +264,17 @@ test('images setting: a folder or file relative to the workspace folder, or a gl
   const dir = tmp();
   try {
     mkdirSync(path.join(dir, 'data', 'val'), { recursive: true });
-    for (const f of ['b.png', 'a.JPG', 'notes.txt']) writeFileSync(path.join(dir, 'data', 'val', f), 'x');
+    // Image files are known by their first bytes too: a PNG and a JPEG signature (8 and 4 bytes), a broken WebP and
+    // a HEIC are named as skipped, a text file is not an image at all.
+    for (const f of ['b.png', 'a.JPG', 'notes.txt', 'broken.webp', 'IMG_1.heic']) writeFileSync(path.join(dir, 'data', 'val', f), FAKE_IMAGE[path.extname(f).toLowerCase()] ?? 'x');
     mock.workspaceFolders.push({ uri: Uri.file(dir), name: 'w', index: 0 });
     const model = Uri.file(path.join(dir, 'm', 'model.json'));
     const folder = await imagesFromSetting('data/val', model as never);
     assert.deepEqual(folder.files.map((f) => path.basename(f.path)), ['a.JPG', 'b.png'], 'image files only, sorted');
-    assert.ok(folder.files.every((f) => f.size === 1 && f.mtimeMs > 0), 'size and mtime recorded for the settings key');
+    assert.deepEqual(folder.files.map((f) => f.size), [4, 8], 'size recorded for the settings key');
+    assert.ok(folder.files.every((f) => f.mtimeMs > 0), 'mtime recorded for the settings key');
+    assert.deepEqual(folder.skipped?.map((f) => path.basename(f.path)), ['IMG_1.heic', 'broken.webp']);
+    assert.match(skippedImagesNote(folder)!, /^skipped 2 files that cannot be read as images: .*IMG_1\.heic \(HEIC is not read\), .*broken\.webp/);
     assert.equal((await imagesFromSetting('data/val/b.png', model as never)).files.length, 1);
     let searched: unknown;
     workspace.findFiles = (async (pattern: unknown) => {
@@ -260,7 +287,7 @@ test('images setting: a folder or file relative to the workspace folder, or a gl
     assert.equal((searched as RelativePattern).baseUri.fsPath, dir, 'searched in the model\'s workspace folder');
     await assert.rejects(imagesFromSetting('nope', model as never), /setting "infodiscard\.images" names "nope", which does not exist/);
     workspace.findFiles = async () => [];
-    await assert.rejects(imagesFromSetting('*.gif', model as never), /"infodiscard\.images" \("\*\.gif"\) matches no \.png, \.jpg or \.jpeg files/);
+    await assert.rejects(imagesFromSetting('*.heic', model as never), /"infodiscard\.images" \("\*\.heic"\) matches no image files \(\.png \.jpg \.jpeg \.bmp \.gif \.tif \.tiff \.webp\)/);
   } finally {
     mock.reset();
     mock.workspaceFolders.length = 0;
@@ -380,7 +407,7 @@ test('training images: the setting, else the shipped training images for the sam
   try {
     const ctx = { extensionUri: Uri.file(ROOT) } as unknown as Ctx;
     mkdirSync(path.join(dir, 'train'));
-    for (const f of ['t1.png', 't2.png', 'readme.md']) writeFileSync(path.join(dir, 'train', f), 'x');
+    for (const f of ['t1.png', 't2.png', 'readme.md']) writeFileSync(path.join(dir, 'train', f), FAKE_IMAGE[path.extname(f)] ?? 'x');
     mock.workspaceFolders.push({ uri: Uri.file(dir), name: 'w', index: 0 });
     const model = Uri.file(path.join(dir, 'model.json')) as never;
     const sample = { files: [{ path: path.join(sampleImagesFolder(ctx), '0-tshirt.png'), size: 1, mtimeMs: 1 }], label: 'sample images' };

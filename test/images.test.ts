@@ -38,9 +38,9 @@ test('folders list their images sorted; bad entries are named', () => {
   assert.deepEqual(collectImagePaths([dir]).map((p) => path.basename(p)), ['a.png', 'b.png']);
   assert.throws(() => collectImagePaths([path.join(dir, 'nope.png')]), /nope\.png: no such file/);
   const empty = tempDir();
-  assert.throws(() => collectImagePaths([empty]), /has no \.png, \.jpg or \.jpeg images/);
+  assert.throws(() => collectImagePaths([empty]), /has no images that can be read \(\.png \.jpg \.jpeg \.bmp/);
   const txt = path.join(dir, 'notes.txt');
-  assert.throws(() => decodeImage(txt), /notes\.txt: not a PNG or JPEG/);
+  assert.throws(() => decodeImage(txt), /notes\.txt: not a PNG, JPEG, BMP, GIF, TIFF or WebP image/);
 });
 
 test('input mappings: range and per-channel normalisation', () => {

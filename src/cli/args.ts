@@ -4,6 +4,8 @@ import { UserError } from '../engine/errors';
 import { DEFAULT_DECODER, DEFAULT_SETTINGS, LIGHT_DECODER, type SettingsInput } from '../engine/settings';
 import type { DecoderSettings, MetricName, ObjectRegion } from '../engine/report';
 import { parseBoxFlag } from '../engine/regions';
+import { parseResize, parseTransparency } from '../engine/imageOptions';
+import type { ImageOptions } from '../engine/geometry';
 import type { AnalyzeParams } from '../protocol';
 import type { BackendChoice } from '../engine/backend';
 
@@ -17,7 +19,8 @@ Usage:
                                            unchanged; which measures move? (writes infodiscard-coherency.json)
 
 Options for analyze:
-  --images <paths>       PNG/JPEG files or folders, comma-separated or repeated (required)
+  --images <paths>       PNG, JPEG, BMP, GIF, TIFF or WebP files or folders, comma-separated or repeated
+                         (required); a folder's files that cannot be read are named in one warning
   --layers a,b           layers to analyse, in model order (default: all)
   --out <report.json>    report file, written after every layer (default: infodiscard-report.json)
   --html <report.html>   also write a self-contained HTML page with the charts and heatmaps
@@ -36,6 +39,10 @@ Options for analyze:
   --input-range lo,hi    model input = lo + (hi-lo) * pixel, pixels in [0,1] (default 0,1)
   --normalize m/s        model input = (pixel - m) / s, per channel: 0.485,0.456,0.406/0.229,0.224,0.225
   --input-size HxW       image size for models that accept any size
+  --resize M             how images fit the model input: stretch (default; aspect ratio not kept),
+                         center-crop (torchvision's Resize + CenterCrop: use it for torchvision models) or
+                         letterbox[:r,g,b] (fit inside, pad with r,g,b 0-255, default black)
+  --transparency T       composite[:r,g,b] (over r,g,b 0-255, default black) or drop (ignore alpha)
   --backend B            auto | tensorflow | wasm | cpu (default auto: tfjs-node if installed, else wasm)
   --preview              SID as a first-order map (Jacobian column norms, one level fit): seconds per layer, an
                          approximation of the optimised map, labelled as such in the report
@@ -68,6 +75,8 @@ export interface AnalyzeArgs {
   out: string;
   html?: string;
   inputSize?: [number, number];
+  /** --resize / --transparency, when given. */
+  imageOptions?: ImageOptions;
   quiet: boolean;
   settings: SettingsInput;
   /** Worker processes for the layers (1: analyse in this process). */
@@ -93,6 +102,7 @@ export function analyzeParams(args: AnalyzeArgs): AnalyzeParams {
     layers: args.layers,
     settings: args.settings,
     inputSize: args.inputSize,
+    ...(args.imageOptions ? { imageOptions: args.imageOptions } : {}),
     trainImages: args.trainImages,
     decoderCacheDir: args.decoderCacheDir,
     boxesFile: args.boxesFile,
@@ -151,6 +161,8 @@ export function parseCli(argv: string[]): CliArgs {
         'input-range': { type: 'string' },
         normalize: { type: 'string' },
         'input-size': { type: 'string' },
+        resize: { type: 'string' },
+        transparency: { type: 'string' },
         backend: { type: 'string' },
         metrics: { type: 'string', multiple: true },
         'train-images': { type: 'string', multiple: true },
@@ -189,7 +201,7 @@ export function parseCli(argv: string[]): CliArgs {
   if (command === 'layers') return { command, model, backend };
 
   const images = list(v.images);
-  if (images.length === 0) throw new UserError('is required: give PNG/JPEG files or a folder', '--images');
+  if (images.length === 0) throw new UserError('is required: give image files (PNG, JPEG, BMP, GIF, TIFF, WebP) or a folder', '--images');
 
   let inputRange: [number, number] | null = null;
   if (v['input-range'] !== undefined) {
@@ -209,6 +221,10 @@ export function parseCli(argv: string[]): CliArgs {
     if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new UserError(`expects HxW, e.g. 224x224, got "${v['input-size']}"`, '--input-size');
     inputSize = [Number(m[1]), Number(m[2])];
   }
+  const imageOptions: ImageOptions = {
+    ...(v.resize !== undefined ? parseResize(v.resize, '--resize') : {}),
+    ...(v.transparency !== undefined ? { alpha: parseTransparency(v.transparency, '--transparency') } : {}),
+  };
   const metrics = list(v.metrics) as MetricName[];
   let decoder: DecoderSettings | null = null;
   if (metrics.includes('ru')) {
@@ -251,6 +267,7 @@ export function parseCli(argv: string[]): CliArgs {
     out: v.out ?? 'infodiscard-report.json',
     html: v.html,
     inputSize,
+    ...(Object.keys(imageOptions).length > 0 ? { imageOptions } : {}),
     quiet: !!v.quiet,
     workers: parseWorkers(v.workers),
     trainImages: v['train-images'] ? list(v['train-images']) : undefined,

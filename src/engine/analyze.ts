@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from './backend';
 import { CancelledError, UserError, isUserError } from './errors';
 import type { EventSink } from './events';
-import { collectImagePaths, loadImages, type PreparedImage } from './images';
+import { collectImages, loadImages, skippedFilesWarning, type ImageOptions, type PreparedImage } from './images';
 import { makeInputMapping } from './inputMapping';
 import { loadModel, type LoadedModel } from './loaders';
 import { resolveLayers } from './resolveLayers';
@@ -40,6 +40,12 @@ export interface AnalyzeRequest {
   settings: SettingsInput;
   /** Model input size for models whose height/width are not fixed. */
   inputSize?: [number, number];
+  /**
+   * How image files are fitted to the model input: resize mode (stretch, center-crop, letterbox), alpha handling,
+   * letterbox padding. Unset parts come from settings.preprocessing when it is set, else stretch and composite over
+   * black. Recorded per image (report.images[].geometry).
+   */
+  imageOptions?: ImageOptions;
   reportPath?: string;
   /** Metrics to run beyond SID (settings.metrics); RU trains decoders on these images plus the analysis images. */
   trainImages?: string[];
@@ -117,7 +123,8 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
   const t0 = performance.now();
   const emit: EventSink = (event) => req.onEvent?.(event);
   const settingsIn = validateSettings(req.settings);
-  const imagePaths = collectImagePaths(req.images);
+  const collected = collectImages(req.images);
+  const imagePaths = collected.paths;
   const backend = await selectBackend(settingsIn.backend);
   const model = await loadModel(req.modelPath);
   let report: Report | undefined;
@@ -128,16 +135,30 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
     model.optimizeFor?.(layers);
     const [height, width] = imageSize(model, req.inputSize, imagePaths[0]);
     const channels = model.input.channels;
-    const images: PreparedImage[] = loadImages(imagePaths, height, width, channels);
+    const profile = settingsIn.preprocessing;
+    const imageOptions: ImageOptions = {
+      resize: req.imageOptions?.resize ?? profile?.resize ?? 'stretch',
+      alpha: req.imageOptions?.alpha ?? profile?.alpha ?? { mode: 'composite', background: [0, 0, 0] },
+      ...(req.imageOptions?.pad ? { pad: req.imageOptions.pad } : {}),
+    };
+    const images: PreparedImage[] = loadImages(imagePaths, height, width, channels, imageOptions);
     // RU decoders train on the analysis images plus --train-images (each file once).
     let trainPixels: Float32Array[] = [];
+    const skippedFiles = [...collected.skipped];
     if ((settingsIn.metrics ?? []).includes('ru')) {
       const seen = new Set(imagePaths.map((p) => path.resolve(p)));
-      const extra = req.trainImages && req.trainImages.length > 0 ? collectImagePaths(req.trainImages).filter((p) => !seen.has(path.resolve(p))) : [];
-      trainPixels = [...images.map((im) => im.pixels), ...loadImages(extra, height, width, channels).map((im) => im.pixels)];
+      const train = req.trainImages && req.trainImages.length > 0 ? collectImages(req.trainImages) : { paths: [], skipped: [] };
+      skippedFiles.push(...train.skipped);
+      const extra = train.paths.filter((p) => !seen.has(path.resolve(p)));
+      trainPixels = [...images.map((im) => im.pixels), ...loadImages(extra, height, width, channels, imageOptions).map((im) => im.pixels)];
     }
     const mapping = makeInputMapping({ inputRange: settingsIn.inputRange, normalize: settingsIn.normalize }, channels);
-    const settings = { ...settingsIn, backend };
+    // A preprocessing profile, when one is in force, states the resize mode and alpha handling the images went through.
+    const settings = {
+      ...settingsIn,
+      backend,
+      ...(profile ? { preprocessing: { ...profile, resize: imageOptions.resize!, alpha: imageOptions.alpha! } } : {}),
+    };
     const metrics = new Set(settings.metrics ?? ['sid']);
 
     // Object regions (concentration), at the model's input size.
@@ -158,6 +179,7 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
         height: im.height,
         channels: im.channels,
         pixels: Array.from(im.pixels, (p) => Math.round(p * 1000) / 1000),
+        geometry: im.geometry,
         ...(regions.regions[i] ? { region: regions.regions[i], regionMask: maskRows(regions.masks[i]!, height, width) } : {}),
       })),
       layers: [],
@@ -172,6 +194,8 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
     };
     save();
     emit({ type: 'started', layers, images: images.length, backend });
+    const skipped = skippedFilesWarning(skippedFiles);
+    if (skipped) emit({ type: 'warning', message: skipped });
     for (const message of regions.warnings) emit({ type: 'warning', message });
 
     const byName = new Map(model.layers.map((l) => [l.name, l]));

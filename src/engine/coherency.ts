@@ -175,7 +175,11 @@ async function verifyRescale(req: CoherencyRequest, factor: number, layersToMeas
     if (height === null || width === null) {
       throw new UserError('the model accepts any image size; give one with --input-size HxW (for example 224x224)', imagePaths[0]);
     }
-    const images = loadImages(imagePaths, height, width, channels);
+    const images = loadImages(imagePaths, height, width, channels, {
+      resize: req.imageOptions?.resize ?? settings.preprocessing?.resize,
+      alpha: req.imageOptions?.alpha ?? settings.preprocessing?.alpha,
+      pad: req.imageOptions?.pad,
+    });
     const mapping = makeInputMapping({ inputRange: settings.inputRange, normalize: settings.normalize }, channels);
     const inputs = images.map((im) => toModelUnits(im.pixels, mapping));
     const output = model.layers[model.layers.length - 1].name;

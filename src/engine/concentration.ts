@@ -4,8 +4,11 @@
  *
  * PURE: no tfjs, no node. The webview bundles this file to recompute concentration live while a box is dragged.
  *
- * Geometry. images.ts STRETCHES every image to the model input (no aspect-preserving letterbox, no centre crop),
- * each axis on its own: when an axis shrinks by 2x or more it is first box-averaged by f = floor(orig / model)
+ * Geometry. images.ts fits the image to the model input by a resize mode (geometry.ts): a source rectangle of
+ * the original image (all of it, or the centre crop) is STRETCHED onto a destination rectangle of the input (all of
+ * it, or the letterbox's inner block; model pixels outside it are padding and lie in no box). Below, "orig" and
+ * "model" are the two rectangles' sizes along one axis and coordinates are relative to their corners. The stretch
+ * treats each axis on its own: when an axis shrinks by 2x or more it is first box-averaged by f = floor(orig / model)
  * with 'valid' padding, which drops the last (orig mod f) rows/columns, then resized bilinearly with half-pixel
  * centres. So along one axis, model pixel i (centre i + 0.5) looks at original coordinate
  *     c = (i + 0.5) * extent / model,   extent = f * floor(orig / f),  f = max(1, floor(orig / model)),
@@ -13,6 +16,7 @@
  * centre is: x <= cx < x + w and y <= cy < y + h. A box [0, 0, W, H] therefore covers every model pixel.
  */
 import { meanStd } from './report';
+import { placementOf, type ImageGeometry } from './geometry';
 
 /** [x, y, width, height] in original-image pixels; (x, y) is the top-left corner. */
 export type Box = [number, number, number, number];
@@ -39,34 +43,59 @@ export function boxProblem(bbox: readonly number[]): string {
 
 /**
  * The box as the model sees it: modelH x modelW row-major 0/1, 1 where the model pixel's centre (mapped back to
- * the original image as images.ts resizes) lies in the box. Parts of the box past the image edge select nothing.
+ * the original image as images.ts resized it, with the image's `geometry`; absent = stretch) lies in the box.
+ * Parts of the box past the image edge, or outside a centre crop, select nothing; so does letterbox padding.
  */
-export function regionMaskFromBox(bbox: Box | readonly number[], originalW: number, originalH: number, modelH: number, modelW: number): Uint8Array {
+export function regionMaskFromBox(
+  bbox: Box | readonly number[],
+  originalW: number,
+  originalH: number,
+  modelH: number,
+  modelW: number,
+  geometry?: ImageGeometry,
+): Uint8Array {
   const [x, y, w, h] = bbox;
+  const { src, dst } = placementOf(geometry, originalW, originalH, modelH, modelW);
   const mask = new Uint8Array(modelH * modelW);
   const cols: number[] = [];
-  for (let j = 0; j < modelW; j++) {
-    const c = modelPixelCentre(j, originalW, modelW);
-    if (c >= x && c < x + w) cols.push(j);
+  for (let j = 0; j < dst[2]; j++) {
+    const c = src[0] + modelPixelCentre(j, src[2], dst[2]);
+    if (c >= x && c < x + w) cols.push(dst[0] + j);
   }
-  for (let i = 0; i < modelH; i++) {
-    const c = modelPixelCentre(i, originalH, modelH);
+  for (let i = 0; i < dst[3]; i++) {
+    const c = src[1] + modelPixelCentre(i, src[3], dst[3]);
     if (!(c >= y && c < y + h)) continue;
-    for (const j of cols) mask[i * modelW + j] = 1;
+    for (const j of cols) mask[(dst[1] + i) * modelW + j] = 1;
   }
   return mask;
 }
 
 /**
  * The inverse, for a rectangle drawn on the model-size image (the webview shows the image as the model saw it):
- * model-pixel edges [x0, x1) x [y0, y1) to a box in original pixels that selects exactly those model pixels.
+ * model-pixel edges [x0, x1) x [y0, y1) to a box in original pixels that selects exactly those model pixels (the
+ * part of the rectangle on letterbox padding is dropped: it shows no original pixel).
  */
-export function modelRectToBox(x0: number, y0: number, x1: number, y1: number, originalW: number, originalH: number, modelH: number, modelW: number): Box {
-  const sx = sampledExtent(originalW, modelW) / modelW;
-  const sy = sampledExtent(originalH, modelH) / modelH;
-  const [ax, bx] = x0 <= x1 ? [x0, x1] : [x1, x0];
-  const [ay, by] = y0 <= y1 ? [y0, y1] : [y1, y0];
-  return [ax * sx, ay * sy, (bx - ax) * sx, (by - ay) * sy];
+export function modelRectToBox(
+  x0: number,
+  y0: number,
+  x1: number,
+  y1: number,
+  originalW: number,
+  originalH: number,
+  modelH: number,
+  modelW: number,
+  geometry?: ImageGeometry,
+): Box {
+  const { src, dst } = placementOf(geometry, originalW, originalH, modelH, modelW);
+  const axis = (a: number, b: number, s0: number, sLen: number, d0: number, dLen: number): [number, number] => {
+    const scale = sampledExtent(sLen, dLen) / dLen;
+    const lo = Math.min(Math.max(Math.min(a, b), d0), d0 + dLen) - d0;
+    const hi = Math.min(Math.max(Math.max(a, b), d0), d0 + dLen) - d0;
+    return [s0 + lo * scale, (hi - lo) * scale];
+  };
+  const [bx, bw] = axis(x0, x1, src[0], src[2], dst[0], dst[2]);
+  const [by, bh] = axis(y0, y1, src[1], src[3], dst[1], dst[3]);
+  return [bx, by, bw, bh];
 }
 
 /** A flat H*W mask as H rows of W values (ImageInfo.regionMask). */

@@ -2,11 +2,12 @@
  * Object regions (Λ of paper Eq. 7) from the user: a sidecar JSON (`--boxes`), a CLI box (`--box`) or a box drawn in
  * the panel; matched to the analysed images and turned into a 0/1 mask at the model's input size.
  *
- * Sidecar format, one entry per image (coordinates in the ORIGINAL image's pixels, before resizing):
+ * Sidecar format, one entry per image (coordinates in the ORIGINAL image's pixels, before resizing, cropping or
+ * letterboxing; for a JPEG with an EXIF orientation, in the upright image as viewers show it):
  *     { "cat.png": { "bbox": [x, y, width, height] },
  *       "dog.png": { "mask": "masks/dog.png" } }
  * A mask path is relative to the JSON file; non-zero pixels (after compositing over black) are the object and it
- * must have the image's size. Other keys in an entry (a label, a score) are ignored.
+ * must have the (upright) image's size. Other keys in an entry (a label, a score) are ignored.
  *
  * Matching a key to an image, most specific first: (1) the image path exactly as given, (2) the same file once both
  * are resolved to absolute paths (relative keys against the working directory), (3) a key that is a bare file name
@@ -19,6 +20,7 @@ import path from 'node:path';
 import { UserError } from './errors';
 import { decodeImage, prepareImage } from './images';
 import { boxProblem, regionMaskFromBox, type Box } from './concentration';
+import type { ImageGeometry } from './geometry';
 import type { ObjectRegion } from './report';
 
 const FORMAT = 'write {"image.png": {"bbox": [x, y, width, height]}} or {"image.png": {"mask": "mask.png"}}';
@@ -148,11 +150,21 @@ export function matchRegions(
 }
 
 /**
- * The region as the model sees it: modelH x modelW row-major 0/1. A box maps by pixel centres (concentration.ts);
- * a mask PNG is decoded like images, non-zero = object, resized with the image's geometry and thresholded at 0.5.
+ * The region as the model sees it: modelH x modelW row-major 0/1, through the SAME geometry as its image (the
+ * resize mode's crop or letterbox; absent = stretch). A box maps by pixel centres (concentration.ts); a mask PNG is
+ * decoded like images, non-zero = object, fitted with the image's resize mode (letterbox padding: not object) and
+ * thresholded at 0.5.
  * Errors (one line, naming the file) when the region lies wholly outside the image or a mask's size differs.
  */
-export function resolveRegion(region: ObjectRegion, imagePath: string, originalW: number, originalH: number, modelH: number, modelW: number): Uint8Array {
+export function resolveRegion(
+  region: ObjectRegion,
+  imagePath: string,
+  originalW: number,
+  originalH: number,
+  modelH: number,
+  modelW: number,
+  geometry?: ImageGeometry,
+): Uint8Array {
   if (region.bbox) {
     const [x, y] = region.bbox;
     const problem = boxProblem(region.bbox);
@@ -163,7 +175,7 @@ export function resolveRegion(region: ObjectRegion, imagePath: string, originalW
         imagePath,
       );
     }
-    return regionMaskFromBox(region.bbox, originalW, originalH, modelH, modelW);
+    return regionMaskFromBox(region.bbox, originalW, originalH, modelH, modelW, geometry);
   }
   if (region.mask) {
     const decoded = decodeImage(region.mask);
@@ -182,7 +194,10 @@ export function resolveRegion(region: ObjectRegion, imagePath: string, originalW
       rgba[4 * p] = rgba[4 * p + 1] = rgba[4 * p + 2] = v;
       rgba[4 * p + 3] = 255;
     }
-    const resized = prepareImage(region.mask, { width: originalW, height: originalH, rgba }, modelH, modelW, 1).pixels;
+    const resized = prepareImage(region.mask, { width: originalW, height: originalH, rgba }, modelH, modelW, 1, {
+      resize: geometry?.resize ?? 'stretch',
+      pad: [0, 0, 0],
+    }).pixels;
     const mask = new Uint8Array(modelH * modelW);
     for (let i = 0; i < mask.length; i++) mask[i] = resized[i] >= 0.5 ? 1 : 0;
     return mask;
@@ -204,7 +219,7 @@ export interface ImageRegions {
  * any folder) and/or one region for every image the file leaves out, mapped to the model's input size.
  */
 export function imageRegions(
-  images: readonly { path: string; width: number; height: number }[],
+  images: readonly { path: string; width: number; height: number; geometry?: ImageGeometry }[],
   modelH: number,
   modelW: number,
   boxesFile?: string,
@@ -223,7 +238,7 @@ export function imageRegions(
   }
   const masks = matched.regions.map((region, i) => {
     const im = images[i];
-    return region ? resolveRegion(region, im.path, im.width, im.height, modelH, modelW) : undefined;
+    return region ? resolveRegion(region, im.path, im.width, im.height, modelH, modelW, im.geometry) : undefined;
   });
   const missing = masks.filter((m) => !m).length;
   if (missing > 0) warnings.push(`${missing} of ${images.length} images have no object region; their concentration is left empty`);

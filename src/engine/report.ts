@@ -141,7 +141,7 @@ export interface ObjectRegion {
 export interface ImageInfo {
   /** Path as given (relative paths stay relative to the working directory of the run). */
   path: string;
-  /** Original size before resizing to the model's input. */
+  /** Original size before fitting to the model's input (upright: after the EXIF orientation, schema 3). */
   width: number;
   height: number;
   /** The image as the model saw it, [0,1] pixels, row-major H x W x C, rounded to 3 decimals: for heatmap overlays. */
@@ -151,8 +151,19 @@ export interface ImageInfo {
   region?: ObjectRegion;
   /** Schema 2: the region as the model sees it: H rows x W columns of 0/1 at the model's input size. */
   regionMask?: number[][];
-  /** Schema 3: how the file was fitted to the model's input, in original-image pixels: the part the model saw. */
-  geometry?: { resize: ResizeMode; crop?: [number, number, number, number]; exifOrientation?: number; alpha?: 'none' | 'composited' | 'dropped' };
+  /**
+   * Schema 3: how the file was fitted to the model's input (src/engine/geometry.ts). `crop`: the part the model saw,
+   * [x, y, w, h] in original-image pixels (upright, after `exifOrientation`); `alpha`: 'none' when the file had no
+   * transparency; `background`: the colour composited under it, [0,1] RGB; `pad`: letterbox padding, [0,1] RGB.
+   */
+  geometry?: {
+    resize: ResizeMode;
+    crop?: [number, number, number, number];
+    exifOrientation?: number;
+    alpha?: 'none' | 'composited' | 'dropped';
+    background?: [number, number, number];
+    pad?: [number, number, number];
+  };
 }
 
 export interface PerImageResult {

@@ -12,6 +12,8 @@ import type { AnalysisEvent } from '../engine/events';
 import type { LayerResult, Report } from '../engine/report';
 import { parseReport } from '../engine/reportFile';
 import type { SettingsInput } from '../engine/settings';
+import type { ImageOptions } from '../engine/geometry';
+import { describeImageOptions } from '../engine/imageOptions';
 import type { AnalyzeParams } from '../protocol';
 import type { RunHandlers, RunResult } from '../worker/client';
 import { runLayersInPool } from '../worker/parallel';
@@ -33,6 +35,8 @@ export interface AnalysisJob {
   decoderCacheDir?: string;
   /** Concentration: the sidecar JSON of object regions (absolute path). */
   boxesFile?: string;
+  /** How image files fit the model input (`infodiscard.resize` / `transparency`); absent: the engine's defaults. */
+  imageOptions?: ImageOptions;
   /** Warnings of the extension's own about this run, said (like the engine's) once it starts. */
   notes?: string[];
 }
@@ -206,9 +210,11 @@ export function runAnalysis(ctx: Ctx, job: AnalysisJob): Thenable<AnalysisOutcom
         ...(job.trainImages?.length ? { trainImages: job.trainImages } : {}),
         ...(job.decoderCacheDir ? { decoderCacheDir: job.decoderCacheDir } : {}),
         ...(job.boxesFile ? { boxesFile: job.boxesFile } : {}),
+        ...(job.imageOptions ? { imageOptions: job.imageOptions } : {}),
       };
       const metrics = (job.settings.metrics ?? ['sid']).filter((m) => m !== 'sid');
       log.info(`${job.label}: analysing ${job.modelPath} on ${job.images.length} images -> ${job.reportPath}`);
+      if (job.imageOptions) log.info(`${job.label}: images fitted with ${describeImageOptions(job.imageOptions)}`);
       if (metrics.length) {
         const ru = metrics.includes('ru') ? `; RU decoders train on ${job.trainImages?.length ? `${job.trainImages.length} more images and ` : ''}the analysis images, cached in ${job.decoderCacheDir ?? '(no cache)'}` : '';
         const conc = metrics.includes('concentration') ? `; object regions from ${job.boxesFile ?? '(no boxes file)'}` : '';

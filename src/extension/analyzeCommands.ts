@@ -14,7 +14,7 @@ import { runAnalysis } from './analysis';
 import { MODEL_EXTENSIONS } from './checkpoints';
 import { readSettings, type ExtensionSettings } from './config';
 import type { Ctx } from './ctx';
-import { boxesFileFor, chooseImages, DEFAULT_BOXES_FILE, trainImagesFor, type ImageChoice } from './inputs';
+import { boxesFileFor, chooseImages, DEFAULT_BOXES_FILE, skippedImagesNote, trainImagesFor, type ImageChoice } from './inputs';
 import { exampleChoice, exampleFamilies, exampleItem, familiesFolder, type ExampleFamily } from './examples';
 import { showError } from './notify';
 import { ReportPanel } from './panel';
@@ -86,6 +86,8 @@ export interface RunChoice {
 export async function runChoice(ctx: Ctx, settings: ExtensionSettings, images: ImageChoice, scope: vscode.Uri | undefined): Promise<RunChoice> {
   const metrics = settings.analysis.metrics ?? ['sid'];
   const choice: RunChoice = { settings, images, notes: [] };
+  const skipped = skippedImagesNote(images);
+  if (skipped) choice.notes.push(skipped);
   if (metrics.includes('ru')) choice.trainImages = await trainImagesFor(ctx, settings.trainImages, scope, images);
   if (metrics.includes('concentration')) {
     choice.boxesFile = await boxesFileFor(settings.boxesFile, scope, images);
@@ -97,7 +99,20 @@ export async function runChoice(ctx: Ctx, settings: ExtensionSettings, images: I
 }
 
 function runInputs(choice: RunChoice): RunInputs {
-  return { settings: choice.settings.analysis, images: choice.images.files, ...(choice.layers ? { layers: choice.layers } : {}), trainImages: choice.trainImages, boxesFile: choice.boxesFile };
+  return {
+    settings: choice.settings.analysis,
+    images: choice.images.files,
+    ...(choice.layers ? { layers: choice.layers } : {}),
+    trainImages: choice.trainImages,
+    boxesFile: choice.boxesFile,
+    ...imageOptionsOf(choice),
+  };
+}
+
+/** `infodiscard.resize` / `transparency` when set (absent: the engine's defaults, and the report keys stay as they were). */
+function imageOptionsOf(choice: RunChoice): Pick<AnalyzeParams, 'imageOptions'> {
+  const o = choice.settings.imageOptions;
+  return o && Object.keys(o).length > 0 ? { imageOptions: o } : {};
 }
 
 /** Where a model's report for `choice` goes, and the saved report that already answers it, if any. */
@@ -124,7 +139,10 @@ export async function planReport(ctx: Ctx, model: vscode.Uri, choice: RunChoice)
 }
 
 /** What an analysis of `choice` reads besides the model: the images, the settings and the opt-in metrics' inputs. */
-export function analysisInputs(choice: RunChoice, plan: ReportPlan): Pick<AnalyzeParams, 'images' | 'settings' | 'layers' | 'trainImages' | 'decoderCacheDir' | 'boxesFile'> {
+export function analysisInputs(
+  choice: RunChoice,
+  plan: ReportPlan,
+): Pick<AnalyzeParams, 'images' | 'settings' | 'layers' | 'trainImages' | 'decoderCacheDir' | 'boxesFile' | 'imageOptions'> {
   const ru = choice.settings.analysis.metrics?.includes('ru');
   return {
     images: choice.images.files.map((f) => f.path),
@@ -133,6 +151,7 @@ export function analysisInputs(choice: RunChoice, plan: ReportPlan): Pick<Analyz
     ...(ru ? { decoderCacheDir: path.join(plan.folder, DECODERS_FOLDER) } : {}),
     ...(ru && choice.trainImages?.length ? { trainImages: choice.trainImages.map((f) => f.path) } : {}),
     ...(choice.boxesFile ? { boxesFile: choice.boxesFile.path } : {}),
+    ...imageOptionsOf(choice),
   };
 }
 

@@ -308,6 +308,7 @@ export async function checkCoherency(ctx: Ctx, uri?: vscode.Uri): Promise<void> 
       ...(ru ? { decoderCacheDir: path.join(plan.folder, DECODERS_FOLDER) } : {}),
       ...(ru && choice.trainImages ? { trainImages: choice.trainImages.map((f) => f.path) } : {}),
       ...(choice.boxesFile ? { boxesFile: choice.boxesFile.path } : {}),
+      ...(Object.keys(choice.settings.imageOptions ?? {}).length > 0 ? { imageOptions: choice.settings.imageOptions } : {}),
     };
     const pairText = `${first.name}/${COHERENCY_FACTOR}, ${second}×${COHERENCY_FACTOR}`;
     ctx.log.info(`${label}: coherency: "${first.name}" kernel and bias /${COHERENCY_FACTOR}, "${second}" kernel ×${COHERENCY_FACTOR}; metrics ${metrics.join(', ')} -> ${files.resultPath}`);

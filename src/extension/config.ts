@@ -8,6 +8,8 @@ import { isUserError, UserError } from '../engine/errors';
 import type { DecoderSettings, MetricName } from '../engine/report';
 import { DEFAULT_DECODER, DEFAULT_SETTINGS, LIGHT_DECODER, validateSettings, type SettingsInput } from '../engine/settings';
 import { coreCount } from '../worker/client';
+import type { ImageOptions } from '../engine/geometry';
+import { parseResize, parseTransparency } from '../engine/imageOptions';
 
 export const SECTION = 'infodiscard';
 const BACKENDS: readonly BackendChoice[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
@@ -29,6 +31,25 @@ export interface ExtensionSettings {
   trainImages: string;
   /** Concentration's object regions: a sidecar JSON, workspace-relative; '' = boxes.json beside the images, if any. */
   boxesFile: string;
+  /** `infodiscard.resize` and `infodiscard.transparency`: how image files fit the model input ({} = the engine's defaults). */
+  imageOptions: ImageOptions;
+}
+
+/** `infodiscard.resize` / `infodiscard.transparency`, parsed as the CLI's --resize / --transparency are. */
+function imageOptionsSetting(get: (key: string) => unknown): ImageOptions {
+  const out: ImageOptions = {};
+  for (const key of ['resize', 'transparency'] as const) {
+    const v = textSetting(get, key, key === 'resize' ? 'stretch, center-crop or letterbox[:r,g,b]' : 'composite[:r,g,b] or drop');
+    if (v === '') continue;
+    try {
+      if (key === 'resize') Object.assign(out, parseResize(v, key));
+      else out.alpha = parseTransparency(v, key);
+    } catch (e) {
+      if (!isUserError(e)) throw e;
+      throw settingError(key, e.message.replace(new RegExp(`^${key}: `), ''));
+    }
+  }
+  return out;
 }
 
 /** CLI option (as validateSettings names it) -> setting. */
@@ -158,7 +179,8 @@ export function settingsFrom(get: (key: string) => unknown): ExtensionSettings {
   const boxesFile = textSetting(get, 'boxesFile', 'the path of a JSON file');
   const previewFirst = get('previewFirst') ?? false;
   if (typeof previewFirst !== 'boolean') throw settingError('previewFirst', `must be true or false, got ${JSON.stringify(previewFirst)}`);
-  return { analysis, images: images.trim(), reportsFolder, workers, previewFirst, trainImages, boxesFile };
+  const imageOptions = imageOptionsSetting(get);
+  return { analysis, images: images.trim(), reportsFolder, workers, previewFirst, trainImages, boxesFile, imageOptions };
 }
 
 export function readSettings(scope?: vscode.Uri): ExtensionSettings {

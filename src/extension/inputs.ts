@@ -3,11 +3,11 @@
  * set; otherwise a quick pick of recent choices, "Browse…" and the sample images shipped with the extension (the
  * default item, so the first right-click on a model.json works with one Enter).
  */
-import { readdir, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import * as vscode from 'vscode';
 import { UserError } from '../engine/errors';
-import { IMAGE_EXTENSIONS } from '../engine/imagePaths';
+import { folderImages, IMAGE_EXTENSIONS, skippedFilesWarning, type SkippedImage } from '../engine/imagePaths';
 import { SECTION, SettingError } from './config';
 import type { Ctx } from './ctx';
 import type { ImageFile } from './reportStore';
@@ -22,6 +22,13 @@ export interface ImageChoice {
   files: ImageFile[];
   /** For the log and messages: the folder, glob or "sample images". */
   label: string;
+  /** Files in the chosen folders that look like images but cannot be read (said once per run, not skipped silently). */
+  skipped?: SkippedImage[];
+}
+
+/** The one-line note about `choice.skipped`, or undefined. */
+export function skippedImagesNote(choice: ImageChoice): string | undefined {
+  return skippedFilesWarning(choice.skipped ?? []);
 }
 
 const isImage = (f: string): boolean => IMAGE_EXTENSIONS.includes(path.extname(f).toLowerCase());
@@ -31,11 +38,13 @@ export function sampleImagesFolder(ctx: Ctx): string {
   return vscode.Uri.joinPath(ctx.extensionUri, 'media', 'sample', 'images').fsPath;
 }
 
-/** Image files of a folder (non-recursive, like the engine) or the file itself. */
-async function expandPath(p: string): Promise<string[]> {
+/** Image files of a folder (non-recursive, like the engine; `skipped` gets the ones it cannot read) or the file itself. */
+async function expandPath(p: string, skipped: SkippedImage[] = []): Promise<string[]> {
   const st = await stat(p);
   if (!st.isDirectory()) return [p];
-  return (await readdir(p)).filter(isImage).sort().map((f) => path.join(p, f));
+  const found = folderImages(p);
+  skipped.push(...found.skipped);
+  return found.files;
 }
 
 async function withStats(files: string[]): Promise<ImageFile[]> {
@@ -51,6 +60,7 @@ export async function imagesFromSetting(value: string, scope: vscode.Uri | undef
   const folder = (scope && vscode.workspace.getWorkspaceFolder(scope)) ?? vscode.workspace.workspaceFolders?.[0];
   const name = `${SECTION}.${setting}`;
   let files: string[];
+  const skipped: SkippedImage[] = [];
   if (hasGlob(value)) {
     if (!folder && !path.isAbsolute(value)) throw new SettingError(name, `is a glob ("${value}"), which needs an open folder`);
     const pattern = folder ? new vscode.RelativePattern(folder, value) : value;
@@ -58,13 +68,13 @@ export async function imagesFromSetting(value: string, scope: vscode.Uri | undef
   } else {
     const p = path.isAbsolute(value) || !folder ? value : path.join(folder.uri.fsPath, value);
     try {
-      files = (await expandPath(p)).filter(isImage);
+      files = (await expandPath(p, skipped)).filter(isImage);
     } catch {
       throw new SettingError(name, `names "${value}", which does not exist; give a folder, an image or a glob relative to the workspace folder`);
     }
   }
-  if (files.length === 0) throw new SettingError(name, `("${value}") matches no .png, .jpg or .jpeg files`);
-  return { files: await withStats(files), label: value };
+  if (files.length === 0) throw new SettingError(name, `("${value}") matches no image files (${IMAGE_EXTENSIONS.join(' ')})`);
+  return { files: await withStats(files), label: value, ...(skipped.length ? { skipped } : {}) };
 }
 
 /** The folder of the training images shipped for the sample model (240 Fashion-MNIST training-set images). */
@@ -142,15 +152,16 @@ function recentLabel(paths: string[]): string {
 /** The images in `paths` (files and folders, expanded); a UserError naming a missing path, or when none is an image. */
 export async function imagesAt(paths: string[], label: string): Promise<ImageChoice> {
   const files: string[] = [];
+  const skipped: SkippedImage[] = [];
   for (const p of paths) {
     try {
-      files.push(...(await expandPath(p)).filter(isImage));
+      files.push(...(await expandPath(p, skipped)).filter(isImage));
     } catch {
-      throw new UserError('no such file or folder; pick PNG/JPEG files or a folder of them', p);
+      throw new UserError('no such file or folder; pick image files (PNG, JPEG, BMP, GIF, TIFF, WebP) or a folder of them', p);
     }
   }
-  if (files.length === 0) throw new UserError(`${label} has no .png, .jpg or .jpeg images`);
-  return { files: await withStats(files), label };
+  if (files.length === 0) throw new UserError(`${label} has no images (${IMAGE_EXTENSIONS.join(' ')})`);
+  return { files: await withStats(files), label, ...(skipped.length ? { skipped } : {}) };
 }
 
 /** Asks which images to use. Undefined when the user dismisses the pick. */
@@ -161,7 +172,7 @@ async function askImages(ctx: Ctx): Promise<{ paths: string[]; label: string } |
   const items: PickItem[] = [
     ...recent.map((paths): PickItem => ({ label: `$(history) ${recentLabel(paths)}`, description: 'recent', action: 'recent', paths })),
     { label: '$(file-media) Sample images', description: 'Fashion-MNIST, shipped with infodiscard', action: 'sample' },
-    { label: '$(folder-opened) Browse…', description: 'a folder or PNG/JPEG files', action: 'browse' },
+    { label: '$(folder-opened) Browse…', description: 'a folder or image files (PNG, JPEG, BMP, GIF, TIFF, WebP)', action: 'browse' },
   ];
   const picked = await vscode.window.showQuickPick(items, {
     title: 'infodiscard: images to analyse with',
@@ -177,7 +188,7 @@ async function askImages(ctx: Ctx): Promise<{ paths: string[]; label: string } |
       canSelectFolders: true,
       canSelectMany: true,
       openLabel: 'Use these images',
-      filters: { Images: ['png', 'jpg', 'jpeg'] },
+      filters: { Images: IMAGE_EXTENSIONS.map((e) => e.slice(1)) },
       defaultUri: vscode.workspace.workspaceFolders?.[0]?.uri,
     });
     if (!uris || uris.length === 0) return undefined;

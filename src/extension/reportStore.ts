@@ -20,6 +20,7 @@ import { manifestShardPaths, modelSha256 } from '../engine/modelHash';
 import type { AnalysisSettings, DecoderSettings, LayerResult, MetricName, Report, ReportStatus } from '../engine/report';
 import { parseReport } from '../engine/reportFile';
 import type { SettingsInput } from '../engine/settings';
+import type { ImageOptions } from '../engine/geometry';
 import { VERSION } from '../engine/version';
 
 export interface ImageFile {
@@ -33,6 +34,8 @@ export interface RunInputs {
   images: ImageFile[];
   layers?: string[];
   inputSize?: [number, number];
+  /** How image files fit the model input (resize mode, alpha); absent or {} = the engine's defaults. */
+  imageOptions?: ImageOptions;
   /** RU: the decoders' training images beyond `images`. */
   trainImages?: ImageFile[];
   /** Concentration: the sidecar JSON of object regions. */
@@ -105,6 +108,8 @@ export function settingsHash(inputs: RunInputs): string {
     // search is another result, never reused for the other.
     search: s.preview ? 'preview' : s.warmStart ? 'warmStart' : undefined,
     minSteps: s.minSteps,
+    // Only when set, so the keys of runs with the default stretch and black composite stay as they were.
+    imageFit: inputs.imageOptions && Object.keys(inputs.imageOptions).length > 0 ? inputs.imageOptions : undefined,
   };
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex').slice(0, 10);
 }

@@ -7,7 +7,7 @@
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { collectImagePaths } from '../engine/imagePaths';
+import { collectImages, skippedFilesWarning } from '../engine/imagePaths';
 import { resolveLayers } from '../engine/resolveLayers';
 import type { AnalysisEvent } from '../engine/events';
 import type { Report } from '../engine/report';
@@ -68,7 +68,10 @@ export async function runLayersInPool(pool: AnalysisPool, params: AnalyzeParams,
   const partsDir = `${out}.parts`;
   // The same files in the same order for every job, so an image's index (and seed) is the same everywhere; a
   // missing image folder is said before any worker starts.
-  const images = collectImagePaths(params.images);
+  // Jobs get the files, not the folders: the files a folder could not give are said here, once.
+  const collected = collectImages(params.images);
+  const images = collected.paths;
+  const skipped = skippedFilesWarning(collected.skipped);
   const listed = await pool.listLayers({ modelPath: params.modelPath, backend: params.settings.backend, checkRescale: false }, { signal });
   if (listed.status === 'cancelled') return { status: 'cancelled', reportPath: params.reportPath, workers: 0, jobs: 0 };
   const layers = resolveLayers({ path: listed.model.modelPath, layers: listed.model.layers }, params.layers);
@@ -110,6 +113,7 @@ export async function runLayersInPool(pool: AnalysisPool, params: AnalyzeParams,
           if (!started) {
             started = true;
             onEvent({ ...e, layers, images: images.length, backend: `${e.backend}, ${workers} worker processes` });
+            if (skipped) onEvent({ type: 'warning', message: skipped });
           }
           break;
         case 'layerStarted':

@@ -10,6 +10,7 @@
  * layer (regionEdit.ts) and the box is handed to the host to persist.
  */
 import { modelRectToBox, type Box } from '../../src/engine/concentration';
+import { describeGeometry } from '../../src/engine/geometry';
 import { POOR_DECODER_PSNR, type Report } from '../../src/engine/report';
 import type { Scale } from './colormap';
 import { button, dropdown } from './controls';
@@ -204,7 +205,7 @@ export function renderMaps(report: Report, state: MapsState, theme: Theme, handl
     // Drawing the object box (editable only).
     let drawing: { anchor: { x: number; y: number }; end: { x: number; y: number }; snap: RegionSnapshot; pointer?: number; from?: { x: number; y: number }; moved: boolean } | null = null;
     const boxOf = (a: { x: number; y: number }, b: { x: number; y: number }): Box =>
-      modelRectToBox(Math.min(a.x, b.x), Math.min(a.y, b.y), Math.max(a.x, b.x) + 1, Math.max(a.y, b.y) + 1, info!.width, info!.height, grid.height, grid.width);
+      modelRectToBox(Math.min(a.x, b.x), Math.min(a.y, b.y), Math.max(a.x, b.x) + 1, Math.max(a.y, b.y) + 1, info!.width, info!.height, grid.height, grid.width, info!.geometry);
     const preview = (): void => {
       if (!drawing) return;
       const problem = setRegion(report, imageIndex, boxOf(drawing.anchor, drawing.end), 'panel');
@@ -387,6 +388,8 @@ export function renderMaps(report: Report, state: MapsState, theme: Theme, handl
   };
   fact('Layer', `${layer.name}${layer.kind ? ` (${layer.kind})` : ''}`);
   fact('Image', report.images[imageIndex]?.path ?? `#${imageIndex + 1}`);
+  const fitted = report.images[imageIndex] ? describeGeometry(report.images[imageIndex]) : undefined;
+  if (fitted) fact('Fitted', fitted, 'How the file became the model input; the maps and the box are on the image as the model saw it');
   if (result) {
     const alpha = report.settings?.alpha;
     fact('SID mean', `${fmt(result.sidMean, 3)} nats/pixel`);

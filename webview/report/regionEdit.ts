@@ -47,7 +47,7 @@ export function regionProblem(report: Report, image: number, bbox: readonly numb
   if (bbox[0] >= info.width || bbox[1] >= info.height) return `the box lies outside the ${info.width}x${info.height} image`;
   const grid = modelGridOf(report, image);
   if (!grid) return 'the report has no SID map for this image';
-  if (!regionMaskFromBox(bbox, info.width, info.height, grid.height, grid.width).some((v) => v)) return 'the box selects no model pixel';
+  if (!regionMaskFromBox(bbox, info.width, info.height, grid.height, grid.width, info.geometry).some((v) => v)) return 'the box selects no model pixel';
   return '';
 }
 
@@ -64,7 +64,7 @@ export function regionMaskOf(report: Report, image: number): Uint8Array | null {
   }
   const bbox = info.region?.bbox;
   if (Array.isArray(bbox) && boxProblem(bbox) === '' && info.width > 0 && info.height > 0) {
-    return regionMaskFromBox(bbox, info.width, info.height, grid.height, grid.width);
+    return regionMaskFromBox(bbox, info.width, info.height, grid.height, grid.width, info.geometry);
   }
   return null;
 }
@@ -133,7 +133,7 @@ export function setRegion(report: Report, image: number, bbox: Box | readonly nu
   if (bbox) {
     const problem = regionProblem(report, image, bbox);
     if (problem) return problem;
-    mask = regionMaskFromBox(bbox, info.width, info.height, grid!.height, grid!.width);
+    mask = regionMaskFromBox(bbox, info.width, info.height, grid!.height, grid!.width, info.geometry);
     info.region = { bbox: [bbox[0], bbox[1], bbox[2], bbox[3]], source };
     info.regionMask = maskRows(mask, grid!.height, grid!.width);
   } else {
