@@ -408,11 +408,21 @@ export function renderMaps(report: Report, state: MapsState, theme: Theme, handl
     if (psnr !== null && (isNum(result.ruMean) || layer.ru)) {
       const poor = poorDecoderText(layer) ?? (psnr < POOR_DECODER_PSNR ? 'decoder reconstructs poorly: RU is not trustworthy here' : null);
       fact('Decoder PSNR', `${psnr.toFixed(1)} dB${poor ? ' ⚠' : ''}`, poor ?? 'held-out reconstruction PSNR of this layer\'s decoder', poor ? 'warn' : undefined);
+      const dec = layer.ru?.decoder;
+      if (dec) {
+        // Schema 3 says how the decoder bounds and was trained; older decoders were unbounded and trained on clean images.
+        const head = dec.output === 'clamp' ? 'output clamped to the [0,1] pixel range' : 'unbounded linear output (older report)';
+        const training = dec.training === 'noisy' ? 'trained on clean and noisy images' : 'trained on clean images only';
+        fact('Decoder', `${head}; ${training}`, 'RU = ½ log E[(x − g(h(x′)))²] + C: a bounded decoder trained where the RU search evaluates it measures the layer, not the decoder\'s extrapolation');
+      }
     }
     const ru = result.ru;
     if (ru && typeof ru === 'object') {
       const ruOk = !(isNum(alpha) && isNum(ru.constraintRatio)) || Math.abs(ru.constraintRatio / alpha - 1) <= 0.05;
       fact('RU constraint ratio', `${fmt(ru.constraintRatio, 4)} ± ${fmt(ru.constraintRatioSe, 4)}${ruOk ? '' : ' ⚠'}; ${fmt(ru.steps, 0)} steps${ru.stopReason === 'maxSteps' ? ' (hit max steps)' : ''}`);
+      if (isNum(ru.atBound) && ru.atBound > 0) {
+        fact('RU at the range bound', `${(ru.atBound * 100).toFixed(1)} % of input units`, 'units whose reconstruction error is at least 90 % of the largest the [0,1] range allows: their RU is a lower bound', ru.atBound > 0.5 ? 'warn' : undefined);
+      }
     }
     if ('concentration' in result || regionMaskOf(report, imageIndex) || editable) {
       showConcentration();
