@@ -8,8 +8,9 @@
  *     below the ±5 % band of α (beyond its standard error). The layer tolerates all the noise allowed, so the true
  *     value is larger: the number is a lower bound (`bound: true`, shown with "≥"). With the ratio inside the band
  *     the constraint holds and the value is a measurement, however many σ sit at σ_max.
- *  2. `ratio-off`: |ratio − α| > RATIO_TOLERANCE·α + its standard error. The constraint the value is defined by
- *     does not hold.
+ *  2. `ratio-off`: |ratio − α| > RATIO_TOLERANCE·α + its standard error: the constraint the value is defined by
+ *     does not hold; or the standard error alone is wider than RATIO_TOLERANCE·α: it cannot be confirmed (a
+ *     heavy-tailed feature whose check ran out of samples).
  *  3. `not-converged`: the search used every step (stopReason maxSteps) while it was allowed to stop early
  *     (maxSteps ≥ 20, the stopping rule's history, and minSteps < maxSteps): the entropy was still moving. A fixed-length run (`--min-steps N --max-steps N`,
  *     the paper's plain algorithm) asked for exactly that many steps and is not flagged.
@@ -57,6 +58,11 @@ function ratioSide(ratio: number, se: number, alpha: number): -1 | 0 | 1 {
  * Whether the search could have stopped before maxSteps: the stopping rule needs 20 steps of entropy history (two
  * windows of 10), and minSteps equal to maxSteps asks for a fixed-length run.
  */
+/** The standard error alone is wider than the band: whatever the ratio, the constraint is not confirmed. */
+function unconfirmed(se: number, alpha: number): boolean {
+  return !Number.isFinite(se) || se > RATIO_TOLERANCE * alpha;
+}
+
 function canStopEarly(settings: QualitySettings): boolean {
   return settings.maxSteps >= 20 && (settings.minSteps === undefined || settings.minSteps < settings.maxSteps);
 }
@@ -74,6 +80,15 @@ export function sidQuality(p: SidMeasure, settings: QualitySettings, pixels = p.
       reason:
         `${Math.round(share * 100)} % of the pixels are at σ_max = ${settings.sigmaMax} and the ratio is still ${fmt(p.constraintRatio)} < α = ${settings.alpha}: ` +
         `the layer tolerates all the noise allowed, so the SID is a lower bound, not a measurement; try a higher --sigma-max or another layer` +
+        (preview ? ` (${previewNote})` : ''),
+    };
+  }
+  if (side === 0 && unconfirmed(p.constraintRatioSe, settings.alpha)) {
+    return {
+      verdict: 'ratio-off',
+      reason:
+        `the achieved ratio ${fmt(p.constraintRatio)} has a standard error of ${fmt(p.constraintRatioSe)}, wider than α ± ${RATIO_TOLERANCE * 100} % itself: ` +
+        `the constraint cannot be confirmed (a heavy-tailed feature, such as softmax probabilities: analyse the logits, the default)` +
         (preview ? ` (${previewNote})` : ''),
     };
   }
@@ -114,7 +129,7 @@ export function ruQuality(ru: RuMeasure, atBoundShare: number, settings: Quality
         `the RU is a lower bound, not a measurement; try another layer`,
     };
   }
-  if (side !== 0) {
+  if (side !== 0 || unconfirmed(ru.constraintRatioSe, settings.alpha)) {
     return {
       verdict: 'ratio-off',
       reason: `the RU search's ratio ${fmt(ru.constraintRatio)} ± ${fmt(ru.constraintRatioSe)} is outside α = ${settings.alpha} ± ${RATIO_TOLERANCE * 100} %: the RU value is not comparable`,
