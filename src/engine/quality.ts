@@ -98,7 +98,7 @@ export function sidQuality(p: SidMeasure, settings: QualitySettings, pixels = p.
       reason:
         `the achieved ratio ${fmt(p.constraintRatio)} ± ${fmt(p.constraintRatioSe)} is outside α = ${settings.alpha} ± ${RATIO_TOLERANCE * 100} %: ` +
         `the constraint the SID is defined by does not hold, so the value is not comparable` +
-        (preview ? ` (${previewNote})` : '; heavy-tailed outputs (softmax) cause this: analyse the logits (the default) or more --samples'),
+        (preview ? ` (${previewNote})` : '; a heavy-tailed feature (softmax probabilities) does this: analyse the logits (the default without --output-softmax)'),
     };
   }
   if (preview) return { verdict: 'ok', reason: previewNote };
