@@ -16,6 +16,8 @@ import { GAUSSIAN_ENTROPY_CONSTANT, type PerImageResult } from '../src/engine/re
 import { DEFAULT_SETTINGS } from '../src/engine/settings';
 import { mergeLayerParts } from '../src/engine/reportMerge';
 import { progressPrinter } from '../src/cli/progress';
+import { parseCli } from '../src/cli/args';
+import { aggregateReport } from '../scripts/repro/summarise';
 import { tempDir, writeGrayPng } from './helpers/fixtures';
 
 before(() => selectBackend('wasm'));
@@ -207,4 +209,35 @@ test('a sharp softmax output: its logits are analysed by default and meet alpha;
   if (!inBand) assert.notEqual(p.quality!.verdict, 'ok', `ratio ${p.constraintRatio} ± ${p.constraintRatioSe} must be flagged`);
   else assert.notEqual(p.quality!.verdict, 'ratio-off');
   assert.notEqual(p.sidMean, pl.sidMean, 'probabilities and logits are different features');
+});
+
+test('the repro summariser leaves ratio-off and bound values out of its statistics and counts them', () => {
+  const images = ['a.png', 'b.png', 'c.png'];
+  const sat = result({ saturated: 100, constraintRatio: 1.2, sidMean: 1.419 });
+  const per = [result({ image: 0, sidMean: 0.1 }), { ...sat, image: 1 }, result({ image: 2, sidMean: 0.3, stopReason: 'maxSteps' })].map((p) => ({ ...p, quality: sidQuality(p, SETTINGS) }));
+  const report = {
+    schemaVersion: 3, tool: { name: 'infodiscard' as const, version: 't' }, createdAt: '', status: 'complete' as const,
+    model: { path: 'm.onnx', format: 'onnx' as const, sha256: '', inputShape: [10, 10, 1] },
+    settings: { alpha: 1.5, tau: 0.01, samples: 16, maxSteps: 200, seed: 1, backend: 'wasm' as const, inputRange: null, normalize: null, sigmaGrid: null, sigmaMax: 1, learningRate: 0.05 },
+    images: images.map((p) => ({ path: p, width: 10, height: 10, pixels: [], channels: 1 })),
+    layers: [{ name: 'l', kind: 'Dense', outputShape: [3], sid: { mean: 0, total: 0, std: 0 }, perImage: per }],
+    requestedLayers: ['l'], seconds: 1,
+  };
+  const agg = aggregateReport(report, ['l']).l;
+  // The saturated image is out; the not-converged one (constraint still met) stays in.
+  assert.deepEqual(Object.keys(agg.sid!.perImage).sort(), ['a.png', 'c.png']);
+  assert.ok(Math.abs(agg.sid!.mean - 0.2) < 1e-12);
+  assert.deepEqual(agg.flagged, { sid: 1, ru: 0 });
+  // A report without verdicts (schema 2) is aggregated as before.
+  const old = { ...report, layers: [{ ...report.layers[0], perImage: per.map(({ quality: _q, ...p }) => p) }] };
+  assert.equal(aggregateReport(old, ['l']).l.sid!.n, 3);
+  assert.equal(aggregateReport(old, ['l']).l.flagged, undefined);
+});
+
+test('--output-softmax reaches the settings only when given', () => {
+  const base = ['analyze', 'm.json', '--images', 'x.png'];
+  const on = parseCli([...base, '--output-softmax']);
+  const off = parseCli(base);
+  assert.equal(on.command === 'analyze' && on.settings.outputSoftmax, true);
+  assert.ok(off.command === 'analyze' && !('outputSoftmax' in off.settings));
 });

@@ -117,6 +117,8 @@ export function settingsHash(inputs: RunInputs): string {
     // search is another result, never reused for the other.
     search: s.preview ? 'preview' : s.warmStart ? 'warmStart' : undefined,
     minSteps: s.minSteps,
+    // Only when on: an output layer's probabilities instead of its logits are another result.
+    outputSoftmax: s.outputSoftmax || undefined,
   };
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex').slice(0, 10);
 }
