@@ -18,7 +18,10 @@ import { mergeLayerParts } from '../src/engine/reportMerge';
 import { progressPrinter } from '../src/cli/progress';
 import { parseCli } from '../src/cli/args';
 import { aggregateReport } from '../scripts/repro/summarise';
-import { tempDir, writeGrayPng } from './helpers/fixtures';
+import { randomArray, tempDir, writeGrayPng } from './helpers/fixtures';
+import { FUSED_CNN, referenceForward, writeGraphModel } from './fixtures/graphModel';
+import { onnxLoader } from '../src/engine/loaders/onnx';
+import { tfjsGraphLoader } from '../src/engine/loaders/tfjsGraph';
 
 before(() => selectBackend('wasm'));
 
@@ -240,4 +243,40 @@ test('--output-softmax reaches the settings only when given', () => {
   const off = parseCli(base);
   assert.equal(on.command === 'analyze' && on.settings.outputSoftmax, true);
   assert.ok(off.command === 'analyze' && !('outputSoftmax' in off.settings));
+});
+
+test('logitsOf in graph and ONNX models: the Softmax input for the output (or the softmax itself), null elsewhere', async () => {
+  const dir = tempDir('infodiscard-quality-');
+  const written = writeGraphModel(path.join(dir, 'fused'), FUSED_CNN);
+  const graph = await tfjsGraphLoader.load(written.file, written.json);
+  const x = tf.tensor4d(randomArray(64, 22), [1, 8, 8, 1]);
+  try {
+    const ref = referenceForward(written, x);
+    const want = ref['StatefulPartitionedCall/sequential/dense_1/BiasAdd'].dataSync();
+    for (const name of ['Identity', 'StatefulPartitionedCall/sequential/dense_2/Softmax']) {
+      const logits = graph.logitsOf!(name);
+      assert.ok(logits, name);
+      assert.match(logits.note, /before the softmax \(node "StatefulPartitionedCall\/sequential\/dense_1\/BiasAdd"\)/);
+      const got = tf.tidy(() => logits.probe(x).dataSync());
+      got.forEach((v, i) => assert.ok(Math.abs(v - want[i]) < 1e-4, `${name}: logit ${i} ${v} vs ${want[i]}`));
+    }
+    assert.equal(graph.logitsOf!('StatefulPartitionedCall/sequential/conv2d_1/Relu'), null);
+    tf.dispose(Object.values(ref));
+  } finally {
+    x.dispose();
+    graph.dispose();
+  }
+
+  const onnxModel = await onnxLoader.load(path.join(__dirname, 'fixtures', 'onnx', 'tiny_vgg.onnx'), undefined);
+  const xi = tf.tensor4d(randomArray(32 * 32 * 3, 6), [1, 32, 32, 3]);
+  try {
+    const logits = onnxModel.logitsOf!('logits'); // the graph's output, a Softmax despite its name
+    assert.ok(logits);
+    const [got, want] = tf.tidy(() => [logits.probe(xi).dataSync(), onnxModel.probe('/classifier/classifier.3/Gemm_output_0')(xi).dataSync()]);
+    want.forEach((v, i) => assert.ok(Math.abs(got[i] - v) < 1e-5, `logit ${i}`));
+    assert.equal(onnxModel.logitsOf!('/features/features.8/Relu_output_0'), null);
+  } finally {
+    xi.dispose();
+    onnxModel.dispose();
+  }
 });
