@@ -18,6 +18,7 @@ import { mergeLayerParts } from '../src/engine/reportMerge';
 import { progressPrinter } from '../src/cli/progress';
 import { parseCli } from '../src/cli/args';
 import { aggregateReport } from '../scripts/repro/summarise';
+import { epochChartData } from '../webview/report/epochData';
 import { randomArray, tempDir, writeGrayPng } from './helpers/fixtures';
 import { FUSED_CNN, referenceForward, writeGraphModel } from './fixtures/graphModel';
 import { onnxLoader } from '../src/engine/loaders/onnx';
@@ -279,4 +280,24 @@ test('logitsOf in graph and ONNX models: the Softmax input for the output (or th
     xi.dispose();
     onnxModel.dispose();
   }
+});
+
+test('epoch chart data: a flagged checkpoint value carries its reason and, for a bound, the "≥" flag', () => {
+  const reportWith = (quality: ReturnType<typeof layerQuality>) => ({
+    schemaVersion: 3, tool: { name: 'infodiscard' as const, version: 't' }, createdAt: '', status: 'complete' as const,
+    model: { path: 'm.h5', format: 'keras-h5' as const, sha256: '', inputShape: [10, 10, 1] },
+    settings: { alpha: 1.5, tau: 0.01, samples: 16, maxSteps: 200, seed: 1, backend: 'wasm' as const, inputRange: null, normalize: null, sigmaGrid: null, sigmaMax: 1, learningRate: 0.05 },
+    images: [], requestedLayers: ['l'], seconds: 1,
+    layers: [{ name: 'l', kind: 'Dense', outputShape: [3], sid: { mean: 1.419, total: 0, std: 0 }, perImage: [], ...(quality ? { quality } : {}) }],
+  });
+  const sat = layerQuality([sidQuality(result({ saturated: 100, constraintRatio: 1.2 }), SETTINGS)]);
+  const data = epochChartData([
+    { epoch: 1, label: 'e1', report: reportWith(undefined) },
+    { epoch: 2, label: 'e2', report: reportWith(sat) },
+  ]);
+  const [p1, p2] = data.lines[0].points;
+  assert.equal(p1.warning, undefined, 'an older report without verdicts is not flagged');
+  assert.equal(p1.bound, undefined);
+  assert.match(p2.warning!, /^⚠ saturated: 1 of 1 image: .*lower bound/);
+  assert.equal(p2.bound, true);
 });
