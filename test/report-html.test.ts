@@ -312,12 +312,13 @@ test('report page in headless Chromium', { timeout: 120_000 }, async (t) => {
   await t.test('schema 3: flagged values are hatched with the reason, bounds print with "≥", the CSV says so', async () => {
     const report = sampleReport();
     report.schemaVersion = 3;
-    const settings = { alpha: 1.5, sigmaMax: 1, maxSteps: 200 };
+    const settings = report.settings;
+    const alpha = settings.alpha;
     for (const [i, layer] of report.layers.entries()) {
       for (const p of layer.perImage) {
         // Layer 0 saturated (every pixel at sigma_max, ratio short of alpha), the others measured.
-        if (i === 0) Object.assign(p, { saturated: p.map.length * p.map[0].length, constraintRatio: 1.21, constraintRatioSe: 0.01 });
-        else Object.assign(p, { constraintRatio: 1.5, constraintRatioSe: 0.01, stopReason: 'converged' });
+        if (i === 0) Object.assign(p, { saturated: p.map.length * p.map[0].length, constraintRatio: 0.8 * alpha, constraintRatioSe: 0.001 });
+        else Object.assign(p, { constraintRatio: alpha, constraintRatioSe: 0.001, stopReason: 'converged' });
         p.quality = sidQuality(p, settings);
       }
       layer.quality = layerQuality(layer.perImage.map((p) => p.quality));
@@ -335,6 +336,8 @@ test('report page in headless Chromium', { timeout: 120_000 }, async (t) => {
     // The selected (first) layer's facts: the value as a bound, and the verdict with its reason.
     assert.match((await page.locator('.id-facts').textContent()) ?? '', /SID mean≥.*nats\/pixel ⚠.*Qualitysaturated \(a lower bound\)/);
     assert.equal(await page.locator('.id-thumb.flagged').count(), 1);
+    assert.match((await page.locator('.id-banner.quality').textContent()) ?? '', /^⚠ 1 of 3 layers flagged: 1 saturated \(SID shown as a lower bound "≥"\), hover/);
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'report-quality.png'), fullPage: true });
     const csv = (await download(page, 'Export CSV')).toString('utf8').split('\r\n');
     assert.match(csv[0], /,sid_quality,sid_is_lower_bound,sid_quality_reason$/);
     assert.match(csv[1], /,saturated,true,/);

@@ -84,6 +84,7 @@ h2 { font-size: 1.1em; }
 .id-banner { padding: 8px 12px; border-radius: 6px; border: 1px solid currentColor; }
 .id-banner.failed { color: var(--id-err); }
 .id-banner.cancelled { color: var(--id-warn); }
+.id-banner.quality { color: var(--id-warn); }
 .id-banner span { color: var(--id-fg); }
 .id-progress { height: 4px; border-radius: 2px; background: var(--id-panel); border: 1px solid var(--id-border); overflow: hidden; }
 .id-progress > div { height: 100%; background: var(--id-link); width: 0; }
