@@ -115,6 +115,10 @@ export const WARM_MIN_STEPS = 20;
 const MAX_CHECK_SAMPLES = 4096;
 /** Calibrations on a larger common-random set when the final check misses the band (heavy-tailed features). */
 const RECALIBRATIONS = 2;
+/** Largest common-random set of such a recalibration, its level evaluations, and its cost bound (see below). */
+const RECAL_MAX_SAMPLES = 16384;
+const RECAL_EVALUATIONS = 8;
+const RECAL_BUDGET = 4;
 
 export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidResult> {
   const t0 = performance.now();
@@ -153,8 +157,8 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
           passBatch: B,
           seed,
           targetRelSe: fixedSamples ? 0 : targetRelSe,
-          minSamples: fixedSamples ?? Math.min(MAX_CHECK_SAMPLES, Math.max(32, 2 * K, atLeast ?? 0)),
-          maxSamples: fixedSamples ?? MAX_CHECK_SAMPLES,
+          minSamples: fixedSamples ?? Math.max(32, 2 * K, atLeast ?? 0),
+          maxSamples: fixedSamples ?? Math.max(MAX_CHECK_SAMPLES, atLeast ?? 0),
           signal: opts.signal,
         });
       } finally {
@@ -343,18 +347,24 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
     let finalCheck = await estimate(sigmaAt(cShift), mixSeed(opts.seed, 4));
     // Heavy-tailed features (softmax probabilities: a rare flip of the prediction dominates the mean) can pass the
     // calibration on its fixed set and miss alpha on fresh noise by more than the ratio's standard error. Then the
-    // level is calibrated again, on common random numbers over a set four times as large (at least as large as the
-    // check), and checked on fresh noise with at least as many samples; up to RECALIBRATIONS times. Layers whose
+    // level is calibrated again, on common random numbers over a set up to four times as large (at least as large as
+    // the check, at most RECAL_MAX_SAMPLES), and checked on fresh noise with at least as many samples; up to
+    // RECALIBRATIONS times, and only when the set can grow within the budget below. Layers whose
     // first check holds (nearly all) are untouched. When every free sigma is at sigmaMax, nothing can be raised.
+    // The cost is bounded, deterministically, in forward passes: a recalibration may spend at most RECAL_BUDGET
+    // times what the layer has cost so far (a step's forward and backward pass counted as 3 forward passes).
     const maxUsefulShift = Number.isFinite(minFree) ? logSigmaMax - minFree : 0;
+    let spent = 3 * step * K + ((df as { samples?: number }).samples ?? 0) + first.samples * (1 + level.evaluations) + finalCheck.samples;
     let calSamples = first.samples;
     for (let round = 0; round < RECALIBRATIONS; round++) {
       const r = finalCheck.mean / deltaF2;
       if (Math.abs(r - opts.alpha) <= RATIO_TOLERANCE * opts.alpha + finalCheck.relSe * r) break;
       if (r < opts.alpha && cShift >= maxUsefulShift - 1e-6) break;
-      if (calSamples >= MAX_CHECK_SAMPLES && finalCheck.samples >= MAX_CHECK_SAMPLES && round > 0) break;
+      const affordable = Math.floor((RECAL_BUDGET * spent) / (RECAL_EVALUATIONS + 2));
+      const size = Math.min(RECAL_MAX_SAMPLES, Math.max(4 * calSamples, finalCheck.samples), affordable);
+      if (size <= calSamples) break;
       checkCancel();
-      calSamples = Math.min(MAX_CHECK_SAMPLES, Math.max(4 * calSamples, finalCheck.samples));
+      calSamples = size;
       const seedR = mixSeed(opts.seed, 5, round);
       const base = cShift;
       const again = await solveLevel(
@@ -363,10 +373,11 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
           return (await estimate(sigmaAt(base + c), seedR, calSamples)).mean / deltaF2;
         },
         (await estimate(sigmaAt(base), seedR, calSamples)).mean / deltaF2,
-        { alpha: opts.alpha, tolerance: 0.01, maxEvaluations: 24, maxUsefulShift: maxUsefulShift - base },
+        { alpha: opts.alpha, tolerance: 0.01, maxEvaluations: RECAL_EVALUATIONS, maxUsefulShift: maxUsefulShift - base },
       );
       cShift = base + again.shift;
       finalCheck = await estimate(sigmaAt(cShift), mixSeed(opts.seed, 6, round), undefined, calSamples);
+      spent += calSamples * (1 + again.evaluations) + finalCheck.samples;
     }
     const sigmaFinal = sigmaAt(cShift);
 
