@@ -109,6 +109,7 @@ test('settings: declared with the engine defaults and ranges', () => {
     'infodiscard.metrics': [],
     'infodiscard.search': 'optimised',
     'infodiscard.previewFirst': false,
+    'infodiscard.outputSoftmax': false,
     'infodiscard.decoder': 'default',
     'infodiscard.trainImages': '',
     'infodiscard.boxesFile': '',

@@ -47,6 +47,8 @@ Options for analyze:
   --preview              SID as a first-order map (Jacobian column norms, one level fit): seconds per layer, an
                          approximation of the optimised map, labelled as such in the report
   --warm-start           start the SID search from that map instead of a flat sigma
+  --output-softmax       analyse an output layer's softmax probabilities as they are (default: its pre-softmax
+                         scores, where the loader finds them: probabilities are heavy-tailed under noise)
   --workers N            worker processes analysing layers (and a layer's images) in parallel: a number, or
                          auto = one per core (default auto; 1 = in this process); the report is the same
 
@@ -178,6 +180,7 @@ export function parseCli(argv: string[]): CliArgs {
         workers: { type: 'string' },
         preview: { type: 'boolean' },
         'warm-start': { type: 'boolean' },
+        'output-softmax': { type: 'boolean' },
         quiet: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
@@ -293,6 +296,7 @@ export function parseCli(argv: string[]): CliArgs {
       decoder,
       preview: !!v.preview,
       warmStart: !!v['warm-start'],
+      ...(v['output-softmax'] ? { outputSoftmax: true } : {}),
     },
   };
 }

@@ -2,6 +2,7 @@
 import type { AnalysisEvent } from '../engine/events';
 import type { RunStats } from '../engine/report';
 import { peakRssMB } from '../engine/runStats';
+import { boundPrefix, isFlagged } from '../engine/quality';
 
 /** "; first layer after 3.1 s; peak memory 2 workers 402 + 388 MB, this process 61 MB: 851 MB in all". */
 export function runSummary(run: RunStats | undefined, self = process.pid, selfPeakMB = peakRssMB()): string {
@@ -69,12 +70,19 @@ export function progressPrinter(stream: NodeJS.WriteStream, quiet: boolean): (e:
         const preview = r.perImage.length > 0 && r.perImage.every((p) => p.stopReason === 'preview');
         const extra = [
           preview ? 'first-order preview: an approximation, not optimised' : '',
-          r.ru ? `RU ${r.ru.mean.toFixed(3)} ± ${r.ru.std.toFixed(3)} (decoder ${r.ru.decoder.psnr.toFixed(1)} dB)` : '',
+          r.feature?.kind === 'logits' ? `feature: logits, ${r.feature.note ?? 'the scores before the softmax'} (--output-softmax for the probabilities)` : '',
+          r.ru ? `RU ${boundPrefix(r.ruQuality)}${r.ru.mean.toFixed(3)} ± ${r.ru.std.toFixed(3)} (decoder ${r.ru.decoder.psnr.toFixed(1)} dB)` : '',
           r.concentration ? `conc ${r.concentration.mean.toFixed(3)}` : '',
           r.baselines ? `|grad| ${r.baselines.gradNorm.mean.toPrecision(3)}` : '',
         ].filter((x) => x).join('  ');
+        // One ⚠ line per flagged image result (SID, then RU), with the reason; bounds print with "≥".
+        const warnings: string[] = [];
+        for (const p of r.perImage) {
+          if (isFlagged(p.quality)) warnings.push(`      ⚠ image ${p.image + 1} SID ${boundPrefix(p.quality)}${p.sidMean.toFixed(3)} ${p.quality!.verdict}: ${p.quality!.reason ?? ''}`);
+          if (p.ru && isFlagged(p.ru.quality)) warnings.push(`      ⚠ image ${p.image + 1} RU ${boundPrefix(p.ru.quality)}${(p.ruMean ?? NaN).toFixed(3)} ${p.ru.quality!.verdict}: ${p.ru.quality!.reason ?? ''}`);
+        }
         stream.write(
-          `[${e.index + 1}/${e.total}] ${r.name.padEnd(24)} SID ${r.sid.mean.toFixed(3)} ± ${r.sid.std.toFixed(3)} nats/pixel  ratio ${ratio.toFixed(3)}  ${steps} steps  ${secs.toFixed(1)} s${extra ? `\n      ${extra}` : ''}\n`,
+          `[${e.index + 1}/${e.total}] ${r.name.padEnd(24)} SID ${boundPrefix(r.quality)}${r.sid.mean.toFixed(3)} ± ${r.sid.std.toFixed(3)} nats/pixel  ratio ${ratio.toFixed(3)}  ${steps} steps  ${secs.toFixed(1)} s${extra ? `\n      ${extra}` : ''}\n${warnings.map((w) => `${w}\n`).join('')}`,
         );
         break;
       }

@@ -26,6 +26,7 @@ import { layerRu, type DecoderSource } from './ru/layerRu';
 import { hashImages } from './ru/decoderCache';
 import { mapRows, searchOptions, type LayerJob } from './layerJob';
 import { mixSeed } from './rng';
+import { layerQuality, ruQuality, sidQuality } from './quality';
 import { bytesPerSample, passSize } from './sampleBatch';
 import { VERSION } from './version';
 
@@ -214,7 +215,10 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
       // Seeds derive from the layer's place in the model, not in the request: a layer's result does not depend on
       // which other layers were asked for (or on which worker process ran it).
       const seedIndex = model.layers.findIndex((l) => l.name === name);
-      const probe = model.probe(name);
+      // An output layer's softmax probabilities are heavy-tailed under noise (a rare flip of the prediction dominates
+      // E||f' - f||^2): by default its pre-softmax scores are analysed where the loader finds them, as the baselines do.
+      const logits = settings.outputSoftmax ? null : (model.logitsOf?.(name) ?? null);
+      const probe = logits ? logits.probe : model.probe(name);
       // Large inputs: split each step's noise samples into passes that fit the memory budget (same answer).
       const sampleBatch = settings.sampleBatch ?? (settings.preview ? undefined : passSize(settings.samples, await bytesPerSample(probe, height, width, channels)));
       const job: LayerJob = { model, name, index: seedIndex, probe, images, height, width, channels, mapping, settings, sampleBatch, signal: req.signal, emit };
@@ -240,7 +244,7 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
           });
           return { ...warm, seconds: first.seconds + warm.seconds };
         });
-        perImage.push({
+        const entry: LayerResult['perImage'][number] = {
           image: imageIndex,
           sidMean: r.sidMean,
           map: mapRows(r.map, height, width),
@@ -253,7 +257,9 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
           deltaF2: r.deltaF2,
           deltaF2RelSe: r.deltaF2RelSe,
           stopReason: r.stopReason,
-        });
+        };
+        entry.quality = sidQuality(entry, settings);
+        perImage.push(entry);
       }
       const means = meanStd(perImage.map((p) => p.sidMean));
       const info = byName.get(name)!;
@@ -263,6 +269,8 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
         outputShape: info.outputShape,
         sid: { mean: means.mean, std: means.std, total: (means.mean * height * width * channels) },
         perImage,
+        quality: layerQuality(perImage.map((p) => p.quality)),
+        ...(logits ? { feature: { kind: 'logits' as const, note: logits.note } } : {}),
       };
       if (metrics.has('concentration')) {
         for (const p of perImage) {
@@ -274,7 +282,12 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
         }
         result.concentration = summarizeConcentration(perImage.map((p) => p.concentration));
       }
-      if (metrics.has('ru')) result.ru = await withLayerContext(name, model.path, () => layerRu(job, perImage, decoders));
+      if (metrics.has('ru')) {
+        result.ru = await withLayerContext(name, model.path, () => layerRu(job, perImage, decoders));
+        // The RU code passes its at-bound share where it measures one; without it only the ratio and steps are judged.
+        for (const p of perImage) if (p.ru && !p.ru.quality) p.ru.quality = ruQuality(p.ru, p.ru.atBound ?? 0, settings);
+        result.ruQuality = layerQuality(perImage.map((p) => p.ru?.quality));
+      }
       if (metrics.has('baselines')) result.baselines = await withLayerContext(name, model.path, () => layerBaselines(job, perImage, req.targetClass));
       report.layers.push(result);
       report.run!.firstLayerSeconds ??= (performance.now() - t0) / 1000;

@@ -103,6 +103,11 @@ export interface AnalysisSettings {
    * src/engine/sampleBatch.ts's budget (all K when they fit). Same answer up to rounding either way.
    */
   sampleBatch?: number;
+  /**
+   * Schema 3: analyse an output layer's softmax probabilities as they are. Absent or false: its pre-softmax scores
+   * (logits) where the loader finds them, recorded per layer in `feature` (CLI --output-softmax).
+   */
+  outputSoftmax?: boolean;
   /** Schema 3: the preprocessing profile the images went through (inputRange/normalize above repeat its mapping). */
   preprocessing?: PreprocessingProfile;
 }

@@ -5,6 +5,7 @@
  */
 import { meanStd, type LayerResult, type Report, type ReportStatus, type RunStats } from './report';
 import { summarizeConcentration } from './concentration';
+import { layerQuality } from './quality';
 
 const SEVERITY: Record<ReportStatus, number> = { complete: 0, running: 1, cancelled: 2, failed: 3 };
 
@@ -17,6 +18,8 @@ export function mergeLayerParts(parts: readonly LayerResult[], units: number): L
   const perImage = parts.flatMap((p) => p.perImage).sort((a, b) => a.image - b.image);
   const sid = meanStd(perImage.map((p) => p.sidMean));
   const merged: LayerResult = { ...parts[0], sid: { mean: sid.mean, std: sid.std, total: sid.mean * units }, perImage };
+  if (parts[0].quality) merged.quality = layerQuality(perImage.map((p) => p.quality));
+  if (parts[0].ruQuality) merged.ruQuality = layerQuality(perImage.map((p) => p.ru?.quality));
   if (parts[0].concentration !== undefined) merged.concentration = summarizeConcentration(perImage.map((p) => p.concentration));
   if (parts[0].ru) {
     const ru = meanStd(perImage.map((p) => p.ruMean!));

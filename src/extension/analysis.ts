@@ -5,6 +5,7 @@
  * warnings (logged, and the first of a run as a notification), live report updates for open panels, and errors
  * turned into one-line notifications.
  */
+import { boundPrefix, isFlagged, qualityNote } from '../engine/quality';
 import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import * as vscode from 'vscode';
@@ -70,9 +71,11 @@ export function layerLogLine(r: LayerResult, index: number, total: number, alpha
   const steps = r.perImage.map((p) => p.steps).join(', ');
   const secs = r.perImage.reduce((a, p) => a + (Number.isFinite(p.seconds) ? p.seconds : 0), 0);
   const maxed = r.perImage.filter((p) => p.stopReason === 'maxSteps').length;
-  return `[${index + 1}/${total}] ${r.name} (${r.kind}): SID ${fmt(r.sid.mean)} ± ${fmt(r.sid.std)} nats/pixel; `
+  // Schema 3: "≥" before a bound, and one ⚠ line per flagged image result with its reason.
+  const flagged = r.perImage.filter((p) => isFlagged(p.quality)).map((p) => `\n  ⚠ image ${p.image + 1}: ${qualityNote(p.quality)}`).join('');
+  return `[${index + 1}/${total}] ${r.name} (${r.kind}): SID ${boundPrefix(r.quality)}${fmt(r.sid.mean)} ± ${fmt(r.sid.std)} nats/pixel; `
     + `constraint ratio ${ratios} (alpha ${alpha}); lambda ${lambdas}; steps ${steps}${maxed ? ` (${maxed} hit maxSteps)` : ''}; ${secs.toFixed(1)} s`
-    + extraMetricsLog(r);
+    + extraMetricsLog(r) + flagged;
 }
 
 const PHASE_TEXT: Record<Extract<AnalysisEvent, { type: 'phase' }>['phase'], string> = {

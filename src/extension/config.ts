@@ -123,6 +123,13 @@ function textSetting(get: (key: string) => unknown, key: string, what: string): 
 /** `infodiscard.search`: the optimised search (the paper's), the same search warm-started, or the first-order preview. */
 export const SEARCH_MODES = ['optimised', 'warmStart', 'preview'] as const;
 
+/** `infodiscard.outputSoftmax`: only recorded when on, so the settings (and report keys) of other runs stay as they were. */
+function outputSoftmaxSetting(value: unknown): Pick<SettingsInput, 'outputSoftmax'> {
+  if (value === undefined || value === null || value === false) return {};
+  if (value !== true) throw settingError('outputSoftmax', `must be true or false, got ${JSON.stringify(value)}`);
+  return { outputSoftmax: true };
+}
+
 function searchSetting(value: unknown): Pick<SettingsInput, 'preview' | 'warmStart'> {
   const mode = value ?? 'optimised';
   if (!(SEARCH_MODES as readonly unknown[]).includes(mode)) throw settingError('search', `must be one of ${SEARCH_MODES.join(', ')}, got ${JSON.stringify(mode)}`);
@@ -154,6 +161,7 @@ export function settingsFrom(get: (key: string) => unknown): ExtensionSettings {
     inputRange: parseInputRange(get('inputRange')),
     metrics,
     ...searchSetting(get('search')),
+    ...outputSoftmaxSetting(get('outputSoftmax')),
     // The decoder only matters to RU; null otherwise, as the engine records it.
     decoder: metrics.includes('ru') ? { ...decoder } : null,
   };

@@ -77,6 +77,17 @@ export interface LayerSummary {
   concentration?: { mean: number; std: number; images: number } | null;
   /** Mean gradient magnitude |dy/df| (baselines). */
   gradNorm?: number;
+  /** Schema 3: the SID and RU quality roll-ups, when flagged (absent: ok, or an older report). */
+  quality?: { verdict: string; reason?: string; bound: boolean };
+  ruQuality?: { verdict: string; reason?: string; bound: boolean };
+}
+
+/** A flagged roll-up from an untrusted report, or undefined (ok, absent, malformed). */
+function flaggedQuality(q: unknown): LayerSummary['quality'] {
+  if (!q || typeof q !== 'object') return undefined;
+  const { verdict, reason } = q as { verdict?: unknown; reason?: unknown };
+  if (typeof verdict !== 'string' || verdict === 'ok') return undefined;
+  return { verdict, ...(typeof reason === 'string' ? { reason } : {}), bound: verdict === 'saturated' || verdict === 'at-bound' };
 }
 
 function layerSummary(l: LayerResult): LayerSummary {
@@ -87,6 +98,10 @@ function layerSummary(l: LayerResult): LayerSummary {
     out.concentration = { mean: Number(l.concentration.mean), std: Number(l.concentration.std), images: Number(l.concentration.images) };
   }
   if (l.baselines?.gradNorm) out.gradNorm = Number(l.baselines.gradNorm.mean);
+  const quality = flaggedQuality(l.quality);
+  if (quality) out.quality = quality;
+  const ruQuality = flaggedQuality(l.ruQuality);
+  if (ruQuality && out.ru) out.ruQuality = ruQuality;
   return out;
 }
 
@@ -110,6 +125,8 @@ export function settingsHash(inputs: RunInputs): string {
     minSteps: s.minSteps,
     // Only when set, so the keys of runs with the default stretch and black composite stay as they were.
     imageFit: inputs.imageOptions && Object.keys(inputs.imageOptions).length > 0 ? inputs.imageOptions : undefined,
+    // Only when on: an output layer's probabilities instead of its logits are another result.
+    outputSoftmax: s.outputSoftmax || undefined,
   };
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex').slice(0, 10);
 }

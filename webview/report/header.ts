@@ -26,6 +26,7 @@ function settingChips(report: Report): HTMLElement[] {
   if (Array.isArray(s.metrics) && s.metrics.length) add('metrics', s.metrics.join(', '));
   if (s.preview === true) add('SID', 'first-order preview (approximation, not optimised)');
   if (s.warmStart === true) add('start', 'warm (from the first-order preview)');
+  if (s.outputSoftmax === true) add('output', 'softmax probabilities');
   const d = s.decoder;
   if (d && typeof d === 'object') add('decoder', `${d.blocks} blocks × ${d.width} ch, ≤ ${d.maxEpochs} epochs`);
   return chips.map(([k, v]) => el('span', { class: 'id-chip' }, el('b', null, k), v));
@@ -75,6 +76,16 @@ export function renderHeader(report: Report, onExportJson: () => void): HTMLElem
     const bar = el('div');
     bar.style.width = `${Math.round((100 * done) / total)}%`;
     header.append(el('div', { class: 'id-progress', role: 'progressbar', 'aria-valuemin': 0, 'aria-valuemax': total, 'aria-valuenow': done }, bar));
+  }
+  // Schema 3: how many finished layers hold values that are not measurements (each is marked in the table and charts).
+  const flagged = report.layers.filter((l) => l.quality && typeof l.quality === 'object' && typeof l.quality.verdict === 'string' && l.quality.verdict !== 'ok');
+  if (flagged.length) {
+    const bounds = flagged.filter((l) => l.quality!.verdict === 'saturated').length;
+    header.append(el('div', { class: 'id-banner quality', role: 'note' },
+      el('strong', null, `⚠ ${flagged.length} of ${done} layer${done === 1 ? '' : 's'} flagged: `),
+      el('span', null, `${bounds ? `${bounds} saturated (SID shown as a lower bound "≥"), ` : ''}`
+        + `${flagged.length - bounds ? `${flagged.length - bounds} with the constraint unmet or unsettled; ` : ''}hover a ⚠ value for the reason.`),
+    ));
   }
   if (report.status === 'failed' || report.status === 'cancelled') {
     header.append(el('div', { class: `id-banner ${report.status}`, role: 'alert' },

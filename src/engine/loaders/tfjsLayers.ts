@@ -6,7 +6,7 @@ import type { ModelFormat } from '../report';
 import type { LoadedModel, ModelLoader, ProbeLayer } from './types';
 import { inputLayoutFromShape, readTfjsArtifacts } from './tfjsArtifacts';
 import { rescaleLayersConvPair } from './rescale';
-import { layersCamWeights, layersRunWithFeature } from './layersFeature';
+import { layersCamWeights, layersLogitsOf, layersRunWithFeature } from './layersFeature';
 import { foldBatchNorms, type FoldResult } from './foldBatchNorm';
 
 function isLayersJson(json: unknown): boolean {
@@ -64,7 +64,7 @@ export function wrapLayersModel(model: tfl.LayersModel, file: string, format: Mo
 
   const truncated = new Map<string, tfl.LayersModel>();
   let folded: FoldResult | undefined;
-  return {
+  const wrapped: LoadedModel = {
     path: file,
     format,
     sha256,
@@ -85,6 +85,7 @@ export function wrapLayersModel(model: tfl.LayersModel, file: string, format: Mo
       };
     },
     runWithFeature: (layerName, options) => layersRunWithFeature(model, input, layerName, options),
+    logitsOf: (layerName) => layersLogitsOf(model, layerName, (name) => wrapped.probe(name)),
     camWeights: (layerName) => layersCamWeights(model, layerName),
     rescaleConvPair: (first, factor) => rescaleLayersConvPair(model, file, first, factor),
     optimizeFor(analysed) {
@@ -99,4 +100,5 @@ export function wrapLayersModel(model: tfl.LayersModel, file: string, format: Mo
       model.dispose();
     },
   };
+  return wrapped;
 }

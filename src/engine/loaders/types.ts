@@ -52,6 +52,12 @@ export interface LoadedModel {
    */
   runWithFeature?(layerName: string, options?: RunWithFeatureOptions): (x: tf.Tensor4D, feature: tf.Tensor) => tf.Tensor;
   /**
+   * When the named layer is the model's output and ends in a softmax (a softmax activation of that layer, or a
+   * Softmax layer/node, possibly followed by identities): a probe of the scores before that softmax, with a note
+   * for the report saying what it is. null for any other layer. Absent for formats that cannot find it.
+   */
+  logitsOf?(layerName: string): { probe: (x: tf.Tensor4D) => tf.Tensor; note: string } | null;
+  /**
    * CAM weights: when the named layer's output feeds only a global average pooling over its spatial axes,
    * then one linear (dense) layer whose output (or its softmax) is the model's first output, the dense kernel
    * as [channels, outputs] (w_{c,y}; a new tensor the caller disposes). null for any other layer.
