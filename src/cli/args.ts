@@ -6,19 +6,22 @@ import type { DecoderSettings, MetricName, ObjectRegion } from '../engine/report
 import { parseBoxFlag } from '../engine/regions';
 import type { AnalyzeParams } from '../protocol';
 import type { BackendChoice } from '../engine/backend';
+import { RECOMMENDED_LAYERS } from '../engine/resolveLayers';
 
 export const USAGE = `infodiscard — how much of the input each layer of a trained network discards (SID, Ma et al. 2019)
 
 Usage:
   infodiscard analyze <model.json> --images <files|folder> [options]
-  infodiscard layers <model.json>          list the layers that can be analysed, with output shapes
+  infodiscard layers <model.json>          list the layers that can be analysed, with output shapes; * marks the
+                                           recommended ones (block outputs), the default of analyze
   infodiscard coherency <model.json> --images <paths> --first <conv layer> [--factor 4] [analyze options]
                                            the paper's coherency check: w_L/4, b_L/4, 4·w_L+1 leaves the output
                                            unchanged; which measures move? (writes infodiscard-coherency.json)
 
 Options for analyze:
   --images <paths>       PNG/JPEG files or folders, comma-separated or repeated (required)
-  --layers a,b           layers to analyse, in model order (default: all)
+  --layers a,b           layers to analyse, in model order; "all" for every layer (default: the recommended set,
+                         the block outputs marked * by "infodiscard layers")
   --out <report.json>    report file, written after every layer (default: infodiscard-report.json)
   --html <report.html>   also write a self-contained HTML page with the charts and heatmaps
   --seed N               random seed (default ${DEFAULT_SETTINGS.seed})
@@ -89,7 +92,8 @@ export function analyzeParams(args: AnalyzeArgs): AnalyzeParams {
   return {
     modelPath: args.model,
     images: args.images,
-    layers: args.layers,
+    // The CLI's default is the recommended set (the engine's, for other callers, is every layer).
+    layers: args.layers ?? [RECOMMENDED_LAYERS],
     settings: args.settings,
     inputSize: args.inputSize,
     trainImages: args.trainImages,

@@ -2,6 +2,8 @@
 import type { AnalysisEvent } from '../engine/events';
 import type { RunStats } from '../engine/report';
 import { peakRssMB } from '../engine/runStats';
+import { formatDuration } from '../engine/duration';
+import { estimateProgress, measureLayer, progressText, type FinishedLayer } from '../engine/progressEstimate';
 
 /** "; first layer after 3.1 s; peak memory 2 workers 402 + 388 MB, this process 61 MB: 851 MB in all". */
 export function runSummary(run: RunStats | undefined, self = process.pid, selfPeakMB = peakRssMB()): string {
@@ -14,10 +16,19 @@ export function runSummary(run: RunStats | undefined, self = process.pid, selfPe
   return `${first}; peak memory ${workers.length} worker${workers.length > 1 ? 's' : ''} ${each} MB, this process ${selfPeakMB} MB: ${total} MB in all`;
 }
 
-export function progressPrinter(stream: NodeJS.WriteStream, quiet: boolean): (e: AnalysisEvent) => void {
+export interface ProgressOptions {
+  /** The layers are the recommended set chosen by default: say so, and how to get every layer. */
+  recommended?: boolean;
+}
+
+export function progressPrinter(stream: NodeJS.WriteStream, quiet: boolean, options: ProgressOptions = {}): (e: AnalysisEvent) => void {
   const tty = stream.isTTY === true;
   let lastDraw = 0;
   let images = 1;
+  let total = 0;
+  let done = 0;
+  const finished: FinishedLayer[] = [];
+  let imagesSeen = new Set<number>();
   const started = performance.now();
   const clear = () => {
     if (tty) stream.write('\r\x1b[2K');
@@ -27,18 +38,34 @@ export function progressPrinter(stream: NodeJS.WriteStream, quiet: boolean): (e:
     switch (e.type) {
       case 'started':
         images = e.images;
+        total = e.layers.length;
         stream.write(`Analysing ${e.layers.length} layer(s) on ${e.images} image(s) with the ${e.backend} backend\n`);
+        if (options.recommended) stream.write(`Layers: the recommended set (block outputs; --layers all for every layer): ${e.layers.join(', ')}\n`);
+        if (e.reused?.length) stream.write(`Resuming: ${e.reused.length} layer(s) taken over from the earlier report at the same output\n`);
+        break;
+      case 'layerStarted':
+        imagesSeen = new Set();
         break;
       case 'step': {
         if (!tty) break;
         const now = performance.now();
         if (now - lastDraw < 100) break;
         lastDraw = now;
+        imagesSeen.add(e.image);
+        const est = estimateProgress({
+          maxSteps: e.maxSteps,
+          images,
+          finished: e.metric === 'ru' ? [] : finished,
+          layersAfter: Math.max(0, total - done - 1),
+          imagesDone: imagesSeen.size - 1,
+          step: e.step,
+          elapsedMs: e.elapsedMs,
+        });
         const width = 20;
-        const filled = Math.round((e.step / e.maxSteps) * width);
+        const filled = Math.min(width, Math.round((e.step / est.expectedSteps) * width));
         clear();
         stream.write(
-          `  ${e.layer} ${(e.metric ?? 'sid').toUpperCase()} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] image ${e.image + 1}/${images} step ${e.step}/${e.maxSteps}  ratio ${e.ratio.toFixed(2)}  H ${e.entropy.toFixed(3)}`,
+          `  ${e.layer} ${(e.metric ?? 'sid').toUpperCase()} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] image ${e.image + 1}/${images} ${progressText(est, e.step, e.maxSteps, formatDuration)}  ratio ${e.ratio.toFixed(2)}`,
         );
         break;
       }
@@ -56,13 +83,23 @@ export function progressPrinter(stream: NodeJS.WriteStream, quiet: boolean): (e:
           stream.write(`  ${e.layer}: ${e.detail}\n`);
         }
         break;
+      case 'layerSkipped':
+        done++;
+        clear();
+        stream.write(`[${e.index + 1}/${e.total}] ${e.layer.padEnd(24)} skipped: ${e.reason}\n`);
+        break;
       case 'warning':
+        // A skipped layer has its own line (layerSkipped).
+        if (e.layer !== undefined && e.message.startsWith('skipped: ')) break;
         clear();
         stream.write(`warning: ${e.layer ? `layer "${e.layer}": ` : ''}${e.message}\n`);
         break;
       case 'layerDone': {
         clear();
+        done++;
         const r = e.result;
+        const measure = r.reused ? undefined : measureLayer(r.perImage);
+        if (measure) finished.push(measure);
         const ratio = r.perImage.reduce((a, p) => a + p.constraintRatio, 0) / r.perImage.length;
         const steps = r.perImage.reduce((a, p) => a + p.steps, 0);
         const secs = r.perImage.reduce((a, p) => a + p.seconds, 0);
@@ -74,13 +111,13 @@ export function progressPrinter(stream: NodeJS.WriteStream, quiet: boolean): (e:
           r.baselines ? `|grad| ${r.baselines.gradNorm.mean.toPrecision(3)}` : '',
         ].filter((x) => x).join('  ');
         stream.write(
-          `[${e.index + 1}/${e.total}] ${r.name.padEnd(24)} SID ${r.sid.mean.toFixed(3)} ± ${r.sid.std.toFixed(3)} nats/pixel  ratio ${ratio.toFixed(3)}  ${steps} steps  ${secs.toFixed(1)} s${extra ? `\n      ${extra}` : ''}\n`,
+          `[${e.index + 1}/${e.total}] ${r.name.padEnd(24)} ${r.reused ? 'reused  ' : ''}SID ${r.sid.mean.toFixed(3)} ± ${r.sid.std.toFixed(3)} nats/pixel  ratio ${ratio.toFixed(3)}  ${steps} steps  ${formatDuration(secs)}${extra ? `\n      ${extra}` : ''}\n`,
         );
         break;
       }
       case 'done':
         clear();
-        stream.write(`Done in ${((performance.now() - started) / 1000).toFixed(1)} s${runSummary(e.report.run)}\n`);
+        stream.write(`Done in ${formatDuration((performance.now() - started) / 1000)}${runSummary(e.report.run)}\n`);
         break;
       default:
         break;

@@ -5,7 +5,7 @@
  * run. Seeds derive from a layer's place in the model and an image's place in the list, so the report is the same
  * whatever the number of workers. Used by the CLI (--workers) and the extension (workers).
  */
-import { mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { collectImagePaths } from '../engine/imagePaths';
 import { resolveLayers } from '../engine/resolveLayers';
@@ -76,6 +76,10 @@ export async function runLayersInPool(pool: AnalysisPool, params: AnalyzeParams,
   const jobs = planJobs(layers, images.length, poolSize, splitImages);
   const workers = Math.max(1, Math.min(poolSize, jobs.length));
   mkdirSync(partsDir, { recursive: true });
+  // Resume: every job reads the earlier report as it was before this run (the merged report replaces it as layers
+  // finish), and takes its layer over when model, settings and images match (engine/resume.ts).
+  const previous = path.join(partsDir, 'previous.json');
+  if (params.resume !== false && existsSync(out)) copyFileSync(out, previous);
   try {
     const partOf = (j: number) => path.join(partsDir, `${j}.json`);
     const jobsOf = layers.map((_, i) => jobs.flatMap((job, j) => (job.layerIndex === i ? [j] : [])));
@@ -103,13 +107,15 @@ export async function runLayersInPool(pool: AnalysisPool, params: AnalyzeParams,
     const layerStarted = new Set<number>();
     let done = 0;
     const warned = new Set<string>();
+    const skipped = new Set<number>();
     const forward = (j: number) => (e: AnalysisEvent) => {
       const index = jobs[j].layerIndex;
       switch (e.type) {
         case 'started':
           if (!started) {
             started = true;
-            onEvent({ ...e, layers, images: images.length, backend: `${e.backend}, ${workers} worker processes` });
+            const { reused: _own, ...rest } = e;
+            onEvent({ ...rest, layers, images: images.length, backend: `${e.backend}, ${workers} worker processes` });
           }
           break;
         case 'layerStarted':
@@ -129,6 +135,16 @@ export async function runLayersInPool(pool: AnalysisPool, params: AnalyzeParams,
           onEvent({ ...e, result, index, total: layers.length });
           break;
         }
+        case 'layerSkipped': {
+          finishedJobs.add(j);
+          readJob(j);
+          if (!layerComplete(index) || skipped.has(index)) break;
+          skipped.add(index);
+          done++;
+          save();
+          onEvent({ ...e, index, total: layers.length });
+          break;
+        }
         case 'done':
           break;
         case 'warning':
@@ -145,7 +161,10 @@ export async function runLayersInPool(pool: AnalysisPool, params: AnalyzeParams,
     // One decoder cache for all jobs, beside the merged report (its writes are atomic).
     const shared = { ...params, images, decoderCacheDir: params.decoderCacheDir ?? path.join(path.dirname(out), 'decoders') };
     const runs = jobs.map((job, j) =>
-      pool.run({ ...shared, layers: [job.layer], reportPath: partOf(j), ...(job.images ? { imageIndices: job.images } : {}) }, { signal, onEvent: forward(j) }),
+      pool.run(
+        { ...shared, layers: [job.layer], reportPath: partOf(j), ...(existsSync(previous) ? { resumeFrom: previous } : { resume: false }), ...(job.images ? { imageIndices: job.images } : {}) },
+        { signal, onEvent: forward(j) },
+      ),
     );
     // Let every job settle (a failure or a cancel keeps what the others finished), then report the first problem.
     const results = await Promise.allSettled(runs);

@@ -1,5 +1,6 @@
 /** The page header: model, status, run facts and settings. */
 import type { Report } from '../../src/engine/report';
+import { formatDuration } from '../../src/engine/duration';
 import { button } from './controls';
 import { el, fmtNum, isNum } from './dom';
 import { layerOrder, statusLabel } from './data';
@@ -39,12 +40,7 @@ function fmtDate(iso: unknown): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
-function fmtDuration(seconds: unknown): string {
-  if (!isNum(seconds)) return '—';
-  if (seconds < 60) return `${seconds.toFixed(1)} s`;
-  const m = Math.floor(seconds / 60);
-  return m < 60 ? `${m} min ${Math.round(seconds - m * 60)} s` : `${Math.floor(m / 60)} h ${m % 60} min`;
-}
+const fmtDuration = formatDuration;
 
 export function renderHeader(report: Report, onExportJson: () => void): HTMLElement {
   const total = layerOrder(report).length;
