@@ -101,7 +101,10 @@ test('recommended layers: a MobileNet-like tfjs model: the residual adds, the st
   tf.dispose(model.getWeights());
   const r = await recommended(file);
   assert.equal(r.all.length, 33);
-  assert.deepEqual(r.names, ['block1_add', 'block3_add', 'gap', 'predictions']);
+  // The 16x16 stage's last activation is the expansion of the strided block that leaves it (as in MobileNetV2).
+  assert.deepEqual(r.names, ['block1_add', 'block2_expand_relu', 'block3_add', 'gap', 'predictions']);
+  assert.equal(r.reasons.get('block2_expand_relu'), 'end of the 16x16 stage');
+  assert.equal(r.reasons.get('block3_add'), 'residual merge');
   for (const never of ['stem_pad', 'stem_bn', 'dropout', 'block2_project_bn']) assert.ok(!r.names.includes(never), never);
   // The same rule without connectivity (a chain) and through resolveLayers' set names.
   const m = await loadModel(file);
