@@ -23,6 +23,9 @@ import { DEFAULT_SETTINGS } from '../src/engine/settings';
 import { formatDuration } from '../src/engine/duration';
 import { estimateProgress, measureLayer, progressText } from '../src/engine/progressEstimate';
 import { reluConvNet, tempDir, writeGrayPng } from './helpers/fixtures';
+import { sampleReport } from './fixtures/sample-report';
+import { layerRows } from '../webview/report/table';
+import { normalizeReport } from '../webview/report/data';
 
 before(() => selectBackend('wasm'));
 
@@ -200,6 +203,18 @@ test('resume plan: the model, every setting and every image must match exactly',
   assert.match(planResume(previous, { ...target, images: [image('a'), { ...image('b'), pixels: [0, 0.5, 1, 0.26] }] }).reason!, /image 2 \(b\) differs/);
   assert.match(planResume(previous, { ...target, settings: { ...s, alpha: 2, tau: 0.02 } }).reason!, /settings differ \(alpha, tau\)/);
   assert.deepEqual(planResume(previous, { ...target, layers: ['other'] }), { reuse: new Map() }, 'no overlap: nothing to say');
+});
+
+test('the panel\'s table shows a skipped layer as skipped, with its reason, not as pending or running', () => {
+  const r = sampleReport({ finishedLayers: 2, status: 'running' });
+  r.skippedLayers = [{ name: r.requestedLayers[1], reason: 'its output does not change when the input changes (delta_f^2 = 0)' }];
+  r.layers = r.layers.filter((l) => l.name !== r.requestedLayers[1]);
+  const rows = layerRows(normalizeReport(JSON.parse(JSON.stringify(r))));
+  assert.deepEqual(rows.map((x) => x.state), ['done', 'skipped', 'running']);
+  assert.match(rows[1].reason!, /delta_f\^2 = 0/);
+  // Schema-2 reports (no skippedLayers) read as before.
+  const old = sampleReport({ finishedLayers: 1, status: 'cancelled' });
+  assert.deepEqual(layerRows(normalizeReport(JSON.parse(JSON.stringify(old)))).map((x) => x.state), ['done', 'pending', 'pending']);
 });
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -165,6 +165,7 @@ table.id-table { border-collapse: collapse; width: 100%; font-variant-numeric: t
 .id-table tbody tr.selected { background: var(--id-selected); }
 .id-table tbody tr.pending { cursor: default; color: var(--id-muted); }
 .id-table .warn { color: var(--id-warn); }
+.id-table td.skipped { color: var(--id-warn); white-space: normal; }
 .id-table .tag { font-size: 0.78em; color: var(--id-warn); margin-left: 4px; }
 .id-footer { margin-top: 18px; color: var(--id-muted); font-size: 0.85em; }
 `;

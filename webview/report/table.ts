@@ -1,12 +1,14 @@
 /** The per-layer table and its CSV form. Schema-2 columns (RU, decoder PSNR, concentration) appear only when present. */
 import type { LayerResult, Report } from '../../src/engine/report';
 import { el, fmt, fmtNum, isNum } from './dom';
-import { decoderPsnr, hasBaselines, hasConcentration, hasRu, layerOrder, poorDecoderText } from './data';
+import { decoderPsnr, hasBaselines, hasConcentration, hasRu, layerOrder, poorDecoderText, skippedReason } from './data';
 
 export interface LayerRow {
   index: number;
   name: string;
-  state: 'done' | 'running' | 'pending';
+  state: 'done' | 'running' | 'pending' | 'skipped';
+  /** Why the layer was skipped (state skipped). */
+  reason?: string;
   kind: string;
   shape: string;
   mean: number | null;
@@ -57,9 +59,10 @@ export function layerRows(report: Report): LayerRow[] {
   return layerOrder(report).map((name, index): LayerRow => {
     const l = byName.get(name);
     if (!l) {
-      const state = report.status === 'running' && firstPending ? 'running' : 'pending';
-      firstPending = false;
-      return { index, name, state, kind: '', shape: '', mean: null, std: null, total: null, ratio: null, ratioOff: 0, steps: null, stepsMin: null, stepsMax: null, hitMaxSteps: 0, saturated: null, seconds: null, images: 0,
+      const reason = skippedReason(report, name);
+      const state = reason !== undefined ? 'skipped' : report.status === 'running' && firstPending ? 'running' : 'pending';
+      if (state !== 'skipped') firstPending = false;
+      return { index, name, state, ...(reason !== undefined ? { reason } : {}), kind: '', shape: '', mean: null, std: null, total: null, ratio: null, ratioOff: 0, steps: null, stepsMin: null, stepsMax: null, hitMaxSteps: 0, saturated: null, seconds: null, images: 0,
         ruMean: null, ruStd: null, ruTotal: null, psnr: null, poorDecoder: null, concMean: null, concStd: null, concImages: null, gradNorm: null, gradCam: null, cam: null };
     }
     const p = l.perImage;
@@ -129,7 +132,9 @@ export function renderTable(report: Report, selected: string | null, onSelect: (
     tr.append(
       el('td', { class: 'l' }, String(r.index + 1)),
       el('td', { class: 'l name', title: r.name }, r.name),
-      el('td', { class: 'l' }, done ? r.kind : r.state === 'running' ? 'running…' : 'pending'),
+      r.state === 'skipped'
+        ? el('td', { class: 'l skipped', title: r.reason ?? '' }, `skipped: ${r.reason ?? ''}`)
+        : el('td', { class: 'l' }, done ? r.kind : r.state === 'running' ? 'running…' : 'pending'),
       el('td', { class: 'l' }, r.shape),
       el('td', null, done ? `${fmt(r.mean, 3)} ± ${fmt(r.std, 3)}` : ''),
       ...schema2Cells(r, done, withRu, withConc),
