@@ -209,12 +209,12 @@ test('the panel\'s table shows a skipped layer as skipped, with its reason, not 
   const r = sampleReport({ finishedLayers: 2, status: 'running' });
   r.skippedLayers = [{ name: r.requestedLayers[1], reason: 'its output does not change when the input changes (delta_f^2 = 0)' }];
   r.layers = r.layers.filter((l) => l.name !== r.requestedLayers[1]);
-  const rows = layerRows(normalizeReport(JSON.parse(JSON.stringify(r))));
+  const rows = layerRows(normalizeReport(JSON.parse(JSON.stringify(r)))!);
   assert.deepEqual(rows.map((x) => x.state), ['done', 'skipped', 'running']);
   assert.match(rows[1].reason!, /delta_f\^2 = 0/);
   // Schema-2 reports (no skippedLayers) read as before.
   const old = sampleReport({ finishedLayers: 1, status: 'cancelled' });
-  assert.deepEqual(layerRows(normalizeReport(JSON.parse(JSON.stringify(old)))).map((x) => x.state), ['done', 'pending', 'pending']);
+  assert.deepEqual(layerRows(normalizeReport(JSON.parse(JSON.stringify(old)))!).map((x) => x.state), ['done', 'pending', 'pending']);
 });
 
 // ---------------------------------------------------------------------------------------------------------------
