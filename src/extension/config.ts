@@ -29,7 +29,12 @@ export interface ExtensionSettings {
   trainImages: string;
   /** Concentration's object regions: a sidecar JSON, workspace-relative; '' = boxes.json beside the images, if any. */
   boxesFile: string;
+  /** Which layers Analyze Model analyses: ask (a picker), the recommended set, or every layer. */
+  layers: LayerChoiceSetting;
 }
+
+export const LAYER_SETTINGS = ['ask', 'recommended', 'all'] as const;
+export type LayerChoiceSetting = (typeof LAYER_SETTINGS)[number];
 
 /** CLI option (as validateSettings names it) -> setting. */
 const SETTING_OF_OPTION: Record<string, string> = {
@@ -158,7 +163,9 @@ export function settingsFrom(get: (key: string) => unknown): ExtensionSettings {
   const boxesFile = textSetting(get, 'boxesFile', 'the path of a JSON file');
   const previewFirst = get('previewFirst') ?? false;
   if (typeof previewFirst !== 'boolean') throw settingError('previewFirst', `must be true or false, got ${JSON.stringify(previewFirst)}`);
-  return { analysis, images: images.trim(), reportsFolder, workers, previewFirst, trainImages, boxesFile };
+  const layers = get('layers') ?? 'ask';
+  if (!(LAYER_SETTINGS as readonly unknown[]).includes(layers)) throw settingError('layers', `must be one of ${LAYER_SETTINGS.join(', ')}, got ${JSON.stringify(layers)}`);
+  return { analysis, images: images.trim(), reportsFolder, workers, previewFirst, trainImages, boxesFile, layers: layers as LayerChoiceSetting };
 }
 
 export function readSettings(scope?: vscode.Uri): ExtensionSettings {
