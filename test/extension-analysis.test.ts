@@ -52,7 +52,8 @@ after(async () => {
 /** One worker unless a test says otherwise: these tests follow one process's runs (the workers test covers several). */
 function configure(extra: Record<string, unknown> = {}): void {
   mock.config.clear();
-  for (const [k, v] of Object.entries({ images: 'images', backend: 'wasm', maxSteps: 20, samplesPerStep: 4, workers: 1, ...extra })) mock.config.set(`infodiscard.${k}`, v);
+  // Every layer, without the layer picker (test/extension-layers.test.ts covers it).
+  for (const [k, v] of Object.entries({ images: 'images', backend: 'wasm', maxSteps: 20, samplesPerStep: 4, workers: 1, layers: 'all', ...extra })) mock.config.set(`infodiscard.${k}`, v);
 }
 
 /** Simulates the webview's 'ready' on every panel and returns what each received. */
