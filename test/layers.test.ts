@@ -24,6 +24,7 @@ import { formatDuration } from '../src/engine/duration';
 import { estimateProgress, measureLayer, progressText } from '../src/engine/progressEstimate';
 import { reluConvNet, tempDir, writeGrayPng } from './helpers/fixtures';
 import { sampleReport } from './fixtures/sample-report';
+import { DEPTHWISE_CNN, FUSED_CNN, writeGraphModel } from './fixtures/graphModel';
 import { layerRows } from '../webview/report/table';
 import { normalizeReport } from '../webview/report/data';
 
@@ -68,6 +69,15 @@ test('recommended layers: third-party Keras checkpoints (HDF5)', { skip: !exists
   assert.deepEqual(epoch.names, ['activation_2', 'max_pooling2d_1', 'activation_3', 'activation_4']);
   const fc = await recommended(path.join(KERAS, 'mnist2_fc.h5'));
   assert.deepEqual(fc.names, ['dense_1', 'dense_2', 'dense_3'], 'an MLP: every dense layer');
+});
+
+test('recommended layers: tfjs graph models: BiasAdd and activations join their conv, Identity outputs are passive', async () => {
+  const short = (names: string[]) => names.map((n) => n.replace('StatefulPartitionedCall/sequential/', ''));
+  const fused = await recommended(writeGraphModel(path.join(dir, 'graph-fused'), FUSED_CNN).file);
+  assert.deepEqual(short(fused.names), ['conv2d/Relu', 'conv2d_2/BiasAdd', 'dense/Relu', 'dense_2/Softmax']);
+  const dw = await recommended(writeGraphModel(path.join(dir, 'graph-dw'), DEPTHWISE_CNN).file);
+  assert.deepEqual(short(dw.names), ['conv2d/Relu6', 'conv2d_1/Relu', 'global_average_pooling2d/Mean']);
+  assert.equal(dw.all.length, 11, 'Conv2D, BiasAdd, Relu ... and the Identity output are all listed');
 });
 
 /** A MobileNet-like network: padding, a strided stem, depthwise-separable blocks with linear bottlenecks, residual adds. */
