@@ -19,6 +19,7 @@ import { recommendedFor, recommendLayers } from '../src/engine/recommendedLayers
 import type { Report } from '../src/engine/report';
 import { resolveLayers } from '../src/engine/resolveLayers';
 import { planResume } from '../src/engine/resume';
+import { analyzeParams, parseCli, type AnalyzeArgs } from '../src/cli/args';
 import { DEFAULT_SETTINGS } from '../src/engine/settings';
 import { formatDuration } from '../src/engine/duration';
 import { estimateProgress, measureLayer, progressText } from '../src/engine/progressEstimate';
@@ -194,6 +195,11 @@ test('resume: a run cancelled after its first layer, run again, equals an uninte
   assert.deepEqual(more.layers.map((l) => [l.name, l.reused === true]), [['conv1', false], ['conv3', true]]);
   sameMaps({ ...whole, layers: whole.layers.filter((l) => l.name !== 'conv2') }, more);
 
+  // resume: false (CLI --no-resume) recomputes, to the same maps.
+  const fresh = await analyze({ modelPath: model, images, layers: ['all'], settings, reportPath: out, resume: false });
+  assert.ok(fresh.layers.every((l) => !l.reused));
+  sameMaps(whole, fresh);
+
   // Other settings: nothing reused, and one line says why.
   const warnings: string[] = [];
   const other = await analyze({ modelPath: model, images, layers: ['all'], settings: { ...settings, seed: 6 }, reportPath: out, onEvent: (e) => e.type === 'warning' && warnings.push(e.message) });
@@ -225,6 +231,15 @@ test('the panel\'s table shows a skipped layer as skipped, with its reason, not 
   // Schema-2 reports (no skippedLayers) read as before.
   const old = sampleReport({ finishedLayers: 1, status: 'cancelled' });
   assert.deepEqual(layerRows(normalizeReport(JSON.parse(JSON.stringify(old)))!).map((x) => x.state), ['done', 'pending', 'pending']);
+});
+
+test('CLI options: the recommended set by default, --layers all, --no-resume', () => {
+  const parse = (...extra: string[]) => parseCli(['analyze', 'm.json', '--images', 'x.png', ...extra]) as AnalyzeArgs;
+  assert.deepEqual(analyzeParams(parse()).layers, ['recommended']);
+  assert.equal(analyzeParams(parse()).resume, undefined, 'resume is the default');
+  assert.deepEqual(analyzeParams(parse('--layers', 'all')).layers, ['all']);
+  assert.deepEqual(analyzeParams(parse('--layers', 'a,b')).layers, ['a', 'b']);
+  assert.equal(analyzeParams(parse('--no-resume')).resume, false);
 });
 
 // ---------------------------------------------------------------------------------------------------------------

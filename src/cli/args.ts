@@ -57,6 +57,8 @@ Metrics (SID always runs; add the others):
   --boxes <file.json>    concentration: object regions, {"image.png": {"bbox": [x, y, w, h]}} or {"mask": "m.png"}
   --box x,y,w,h          concentration: one box (original-image pixels) for images the --boxes file leaves out
   --target-class N       baselines: the output unit to explain (default: each image's top prediction)
+  --no-resume            recompute every layer (default: reuse the layers the report at --out already has for this
+                         model, these settings and images, and compute only the rest)
   --quiet                no progress display
   -h, --help             this help
   -v, --version          version
@@ -71,6 +73,8 @@ export interface AnalyzeArgs {
   html?: string;
   inputSize?: [number, number];
   quiet: boolean;
+  /** Reuse the layers of the report already at --out (false: --no-resume). */
+  resume: boolean;
   settings: SettingsInput;
   /** Worker processes for the layers (1: analyse in this process). */
   workers: number | 'auto';
@@ -102,6 +106,7 @@ export function analyzeParams(args: AnalyzeArgs): AnalyzeParams {
     defaultRegion: args.defaultRegion,
     targetClass: args.targetClass,
     reportPath: args.out,
+    ...(args.resume ? {} : { resume: false }),
   };
 }
 
@@ -169,6 +174,7 @@ export function parseCli(argv: string[]): CliArgs {
         preview: { type: 'boolean' },
         'warm-start': { type: 'boolean' },
         quiet: { type: 'boolean' },
+        'no-resume': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -249,6 +255,7 @@ export function parseCli(argv: string[]): CliArgs {
     html: v.html,
     inputSize,
     quiet: !!v.quiet,
+    resume: !v['no-resume'],
     workers: parseWorkers(v.workers),
     trainImages: v['train-images'] ? list(v['train-images']) : undefined,
     decoderCacheDir: v['decoder-cache'],
