@@ -42,6 +42,11 @@ function fmtDate(iso: unknown): string {
 
 const fmtDuration = formatDuration;
 
+/** Layers taken over from an earlier report (resume, schema 3). */
+function reusedCount(report: Report): number {
+  return report.layers.filter((l) => l.reused === true).length;
+}
+
 export function renderHeader(report: Report, onExportJson: () => void): HTMLElement {
   const total = layerOrder(report).length;
   const done = report.layers.length;
@@ -61,7 +66,7 @@ export function renderHeader(report: Report, onExportJson: () => void): HTMLElem
       fact('Backend', String(report.settings?.backend ?? '—')),
       fact('Input', Array.isArray(report.model.inputShape) ? shapeText(report.model.inputShape) : '—'),
       fact('Images', String(report.images.length)),
-      fact('Layers', `${done} of ${total}`),
+      fact('Layers', `${done} of ${total}${report.skippedLayers?.length ? `, ${report.skippedLayers.length} skipped` : ''}${reusedCount(report) ? `, ${reusedCount(report)} reused` : ''}`),
       fact('Time', fmtDuration(report.seconds)),
       fact('Created', fmtDate(report.createdAt)),
     ),
