@@ -22,7 +22,7 @@ import { planResume } from '../src/engine/resume';
 import { analyzeParams, parseCli, type AnalyzeArgs } from '../src/cli/args';
 import { DEFAULT_SETTINGS } from '../src/engine/settings';
 import { formatDuration } from '../src/engine/duration';
-import { estimateProgress, measureLayer, progressText } from '../src/engine/progressEstimate';
+import { estimateProgress, measureLayer, progressText, ProgressTracker } from '../src/engine/progressEstimate';
 import { reluConvNet, tempDir, writeGrayPng } from './helpers/fixtures';
 import { sampleReport } from './fixtures/sample-report';
 import { DEPTHWISE_CNN, FUSED_CNN, writeGraphModel } from './fixtures/graphModel';
@@ -273,4 +273,27 @@ test('progress estimate: the bound before any layer finished, then measured step
   assert.equal(progressText(third, 10, 200, formatDuration), 'step 10 of ~50 (at most 200) · layer ~7.0 s left · run ~37.0 s left');
   assert.equal(estimateProgress({ ...base, step: 70, finished: [one] }).expectedSteps, 70, 'never below the steps already taken');
   assert.equal(measureLayer([{ steps: 0, seconds: 0.1 }]), undefined, 'a preview layer measures no steps');
+});
+
+test('progress tracker: no time per step from the first steps alone; finished images of the layer time it', () => {
+  const t = new ProgressTracker();
+  t.started(3, 2);
+  t.layerStarted();
+  // The first step carries the delta_f^2 estimate: 2 s for step 1 would say ~400 s left.
+  assert.equal(t.step({ image: 0, step: 1, maxSteps: 200, elapsedMs: 2000 }).layerSeconds, null);
+  assert.equal(t.step({ image: 0, step: 40, maxSteps: 200, elapsedMs: 2390 }).layerSeconds, ((160 + 200) * (2390 / 40)) / 1000);
+  // Image 1 starts: image 0's 40 steps in 2.39 s time the first steps of image 1.
+  const next = t.step({ image: 1, step: 2, maxSteps: 200, elapsedMs: 300 });
+  assert.equal(next.layerSeconds, (198 * (2690 / 42)) / 1000);
+  t.layerEnded([{ steps: 40, seconds: 2.39 }, { steps: 60, seconds: 3 }]);
+  t.layerStarted();
+  const second = t.step({ image: 0, step: 10, maxSteps: 200, elapsedMs: 500 });
+  assert.equal(second.expectedSteps, 50);
+  assert.equal(second.totalSeconds, null);
+  t.layerEnded([{ steps: 30, seconds: 1 }, { steps: 30, seconds: 1 }]);
+  t.layerStarted();
+  const third = t.step({ image: 0, step: 10, maxSteps: 200, elapsedMs: 500 });
+  assert.equal(third.expectedSteps, 40);
+  assert.equal(third.totalSeconds, third.layerSeconds, 'the last layer: nothing after it');
+  assert.notEqual(third.totalSeconds, null);
 });

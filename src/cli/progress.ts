@@ -3,7 +3,7 @@ import type { AnalysisEvent } from '../engine/events';
 import type { RunStats } from '../engine/report';
 import { peakRssMB } from '../engine/runStats';
 import { formatDuration } from '../engine/duration';
-import { estimateProgress, measureLayer, progressText, type FinishedLayer } from '../engine/progressEstimate';
+import { progressText, ProgressTracker } from '../engine/progressEstimate';
 
 /** "; first layer after 3.1 s; peak memory 2 workers 402 + 388 MB, this process 61 MB: 851 MB in all". */
 export function runSummary(run: RunStats | undefined, self = process.pid, selfPeakMB = peakRssMB()): string {
@@ -25,10 +25,7 @@ export function progressPrinter(stream: NodeJS.WriteStream, quiet: boolean, opti
   const tty = stream.isTTY === true;
   let lastDraw = 0;
   let images = 1;
-  let total = 0;
-  let done = 0;
-  const finished: FinishedLayer[] = [];
-  let imagesSeen = new Set<number>();
+  const tracker = new ProgressTracker();
   const started = performance.now();
   const clear = () => {
     if (tty) stream.write('\r\x1b[2K');
@@ -38,29 +35,20 @@ export function progressPrinter(stream: NodeJS.WriteStream, quiet: boolean, opti
     switch (e.type) {
       case 'started':
         images = e.images;
-        total = e.layers.length;
+        tracker.started(e.layers.length, e.images);
         stream.write(`Analysing ${e.layers.length} layer(s) on ${e.images} image(s) with the ${e.backend} backend\n`);
         if (options.recommended) stream.write(`Layers: the recommended set (block outputs; --layers all for every layer): ${e.layers.join(', ')}\n`);
         if (e.reused?.length) stream.write(`Resuming: ${e.reused.length} layer(s) taken over from the earlier report at the same output\n`);
         break;
       case 'layerStarted':
-        imagesSeen = new Set();
+        tracker.layerStarted();
         break;
       case 'step': {
         if (!tty) break;
         const now = performance.now();
         if (now - lastDraw < 100) break;
         lastDraw = now;
-        imagesSeen.add(e.image);
-        const est = estimateProgress({
-          maxSteps: e.maxSteps,
-          images,
-          finished: e.metric === 'ru' ? [] : finished,
-          layersAfter: Math.max(0, total - done - 1),
-          imagesDone: imagesSeen.size - 1,
-          step: e.step,
-          elapsedMs: e.elapsedMs,
-        });
+        const est = tracker.step(e);
         const width = 20;
         const filled = Math.min(width, Math.round((e.step / est.expectedSteps) * width));
         clear();
@@ -84,7 +72,7 @@ export function progressPrinter(stream: NodeJS.WriteStream, quiet: boolean, opti
         }
         break;
       case 'layerSkipped':
-        done++;
+        tracker.layerEnded();
         clear();
         stream.write(`[${e.index + 1}/${e.total}] ${e.layer.padEnd(24)} skipped: ${e.reason}\n`);
         break;
@@ -96,10 +84,8 @@ export function progressPrinter(stream: NodeJS.WriteStream, quiet: boolean, opti
         break;
       case 'layerDone': {
         clear();
-        done++;
         const r = e.result;
-        const measure = r.reused ? undefined : measureLayer(r.perImage);
-        if (measure) finished.push(measure);
+        tracker.layerEnded(r.reused ? undefined : r.perImage);
         const ratio = r.perImage.reduce((a, p) => a + p.constraintRatio, 0) / r.perImage.length;
         const steps = r.perImage.reduce((a, p) => a + p.steps, 0);
         const secs = r.perImage.reduce((a, p) => a + p.seconds, 0);

@@ -30,7 +30,13 @@ export interface ProgressInput {
   imagesDone: number;
   step: number;
   elapsedMs: number;
+  /** Steps and milliseconds of this layer's images already past (they time a step better than the first steps). */
+  doneSteps?: number;
+  doneMs?: number;
 }
+
+/** Below this many timed steps in the layer, its time per step is not given (the first includes the δ_f² estimate). */
+export const MIN_TIMED_STEPS = 5;
 
 export interface ProgressEstimate {
   /** Expected steps per image of this layer, and whether it is measured or only the bound (maxSteps). */
@@ -54,7 +60,8 @@ export function estimateProgress(p: ProgressInput): ProgressEstimate {
   const measured = p.finished.length > 0;
   const mean = measured ? p.finished.reduce((a, f) => a + f.stepsPerImage, 0) / p.finished.length : p.maxSteps;
   const expectedSteps = Math.min(p.maxSteps, Math.max(Math.round(mean), p.step));
-  const msPerStep = p.step > 0 && p.elapsedMs > 0 ? p.elapsedMs / p.step : null;
+  const timedSteps = p.step + (p.doneSteps ?? 0);
+  const msPerStep = timedSteps >= MIN_TIMED_STEPS && p.elapsedMs > 0 ? (p.elapsedMs + (p.doneMs ?? 0)) / timedSteps : null;
   if (msPerStep === null) return { expectedSteps, measured, layerSeconds: null, totalSeconds: null };
   const imagesAfter = Math.max(0, p.images - p.imagesDone - 1);
   const stepsLeft = Math.max(0, expectedSteps - p.step) + imagesAfter * Math.round(mean);
@@ -69,4 +76,56 @@ export function progressText(e: ProgressEstimate, step: number, maxSteps: number
   const layer = e.layerSeconds !== null ? ` · layer ~${duration(e.layerSeconds)} left` : '';
   const total = e.totalSeconds !== null ? ` · run ~${duration(e.totalSeconds)} left` : '';
   return `${steps}${layer}${total}`;
+}
+
+/**
+ * Follows a run's events and gives the estimate at each step: the finished layers' measures, and per image of the
+ * current layer its latest step and time (images of a layer may run in parallel, in worker processes).
+ */
+export class ProgressTracker {
+  private finished: FinishedLayer[] = [];
+  private images = 1;
+  private total = 0;
+  private done = 0;
+  private current = new Map<number, { step: number; elapsedMs: number }>();
+
+  started(layers: number, images: number): void {
+    this.total = layers;
+    this.images = images;
+  }
+
+  layerStarted(): void {
+    this.current = new Map();
+  }
+
+  /** A layer is over: measured when it ran its search in this run (not reused, not a preview, not skipped). */
+  layerEnded(perImage?: readonly { steps: number; seconds: number }[]): void {
+    this.done++;
+    const m = perImage ? measureLayer(perImage) : undefined;
+    if (m) this.finished.push(m);
+    this.current = new Map();
+  }
+
+  step(e: { image: number; step: number; maxSteps: number; elapsedMs: number; metric?: 'sid' | 'ru' }): ProgressEstimate {
+    this.current.set(e.image, { step: e.step, elapsedMs: e.elapsedMs });
+    let doneSteps = 0;
+    let doneMs = 0;
+    for (const [image, s] of this.current) {
+      if (image === e.image) continue;
+      doneSteps += s.step;
+      doneMs += s.elapsedMs;
+    }
+    return estimateProgress({
+      maxSteps: e.maxSteps,
+      images: this.images,
+      // RU's own search has no measured layers yet: its bound only.
+      finished: e.metric === 'ru' ? [] : this.finished,
+      layersAfter: Math.max(0, this.total - this.done - 1),
+      imagesDone: this.current.size - 1,
+      step: e.step,
+      elapsedMs: e.elapsedMs,
+      doneSteps,
+      doneMs,
+    });
+  }
 }

@@ -12,7 +12,7 @@ import type { AnalysisEvent } from '../engine/events';
 import type { LayerResult, Report } from '../engine/report';
 import { parseReport, writeReport } from '../engine/reportFile';
 import { formatDuration } from '../engine/duration';
-import { estimateProgress, measureLayer, progressText, type FinishedLayer } from '../engine/progressEstimate';
+import { progressText, ProgressTracker } from '../engine/progressEstimate';
 import type { SettingsInput } from '../engine/settings';
 import type { AnalyzeParams } from '../protocol';
 import type { RunHandlers, RunResult } from '../worker/client';
@@ -141,8 +141,7 @@ export function runAnalysis(ctx: Ctx, job: AnalysisJob): Thenable<AnalysisOutcom
       let skipped = 0;
       let reused = 0;
       let images = 1;
-      const finished: FinishedLayer[] = [];
-      let imagesSeen = new Set<number>();
+      const tracker = new ProgressTracker();
       const { publish, settled } = reportPublisher(ctx, job.reportPath);
       const warn = (text: string): void => {
         log.warn(`${job.label}: ${text}`);
@@ -157,6 +156,7 @@ export function runAnalysis(ctx: Ctx, job: AnalysisJob): Thenable<AnalysisOutcom
           case 'started':
             total = e.layers.length;
             images = e.images;
+            tracker.started(e.layers.length, e.images);
             log.info(`${job.label}: backend ${e.backend}, ${e.layers.length} layers, ${e.images} images, started after ${Date.now() - t0} ms`);
             if (e.reused?.length) log.info(`${job.label}: resuming: ${e.reused.join(', ')} taken over from the earlier report (same model, settings and images)`);
             progress.report({ message: `${e.layers.length} layers × ${e.images} images (${e.backend})` });
@@ -165,7 +165,7 @@ export function runAnalysis(ctx: Ctx, job: AnalysisJob): Thenable<AnalysisOutcom
             publish();
             break;
           case 'layerStarted':
-            imagesSeen = new Set();
+            tracker.layerStarted();
             layerPos = `${e.index + 1}/${e.total}`;
             run.setProgress(`${e.layer} ${layerPos}`);
             progress.report({ message: `${plainMessage(e.layer)} (${e.index + 1}/${e.total})` });
@@ -175,17 +175,8 @@ export function runAnalysis(ctx: Ctx, job: AnalysisJob): Thenable<AnalysisOutcom
             const now = Date.now();
             if (now - lastStepReport < 250) break;
             lastStepReport = now;
-            imagesSeen.add(e.image);
             const metric = e.metric === 'ru' ? ' · RU' : '';
-            const est = estimateProgress({
-              maxSteps: e.maxSteps,
-              images,
-              finished: e.metric === 'ru' ? [] : finished,
-              layersAfter: Math.max(0, total - done - 1),
-              imagesDone: imagesSeen.size - 1,
-              step: e.step,
-              elapsedMs: e.elapsedMs,
-            });
+            const est = tracker.step(e);
             progress.report({ message: `${plainMessage(e.layer)}${metric} · image ${e.image + 1}/${images} · ${progressText(est, e.step, e.maxSteps, formatDuration)}` });
             break;
           }
@@ -211,8 +202,7 @@ export function runAnalysis(ctx: Ctx, job: AnalysisJob): Thenable<AnalysisOutcom
           case 'layerDone': {
             done++;
             if (e.result.reused) reused++;
-            const measure = e.result.reused ? undefined : measureLayer(e.result.perImage);
-            if (measure) finished.push(measure);
+            tracker.layerEnded(e.result.reused ? undefined : e.result.perImage);
             log.info(`${job.label}: ${layerLogLine(e.result, e.index, e.total, job.settings.alpha)}${e.result.reused ? ' (reused from the earlier report)' : ''}`);
             progress.report({ increment: 100 / Math.max(1, e.total), message: `${plainMessage(e.layer)} ${e.result.reused ? 'reused' : 'done'} (${e.index + 1}/${e.total})` });
             publish();
@@ -221,6 +211,7 @@ export function runAnalysis(ctx: Ctx, job: AnalysisJob): Thenable<AnalysisOutcom
           case 'layerSkipped':
             done++;
             skipped++;
+            tracker.layerEnded();
             log.warn(`${job.label}: [${e.index + 1}/${e.total}] ${e.layer} skipped: ${e.reason}`);
             progress.report({ increment: 100 / Math.max(1, e.total), message: `${plainMessage(e.layer)} skipped (${e.index + 1}/${e.total})` });
             publish();
