@@ -27,7 +27,11 @@ export function resolveLayers(model: ResolvableModel, requested: string[] | unde
   // The two set names, unless the model has a layer called so.
   if (requested.length === 1 && !known.has(requested[0])) {
     if (requested[0] === ALL_LAYERS) return model.layers.map((l) => l.name);
-    if (requested[0] === RECOMMENDED_LAYERS) return recommendedNames(model);
+    if (requested[0] === RECOMMENDED_LAYERS) {
+      const names = recommendedNames(model);
+      // A model with no block output found (nothing but passive layers) is analysed whole.
+      return names.length > 0 ? names : model.layers.map((l) => l.name);
+    }
   }
   for (const name of requested) {
     if (!known.has(name)) {
