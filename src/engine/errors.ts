@@ -34,3 +34,6 @@ export class SkipLayerError extends UserError {
 
 /** The reason recorded when a layer's feature does not move under the pixel noise. */
 export const ZERO_RESPONSE_REASON = 'its output does not change when the input changes (delta_f^2 = 0), so SID is undefined';
+
+/** The reason recorded when a layer's feature is not finite under the pixel noise (NaN or Infinity). */
+export const NON_FINITE_REASON = 'its output is not finite (NaN or Infinity) under the pixel noise, so SID is undefined; check the input range';

@@ -16,7 +16,7 @@
  * Stops early once the constraint holds and the averaged entropy has stopped moving.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { CancelledError, UserError, SkipLayerError, ZERO_RESPONSE_REASON } from './errors';
+import { CancelledError, UserError, SkipLayerError, ZERO_RESPONSE_REASON, NON_FINITE_REASON } from './errors';
 import { solveLevel } from './calibrate';
 import { estimateFeatureChange } from './featureChange';
 import { toModelUnits } from './inputMapping';
@@ -155,9 +155,8 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
       }
     };
     const df = opts.deltaF2 ?? (await estimate(Math.sqrt(opts.tau), mixSeed(opts.seed, 1)));
-    if (!(df.mean > 0) || !Number.isFinite(df.mean)) {
-      throw new SkipLayerError(ZERO_RESPONSE_REASON);
-    }
+    if (!Number.isFinite(df.mean)) throw new SkipLayerError(NON_FINITE_REASON);
+    if (!(df.mean > 0)) throw new SkipLayerError(ZERO_RESPONSE_REASON);
     const deltaF2 = df.mean;
 
     // Optimisation state, all in JS: v (grid params), Adam moments, the averaged v.
