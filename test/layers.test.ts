@@ -207,6 +207,28 @@ test('resume: a run cancelled after its first layer, run again, equals an uninte
   assert.deepEqual(warnings, ['recomputing every layer, not resuming the earlier report: its settings differ (seed)']);
 });
 
+test('skip, not fail: a layer TensorFlow.js cannot differentiate is skipped with its reason; the run ends complete', async () => {
+  const model = await saveLayersModel(reluConvNet(8, 2), path.join(dir, 'no-grad-model'));
+  const events: AnalysisEvent[] = [];
+  const report = await analyze({
+    modelPath: model,
+    images: images.slice(0, 1),
+    layers: ['all'],
+    settings,
+    // conv2's feature goes through Cumprod, which has no gradient in TensorFlow.js.
+    prepareModel: (m) => {
+      const probe = m.probe.bind(m);
+      m.probe = (name) => (name === 'conv2' ? (x) => tf.cumprod(probe(name)(x), 3) : probe(name));
+    },
+    onEvent: (e) => events.push(e),
+  });
+  assert.equal(report.status, 'complete');
+  assert.deepEqual(report.layers.map((l) => l.name), ['conv1', 'conv3']);
+  assert.deepEqual(report.skippedLayers, [{ name: 'conv2', reason: 'it uses the op Cumprod, which TensorFlow.js cannot differentiate' }]);
+  assert.ok(events.some((e) => e.type === 'layerSkipped' && e.layer === 'conv2' && e.index === 1 && e.total === 3));
+  assert.ok(events.some((e) => e.type === 'warning' && e.layer === 'conv2' && /^skipped: /.test(e.message)));
+});
+
 test('resume plan: the model, every setting and every image must match exactly', () => {
   const layer = { name: 'l', kind: 'Conv2D', outputShape: [2], sid: { mean: 0, std: 0, total: 0 }, perImage: [0, 1].map((image) => ({ image, sidMean: image }) as Report['layers'][0]['perImage'][0]) };
   const image = (p: string) => ({ path: p, width: 2, height: 2, channels: 1, pixels: [0, 0.5, 1, 0.25] });

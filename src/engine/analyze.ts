@@ -220,7 +220,8 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
       }
       emit({ type: 'layerStarted', layer: name, index, total: layers.length });
       try {
-        finish(await analyzeLayer(index, name), index);
+        // The whole layer in the layer's context: the memory probe (sampleBatch) runs a gradient pass too.
+        finish(await withLayerContext(name, model.path, () => analyzeLayer(index, name)), index);
       } catch (e) {
         if (!(e instanceof SkipLayerError)) throw e;
         report.skippedLayers.push({ name, reason: e.reason });
