@@ -36,6 +36,12 @@ export interface AnalyzeParams {
   targetClass?: number;
   /** Analyse only these of the images (indices into the collected list); the parallel runner's image groups. */
   imageIndices?: number[];
+  /**
+   * Resume (default on): take over the layers that the report at `resumeFrom` (default `reportPath`) already has for
+   * this model, settings and images (engine/resume.ts); false recomputes every layer.
+   */
+  resume?: boolean;
+  resumeFrom?: string;
 }
 
 /** List a model's probe-able layers (for pickers): answered by a 'layers' message. */
@@ -81,6 +87,11 @@ export interface ModelLayer {
   outputShape: (number | null)[];
   /** A convolution (a candidate for the coherency check's `first`). */
   conv: boolean;
+  /** In the recommended layer set (a block output: engine/recommendedLayers.ts), with why ("end of the 14x14 stage"). */
+  recommended?: boolean;
+  why?: string;
+  /** The block it belongs to: the name of the recommended layer that closes it (the layer picker's groups). */
+  block?: string;
   /** For a conv layer the coherency check can rescale: the layer scaled up with it and the outputs between. */
   rescale?: Omit<RescaledPair, 'first'>;
   /** For a conv layer it cannot rescale: why, one line (without the model path). */

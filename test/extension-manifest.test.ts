@@ -13,7 +13,7 @@ import { PNG } from 'pngjs';
 import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_DECODER, DEFAULT_SETTINGS, LIGHT_DECODER } from '../src/engine/settings';
-import { DECODER_PRESETS, EXTRA_METRICS } from '../src/extension/config';
+import { DECODER_PRESETS, EXTRA_METRICS, LAYER_SETTINGS } from '../src/extension/config';
 
 const ROOT = path.resolve(__dirname, '..');
 const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
@@ -115,6 +115,7 @@ test('settings: declared with the engine defaults and ranges', () => {
     'infodiscard.boxesFile': '',
     'infodiscard.resize': '',
     'infodiscard.transparency': '',
+    'infodiscard.layers': 'ask',
   };
   assert.deepEqual(Object.keys(props).sort(), Object.keys(expect).sort());
   for (const [key, value] of Object.entries(expect)) assert.deepEqual(props[key].default, value, key);
@@ -128,6 +129,7 @@ test('settings: declared with the engine defaults and ranges', () => {
     assert.ok(p.exclusiveMinimum === 0 && typeof p.maximum === 'number', `${key} has a range`);
   }
   assert.deepEqual(props['infodiscard.backend'].enum, ['auto', 'tensorflow', 'wasm', 'cpu']);
+  assert.deepEqual(props['infodiscard.layers'].enum, [...LAYER_SETTINGS]);
 });
 
 test('settings: the metrics and decoder settings offer what the extension accepts, each described', () => {

@@ -345,6 +345,20 @@ test('report page in headless Chromium', { timeout: 120_000 }, async (t) => {
     await page.context().close();
   });
 
+  await t.test('a skipped layer: its row and tile say skipped and why; the header counts it; the run is complete', async () => {
+    const report = sampleReport({ finishedLayers: 3, status: 'complete' });
+    const skipped = report.layers.splice(1, 1)[0].name;
+    report.skippedLayers = [{ name: skipped, reason: 'its output does not change when the input changes (delta_f^2 = 0), so SID is undefined' }];
+    const { page, watch } = await openReport(browser, path.join(dir, 'skipped.html'), report);
+    await page.waitForSelector('.id-app[data-rendered="complete"]');
+    assert.match((await page.locator('td.skipped').textContent()) ?? '', /^skipped: its output does not change .*delta_f\^2 = 0/);
+    assert.equal(await page.locator('.id-thumb .id-pending').filter({ hasText: /^skipped$/ }).count(), 1);
+    assert.match((await page.locator('.id-meta').textContent()) ?? '', /2 of 3, 1 skipped/);
+    assert.equal(await page.locator('.id-badge').textContent(), 'complete');
+    assert.deepEqual(watch.problems, []);
+    await page.context().close();
+  });
+
   await t.test('failed report shows the error as text; theme switch re-renders the chart', async () => {
     const error = '<script>alert(2)</script> out of memory';
     const { page, watch } = await openReport(browser, path.join(dir, 'failed.html'), sampleReport({ finishedLayers: 2, status: 'failed', error }));

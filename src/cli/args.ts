@@ -8,12 +8,14 @@ import { parseResize, parseTransparency } from '../engine/imageOptions';
 import type { ImageOptions } from '../engine/geometry';
 import type { AnalyzeParams } from '../protocol';
 import type { BackendChoice } from '../engine/backend';
+import { RECOMMENDED_LAYERS } from '../engine/resolveLayers';
 
 export const USAGE = `infodiscard — how much of the input each layer of a trained network discards (SID, Ma et al. 2019)
 
 Usage:
   infodiscard analyze <model.json> --images <files|folder> [options]
-  infodiscard layers <model.json>          list the layers that can be analysed, with output shapes
+  infodiscard layers <model.json>          list the layers that can be analysed, with output shapes; * marks the
+                                           recommended ones (block outputs), the default of analyze
   infodiscard coherency <model.json> --images <paths> --first <conv layer> [--factor 4] [analyze options]
                                            the paper's coherency check: w_L/4, b_L/4, 4·w_L+1 leaves the output
                                            unchanged; which measures move? (writes infodiscard-coherency.json)
@@ -21,7 +23,8 @@ Usage:
 Options for analyze:
   --images <paths>       PNG, JPEG, BMP, GIF, TIFF or WebP files or folders, comma-separated or repeated
                          (required); a folder's files that cannot be read are named in one warning
-  --layers a,b           layers to analyse, in model order (default: all)
+  --layers a,b           layers to analyse, in model order; "all" for every layer (default: the recommended set,
+                         the block outputs marked * by "infodiscard layers")
   --out <report.json>    report file, written after every layer (default: infodiscard-report.json)
   --html <report.html>   also write a self-contained HTML page with the charts and heatmaps
   --seed N               random seed (default ${DEFAULT_SETTINGS.seed})
@@ -64,6 +67,8 @@ Metrics (SID always runs; add the others):
   --boxes <file.json>    concentration: object regions, {"image.png": {"bbox": [x, y, w, h]}} or {"mask": "m.png"}
   --box x,y,w,h          concentration: one box (original-image pixels) for images the --boxes file leaves out
   --target-class N       baselines: the output unit to explain (default: each image's top prediction)
+  --no-resume            recompute every layer (default: reuse the layers the report at --out already has for this
+                         model, these settings and images, and compute only the rest)
   --quiet                no progress display
   -h, --help             this help
   -v, --version          version
@@ -80,6 +85,8 @@ export interface AnalyzeArgs {
   /** --resize / --transparency, when given. */
   imageOptions?: ImageOptions;
   quiet: boolean;
+  /** Reuse the layers of the report already at --out (false: --no-resume). */
+  resume: boolean;
   settings: SettingsInput;
   /** Worker processes for the layers (1: analyse in this process). */
   workers: number | 'auto';
@@ -101,7 +108,8 @@ export function analyzeParams(args: AnalyzeArgs): AnalyzeParams {
   return {
     modelPath: args.model,
     images: args.images,
-    layers: args.layers,
+    // The CLI's default is the recommended set (the engine's, for other callers, is every layer).
+    layers: args.layers ?? [RECOMMENDED_LAYERS],
     settings: args.settings,
     inputSize: args.inputSize,
     ...(args.imageOptions ? { imageOptions: args.imageOptions } : {}),
@@ -111,6 +119,7 @@ export function analyzeParams(args: AnalyzeArgs): AnalyzeParams {
     defaultRegion: args.defaultRegion,
     targetClass: args.targetClass,
     reportPath: args.out,
+    ...(args.resume ? {} : { resume: false }),
   };
 }
 
@@ -182,6 +191,7 @@ export function parseCli(argv: string[]): CliArgs {
         'warm-start': { type: 'boolean' },
         'output-softmax': { type: 'boolean' },
         quiet: { type: 'boolean' },
+        'no-resume': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -272,6 +282,7 @@ export function parseCli(argv: string[]): CliArgs {
     inputSize,
     ...(Object.keys(imageOptions).length > 0 ? { imageOptions } : {}),
     quiet: !!v.quiet,
+    resume: !v['no-resume'],
     workers: parseWorkers(v.workers),
     trainImages: v['train-images'] ? list(v['train-images']) : undefined,
     decoderCacheDir: v['decoder-cache'],

@@ -119,7 +119,9 @@ export async function runCoherency(argv: string[]): Promise<number> {
   }
   const controller = abortOnInterrupt('Cancelling');
   // No report file: the result (with both reports) goes to --out.
-  const { reportPath: _reportPath, ...analysis } = analyzeParams(args.analyze);
+  const { reportPath: _reportPath, ...params } = analyzeParams(args.analyze);
+  // The check compares every layer unless --layers says otherwise (the recommended default is analyze's).
+  const analysis = { ...params, layers: args.analyze.layers };
   const quiet = args.analyze.quiet;
   const onEvent = progressPrinter(process.stderr, quiet);
   let result;

@@ -7,7 +7,7 @@
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from './backend';
-import { CancelledError, UserError, isUserError } from './errors';
+import { CancelledError, SkipLayerError, UserError, isUserError } from './errors';
 import type { EventSink } from './events';
 import { collectImages, loadImages, skippedFilesWarning, type ImageOptions, type PreparedImage } from './images';
 import { makeInputMapping } from './inputMapping';
@@ -15,7 +15,8 @@ import { loadModel, type LoadedModel } from './loaders';
 import { resolveLayers } from './resolveLayers';
 import { meanStd, SCHEMA_VERSION, type LayerResult, type ObjectRegion, type Report } from './report';
 import { peakRssMB } from './runStats';
-import { writeReport } from './reportFile';
+import { readReport, writeReport } from './reportFile';
+import { planResume, type ResumePlan } from './resume';
 import { DEFAULT_DECODER, validateSettings, type SettingsInput } from './settings';
 import { learnSid, type SidResult } from './sid';
 import { previewSigma, type PreviewResult } from './preview';
@@ -64,6 +65,13 @@ export interface AnalyzeRequest {
    * result as a whole run (src/engine/reportMerge.ts).
    */
   imageIndices?: number[];
+  /**
+   * Resume (default on): layers that the report already at `resumeFrom` (default `reportPath`) has, for this model,
+   * these settings and these images exactly, are taken over (marked reused) instead of computed. Off with false,
+   * and always off with prepareModel (the weights in memory are not the file's).
+   */
+  resume?: boolean;
+  resumeFrom?: string;
   /** Changes the loaded model in memory before analysis (the coherency check rescales weights here). */
   prepareModel?: (model: LoadedModel) => void | Promise<void>;
   onEvent?: EventSink;
@@ -82,6 +90,7 @@ async function withLayerContext<T>(layer: string, modelPath: string, run: () => 
   try {
     return await run();
   } catch (e) {
+    if (e instanceof SkipLayerError) throw e;
     if (isUserError(e) && !e.file) throw new UserError(`layer "${layer}": ${e.message}`, modelPath);
     const msg = e instanceof Error ? e.message : String(e);
     const kernel = /Kernel '(\w+)' not registered for backend '(\w+)'/.exec(msg);
@@ -92,9 +101,7 @@ async function withLayerContext<T>(layer: string, modelPath: string, run: () => 
       );
     }
     const grad = /gradient function not found for (\w+)/.exec(msg);
-    if (grad) {
-      throw new UserError(`layer "${layer}" uses the op ${grad[1]}, which TensorFlow.js cannot differentiate; analyse a layer before it`, modelPath);
-    }
+    if (grad) throw new SkipLayerError(`it uses the op ${grad[1]}, which TensorFlow.js cannot differentiate`);
     throw e;
   }
 }
@@ -128,6 +135,16 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
   const imagePaths = collected.paths;
   const backend = await selectBackend(settingsIn.backend);
   const model = await loadModel(req.modelPath);
+  // The earlier report at this output, read before this run's first write replaces it (resume).
+  const resumeFrom = req.resumeFrom ?? req.reportPath;
+  let previous: Report | undefined;
+  if (req.resume !== false && !req.prepareModel && resumeFrom) {
+    try {
+      previous = readReport(resumeFrom);
+    } catch {
+      previous = undefined; // none yet, or not a report: nothing to resume
+    }
+  }
   let report: Report | undefined;
   try {
     await req.prepareModel?.(model);
@@ -193,25 +210,57 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
       report!.run!.processes = [{ pid: process.pid, peakRssMB: peakRssMB() }];
       if (req.reportPath) writeReport(req.reportPath, report!);
     };
-    save();
-    emit({ type: 'started', layers, images: images.length, backend });
-    const skipped = skippedFilesWarning(skippedFiles);
-    if (skipped) emit({ type: 'warning', message: skipped });
-    for (const message of regions.warnings) emit({ type: 'warning', message });
-
     const byName = new Map(model.layers.map((l) => [l.name, l]));
     const chosen = req.imageIndices ?? images.map((_, i) => i);
     for (const i of chosen) {
       if (!Number.isInteger(i) || i < 0 || i >= images.length) throw new Error(`analyze: image index ${i} is not one of the ${images.length} images`);
     }
+    const resume: ResumePlan = planResume(previous, { sha256: model.sha256, settings, images: report.images, layers, imageIndices: chosen });
+    report.skippedLayers = [];
+    const order = new Map(layers.map((name, i) => [name, i]));
+    save();
+    emit({ type: 'started', layers, images: images.length, backend, ...(resume.reuse.size > 0 ? { reused: [...resume.reuse.keys()] } : {}) });
+    if (resume.reason) emit({ type: 'warning', message: resume.reason });
+    const skipped = skippedFilesWarning(skippedFiles);
+    if (skipped) emit({ type: 'warning', message: skipped });
+    for (const message of regions.warnings) emit({ type: 'warning', message });
     const decoders: DecoderSource = {
       settings: settings.decoder ?? DEFAULT_DECODER,
       trainPixels,
       trainingPixelsHash: trainPixels.length > 0 ? hashImages(trainPixels) : '',
       cacheDir: req.decoderCacheDir ?? (req.reportPath ? path.join(path.dirname(path.resolve(req.reportPath)), 'decoders') : undefined),
     };
+    const finish = (result: LayerResult, index: number) => {
+      report!.layers.push(result);
+      report!.layers.sort((a, b) => order.get(a.name)! - order.get(b.name)!);
+      report!.run!.firstLayerSeconds ??= (performance.now() - t0) / 1000;
+      save();
+      emit({ type: 'layerDone', layer: result.name, index, total: layers.length, result });
+    };
     for (const [index, name] of layers.entries()) {
+      const reused = resume.reuse.get(name);
+      if (reused) {
+        finish(reused, index);
+        continue;
+      }
       emit({ type: 'layerStarted', layer: name, index, total: layers.length });
+      try {
+        // The whole layer in the layer's context: the memory probe (sampleBatch) runs a gradient pass too.
+        finish(await withLayerContext(name, model.path, () => analyzeLayer(index, name)), index);
+      } catch (e) {
+        if (!(e instanceof SkipLayerError)) throw e;
+        report.skippedLayers.push({ name, reason: e.reason });
+        save();
+        emit({ type: 'layerSkipped', layer: name, index, total: layers.length, reason: e.reason });
+        emit({ type: 'warning', layer: name, message: `skipped: ${e.reason}` });
+      }
+    }
+    report.status = 'complete';
+    save();
+    emit({ type: 'done', report });
+    return report;
+
+    async function analyzeLayer(index: number, name: string): Promise<LayerResult> {
       // Seeds derive from the layer's place in the model, not in the request: a layer's result does not depend on
       // which other layers were asked for (or on which worker process ran it).
       const seedIndex = model.layers.findIndex((l) => l.name === name);
@@ -289,15 +338,8 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
         result.ruQuality = layerQuality(perImage.map((p) => p.ru?.quality));
       }
       if (metrics.has('baselines')) result.baselines = await withLayerContext(name, model.path, () => layerBaselines(job, perImage, req.targetClass));
-      report.layers.push(result);
-      report.run!.firstLayerSeconds ??= (performance.now() - t0) / 1000;
-      save();
-      emit({ type: 'layerDone', layer: name, index, total: layers.length, result });
+      return result;
     }
-    report.status = 'complete';
-    save();
-    emit({ type: 'done', report });
-    return report;
   } catch (e) {
     if (report) {
       report.status = e instanceof CancelledError ? 'cancelled' : 'failed';

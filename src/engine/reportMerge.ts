@@ -3,7 +3,7 @@
  * layers, or some images of a layer): the layers in requested order, a layer's images joined and its summaries
  * recomputed from them, the worst status, the first error, and every process's peak memory.
  */
-import { meanStd, type LayerResult, type Report, type ReportStatus, type RunStats } from './report';
+import { meanStd, type LayerResult, type Report, type ReportStatus, type RunStats, type SkippedLayer } from './report';
 import { summarizeConcentration } from './concentration';
 import { layerQuality } from './quality';
 
@@ -78,5 +78,14 @@ export function mergeReports(parts: readonly Report[], requestedLayers: readonly
     requestedLayers: [...requestedLayers],
     seconds: options.seconds,
     run: mergeRunStats(parts, options.firstLayerSeconds),
+    ...mergeSkipped(parts, requestedLayers),
   };
+}
+
+/** The skipped layers of every part, once each, in requested order (absent when no part has the field). */
+function mergeSkipped(parts: readonly Report[], requestedLayers: readonly string[]): Pick<Report, 'skippedLayers'> {
+  if (!parts.some((p) => Array.isArray(p.skippedLayers))) return {};
+  const byName = new Map<string, SkippedLayer>();
+  for (const p of parts) for (const s of p.skippedLayers ?? []) if (!byName.has(s.name)) byName.set(s.name, s);
+  return { skippedLayers: requestedLayers.flatMap((n) => (byName.has(n) ? [byName.get(n)!] : [])) };
 }

@@ -18,7 +18,7 @@
  * Stops early once the constraint holds and the averaged entropy has stopped moving.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { CancelledError, UserError } from './errors';
+import { CancelledError, UserError, SkipLayerError, ZERO_RESPONSE_REASON, NON_FINITE_REASON } from './errors';
 import { solveLevel } from './calibrate';
 import { RATIO_TOLERANCE } from './quality';
 import { estimateFeatureChange } from './featureChange';
@@ -166,9 +166,8 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
       }
     };
     const df = opts.deltaF2 ?? (await estimate(Math.sqrt(opts.tau), mixSeed(opts.seed, 1)));
-    if (!(df.mean > 0) || !Number.isFinite(df.mean)) {
-      throw new UserError('its output does not change when the input changes (delta_f^2 = 0), so SID is undefined; leave it out with --layers');
-    }
+    if (!Number.isFinite(df.mean)) throw new SkipLayerError(NON_FINITE_REASON);
+    if (!(df.mean > 0)) throw new SkipLayerError(ZERO_RESPONSE_REASON);
     const deltaF2 = df.mean;
 
     // Optimisation state, all in JS: v (grid params), Adam moments, the averaged v.

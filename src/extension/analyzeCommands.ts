@@ -11,6 +11,7 @@ import type { Report } from '../engine/report';
 import { parseReport } from '../engine/reportFile';
 import type { AnalyzeParams, ReportSource } from '../protocol';
 import { runAnalysis } from './analysis';
+import { chooseLayers } from './layerPicker';
 import { MODEL_EXTENSIONS } from './checkpoints';
 import { readSettings, type ExtensionSettings } from './config';
 import type { Ctx } from './ctx';
@@ -134,8 +135,12 @@ export async function planReport(ctx: Ctx, model: vscode.Uri, choice: RunChoice)
   const metrics = metricKeys(inputs);
   const folder = reportsFolderFor(choice.settings.reportsFolder, model, ctx.extension.globalStorageUri);
   const reportPath = path.join(folder, reportFileName(modelPath, sha, key, metrics));
-  const reusable = await ctx.store.findReusableRun(folder, modelPath, sha, key, metrics);
-  return { reportPath, reusable, folder };
+  const found = await ctx.store.findReusableRun(folder, modelPath, sha, key, metrics);
+  // The file is the same whichever layers are chosen (they are not in the key): a saved report answers this run only
+  // when it has every chosen layer; otherwise the run resumes from it (the engine reuses the layers it has).
+  const has = new Set([...(found?.report.layers ?? []), ...(found?.report.skippedLayers ?? [])].map((l) => l.name));
+  const covers = !!found && (choice.layers ?? found.report.requestedLayers).every((n) => has.has(n));
+  return { reportPath, ...(found && covers ? { reusable: found } : {}), folder };
 }
 
 /** What an analysis of `choice` reads besides the model: the images, the settings and the opt-in metrics' inputs. */
@@ -175,16 +180,31 @@ export async function ensureReport(
   }
   const { reportPath } = plan;
   onStarted?.(reportPath);
+  // Resume: the layers the report at this path already has are kept in the request (the engine reuses them when
+  // model, settings and images match, so they cost nothing), so analysing other layers adds to the report.
+  const layers = choice.layers ? await withEarlierLayers(reportPath, choice.layers) : undefined;
   const outcome = await runAnalysis(ctx, {
     modelPath: model.fsPath,
     label,
     reportPath,
     ...analysisInputs(choice, plan),
+    ...(layers ? { layers } : {}),
     workers: choice.settings.workers,
     notes: choice.notes,
   });
   if (outcome.status === 'failed') return { reportPath, status: 'failed' };
   return { reportPath, report: outcome.report, status: outcome.status };
+}
+
+/** `layers` plus the finished layers of the report at `reportPath` (the engine puts them in model order). */
+async function withEarlierLayers(reportPath: string, layers: string[]): Promise<string[]> {
+  let earlier: string[] = [];
+  try {
+    earlier = parseReport(await readFile(reportPath, 'utf8'), reportPath).layers.map((l) => l.name);
+  } catch {
+    // No earlier report (or not readable): nothing to keep.
+  }
+  return [...new Set([...earlier, ...layers])];
 }
 
 export function settingsOrShow(ctx: Ctx, scope: vscode.Uri | undefined): ExtensionSettings | undefined {
@@ -236,6 +256,12 @@ export async function analyzeModel(ctx: Ctx, uri?: vscode.Uri): Promise<void> {
     ctx.log.info(`images: ${images.label} (${images.files.length} files)`);
     const choice = await runChoice(ctx, settings, images, model);
     const label = modelName(model.fsPath);
+    const layers = await chooseLayers(ctx, model.fsPath, label, settings);
+    if (layers === 'cancel') return;
+    if (layers) {
+      choice.layers = layers;
+      ctx.log.info(`${label}: layers ${layers.join(', ')}`);
+    }
     if (await previewThenRefine(ctx, model, label, choice)) return;
     let panel: ReportPanel | undefined;
     // The panel opens when the analysis starts (it fills in layer by layer), or at once for a reused report.

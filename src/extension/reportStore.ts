@@ -4,8 +4,9 @@
  *
  *   <model name>-<model sha256, 12 hex>-<settings hash, 10 hex>[-ru<6 hex>][-conc<6 hex>][-base<6 hex>].json
  *
- * The settings hash covers the SID settings, the images (path, size, mtime), the layers and the tool version, so
- * analysing an unchanged model with unchanged settings finds its complete report and reuses it. Each opt-in metric
+ * The settings hash covers the SID settings, the images (path, size, mtime) and the tool version, so analysing an
+ * unchanged model with unchanged settings finds its report: reused when it has the chosen layers, else resumed (the
+ * layers are not in the key, so one file gathers the layers of every run; see analyzeCommands.ts). Each opt-in metric
  * adds a tag with a hash of what decides its own results (RU: the decoder and its training images; concentration:
  * the boxes file; baselines: the explained class). A report answers a run when it has the run's settings hash and
  * every tag the run asks for, so a report that measured MORE metrics (with the same settings) is reused, one that
@@ -117,7 +118,6 @@ export function settingsHash(inputs: RunInputs): string {
     tool: VERSION,
     settings: [s.alpha, s.tau, s.samples, s.maxSteps, s.seed, s.backend, s.inputRange, s.normalize, s.sigmaGrid, s.sigmaMax, s.learningRate],
     images: inputs.images.map((i) => [i.path, i.size, Math.round(i.mtimeMs)]).sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
-    layers: inputs.layers ?? null,
     inputSize: inputs.inputSize ?? null,
     // Only when not the default, so the keys of optimised runs stay as they were: a preview or a warm-started
     // search is another result, never reused for the other.

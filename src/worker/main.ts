@@ -10,6 +10,7 @@ import { checkCoherency, convLayerNames, formatCoherencyTable, writeCoherencyRes
 import { CancelledError, isUserError } from '../engine/errors';
 import type { AnalysisEvent } from '../engine/events';
 import { loadModel } from '../engine/loaders';
+import { recommendedFor } from '../engine/recommendedLayers';
 import { writeReport } from '../engine/reportFile';
 import type { AnalyzeParams, CoherencyParams, CoherencyRun, FromWorker, LayersParams, ModelLayer, ModelLayers, ToWorker } from '../protocol';
 
@@ -114,8 +115,18 @@ async function listLayers(params: LayersParams): Promise<ModelLayers> {
     const checkRescale = params.checkRescale !== false;
     const convs = new Set(convLayerNames(model));
     const prefix = `${model.path}: `;
+    const rec = recommendedFor(model);
+    const blockOf = new Map(rec.blocks.flatMap((b) => b.layers.map((name) => [name, b.name] as const)));
     const layers = model.layers.map((l): ModelLayer => {
-      const out: ModelLayer = { name: l.name, kind: l.kind, outputShape: [...l.outputShape], conv: convs.has(l.name) };
+      const out: ModelLayer = {
+        name: l.name,
+        kind: l.kind,
+        outputShape: [...l.outputShape],
+        conv: convs.has(l.name),
+        recommended: rec.reasons.has(l.name),
+        ...(rec.reasons.has(l.name) ? { why: rec.reasons.get(l.name) } : {}),
+        ...(blockOf.has(l.name) ? { block: blockOf.get(l.name) } : {}),
+      };
       if (!out.conv || !checkRescale || !model.rescaleConvPair) return out;
       try {
         const pair = model.rescaleConvPair(l.name, 1);

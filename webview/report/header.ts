@@ -1,5 +1,6 @@
 /** The page header: model, status, run facts and settings. */
 import type { Report } from '../../src/engine/report';
+import { formatDuration } from '../../src/engine/duration';
 import { button } from './controls';
 import { el, fmtNum, isNum } from './dom';
 import { layerOrder, statusLabel } from './data';
@@ -40,11 +41,11 @@ function fmtDate(iso: unknown): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
-function fmtDuration(seconds: unknown): string {
-  if (!isNum(seconds)) return '—';
-  if (seconds < 60) return `${seconds.toFixed(1)} s`;
-  const m = Math.floor(seconds / 60);
-  return m < 60 ? `${m} min ${Math.round(seconds - m * 60)} s` : `${Math.floor(m / 60)} h ${m % 60} min`;
+const fmtDuration = formatDuration;
+
+/** Layers taken over from an earlier report (resume, schema 3). */
+function reusedCount(report: Report): number {
+  return report.layers.filter((l) => l.reused === true).length;
 }
 
 export function renderHeader(report: Report, onExportJson: () => void): HTMLElement {
@@ -66,7 +67,7 @@ export function renderHeader(report: Report, onExportJson: () => void): HTMLElem
       fact('Backend', String(report.settings?.backend ?? '—')),
       fact('Input', Array.isArray(report.model.inputShape) ? shapeText(report.model.inputShape) : '—'),
       fact('Images', String(report.images.length)),
-      fact('Layers', `${done} of ${total}`),
+      fact('Layers', `${done} of ${total}${report.skippedLayers?.length ? `, ${report.skippedLayers.length} skipped` : ''}${reusedCount(report) ? `, ${reusedCount(report)} reused` : ''}`),
       fact('Time', fmtDuration(report.seconds)),
       fact('Created', fmtDate(report.createdAt)),
     ),

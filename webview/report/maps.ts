@@ -16,7 +16,7 @@ import { POOR_DECODER_PSNR, type Report } from '../../src/engine/report';
 import type { Scale } from './colormap';
 import { button, dropdown } from './controls';
 import { cardHead, el, fmt, fmtNum, isNum } from './dom';
-import { basename, decoderPsnr, findLayer, globalScale, layerOrder, perImage, poorDecoderText, ruScale, scaleOf, sigmaOf, type Grid } from './data';
+import { basename, decoderPsnr, findLayer, globalScale, layerOrder, perImage, poorDecoderText, ruScale, scaleOf, sigmaOf, skippedReason, type Grid } from './data';
 import { composeHeatmap, drawLegend, fitSize, paintHeatmap } from './heatmap';
 import { regionMaskOf, restoreRegion, setRegion, snapshotRegion, type RegionSnapshot } from './regionEdit';
 import type { Theme } from './theme';
@@ -455,9 +455,10 @@ export function renderMaps(report: Report, state: MapsState, theme: Theme, handl
     const p = perImage(l, imageIndex);
     const label = `${order.indexOf(name) + 1}. ${name}`;
     if (!l || !p || !p.map.length) {
-      const pendingText = !l && report.status === 'running' && firstPending ? 'running…' : !l ? 'pending' : 'no map';
-      if (!l) firstPending = false;
-      const b = el('button', { class: 'id-thumb', type: 'button', disabled: true, title: name },
+      const skipped = !l ? skippedReason(report, name) : undefined;
+      const pendingText = skipped !== undefined ? 'skipped' : !l && report.status === 'running' && firstPending ? 'running…' : !l ? 'pending' : 'no map';
+      if (!l && skipped === undefined) firstPending = false;
+      const b = el('button', { class: 'id-thumb', type: 'button', disabled: true, title: skipped !== undefined ? `${name}: skipped: ${skipped}` : name },
         el('div', { class: 'id-pending' }, pendingText), el('span', { class: 'id-thumb-name' }, label), el('span', { class: 'id-thumb-value' }, ' '));
       strip.append(b);
       continue;

@@ -169,6 +169,7 @@ table.id-table { border-collapse: collapse; width: 100%; font-variant-numeric: t
 .id-table td.flagged, .id-facts dd.flagged, .id-thumb.flagged .id-thumb-value {
   background: repeating-linear-gradient(135deg, transparent 0 5px, color-mix(in srgb, var(--id-warn) 18%, transparent) 5px 7px);
 }
+.id-table td.skipped { color: var(--id-warn); white-space: normal; }
 .id-table .tag { font-size: 0.78em; color: var(--id-warn); margin-left: 4px; }
 .id-footer { margin-top: 18px; color: var(--id-muted); font-size: 0.85em; }
 `;

@@ -2,12 +2,14 @@
 import type { LayerQuality, LayerResult, Report } from '../../src/engine/report';
 import { boundPrefix, isFlagged, qualityNote } from '../../src/engine/quality';
 import { el, fmt, fmtNum, isNum } from './dom';
-import { decoderPsnr, hasBaselines, hasConcentration, hasRu, layerOrder, poorDecoderText } from './data';
+import { decoderPsnr, hasBaselines, hasConcentration, hasRu, layerOrder, poorDecoderText, skippedReason } from './data';
 
 export interface LayerRow {
   index: number;
   name: string;
-  state: 'done' | 'running' | 'pending';
+  state: 'done' | 'running' | 'pending' | 'skipped';
+  /** Why the layer was skipped (state skipped). */
+  reason?: string;
   kind: string;
   shape: string;
   mean: number | null;
@@ -61,9 +63,10 @@ export function layerRows(report: Report): LayerRow[] {
   return layerOrder(report).map((name, index): LayerRow => {
     const l = byName.get(name);
     if (!l) {
-      const state = report.status === 'running' && firstPending ? 'running' : 'pending';
-      firstPending = false;
-      return { index, name, state, kind: '', shape: '', mean: null, std: null, total: null, ratio: null, ratioOff: 0, steps: null, stepsMin: null, stepsMax: null, hitMaxSteps: 0, saturated: null, seconds: null, images: 0,
+      const reason = skippedReason(report, name);
+      const state = reason !== undefined ? 'skipped' : report.status === 'running' && firstPending ? 'running' : 'pending';
+      if (state !== 'skipped') firstPending = false;
+      return { index, name, state, ...(reason !== undefined ? { reason } : {}), kind: '', shape: '', mean: null, std: null, total: null, ratio: null, ratioOff: 0, steps: null, stepsMin: null, stepsMax: null, hitMaxSteps: 0, saturated: null, seconds: null, images: 0,
         ruMean: null, ruStd: null, ruTotal: null, psnr: null, poorDecoder: null, concMean: null, concStd: null, concImages: null, gradNorm: null, gradCam: null, cam: null, quality: null, ruQuality: null };
     }
     const p = l.perImage;
@@ -150,7 +153,9 @@ export function renderTable(report: Report, selected: string | null, onSelect: (
     tr.append(
       el('td', { class: 'l' }, String(r.index + 1)),
       el('td', { class: 'l name', title: r.name }, r.name),
-      el('td', { class: 'l' }, done ? r.kind : r.state === 'running' ? 'running…' : 'pending'),
+      r.state === 'skipped'
+        ? el('td', { class: 'l skipped', title: r.reason ?? '' }, `skipped: ${r.reason ?? ''}`)
+        : el('td', { class: 'l' }, done ? r.kind : r.state === 'running' ? 'running…' : 'pending'),
       el('td', { class: 'l' }, r.shape),
       done ? valueCell(r.mean, r.std, r.quality, done) : el('td', null, ''),
       ...schema2Cells(r, done, withRu, withConc),

@@ -86,7 +86,9 @@ export const onnxLoader: ModelLoader = {
     const feed = (x: tf.Tensor4D): tf.Tensor =>
       layout === 'nchw' ? tf.transpose(x, [0, 3, 1, 2]) : layout === 'flat' ? tf.reshape(x, [x.shape[0], -1]) : x;
     const reached = graph.dependents([inputName]);
-    const candidates = graph.nodes.flatMap((n) => n.outputs.filter((o) => o && reached.has(o) && n.op !== 'Constant').map((o) => ({ name: o, op: n.op })));
+    const candidates = graph.nodes.flatMap((n) =>
+      n.outputs.filter((o) => o && reached.has(o) && n.op !== 'Constant').map((o) => ({ name: o, op: n.op, inputs: n.inputs.filter((i) => i && reached.has(i)) })),
+    );
     const run = (h: number, w: number) =>
       tf.tidy(() => {
         const zeros = tf.zeros([1, h, w, input.channels]) as tf.Tensor4D;
@@ -105,9 +107,11 @@ export const onnxLoader: ModelLoader = {
         name: c.name,
         kind: c.op,
         outputShape: outs[i].shape,
+        inputs: c.inputs,
       }))
       .filter((_, i) => outs[i].dtype === 'float32');
     const known = new Set(layers.map((l) => l.name));
+    for (const l of layers) l.inputs = l.inputs!.filter((i) => known.has(i));
 
     return {
       path: file,

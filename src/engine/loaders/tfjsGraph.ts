@@ -92,11 +92,13 @@ export const tfjsGraphLoader: ModelLoader = {
     }
     // Integer or string outputs (shape computations, argmax ...) have no gradient w.r.t. the image.
     const keep = outs.map((o) => o.dtype === 'float32');
+    const kept = new Set(candidates.filter((_, i) => keep[i]).map((n) => n.name));
     const layers: ProbeLayer[] = candidates
       .map((n, i) => ({
         name: n.name,
         kind: n.op,
         outputShape: outs[i].shape,
+        inputs: inputs(n).filter((name) => kept.has(name)),
       }))
       .filter((_, i) => keep[i]);
 

@@ -59,8 +59,13 @@ export function wrapLayersModel(model: tfl.LayersModel, file: string, format: Mo
     } catch {
       continue; // layers with several outputs cannot be probed as one feature
     }
-    layers.push({ name: layer.name, kind: layer.getClassName(), outputShape: shape.slice(1) as (number | null)[] });
+    const inbound = layer.inboundNodes[0]?.inboundLayers ?? [];
+    const inputs = inbound.filter((l) => l.getClassName() !== 'InputLayer').map((l) => l.name);
+    layers.push({ name: layer.name, kind: layer.getClassName(), outputShape: shape.slice(1) as (number | null)[], inputs });
   }
+  // Only probe-able layers count as producers.
+  const probed = new Set(layers.map((l) => l.name));
+  for (const l of layers) l.inputs = l.inputs!.filter((i) => probed.has(i));
 
   const truncated = new Map<string, tfl.LayersModel>();
   let folded: FoldResult | undefined;

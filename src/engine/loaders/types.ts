@@ -12,6 +12,11 @@ export interface ProbeLayer {
   kind: string;
   /** Output shape without the batch dimension (null where unknown). */
   outputShape: (number | null)[];
+  /**
+   * The probe layers whose outputs this one reads (image-dependent inputs only; the model input and constants are
+   * left out). Absent where the format gives no connectivity: readers then take the list as a chain.
+   */
+  inputs?: string[];
 }
 
 export type FeatureLayout = 'nhwc' | 'nchw';
