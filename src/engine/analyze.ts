@@ -10,7 +10,7 @@ import { selectBackend } from './backend';
 import { CancelledError, UserError, isUserError } from './errors';
 import type { EventSink } from './events';
 import { collectImagePaths, loadImages, type PreparedImage } from './images';
-import { makeInputMapping } from './inputMapping';
+import { makeInputMapping, mappingOptions } from './inputMapping';
 import { loadModel, type LoadedModel } from './loaders';
 import { resolveLayers } from './resolveLayers';
 import { meanStd, SCHEMA_VERSION, type LayerResult, type ObjectRegion, type Report } from './report';
@@ -136,7 +136,7 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
       const extra = req.trainImages && req.trainImages.length > 0 ? collectImagePaths(req.trainImages).filter((p) => !seen.has(path.resolve(p))) : [];
       trainPixels = [...images.map((im) => im.pixels), ...loadImages(extra, height, width, channels).map((im) => im.pixels)];
     }
-    const mapping = makeInputMapping({ inputRange: settingsIn.inputRange, normalize: settingsIn.normalize }, channels);
+    const mapping = makeInputMapping(mappingOptions(settingsIn), channels);
     const settings = { ...settingsIn, backend };
     const metrics = new Set(settings.metrics ?? ['sid']);
 

@@ -102,6 +102,8 @@ export function settingsHash(inputs: RunInputs): string {
     // search is another result, never reused for the other.
     search: s.preview ? 'preview' : s.warmStart ? 'warmStart' : undefined,
     minSteps: s.minSteps,
+    // Only when BGR (the range and normalisation are in `settings` above), so RGB keys stay as they were.
+    channelOrder: s.preprocessing?.channelOrder === 'bgr' ? 'bgr' : undefined,
   };
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex').slice(0, 10);
 }
