@@ -39,8 +39,8 @@ export interface ProfileCheck {
 }
 
 export interface PreprocessingCheck {
-  /** The layer whose output was read, and whether logits (pre-softmax) were available. */
-  output: { layer: string; logits: boolean; classes: number };
+  /** The layer whose output was read; kind: logits (before the final softmax), probabilities, or raw (not a classifier: only NaN/Inf judged). */
+  output: { layer: string; kind: 'logits' | 'probabilities' | 'raw'; classes: number };
   images: number;
   chosen: ProfileCheck;
   alternatives: ProfileCheck[];
@@ -82,7 +82,7 @@ function softmaxRows(z: Float32Array, n: number, k: number): Float32Array {
   return p;
 }
 
-/** Whether each row is a probability vector already (non-negative, summing to 1). */
+/** Whether each row is a probability vector (non-negative, summing to 1): the output of a softmax. */
 function looksLikeProbabilities(y: Float32Array, n: number, k: number): boolean {
   if (k < 2) return false;
   for (let i = 0; i < n; i++) {
@@ -97,8 +97,12 @@ function looksLikeProbabilities(y: Float32Array, n: number, k: number): boolean 
   return true;
 }
 
-/** Judges one profile's outputs (n images x k values; `logits` says whether they are pre-softmax scores). */
-export function judgeOutputs(y: Float32Array, n: number, k: number, logits: boolean, topK = CHECK_LIMITS.topK): Omit<ProfileCheck, 'profile' | 'label'> {
+/**
+ * Judges one profile's outputs (n images x k values). `kind`: 'logits' (scores before the model's final softmax),
+ * 'probabilities' (the softmax output itself) or 'raw' (not a classifier: only NaN/Inf count, the other signs mean
+ * nothing without a probability to read).
+ */
+export function judgeOutputs(y: Float32Array, n: number, k: number, kind: 'logits' | 'probabilities' | 'raw', topK = CHECK_LIMITS.topK): Omit<ProfileCheck, 'profile' | 'label'> {
   const problems: string[] = [];
   let maxAbs = 0;
   let finite = true;
@@ -109,62 +113,69 @@ export function judgeOutputs(y: Float32Array, n: number, k: number, logits: bool
   if (!finite) {
     return { top: [], degenerate: true, problems: ['NaN or infinite outputs'], meanTopScore: 0, maxAbs: Infinity };
   }
-  const probs = k >= 2 && (logits || !looksLikeProbabilities(y, n, k)) ? softmaxRows(y, n, k) : y;
-  const isProb = k >= 2;
-  if (isProb && !looksLikeProbabilities(y, n, k) && maxAbs > CHECK_LIMITS.hugeLogit) problems.push(`saturated: logits up to ${maxAbs.toPrecision(3)}`);
+  const classifier = kind !== 'raw' && k >= 2;
+  const probs = kind === 'logits' && k >= 2 ? softmaxRows(y, n, k) : y;
+  const top: TopPrediction[][] = [];
+  let topSum = 0;
+  for (let i = 0; i < n; i++) {
+    const row = Array.from(probs.subarray(i * k, (i + 1) * k));
+    const order = row.map((_, c) => c).sort((a, b) => row[b] - row[a]);
+    top.push(order.slice(0, topK).map((c) => ({ index: c, score: row[c] })));
+    topSum += row[order[0]];
+  }
+  const meanTopScore = n > 0 ? topSum / n : 0;
+  if (!classifier) return { top, degenerate: false, problems, meanTopScore, maxAbs };
+
+  if (kind === 'logits' && maxAbs > CHECK_LIMITS.hugeLogit) problems.push(`saturated: logits up to ${maxAbs.toPrecision(3)}`);
   if (n >= 2) {
-    // Largest change of any output across the images, relative to the output's scale (probabilities: absolute).
+    // The largest change of any class probability across the images.
     let spread = 0;
-    const scale = isProb ? 1 : Math.max(1e-12, maxAbs);
-    const vals = isProb ? probs : y;
     for (let c = 0; c < k; c++) {
       let lo = Infinity;
       let hi = -Infinity;
       for (let i = 0; i < n; i++) {
-        lo = Math.min(lo, vals[i * k + c]);
-        hi = Math.max(hi, vals[i * k + c]);
+        lo = Math.min(lo, probs[i * k + c]);
+        hi = Math.max(hi, probs[i * k + c]);
       }
-      spread = Math.max(spread, (hi - lo) / scale);
+      spread = Math.max(spread, hi - lo);
     }
     if (spread < CHECK_LIMITS.sameOutput) problems.push('the same output for every image');
   }
-  const top: TopPrediction[][] = [];
-  let topSum = 0;
-  let uniform = isProb;
-  for (let i = 0; i < n; i++) {
-    const row = Array.from(probs.subarray(i * k, (i + 1) * k));
-    const order = row.map((v, c) => c).sort((a, b) => row[b] - row[a]);
-    top.push(order.slice(0, topK).map((c) => ({ index: c, score: row[c] })));
-    topSum += row[order[0]];
-    if (isProb) {
-      let h = 0;
-      for (const p of row) if (p > 0) h -= p * Math.log(p);
-      if (h < CHECK_LIMITS.uniformEntropy * Math.log(k)) uniform = false;
+  let uniform = true;
+  for (let i = 0; i < n && uniform; i++) {
+    let h = 0;
+    for (let c = 0; c < k; c++) {
+      const p = probs[i * k + c];
+      if (p > 0) h -= p * Math.log(p);
     }
+    if (h < CHECK_LIMITS.uniformEntropy * Math.log(k)) uniform = false;
   }
-  if (uniform && n >= 1) problems.push('near-uniform probabilities');
-  const meanTopScore = n > 0 ? topSum / n : 0;
-  if (isProb && n >= 2 && top.every((t) => t[0].index === top[0][0].index) && meanTopScore < CHECK_LIMITS.unsureTop) {
-    problems.push(`class ${top[0][0].index} for every image, unsure (mean ${meanTopScore.toFixed(2)})`);
+  if (uniform) problems.push('near-uniform probabilities');
+  if (n >= 2 && top.every((t) => t[0].index === top[0][0].index) && meanTopScore < CHECK_LIMITS.unsureTop) {
+    problems.push(`class ${top[0][0].index} for every image, unsure (mean top score ${meanTopScore.toFixed(2)})`);
   }
   return { top, degenerate: problems.length > 0, problems, meanTopScore, maxAbs };
 }
 
-/** Runs the whole model on the batch; the scores before a final softmax when the format can give them. */
-function modelOutput(model: LoadedModel): { layer: string; logits: boolean; run: (x: tf.Tensor4D) => tf.Tensor } {
+/**
+ * How to read the model's output: the last layer's output, and the scores before a final softmax when the format can
+ * give them (runWithFeature with preSoftmax, entered at the first layer with that layer's own output).
+ */
+function modelOutput(model: LoadedModel): { layer: string; plain: (x: tf.Tensor4D) => tf.Tensor; logits: ((x: tf.Tensor4D) => tf.Tensor) | null } {
   const last = model.layers[model.layers.length - 1];
   if (!last) throw new UserError('the model has no layers to read an output from', model.path);
   const first = model.layers[0];
+  let logits: ((x: tf.Tensor4D) => tf.Tensor) | null = null;
   if (model.runWithFeature) {
     try {
       const withFeature = model.runWithFeature(first.name, { preSoftmax: true });
       const probe = model.probe(first.name);
-      return { layer: last.name, logits: true, run: (x) => withFeature(x, probe(x)) };
+      logits = (x) => withFeature(x, probe(x));
     } catch {
-      // the format cannot enter the graph there: read the output as it is
+      // the format cannot enter the graph there: the output as it is
     }
   }
-  return { layer: last.name, logits: false, run: model.probe(last.name) };
+  return { layer: last.name, plain: model.probe(last.name), logits };
 }
 
 export interface CheckInput {
@@ -184,28 +195,32 @@ export async function checkPreprocessing(input: CheckInput): Promise<Preprocessi
   const pixels = input.pixels.slice(0, CHECK_LIMITS.maxImages);
   if (pixels.length === 0) throw new UserError('the preprocessing check needs at least one image');
   const out = modelOutput(model);
-  let usedLogits = out.logits;
-  let classes = 0;
-  const runProfile = (profile: PreprocessingProfile): ProfileCheck => {
+  const run = (fn: (x: tf.Tensor4D) => tf.Tensor, buf: Float32Array): Float32Array =>
+    tf.tidy(() => tf.reshape(fn(tf.tensor4d(buf, [pixels.length, H, W, C])), [pixels.length, -1]).dataSync() as Float32Array);
+  const batch = (profile: PreprocessingProfile): Float32Array => {
     const mapping = makeInputMapping(mappingOptions(profileSettings(profile)), C);
     const buf = new Float32Array(pixels.length * H * W * C);
     pixels.forEach((p, i) => buf.set(toModelUnits(p, mapping), i * H * W * C));
-    let y: Float32Array;
+    return buf;
+  };
+  // Is it a classifier? Its output is a probability vector per image (a softmax last) at the chosen profile.
+  const firstBuf = batch(input.chosen);
+  const plainFirst = run(out.plain, firstBuf);
+  const classes = plainFirst.length / pixels.length;
+  const probabilities = looksLikeProbabilities(plainFirst, pixels.length, classes);
+  let kind: 'logits' | 'probabilities' | 'raw' = probabilities ? 'probabilities' : 'raw';
+  if (probabilities && out.logits) {
     try {
-      y = tf.tidy(() => {
-        const r = out.run(tf.tensor4d(buf, [pixels.length, H, W, C]));
-        return tf.reshape(r, [pixels.length, -1]).dataSync() as Float32Array;
-      });
-    } catch (e) {
-      if (!usedLogits) throw e;
-      // runWithFeature refused at run time: fall back to the plain output for every profile
-      usedLogits = false;
-      out.logits = false;
-      out.run = model.probe(out.layer);
-      return runProfile(profile);
+      const z = run(out.logits, firstBuf);
+      if (z.length === plainFirst.length) kind = 'logits';
+    } catch {
+      // the probabilities themselves then
     }
-    classes = y.length / pixels.length;
-    return { profile, label: profileLabel(profile), ...judgeOutputs(y, pixels.length, classes, usedLogits) };
+  }
+  const runProfile = (profile: PreprocessingProfile): ProfileCheck => {
+    const buf = profile === input.chosen ? firstBuf : batch(profile);
+    const y = kind === 'logits' ? run(out.logits!, buf) : profile === input.chosen ? plainFirst : run(out.plain, buf);
+    return { profile, label: profileLabel(profile), ...judgeOutputs(y, pixels.length, classes, kind) };
   };
   const chosen = runProfile(input.chosen);
   const alternatives = (input.alternatives ?? alternativeProfiles(C)).filter((a) => !sameMapping(a, input.chosen)).map(runProfile);
@@ -215,11 +230,11 @@ export async function checkPreprocessing(input: CheckInput): Promise<Preprocessi
     const fine = alternatives.filter((a) => !a.degenerate).sort((a, b) => b.meanTopScore - a.meanTopScore);
     recommended = fine[0] ?? null;
     message = recommended
-      ? `preprocessing ${chosen.label} gives degenerate outputs (${chosen.problems.join('; ')}); ${recommended.label} does not (mean top score ${recommended.meanTopScore.toFixed(2)}): use ${recommended.label}`
+      ? `preprocessing ${chosen.label} gives degenerate outputs (${chosen.problems.join('; ')}); ${recommended.label} does not (mean top score ${recommended.meanTopScore.toFixed(2)})`
       : `preprocessing ${chosen.label} gives degenerate outputs (${chosen.problems.join('; ')}), and so does every alternative tried; check the images and the model`;
   }
   return {
-    output: { layer: out.layer, logits: usedLogits, classes },
+    output: { layer: out.layer, kind, classes },
     images: pixels.length,
     chosen,
     alternatives,
