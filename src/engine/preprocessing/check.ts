@@ -185,6 +185,7 @@ export interface CheckInput {
   height: number;
   width: number;
   chosen: PreprocessingProfile;
+  /** More profiles to try besides the standard alternatives (a stored or custom one). */
   alternatives?: PreprocessingProfile[];
 }
 
@@ -223,7 +224,11 @@ export async function checkPreprocessing(input: CheckInput): Promise<Preprocessi
     return { profile, label: profileLabel(profile), ...judgeOutputs(y, pixels.length, classes, kind) };
   };
   const chosen = runProfile(input.chosen);
-  const alternatives = (input.alternatives ?? alternativeProfiles(C)).filter((a) => !sameMapping(a, input.chosen)).map(runProfile);
+  const tried: PreprocessingProfile[] = [];
+  for (const a of [...alternativeProfiles(C), ...(input.alternatives ?? [])]) {
+    if (!sameMapping(a, input.chosen) && !tried.some((t) => sameMapping(t, a)) && (a.channelOrder === 'rgb' || C === 3)) tried.push(a);
+  }
+  const alternatives = tried.map(runProfile);
   let recommended: ProfileCheck | null = null;
   let message: string | undefined;
   if (chosen.degenerate) {
