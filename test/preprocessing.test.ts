@@ -67,7 +67,7 @@ test('presets map [0,1] pixels as named; BGR swaps the channels and keeps scale/
 
 test('a layers model with a Rescaling layer is detected as 0-255, with its source; a plain model gets the default', async () => {
   const input = tfl.input({ shape: [8, 8, 1] });
-  const scaled = new (tfl.layers as unknown as { rescaling: (a: object) => tfl.layers.Layer }).rescaling({ scale: 1 / 255, name: 'rescale_in' }).apply(input) as tfl.SymbolicTensor;
+  const scaled = tfl.layers.rescaling({ scale: 1 / 255, name: 'rescale_in' }).apply(input) as tfl.SymbolicTensor;
   const y = tfl.layers.conv2d({ filters: 2, kernelSize: 3, name: 'conv' }).apply(scaled) as tfl.SymbolicTensor;
   const withRescale = await saveLayersModel(tfl.model({ inputs: input, outputs: y }), path.join(dir, 'rescaling'));
   const m = await loadModel(withRescale);
