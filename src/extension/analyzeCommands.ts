@@ -16,6 +16,8 @@ import { readSettings, type ExtensionSettings } from './config';
 import type { Ctx } from './ctx';
 import { boxesFileFor, chooseImages, DEFAULT_BOXES_FILE, trainImagesFor, type ImageChoice } from './inputs';
 import { exampleChoice, exampleFamilies, exampleItem, familiesFolder, type ExampleFamily } from './examples';
+import { profileSettings } from '../engine/preprocessing/presets';
+import { profileForRun } from './preprocessing/prompt';
 import { showError } from './notify';
 import { ReportPanel } from './panel';
 import { panelHooks } from './openReport';
@@ -216,6 +218,11 @@ export async function analyzeModel(ctx: Ctx, uri?: vscode.Uri): Promise<void> {
     if (!images) return;
     ctx.log.info(`images: ${images.label} (${images.files.length} files)`);
     const choice = await runChoice(ctx, settings, images, model);
+    // The model's preprocessing: stored, else asked for now (first analysis), with the check's top predictions.
+    const profile = await profileForRun(ctx, settings, model, images.files.map((f) => f.path));
+    if (!profile) return;
+    choice.settings = { ...choice.settings, analysis: { ...choice.settings.analysis, ...profileSettings(profile) } };
+    ctx.log.info(`preprocessing: ${profile.preset} (${profile.source})`);
     const label = modelName(model.fsPath);
     if (await previewThenRefine(ctx, model, label, choice)) return;
     let panel: ReportPanel | undefined;
