@@ -144,7 +144,8 @@ test('stored profiles: atomic round trip, exact match, then the same path, then 
   const file = writeStoredProfile(folder, model, 'a'.repeat(64), profile);
   assert.equal(path.basename(file), profileFileName(model, 'a'.repeat(64)));
   assert.equal(path.basename(file), 'saved-model-05-aaaaaaaaaaaa.preprocessing.json');
-  assert.deepEqual(readdirSync(folder), [path.basename(file)], 'no temp file left');
+  assert.equal(path.dirname(file), path.join(folder, 'preprocessing'), 'in a sub-folder of the reports folder');
+  assert.deepEqual(readdirSync(path.dirname(file)), [path.basename(file)], 'no temp file left');
   assert.deepEqual(readStoredProfile(file).profile, profile);
   const exact = findStoredProfile([path.join(dir, 'nowhere'), folder], model, 'a'.repeat(64));
   assert.deepEqual([exact?.match, exact && profileFromFound(exact).source], ['exact', 'user']);

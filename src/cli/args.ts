@@ -44,8 +44,8 @@ says (a Rescaling layer, ONNX metadata, a torchvision-style graph), else [0,1]):
   --force                analyse even when the outputs look degenerate at this preprocessing (the check runs
                          the model at [0,1], 0-255, [-1,1] and ImageNet first; without --force a profile that
                          gives the same or uniform outputs for every image, when another does not, exits 2)
-                         Profiles are stored per model as <model>-<sha12>.preprocessing.json in the reports
-                         folder (the extension writes them; the CLI reads ./.infodiscard and the --out folder)
+                         Profiles are stored per model as preprocessing/<model>-<sha12>.preprocessing.json in
+                         the reports folder (the extension writes them; the CLI reads ./.infodiscard and the --out folder)
   --input-size HxW       image size for models that accept any size
   --backend B            auto | tensorflow | wasm | cpu (default auto: tfjs-node if installed, else wasm)
   --preview              SID as a first-order map (Jacobian column norms, one level fit): seconds per layer, an

@@ -42,6 +42,8 @@ export interface PreprocessingCheck {
   /** The layer whose output was read; kind: logits (before the final softmax), probabilities, or raw (not a classifier: only NaN/Inf judged). */
   output: { layer: string; kind: 'logits' | 'probabilities' | 'raw'; classes: number };
   images: number;
+  /** The model's input channels (ImageNet and Caffe presets need 3). */
+  channels: number;
   chosen: ProfileCheck;
   alternatives: ProfileCheck[];
   /** Set when the chosen profile is degenerate and this one is not. */
@@ -241,6 +243,7 @@ export async function checkPreprocessing(input: CheckInput): Promise<Preprocessi
   return {
     output: { layer: out.layer, kind, classes },
     images: pixels.length,
+    channels: C,
     chosen,
     alternatives,
     recommended,

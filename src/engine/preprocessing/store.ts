@@ -1,8 +1,9 @@
 /**
  * Stored preprocessing profiles: one small JSON per model in the reports folder, named like the reports
  *
- *   <reports folder>/<model name>-<model sha256, 12 hex>.preprocessing.json
+ *   <reports folder>/preprocessing/<model name>-<model sha256, 12 hex>.preprocessing.json
  *
+ * (in a sub-folder, as the RU decoders are, so that nothing that lists the reports mistakes one for a report)
  * (<model name>: the folder of a model.json, else the file name without extension, as in the report names). The
  * extension's reports folder is `<workspace folder>/.infodiscard` by default (setting infodiscard.reportsFolder);
  * the CLI looks in the folder of its --out report and in ./.infodiscard, so a profile chosen in the editor is the
@@ -20,6 +21,8 @@ import { validateProfile } from './presets';
 export const PROFILE_SUFFIX = '.preprocessing.json';
 /** The extension's default reports folder (package.json infodiscard.reportsFolder), where the CLI also looks. */
 export const DEFAULT_REPORTS_FOLDER = '.infodiscard';
+/** The sub-folder of a reports folder that holds the profiles. */
+export const PROFILES_FOLDER = 'preprocessing';
 
 export interface StoredProfile {
   kind: 'infodiscard-preprocessing';
@@ -43,14 +46,15 @@ export function profileFileName(modelPath: string, modelSha: string): string {
   return `${modelFileStem(modelPath)}-${modelSha.slice(0, 12)}${PROFILE_SUFFIX}`;
 }
 
-export function profilePath(folder: string, modelPath: string, modelSha: string): string {
-  return path.join(folder, profileFileName(modelPath, modelSha));
+/** The profile file of a model in a reports folder. */
+export function profilePath(reportsFolder: string, modelPath: string, modelSha: string): string {
+  return path.join(reportsFolder, PROFILES_FOLDER, profileFileName(modelPath, modelSha));
 }
 
 /** Saves the profile for the model; returns the file written. */
-export function writeStoredProfile(folder: string, modelPath: string, modelSha: string, profile: PreprocessingProfile): string {
-  mkdirSync(folder, { recursive: true });
-  const file = profilePath(folder, modelPath, modelSha);
+export function writeStoredProfile(reportsFolder: string, modelPath: string, modelSha: string, profile: PreprocessingProfile): string {
+  const file = profilePath(reportsFolder, modelPath, modelSha);
+  mkdirSync(path.dirname(file), { recursive: true });
   const stored: StoredProfile = {
     kind: 'infodiscard-preprocessing',
     version: 1,
@@ -92,7 +96,7 @@ export interface FoundProfile {
 }
 
 /**
- * The stored profile for a model, searched in `folders` in order: the exact file name first (in every folder),
+ * The stored profile for a model, searched in the reports folders `folders` in order: the exact file name first (in every folder),
  * then one saved for the same model path, then one saved for a model in the same folder with the same extension
  * (newest first). Unreadable files other than the exact one are passed over.
  */
@@ -106,13 +110,14 @@ export function findStoredProfile(folders: string[], modelPath: string, modelSha
   for (const folder of folders) {
     let names: string[];
     try {
-      names = readdirSync(folder).filter((n) => n.endsWith(PROFILE_SUFFIX));
+      names = readdirSync(path.join(folder, PROFILES_FOLDER)).filter((n) => n.endsWith(PROFILE_SUFFIX));
     } catch {
       continue;
     }
     for (const n of names) {
+      const file = path.join(folder, PROFILES_FOLDER, n);
       try {
-        candidates.push({ file: path.join(folder, n), stored: readStoredProfile(path.join(folder, n)) });
+        candidates.push({ file, stored: readStoredProfile(file) });
       } catch {
         // a broken file of another model: not ours to report
       }

@@ -97,7 +97,8 @@ async function pickProfile(first: PreprocessingProfile, outcome: PreprocessingOu
   };
   add(first, first.source === 'default' ? 'default: the model file says nothing' : first.source);
   if (setting) add(setting, 'workspace setting');
-  for (const preset of PRESETS) add(presetProfile(preset.name, 'user'), preset.detail);
+  // Per-channel presets (ImageNet, Caffe BGR) only for 3-channel models.
+  for (const preset of PRESETS) if (check.channels === 3 || (!preset.normalize && preset.channelOrder === 'rgb')) add(presetProfile(preset.name, 'user'), preset.detail);
   items.push({ label: 'Custom…', description: 'a range lo,hi or a mean/std, optionally BGR', custom: true });
   const picked = await vscode.window.showQuickPick(items, {
     title: `infodiscard: preprocessing of ${vscode.workspace.asRelativePath?.(modelPath) ?? modelPath}`,
