@@ -28,6 +28,7 @@ import {
 import { checkPreprocessingFiles, judgeOutputs } from '../src/engine/preprocessing/check';
 import { reluConvNet, tempDir, writeGrayPng } from './helpers/fixtures';
 import { runCli } from './helpers/cli';
+import { AnalysisPool } from '../src/worker/client';
 
 before(() => selectBackend('wasm'));
 
@@ -65,11 +66,14 @@ test('presets map [0,1] pixels as named; BGR swaps the channels and keeps scale/
   assert.equal(customProfile({ inputRange: [0, 2] }, 'x').preset, 'custom');
 });
 
+let rescalingModel = '';
+
 test('a layers model with a Rescaling layer is detected as 0-255, with its source; a plain model gets the default', async () => {
   const input = tfl.input({ shape: [8, 8, 1] });
   const scaled = tfl.layers.rescaling({ scale: 1 / 255, name: 'rescale_in' }).apply(input) as tfl.SymbolicTensor;
   const y = tfl.layers.conv2d({ filters: 2, kernelSize: 3, name: 'conv' }).apply(scaled) as tfl.SymbolicTensor;
   const withRescale = await saveLayersModel(tfl.model({ inputs: input, outputs: y }), path.join(dir, 'rescaling'));
+  rescalingModel = withRescale;
   const m = await loadModel(withRescale);
   const p = detectProfile(m);
   assert.equal(p.preset, '[0,255]');
@@ -211,3 +215,24 @@ test('CLI: exit 2 with the fix at [0,1], --force keeps it, --preset and a stored
   assert.match(stored.stdout, /Preprocessing: 0–255 \(user \(saved for an earlier version of this file\); .*preprocessing\.json\)/);
 });
 
+
+test('worker: checkPreprocessing detects the Rescaling layer and checks at 0-255 (a raw-output model: judged on NaN/Inf only)', { timeout: 120_000 }, async () => {
+  assert.ok(rescalingModel, 'the Rescaling test ran first');
+  const images = path.join(dir, 'small');
+  mkdirSync(images);
+  [0, 1].forEach((i) => writeGrayPng(path.join(images, `s${i}.png`), 8, 8, (x, y) => ((x + 3 * y + 7 * i) % 11) / 11));
+  const pool = new AnalysisPool(path.resolve('dist/worker.js'));
+  try {
+    const r = await pool.checkPreprocessing({ modelPath: rescalingModel, images: [images], backend: 'wasm' });
+    assert.equal(r.status, 'complete');
+    if (r.status !== 'complete') return;
+    assert.equal(r.outcome.detected?.preset, '[0,255]');
+    assert.match(r.outcome.detected?.source ?? '', /Rescaling layer "rescale_in"/);
+    assert.equal(r.outcome.check.chosen.profile.preset, '[0,255]', 'the detected profile is the one checked');
+    assert.deepEqual([r.outcome.check.output.kind, r.outcome.check.chosen.degenerate, r.outcome.check.recommended], ['raw', false, null]);
+    assert.deepEqual(r.outcome.check.alternatives.map((a) => a.profile.preset), ['[0,1]', '[-1,1]']);
+    await assert.rejects(pool.checkPreprocessing({ modelPath: path.join(dir, 'missing.onnx'), images: [images] }), /missing\.onnx: no such model file/);
+  } finally {
+    await pool.dispose();
+  }
+});
