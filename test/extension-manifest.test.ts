@@ -27,7 +27,7 @@ interface MenuItem {
 test('every command has the "infodiscard" category and an id under infodiscard.', () => {
   const ids = contributes.commands.map((c: { command: string }) => c.command);
   assert.deepEqual(ids.sort(), [
-    'infodiscard.analyzeModel', 'infodiscard.cancelAnalysis', 'infodiscard.checkCoherency', 'infodiscard.compareCheckpoints', 'infodiscard.compareExample', 'infodiscard.compareModels', 'infodiscard.openReport', 'infodiscard.showLayer',
+    'infodiscard.analyzeModel', 'infodiscard.cancelAnalysis', 'infodiscard.checkCoherency', 'infodiscard.compareCheckpoints', 'infodiscard.compareExample', 'infodiscard.compareModels', 'infodiscard.editPreprocessing', 'infodiscard.openReport', 'infodiscard.showLayer',
     'infodiscard.showLog',
   ]);
   const coherency = contributes.commands.find((c: { command: string }) => c.command === 'infodiscard.checkCoherency');

@@ -236,3 +236,17 @@ test('worker: checkPreprocessing detects the Rescaling layer and checks at 0-255
     await pool.dispose();
   }
 });
+
+test('no recommendation without varied predictions: the untrained epoch-0 family model is degenerate at [0,1] but 0-255 (one class, confident) is not offered', async () => {
+  const epoch0 = path.resolve('media/families/epochs/epoch-00.onnx');
+  const r = await checkPreprocessingFiles({ modelPath: epoch0, images: [path.resolve('media/families/images')], profile: presetProfile('[0,1]', 'manifest') });
+  assert.equal(r.output.kind, 'logits', 'a vector output without softmax is read as logits');
+  assert.ok(r.chosen.degenerate);
+  const at255 = r.alternatives.find((a) => a.profile.preset === '[0,255]')!;
+  assert.equal(at255.degenerate, false);
+  assert.equal(new Set(at255.top.map((t) => t[0].index)).size, 1, 'one class for all 8 images');
+  assert.equal(r.recommended, null);
+  assert.match(r.message ?? '', /no other preprocessing tried gives varied predictions/);
+  const trained = await checkPreprocessingFiles({ modelPath: path.resolve('media/families/epochs/epoch-08.onnx'), images: [path.resolve('media/families/images')], profile: presetProfile('[0,1]', 'manifest') });
+  assert.deepEqual([trained.chosen.degenerate, trained.recommended], [false, null], 'the trained checkpoint passes at its own [0,1]');
+});

@@ -73,6 +73,7 @@ export async function resolveAndCheck(args: AnalyzeArgs, say: (line: string) => 
     }
     say(`Warning: ${check.message} (kept: --force)`);
   }
+  if (!check.recommended && check.message) say(`Note: ${check.message}`);
   say(`Preprocessing: ${profileLabel(profile)} (${profile.source}${given?.file ? `; ${given.file}` : ''})`);
   const top = check.chosen.top
     .slice(0, 4)

@@ -1,13 +1,14 @@
 /**
- * The degenerate-output check, run before the long analysis: the model's output on the chosen images at the chosen
+ * The degenerate-output check, run before the long analysis (for classifiers: a softmax output, or a vector of
+ * scores without one, read as logits; any other output is judged on NaN/Inf only): the model's output on the chosen images at the chosen
  * preprocessing and at the obvious alternatives ([0,1], 0-255, [-1,1], ImageNet mean/std). A profile's output is
  * degenerate when it is
  *  - not finite (NaN/Inf), or its logits are huge (|z| > 1000: the input is far outside the trained range);
  *  - the same for every image (each class probability varies by less than 0.02 across the images);
  *  - near-uniform (every image's prediction entropy is above 95 % of log K);
  *  - the same top class for every image at low confidence (mean top probability below 0.5).
- * When the chosen profile is degenerate and an alternative is not, the alternative with the most confident
- * predictions is recommended, with one line that names it. The top predictions (class index and probability) per
+ * When the chosen profile is degenerate and an alternative is not (and predicts more than one class across the
+ * images), the alternative with the most confident predictions is recommended, with one line that names it. The top predictions (class index and probability) per
  * image and profile come back too, so a UI can show that the model is being fed correctly.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -163,7 +164,7 @@ export function judgeOutputs(y: Float32Array, n: number, k: number, kind: 'logit
  * How to read the model's output: the last layer's output, and the scores before a final softmax when the format can
  * give them (runWithFeature with preSoftmax, entered at the first layer with that layer's own output).
  */
-function modelOutput(model: LoadedModel): { layer: string; plain: (x: tf.Tensor4D) => tf.Tensor; logits: ((x: tf.Tensor4D) => tf.Tensor) | null } {
+function modelOutput(model: LoadedModel): { layer: string; rank: number; plain: (x: tf.Tensor4D) => tf.Tensor; logits: ((x: tf.Tensor4D) => tf.Tensor) | null } {
   const last = model.layers[model.layers.length - 1];
   if (!last) throw new UserError('the model has no layers to read an output from', model.path);
   const first = model.layers[0];
@@ -177,7 +178,7 @@ function modelOutput(model: LoadedModel): { layer: string; plain: (x: tf.Tensor4
       // the format cannot enter the graph there: the output as it is
     }
   }
-  return { layer: last.name, plain: model.probe(last.name), logits };
+  return { layer: last.name, rank: last.outputShape.length, plain: model.probe(last.name), logits };
 }
 
 export interface CheckInput {
@@ -212,17 +213,24 @@ export async function checkPreprocessing(input: CheckInput): Promise<Preprocessi
   const classes = plainFirst.length / pixels.length;
   const probabilities = looksLikeProbabilities(plainFirst, pixels.length, classes);
   let kind: 'logits' | 'probabilities' | 'raw' = probabilities ? 'probabilities' : 'raw';
+  let scores = out.plain;
   if (probabilities && out.logits) {
     try {
       const z = run(out.logits, firstBuf);
-      if (z.length === plainFirst.length) kind = 'logits';
+      if (z.length === plainFirst.length) {
+        kind = 'logits';
+        scores = out.logits;
+      }
     } catch {
       // the probabilities themselves then
     }
+  } else if (!probabilities && out.rank === 1 && classes >= 2 && classes <= 100_000) {
+    // A vector output without a softmax: a classifier's logits (torchvision, the ONNX exports of most trainers).
+    kind = 'logits';
   }
   const runProfile = (profile: PreprocessingProfile): ProfileCheck => {
     const buf = profile === input.chosen ? firstBuf : batch(profile);
-    const y = kind === 'logits' ? run(out.logits!, buf) : profile === input.chosen ? plainFirst : run(out.plain, buf);
+    const y = scores === out.plain && profile === input.chosen ? plainFirst : run(scores, buf);
     return { profile, label: profileLabel(profile), ...judgeOutputs(y, pixels.length, classes, kind) };
   };
   const chosen = runProfile(input.chosen);
@@ -234,11 +242,15 @@ export async function checkPreprocessing(input: CheckInput): Promise<Preprocessi
   let recommended: ProfileCheck | null = null;
   let message: string | undefined;
   if (chosen.degenerate) {
-    const fine = alternatives.filter((a) => !a.degenerate).sort((a, b) => b.meanTopScore - a.meanTopScore);
+    // A recommendation must look like a classifier fed correctly: not degenerate, and (with 2+ images) not one
+    // class for every image (an untrained network at 0-255 is confident and uniform: measured on the shipped
+    // epoch-0 family model, class 9 for all 8 images at mean 0.96).
+    const distinct = (c: ProfileCheck) => c.top.length < 2 || new Set(c.top.map((t) => t[0]?.index)).size >= 2;
+    const fine = alternatives.filter((a) => !a.degenerate && distinct(a)).sort((a, b) => b.meanTopScore - a.meanTopScore);
     recommended = fine[0] ?? null;
     message = recommended
       ? `preprocessing ${chosen.label} gives degenerate outputs (${chosen.problems.join('; ')}); ${recommended.label} does not (mean top score ${recommended.meanTopScore.toFixed(2)})`
-      : `preprocessing ${chosen.label} gives degenerate outputs (${chosen.problems.join('; ')}), and so does every alternative tried; check the images and the model`;
+      : `preprocessing ${chosen.label} gives degenerate outputs (${chosen.problems.join('; ')}), and no other preprocessing tried gives varied predictions (an untrained model, or images of one class?)`;
   }
   return {
     output: { layer: out.layer, kind, classes },

@@ -153,8 +153,9 @@ export async function askProfile(
     const picked = await pickProfile(first, outcome, setting, modelPath);
     if (!picked) return suggestion(first);
     const result = resultFor(outcome.check, picked) ?? (await runCheck(ctx, settings, modelPath, images, picked))?.check.chosen;
+    const distinct = (c: ProfileCheck) => c.top.length < 2 || new Set(c.top.map((t) => t[0]?.index)).size >= 2;
     const better = result?.degenerate
-      ? [outcome.check.chosen, ...outcome.check.alternatives].filter((c) => !c.degenerate && !sameMapping(c.profile, picked)).sort((a, b) => b.meanTopScore - a.meanTopScore)[0]
+      ? [outcome.check.chosen, ...outcome.check.alternatives].filter((c) => !c.degenerate && distinct(c) && !sameMapping(c.profile, picked)).sort((a, b) => b.meanTopScore - a.meanTopScore)[0]
       : undefined;
     let chosen = picked;
     if (result?.degenerate && better) {
