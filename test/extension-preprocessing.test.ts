@@ -16,6 +16,8 @@ import { ReportPanel } from '../src/extension/panel';
 import { exampleChoice, exampleFamilies } from '../src/extension/examples';
 import { readSettings } from '../src/extension/config';
 import { parseCustom } from '../src/extension/preprocessing/prompt';
+import { planReport, runChoice } from '../src/extension/analyzeCommands';
+import { imagesAt } from '../src/extension/inputs';
 import type { Report } from '../src/engine/report';
 import { tempDir, writeGrayPng } from './helpers/fixtures';
 
@@ -115,6 +117,19 @@ test('first analysis of a 0-255 Keras checkpoint: asked, [0,1] flagged, 0-255 re
   assert.deepEqual([lists[0][0].label, lists[0][0].description], ['0–255', 'user (recommended by the check)']);
   const after = JSON.parse(readFileSync(path.join(reports, 'preprocessing', stored[0]), 'utf8')).profile;
   assert.equal(after.preset, '[-1,1]', 'kept after the warning was dismissed');
+});
+
+test('another checkpoint of the series is planned with the stored profile (Compare, checkpoints, coherency key it so)', { skip: !hasData && 'no ../shared data' }, async () => {
+  const sibling = path.join(ws, 'models', 'saved-model-10-0.98.hdf5');
+  copyFileSync(path.join(DATA, 'saved-model-10-0.98.hdf5'), sibling);
+  const settings = readSettings(undefined);
+  const choice = await runChoice(ctx, settings, await imagesAt([path.join(ws, 'digits')], 'digits'), undefined);
+  assert.equal(choice.settings.analysis.inputRange, null, 'the workspace default');
+  const plan = await planReport(ctx, Uri.file(sibling), choice);
+  assert.deepEqual(plan.settings.inputRange, [-1, 1], 'the profile stored for saved-model-20 (edited to [-1,1] above)');
+  assert.match(plan.settings.preprocessing?.source ?? '', /\(saved for saved-model-20-0\.99\.hdf5\)$/);
+  const other = await planReport(ctx, Uri.file(path.join(ROOT, 'media', 'sample', 'fashion-cnn', 'model.json')), choice);
+  assert.equal(other.settings.inputRange, null, 'a model without a stored profile keeps the choice');
 });
 
 test('example families use their manifest\'s preprocessing, never the user\'s input range', async () => {

@@ -17,7 +17,7 @@ import type { Ctx } from './ctx';
 import { boxesFileFor, chooseImages, DEFAULT_BOXES_FILE, trainImagesFor, type ImageChoice } from './inputs';
 import { exampleChoice, exampleFamilies, exampleItem, familiesFolder, type ExampleFamily } from './examples';
 import { profileSettings } from '../engine/preprocessing/presets';
-import { profileForRun } from './preprocessing/prompt';
+import { profileForRun, storedProfile } from './preprocessing/prompt';
 import { showError } from './notify';
 import { ReportPanel } from './panel';
 import { panelHooks } from './openReport';
@@ -110,9 +110,24 @@ export interface ReportPlan {
   reusable?: { path: string; report: Report };
   /** Reports folder (RU decoders are cached in its "decoders" folder). */
   folder: string;
+  /** The analysis settings the key was made from: the choice's, with the model's stored preprocessing applied. */
+  settings: RunChoice['settings']['analysis'];
 }
 
-export async function planReport(ctx: Ctx, model: vscode.Uri, choice: RunChoice): Promise<ReportPlan> {
+/**
+ * The choice with the model's stored preprocessing profile applied (Compare, checkpoints: each model its own), unless
+ * the choice is an example family's (its manifest decides) or the model has none stored.
+ */
+export async function withModelProfile(ctx: Ctx, model: vscode.Uri, choice: RunChoice): Promise<RunChoice> {
+  const a = choice.settings.analysis;
+  if (a.preprocessing?.source === 'manifest') return choice;
+  const p = await storedProfile(ctx, choice.settings, model).catch(() => null);
+  if (!p) return choice;
+  return { ...choice, settings: { ...choice.settings, analysis: { ...a, ...profileSettings(p) } } };
+}
+
+export async function planReport(ctx: Ctx, model: vscode.Uri, given: RunChoice): Promise<ReportPlan> {
+  const choice = await withModelProfile(ctx, model, given);
   const modelPath = model.fsPath;
   const sha = await ctx.store.modelHash(modelPath);
   if (sha === null) throw await unhashableModel(modelPath);
@@ -122,7 +137,7 @@ export async function planReport(ctx: Ctx, model: vscode.Uri, choice: RunChoice)
   const folder = reportsFolderFor(choice.settings.reportsFolder, model, ctx.extension.globalStorageUri);
   const reportPath = path.join(folder, reportFileName(modelPath, sha, key, metrics));
   const reusable = await ctx.store.findReusableRun(folder, modelPath, sha, key, metrics);
-  return { reportPath, reusable, folder };
+  return { reportPath, reusable, folder, settings: choice.settings.analysis };
 }
 
 /** What an analysis of `choice` reads besides the model: the images, the settings and the opt-in metrics' inputs. */
@@ -131,7 +146,7 @@ export function analysisInputs(choice: RunChoice, plan: ReportPlan): Pick<Analyz
   return {
     images: choice.images.files.map((f) => f.path),
     ...(choice.layers ? { layers: choice.layers } : {}),
-    settings: choice.settings.analysis,
+    settings: plan.settings,
     ...(ru ? { decoderCacheDir: path.join(plan.folder, DECODERS_FOLDER) } : {}),
     ...(ru && choice.trainImages?.length ? { trainImages: choice.trainImages.map((f) => f.path) } : {}),
     ...(choice.boxesFile ? { boxesFile: choice.boxesFile.path } : {}),
