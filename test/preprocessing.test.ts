@@ -26,6 +26,7 @@ import {
   writeStoredProfile,
 } from '../src/engine/preprocessing';
 import { checkPreprocessingFiles, judgeOutputs } from '../src/engine/preprocessing/check';
+import { detectFromGraphSignature, rangeFromScale } from '../src/engine/preprocessing/detect';
 import { reluConvNet, tempDir, writeGrayPng } from './helpers/fixtures';
 import { runCli } from './helpers/cli';
 import { AnalysisPool } from '../src/worker/client';
@@ -139,6 +140,15 @@ test('a torchvision-style ONNX graph suggests ImageNet mean/std with a center cr
   const other = await loadModel(writeOnnx(path.join(dir, 'plain.onnx'), { inputName: 'x', size: 32, filters: 8, kernel: 5, stride: 1 }));
   assert.equal(detectProfile(other).source, 'default', 'a 5x5/1 stem with 8 filters says nothing');
   other.dispose();
+});
+
+test('graph model signature: an integer input or a scalar Mul/RealDiv on the input says 0-255; other ops say nothing', () => {
+  assert.match(detectFromGraphSignature({ inputName: 'images', dtype: 'int32', consumers: [] })?.source ?? '', /input "images" is int32, so the model takes 0–255 pixels/);
+  assert.equal(detectFromGraphSignature({ inputName: 'x', dtype: 'float32', consumers: [{ name: 'truediv', op: 'RealDiv', scalar: 127.5 }] })?.preset, '[0,255]');
+  assert.equal(detectFromGraphSignature({ inputName: 'x', dtype: 'float32', consumers: [{ name: 'mul', op: 'Mul', scalar: 1 / 255 }] })?.preset, '[0,255]');
+  assert.equal(detectFromGraphSignature({ inputName: 'x', dtype: 'float32', consumers: [{ name: 'conv', op: 'Conv2D', scalar: null }] }), null);
+  assert.equal(rangeFromScale(2, -1, 'layer')?.preset, '[0,1]', 'x*2-1: [0,1] pixels to [-1,1]');
+  assert.equal(rangeFromScale(0.001, 0, 'layer'), null, 'a scale that fits neither');
 });
 
 test('stored profiles: atomic round trip, exact match, then the same path, then a sibling checkpoint', () => {
