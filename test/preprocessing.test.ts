@@ -25,7 +25,7 @@ import {
   readStoredProfile,
   writeStoredProfile,
 } from '../src/engine/preprocessing';
-import { checkPreprocessingFiles, judgeOutputs } from '../src/engine/preprocessing/check';
+import { checkPreprocessingFiles, cliFlagsFor, judgeOutputs } from '../src/engine/preprocessing/check';
 import { detectFromGraphSignature, rangeFromScale } from '../src/engine/preprocessing/detect';
 import { reluConvNet, tempDir, writeGrayPng } from './helpers/fixtures';
 import { runCli } from './helpers/cli';
@@ -206,7 +206,7 @@ test('CLI: exit 2 with the fix at [0,1], --force keeps it, --preset and a stored
   assert.equal(r.code, 2, r.stderr);
   const lines = r.stderr.trim().split('\n');
   assert.equal(lines.length, 1, r.stderr);
-  assert.match(lines[0], /^infodiscard: .*saved-model-20-0\.99\.hdf5: preprocessing \[0, 1\] gives degenerate outputs .*: rerun with --preset \[0,255\] \(or --force to keep \[0, 1\]\)$/);
+  assert.match(lines[0], /^infodiscard: .*saved-model-20-0\.99\.hdf5: preprocessing \[0, 1\] gives degenerate outputs .*: rerun with --preset 0,255 \(or --force to keep \[0, 1\]\)$/);
   assert.equal(existsSync(out), false, 'nothing analysed');
 
   const forced = runCli(['analyze', EPOCH20, '--images', digits, ...fast, '--force']);
@@ -215,6 +215,7 @@ test('CLI: exit 2 with the fix at [0,1], --force keeps it, --preset and a stored
   assert.match(forced.stdout, /Preprocessing: \[0, 1\] \(default\)/);
 
   const preset = runCli(['analyze', EPOCH20, '--images', digits, ...fast, '--preset', '0,255']);
+  assert.equal(cliFlagsFor(presetProfile('[-1,1]', 'x')), '--preset=-1,1', 'a value with a leading "-" in the = form');
   assert.equal(preset.code, 0, preset.stderr);
   assert.match(preset.stdout, /Preprocessing: 0–255 \(cli\)\nTop predictions at 0–255 \(class:score\): #1 1:1\.00/);
 

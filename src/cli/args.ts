@@ -36,8 +36,8 @@ Options for analyze:
 
 Preprocessing (how [0,1] pixels become model input; default: the model's stored profile, else what the model file
 says (a Rescaling layer, ONNX metadata, a torchvision-style graph), else [0,1]):
-  --preset NAME          [0,1] | [0,255] | [-1,1] | imagenet (torchvision mean/std) | caffe-bgr (BGR, 0-255 minus
-                         the Caffe mean)
+  --preset NAME          0,1 | 0,255 | -1,1 (write --preset=-1,1) | imagenet (torchvision mean/std) | caffe-bgr
+                         (BGR, 0-255 minus the Caffe mean); [0,1] [0,255] [-1,1] work too when quoted
   --input-range lo,hi    model input = lo + (hi-lo) * pixel, pixels in [0,1]
   --normalize m/s        model input = (pixel - m) / s, per channel: 0.485,0.456,0.406/0.229,0.224,0.225
   --bgr                  the model reads channels as BGR (mean/std then in B,G,R order)

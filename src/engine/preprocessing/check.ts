@@ -60,6 +60,8 @@ export const CHECK_LIMITS = {
   uniformEntropy: 0.95,
   unsureTop: 0.5,
   maxImages: 16,
+  minImages: 4,
+  pixelBudget: 16 * 64 * 64,
   topK: 3,
 };
 
@@ -196,7 +198,10 @@ export async function checkPreprocessing(input: CheckInput): Promise<Preprocessi
   const t0 = performance.now();
   const { model, height: H, width: W } = input;
   const C = model.input.channels;
-  const pixels = input.pixels.slice(0, CHECK_LIMITS.maxImages);
+  // At most 16 images, fewer for large inputs (about 16 images of 64x64 worth of pixels, at least 4): each image
+  // runs once per profile tried.
+  const budget = Math.max(CHECK_LIMITS.minImages, Math.floor(CHECK_LIMITS.pixelBudget / (H * W)));
+  const pixels = input.pixels.slice(0, Math.min(CHECK_LIMITS.maxImages, budget));
   if (pixels.length === 0) throw new UserError('the preprocessing check needs at least one image');
   const out = modelOutput(model);
   const run = (fn: (x: tf.Tensor4D) => tf.Tensor, buf: Float32Array): Float32Array =>
@@ -291,7 +296,9 @@ export async function checkPreprocessingFiles(req: CheckFilesRequest): Promise<P
 /** The preset flag that selects a checked profile, for messages ("--preset [0,255]"), or the explicit flags. */
 export function cliFlagsFor(p: PreprocessingProfile): string {
   const name = presetNameOf(p);
-  if (name !== 'custom') return `--preset ${name}`;
+  // Without brackets (a shell glob in zsh); a value starting with "-" needs the = form.
+  const bare = name.replace(/[[\]]/g, '');
+  if (name !== 'custom') return bare.startsWith('-') ? `--preset=${bare}` : `--preset ${bare}`;
   const flags = p.normalize ? `--normalize ${p.normalize.mean.join(',')}/${p.normalize.std.join(',')}` : `--input-range ${(p.inputRange ?? [0, 1]).join(',')}`;
   return p.channelOrder === 'bgr' ? `${flags} --bgr` : flags;
 }
