@@ -170,6 +170,7 @@ test('stored profiles: atomic round trip, exact match, then the same path, then 
   assert.equal(sibling?.match, 'sibling');
   assert.match(profileFromFound(sibling!).source, /saved for saved-model-05\.hdf5/);
   assert.equal(findStoredProfile([folder], path.join(dir, 'other', 'm.onnx'), 'd'.repeat(64)), null);
+  assert.equal(findStoredProfile([folder], path.join(dir, 'ckpt', 'other-model.hdf5'), 'e'.repeat(64)), null, 'another model in the same folder is not of the series');
   writeFileSync(file, '{"profile": {"preset": 3}}');
   assert.throws(() => readStoredProfile(file), /preprocessing profile .*; fix or delete the file/);
 });

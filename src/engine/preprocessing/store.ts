@@ -8,8 +8,8 @@
  * extension's reports folder is `<workspace folder>/.infodiscard` by default (setting infodiscard.reportsFolder);
  * the CLI looks in the folder of its --out report and in ./.infodiscard, so a profile chosen in the editor is the
  * one `infodiscard analyze` uses from the workspace root. A model whose file changed (a retrained checkpoint) keeps
- * its profile: lookup falls back to a file saved for the same model path, then to one saved for a model in the same
- * folder with the same extension (the other checkpoints of a series). Writes are atomic (temp file + rename).
+ * its profile: lookup falls back to a file saved for the same model path, then to one saved for a model of the same
+ * series (same folder, same name once its numbers are taken out: the other checkpoints of a training run). Writes are atomic (temp file + rename).
  * Plain Node: no tfjs, no vscode.
  */
 import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
@@ -126,9 +126,11 @@ export function findStoredProfile(folders: string[], modelPath: string, modelSha
   const newest = (a: { stored: StoredProfile }, b: { stored: StoredProfile }) => b.stored.savedAt.localeCompare(a.stored.savedAt);
   const samePath = candidates.filter((c) => path.resolve(c.stored.modelPath) === abs).sort(newest);
   if (samePath.length > 0) return { ...samePath[0], match: 'same-path' };
-  const ext = (p: string) => (/model\.json$/i.test(p) ? 'model.json' : path.extname(p).toLowerCase());
+  // A checkpoint series: the same folder and extension, names equal once their numbers are taken out
+  // (saved-model-10-0.98 and saved-model-20-0.99; epoch-00 and epoch-08), so unrelated models in one folder do not.
+  const series = (p: string) => path.basename(p).toLowerCase().replace(/\d+(\.\d+)?/g, '#');
   const siblings = candidates
-    .filter((c) => path.dirname(path.resolve(c.stored.modelPath)) === path.dirname(abs) && ext(c.stored.modelPath) === ext(abs) && !/model\.json$/i.test(abs))
+    .filter((c) => path.dirname(path.resolve(c.stored.modelPath)) === path.dirname(abs) && series(c.stored.modelPath) === series(abs) && !/model\.json$/i.test(abs))
     .sort(newest);
   if (siblings.length > 0) return { ...siblings[0], match: 'sibling' };
   return null;
