@@ -185,6 +185,7 @@ test('report UI inside a VS Code webview', { timeout: 120_000 }, async (t) => {
     assert.equal(await page.locator('.id-preprocessing').textContent(), 'preprocessing0–255');
     assert.match((await page.locator('.id-preprocessing').getAttribute('title')) ?? '', /^source: user \(recommended by the check\) · resize: stretch$/);
     assert.equal(await page.locator('.id-settings .id-chip b', { hasText: /^input$/ }).count(), 0, 'no separate input chip');
+    await page.locator('.id-header').screenshot({ path: path.join(SCREENSHOTS, 'panel-preprocessing-chip.png') });
     await page.locator('.id-preprocessing-row vscode-button, .id-preprocessing-row button').first().click();
     const posted = (await hostPosted(page)) as unknown as FromWebview[];
     assert.deepEqual(posted.filter((m) => m.type === 'editPreprocessing'), [{ type: 'editPreprocessing', source: '/r/keras.json' }]);
