@@ -8,7 +8,8 @@ import type { CoherencyPhase, CoherencySummary, OutputCheck } from './engine/coh
 import type { AnalysisEvent } from './engine/events';
 import type { ImageOptions } from './engine/geometry';
 import type { RescaledPair } from './engine/loaders/types';
-import type { ModelFormat, ObjectRegion, Report } from './engine/report';
+import type { ModelFormat, ObjectRegion, PreprocessingProfile, Report } from './engine/report';
+import type { PreprocessingCheck } from './engine/preprocessing/check';
 import type { SettingsInput } from './engine/settings';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -107,6 +108,27 @@ export interface ModelLayers {
   rescaleUnsupported?: string;
 }
 
+/**
+ * The preprocessing check (engine checkPreprocessing): the model's outputs on (at most 16 of) the images at `profile`
+ * (default: what the model file says, else [0,1]) and at the alternatives ([0,1], 0-255, [-1,1], ImageNet), with the
+ * top predictions of each, and the profile recommended when the chosen one is degenerate and another is not.
+ */
+export interface PreprocessingParams {
+  modelPath: string;
+  images: string[];
+  profile?: PreprocessingProfile;
+  /** More profiles to try besides the standard alternatives (a stored one, a custom entry). */
+  alternatives?: PreprocessingProfile[];
+  inputSize?: [number, number];
+  backend?: BackendChoice;
+}
+
+export interface PreprocessingOutcome {
+  /** What the model file says (Rescaling layer, ONNX metadata, torchvision stem, graph signature); null: nothing. */
+  detected: PreprocessingProfile | null;
+  check: PreprocessingCheck;
+}
+
 /** What the extension needs of a finished coherency check (the whole result is in the JSON file). */
 export interface CoherencyOutcome {
   rescale: RescaledPair & { factor: number };
@@ -126,6 +148,8 @@ export type ToWorker =
   | { kind: 'layers'; id: number; params: LayersParams }
   /** Start a coherency check; `id` as for analyses. Ends with 'coherencyFinished' (or 'failed'). */
   | { kind: 'coherency'; id: number; params: CoherencyParams }
+  /** Check a preprocessing profile (and detect one); answered by a 'preprocessing' message (or 'failed'). */
+  | { kind: 'checkPreprocessing'; id: number; params: PreprocessingParams }
   /**
    * Stop request `id`: an analysis at the next optimisation step (the finished layers stay in the report); a
    * coherency check likewise (nothing is written); a queued request before it starts.
@@ -159,6 +183,9 @@ export type FromWorker =
   /** Coherency check `id` ended: complete (the three files are written) or cancelled (nothing written). */
   | { kind: 'coherencyFinished'; id: number; status: 'complete'; resultPath: string; originalReportPath: string; rescaledReportPath: string; outcome: CoherencyOutcome }
   | { kind: 'coherencyFinished'; id: number; status: 'cancelled' }
+  /** The answer to a 'checkPreprocessing' request. */
+  | { kind: 'preprocessing'; id: number; status: 'complete'; outcome: PreprocessingOutcome }
+  | { kind: 'preprocessing'; id: number; status: 'cancelled' }
   /** Analysis `id` ended: complete or cancelled; the report is at `reportPath`. */
   | { kind: 'finished'; id: number; status: 'complete' | 'cancelled'; reportPath: string }
   /**
@@ -250,7 +277,9 @@ export type FromWebview =
    * extension stores it as images[image].region {bbox, source: 'panel'} with its regionMask, recomputes every
    * layer's concentration and writes the report (refused while an analysis is writing that file).
    */
-  | { type: 'setRegion'; source: string; image: number; bbox: [number, number, number, number] | null };
+  | { type: 'setRegion'; source: string; image: number; bbox: [number, number, number, number] | null }
+  /** "Edit preprocessing…" on the header's profile chip: the extension asks for the model's profile again. */
+  | { type: 'editPreprocessing'; source?: string };
 
 export function isFromWorker(m: unknown): m is FromWorker {
   return !!m && typeof m === 'object' && typeof (m as { kind?: unknown }).kind === 'string';

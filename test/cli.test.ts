@@ -38,7 +38,7 @@ test('analyze writes a report that follows the schema, and an HTML page', async 
   assert.match(report.model.sha256, /^[0-9a-f]{64}$/);
   assert.deepEqual(
     Object.keys(report.settings).sort(),
-    ['alpha', 'backend', 'decoder', 'inputRange', 'learningRate', 'maxSteps', 'metrics', 'normalize', 'preview', 'samples', 'seed', 'sigmaGrid', 'sigmaMax', 'tau', 'warmStart'],
+    ['alpha', 'backend', 'decoder', 'inputRange', 'learningRate', 'maxSteps', 'metrics', 'normalize', 'preprocessing', 'preview', 'samples', 'seed', 'sigmaGrid', 'sigmaMax', 'tau', 'warmStart'],
   );
   assert.deepEqual(report.settings.metrics, ['sid']);
   assert.equal(report.settings.decoder, null);

@@ -197,6 +197,8 @@ test('no images setting: a quick pick with the sample images first; Browse… ch
   configure({ images: '' });
   let items: { label: string; description?: string }[] = [];
   mock.answer.quickPick = (list) => {
+    // The model's preprocessing prompt (first analysis): dismissed, the suggestion is used.
+    if ((list as { label: string }[]).some((i) => i.label === 'Custom…')) return undefined;
     items = list as typeof items;
     return items.find((i) => /Browse/.test(i.label));
   };
@@ -207,6 +209,8 @@ test('no images setting: a quick pick with the sample images first; Browse… ch
   // Second run: the browsed folder is offered first; picking the samples analyses the shipped images.
   const before = mock.progress.length;
   mock.answer.quickPick = (list) => {
+    // The model's preprocessing prompt (first analysis): dismissed, the suggestion is used.
+    if ((list as { label: string }[]).some((i) => i.label === 'Custom…')) return undefined;
     items = list as typeof items;
     return items.find((i) => /Sample/.test(i.label));
   };

@@ -28,7 +28,7 @@ interface MenuItem {
 test('every command has the "infodiscard" category and an id under infodiscard.', () => {
   const ids = contributes.commands.map((c: { command: string }) => c.command);
   assert.deepEqual(ids.sort(), [
-    'infodiscard.analyzeModel', 'infodiscard.cancelAnalysis', 'infodiscard.checkCoherency', 'infodiscard.compareCheckpoints', 'infodiscard.compareExample', 'infodiscard.compareModels', 'infodiscard.openReport',
+    'infodiscard.analyzeModel', 'infodiscard.cancelAnalysis', 'infodiscard.checkCoherency', 'infodiscard.compareCheckpoints', 'infodiscard.compareExample', 'infodiscard.compareModels', 'infodiscard.editPreprocessing', 'infodiscard.openReport',
     'infodiscard.reports.compare', 'infodiscard.reports.delete', 'infodiscard.reports.open', 'infodiscard.reports.refresh', 'infodiscard.reports.rerun', 'infodiscard.showLayer',
     'infodiscard.showLog',
   ]);

@@ -39,8 +39,19 @@ Options for analyze:
   --sigma-max S          upper bound of sigma in pixel units (default ${DEFAULT_SETTINGS.sigmaMax})
   --sigma-grid N         learn an N x N grid of sigmas, upsampled to the image (default: one per pixel)
   --learning-rate R      Adam step on log-sigma (default ${DEFAULT_SETTINGS.learningRate})
-  --input-range lo,hi    model input = lo + (hi-lo) * pixel, pixels in [0,1] (default 0,1)
+
+Preprocessing (how [0,1] pixels become model input; default: the model's stored profile, else what the model file
+says (a Rescaling layer, ONNX metadata, a torchvision-style graph), else [0,1]):
+  --preset NAME          0,1 | 0,255 | -1,1 (write --preset=-1,1) | imagenet (torchvision mean/std) | caffe-bgr
+                         (BGR, 0-255 minus the Caffe mean); [0,1] [0,255] [-1,1] work too when quoted
+  --input-range lo,hi    model input = lo + (hi-lo) * pixel, pixels in [0,1]
   --normalize m/s        model input = (pixel - m) / s, per channel: 0.485,0.456,0.406/0.229,0.224,0.225
+  --bgr                  the model reads channels as BGR (mean/std then in B,G,R order)
+  --force                analyse even when the outputs look degenerate at this preprocessing (the check runs
+                         the model at [0,1], 0-255, [-1,1] and ImageNet first; without --force a profile that
+                         gives the same or uniform outputs for every image, when another does not, exits 2)
+                         Profiles are stored per model as preprocessing/<model>-<sha12>.preprocessing.json in
+                         the reports folder (the extension writes them; the CLI reads ./.infodiscard and the --out folder)
   --input-size HxW       image size for models that accept any size
   --resize M             how images fit the model input: stretch (default; aspect ratio not kept),
                          center-crop (torchvision's Resize + CenterCrop: use it for torchvision models) or
@@ -95,6 +106,8 @@ export interface AnalyzeArgs {
   boxesFile?: string;
   defaultRegion?: ObjectRegion;
   targetClass?: number;
+  /** Preprocessing flags: --preset, --bgr (--input-range/--normalize are in settings), --force. */
+  preprocessing: { preset?: string; bgr: boolean; force: boolean; explicit: boolean };
 }
 
 export interface LayersArgs {
@@ -171,6 +184,9 @@ export function parseCli(argv: string[]): CliArgs {
         'learning-rate': { type: 'string' },
         'input-range': { type: 'string' },
         normalize: { type: 'string' },
+        preset: { type: 'string' },
+        bgr: { type: 'boolean' },
+        force: { type: 'boolean' },
         'input-size': { type: 'string' },
         resize: { type: 'string' },
         transparency: { type: 'string' },
@@ -228,6 +244,10 @@ export function parseCli(argv: string[]): CliArgs {
     if (parts.length !== 2) throw new UserError(`expects mean/std, e.g. 0.485,0.456,0.406/0.229,0.224,0.225, got "${v.normalize}"`, '--normalize');
     normalize = { mean: numberList(parts[0], '--normalize'), std: numberList(parts[1], '--normalize') };
   }
+  if (v.preset !== undefined && (inputRange || normalize)) {
+    throw new UserError(`give either --preset or ${inputRange ? '--input-range' : '--normalize'}, not both`, '--preset');
+  }
+  if (inputRange && normalize) throw new UserError('give either --input-range or --normalize, not both', '--normalize');
   let inputSize: [number, number] | undefined;
   if (v['input-size'] !== undefined) {
     const m = /^(\d+)x(\d+)$/.exec(v['input-size']);
@@ -289,6 +309,12 @@ export function parseCli(argv: string[]): CliArgs {
     boxesFile: v.boxes,
     defaultRegion: v.box !== undefined ? parseBoxFlag(v.box) : undefined,
     targetClass,
+    preprocessing: {
+      preset: v.preset,
+      bgr: !!v.bgr,
+      force: !!v.force,
+      explicit: v.preset !== undefined || inputRange !== null || normalize !== null,
+    },
     settings: {
       alpha: num(v.alpha, '--alpha', d.alpha),
       tau: num(v.tau, '--tau', d.tau),

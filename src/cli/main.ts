@@ -19,6 +19,7 @@ import { progressPrinter } from './progress';
 import { runCoherency } from './coherency';
 import { analyzeInWorkers, coreCount } from './parallel';
 import { abortOnInterrupt } from './interrupt';
+import { resolveAndCheck } from './preprocessing';
 
 function writeHtml(file: string, report: Report): void {
   mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
@@ -29,6 +30,9 @@ async function runAnalyze(args: AnalyzeArgs): Promise<number> {
   const controller = abortOnInterrupt('Cancelling (the finished layers stay in the report)');
   let report: Report | undefined;
   const onProgress = progressPrinter(process.stderr, args.quiet, { recommended: args.layers === undefined });
+  // Which preprocessing, and whether the model's outputs look sane with it, before the long run.
+  const { settings } = await resolveAndCheck(args, (line) => process.stdout.write(`${line}\n`));
+  args = { ...args, settings };
   try {
     const workers = args.workers === 'auto' ? coreCount() : args.workers;
     report = workers > 1

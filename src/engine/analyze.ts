@@ -10,7 +10,7 @@ import { selectBackend } from './backend';
 import { CancelledError, SkipLayerError, UserError, isUserError } from './errors';
 import type { EventSink } from './events';
 import { collectImages, loadImages, skippedFilesWarning, type ImageOptions, type PreparedImage } from './images';
-import { makeInputMapping } from './inputMapping';
+import { makeInputMapping, mappingOptions } from './inputMapping';
 import { loadModel, type LoadedModel } from './loaders';
 import { resolveLayers } from './resolveLayers';
 import { meanStd, SCHEMA_VERSION, type LayerResult, type ObjectRegion, type Report } from './report';
@@ -170,7 +170,7 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
       const extra = train.paths.filter((p) => !seen.has(path.resolve(p)));
       trainPixels = [...images.map((im) => im.pixels), ...loadImages(extra, height, width, channels, imageOptions).map((im) => im.pixels)];
     }
-    const mapping = makeInputMapping({ inputRange: settingsIn.inputRange, normalize: settingsIn.normalize }, channels);
+    const mapping = makeInputMapping(mappingOptions(settingsIn), channels);
     // A preprocessing profile, when one is in force, states the resize mode and alpha handling the images went through.
     const settings = {
       ...settingsIn,

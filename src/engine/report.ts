@@ -18,6 +18,8 @@ export interface InputMapping {
   description: string;
   scale: number[];
   offset: number[];
+  /** Schema 3: 'bgr' when the model reads the image's channels reversed (scale/offset are in model order). Absent = rgb. */
+  channelOrder?: 'rgb' | 'bgr';
 }
 
 /**

@@ -17,6 +17,8 @@ import { readSettings, type ExtensionSettings } from './config';
 import type { Ctx } from './ctx';
 import { boxesFileFor, chooseImages, DEFAULT_BOXES_FILE, skippedImagesNote, trainImagesFor, type ImageChoice } from './inputs';
 import { exampleChoice, exampleFamilies, exampleItem, familiesFolder, type ExampleFamily } from './examples';
+import { profileSettings } from '../engine/preprocessing/presets';
+import { profileForRun, storedProfile } from './preprocessing/prompt';
 import { showError } from './notify';
 import { ReportPanel } from './panel';
 import { panelHooks } from './openReport';
@@ -124,9 +126,24 @@ export interface ReportPlan {
   reusable?: { path: string; report: Report };
   /** Reports folder (RU decoders are cached in its "decoders" folder). */
   folder: string;
+  /** The analysis settings the key was made from: the choice's, with the model's stored preprocessing applied. */
+  settings: RunChoice['settings']['analysis'];
 }
 
-export async function planReport(ctx: Ctx, model: vscode.Uri, choice: RunChoice): Promise<ReportPlan> {
+/**
+ * The choice with the model's stored preprocessing profile applied (Compare, checkpoints: each model its own), unless
+ * the choice is an example family's (its manifest decides) or the model has none stored.
+ */
+export async function withModelProfile(ctx: Ctx, model: vscode.Uri, choice: RunChoice): Promise<RunChoice> {
+  const a = choice.settings.analysis;
+  if (a.preprocessing?.source === 'manifest') return choice;
+  const p = await storedProfile(ctx, choice.settings, model).catch(() => null);
+  if (!p) return choice;
+  return { ...choice, settings: { ...choice.settings, analysis: { ...a, ...profileSettings(p) } } };
+}
+
+export async function planReport(ctx: Ctx, model: vscode.Uri, given: RunChoice): Promise<ReportPlan> {
+  const choice = await withModelProfile(ctx, model, given);
   const modelPath = model.fsPath;
   const sha = await ctx.store.modelHash(modelPath);
   if (sha === null) throw await unhashableModel(modelPath);
@@ -140,7 +157,7 @@ export async function planReport(ctx: Ctx, model: vscode.Uri, choice: RunChoice)
   // when it has every chosen layer; otherwise the run resumes from it (the engine reuses the layers it has).
   const has = new Set([...(found?.report.layers ?? []), ...(found?.report.skippedLayers ?? [])].map((l) => l.name));
   const covers = !!found && (choice.layers ?? found.report.requestedLayers).every((n) => has.has(n));
-  return { reportPath, ...(found && covers ? { reusable: found } : {}), folder };
+  return { reportPath, ...(found && covers ? { reusable: found } : {}), folder, settings: choice.settings.analysis };
 }
 
 /** What an analysis of `choice` reads besides the model: the images, the settings and the opt-in metrics' inputs. */
@@ -152,7 +169,7 @@ export function analysisInputs(
   return {
     images: choice.images.files.map((f) => f.path),
     ...(choice.layers ? { layers: choice.layers } : {}),
-    settings: choice.settings.analysis,
+    settings: plan.settings,
     ...(ru ? { decoderCacheDir: path.join(plan.folder, DECODERS_FOLDER) } : {}),
     ...(ru && choice.trainImages?.length ? { trainImages: choice.trainImages.map((f) => f.path) } : {}),
     ...(choice.boxesFile ? { boxesFile: choice.boxesFile.path } : {}),
@@ -255,6 +272,11 @@ export async function analyzeModel(ctx: Ctx, uri?: vscode.Uri): Promise<void> {
     if (!images) return;
     ctx.log.info(`images: ${images.label} (${images.files.length} files)`);
     const choice = await runChoice(ctx, settings, images, model);
+    // The model's preprocessing: stored, else asked for now (first analysis), with the check's top predictions.
+    const profile = await profileForRun(ctx, settings, model, images.files.map((f) => f.path));
+    if (!profile) return;
+    choice.settings = { ...choice.settings, analysis: { ...choice.settings.analysis, ...profileSettings(profile) } };
+    ctx.log.info(`preprocessing: ${profile.preset} (${profile.source})`);
     const label = modelName(model.fsPath);
     const layers = await chooseLayers(ctx, model.fsPath, label, settings);
     if (layers === 'cancel') return;

@@ -127,6 +127,8 @@ export function settingsHash(inputs: RunInputs): string {
     imageFit: inputs.imageOptions && Object.keys(inputs.imageOptions).length > 0 ? inputs.imageOptions : undefined,
     // Only when on: an output layer's probabilities instead of its logits are another result.
     outputSoftmax: s.outputSoftmax || undefined,
+    // Only when BGR (the range and normalisation are in `settings` above), so RGB keys stay as they were.
+    channelOrder: s.preprocessing?.channelOrder === 'bgr' ? 'bgr' : undefined,
   };
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex').slice(0, 10);
 }

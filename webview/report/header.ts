@@ -5,6 +5,7 @@ import { button } from './controls';
 import { el, fmtNum, isNum } from './dom';
 import { layerOrder, statusLabel } from './data';
 import { shapeText } from './table';
+import { profileLabel, profileOfSettings } from '../../src/engine/preprocessing/presets';
 
 function settingChips(report: Report): HTMLElement[] {
   const s = (report.settings ?? {}) as Partial<Report['settings']>;
@@ -20,8 +21,11 @@ function settingChips(report: Report): HTMLElement[] {
   add('lr', s.learningRate);
   add('σ max', s.sigmaMax);
   add('σ grid', isNum(s.sigmaGrid) ? `${s.sigmaGrid}×${s.sigmaGrid}` : 'per pixel');
-  if (s.normalize && Array.isArray(s.normalize.mean)) add('input', `normalize ${s.normalize.mean.join(',')}/${(s.normalize.std ?? []).join(',')}`);
-  else if (Array.isArray(s.inputRange)) add('input', `range ${s.inputRange.join(',')}`);
+  // The preprocessing has its own chip (preprocessingChip); old reports without a profile keep the input chip.
+  if (!s.preprocessing) {
+    if (s.normalize && Array.isArray(s.normalize.mean)) add('input', `normalize ${s.normalize.mean.join(',')}/${(s.normalize.std ?? []).join(',')}`);
+    else if (Array.isArray(s.inputRange)) add('input', `range ${s.inputRange.join(',')}`);
+  }
   add('seed', s.seed);
   // Schema 2: what was measured beyond SID, and the RU decoders.
   if (Array.isArray(s.metrics) && s.metrics.length) add('metrics', s.metrics.join(', '));
@@ -31,6 +35,26 @@ function settingChips(report: Report): HTMLElement[] {
   const d = s.decoder;
   if (d && typeof d === 'object') add('decoder', `${d.blocks} blocks × ${d.width} ch, ≤ ${d.maxEpochs} epochs`);
   return chips.map(([k, v]) => el('span', { class: 'id-chip' }, el('b', null, k), v));
+}
+
+/**
+ * Schema 3: the preprocessing profile as a chip (its label, its source in the tooltip), with "Edit preprocessing…"
+ * when the panel can ask the extension (`onEdit`; absent in the standalone HTML page and for old reports).
+ */
+function preprocessingChip(report: Report, onEdit?: () => void): HTMLElement | null {
+  const s = (report.settings ?? {}) as Partial<Report['settings']>;
+  const p = s.preprocessing;
+  if (!p || typeof p !== 'object') return null;
+  let label: string;
+  try {
+    label = profileLabel(profileOfSettings({ inputRange: s.inputRange ?? null, normalize: s.normalize ?? null, preprocessing: p }));
+  } catch {
+    label = String(p.preset ?? 'custom');
+  }
+  const detail = [`source: ${String(p.source ?? '—')}`, p.resize ? `resize: ${p.resize}` : '', p.channelOrder === 'bgr' ? 'channels: BGR' : ''].filter(Boolean).join(' · ');
+  const chip = el('span', { class: 'id-chip id-preprocessing', title: detail }, el('b', null, 'preprocessing'), label);
+  if (!onEdit) return chip;
+  return el('span', { class: 'id-preprocessing-row' }, chip, button('Edit preprocessing…', 'Choose how this model\'s images are preprocessed (stored for the model; re-run to apply)', onEdit));
 }
 
 function fmtDate(iso: unknown): string {
@@ -48,7 +72,7 @@ function reusedCount(report: Report): number {
   return report.layers.filter((l) => l.reused === true).length;
 }
 
-export function renderHeader(report: Report, onExportJson: () => void): HTMLElement {
+export function renderHeader(report: Report, onExportJson: () => void, onEditPreprocessing?: () => void): HTMLElement {
   const total = layerOrder(report).length;
   const done = report.layers.length;
   const status = ['running', 'complete', 'failed', 'cancelled'].includes(report.status) ? report.status : 'running';
@@ -71,7 +95,7 @@ export function renderHeader(report: Report, onExportJson: () => void): HTMLElem
       fact('Time', fmtDuration(report.seconds)),
       fact('Created', fmtDate(report.createdAt)),
     ),
-    el('div', { class: 'id-settings', title: 'Analysis settings' }, settingChips(report)),
+    el('div', { class: 'id-settings', title: 'Analysis settings' }, preprocessingChip(report, onEditPreprocessing), settingChips(report)),
   );
   if (report.status === 'running' && total > 0) {
     const bar = el('div');

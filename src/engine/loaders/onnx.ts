@@ -14,6 +14,7 @@ import { OnnxVariantError } from './onnx/ops';
 import { outputShapes, type ProbedOutput } from './outputShapes';
 import { rescaleOnnxConvPair } from './rescale';
 import { onnxFeatureHooks } from './onnx/feature';
+import { detectFromOnnx } from '../preprocessing/detect';
 
 export { OnnxGraph, decodeModel } from './onnx/graph';
 export { SUPPORTED_OPS } from './onnx/ops';
@@ -112,6 +113,15 @@ export const onnxLoader: ModelLoader = {
       .filter((_, i) => outs[i].dtype === 'float32');
     const known = new Set(layers.map((l) => l.name));
     for (const l of layers) l.inputs = l.inputs!.filter((i) => known.has(i));
+    const stemNode = graph.nodes.find((n) => n.op === 'Conv' && n.inputs[0] === inputName);
+    const stemWeight = stemNode ? (graph.model.graph?.initializer ?? []).find((t) => t.name === stemNode.inputs[1]) : undefined;
+    const hint = detectFromOnnx({
+      metadata: (graph.model.metadataProps ?? []).map((m) => ({ key: m.key ?? '', value: m.value ?? '' })),
+      inputName,
+      inputDims: graph.inputs[0].dims,
+      layout,
+      stem: stemNode && stemWeight ? { weight: (stemWeight.dims ?? []).map(Number), strides: stemNode.attrs.ints('strides') ?? [1, 1] } : null,
+    });
 
     return {
       path: file,
@@ -119,6 +129,7 @@ export const onnxLoader: ModelLoader = {
       sha256,
       input,
       layers,
+      ...(hint ? { preprocessingHint: hint } : {}),
       probe(layerName) {
         if (!known.has(layerName)) throw new UserError(`no probe-able node output named "${layerName}"`, file);
         return (x: tf.Tensor4D) => graph.run({ [inputName]: feed(x) }, [layerName])[0];

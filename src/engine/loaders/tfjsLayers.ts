@@ -8,6 +8,7 @@ import { inputLayoutFromShape, readTfjsArtifacts } from './tfjsArtifacts';
 import { rescaleLayersConvPair } from './rescale';
 import { layersCamWeights, layersLogitsOf, layersRunWithFeature } from './layersFeature';
 import { foldBatchNorms, type FoldResult } from './foldBatchNorm';
+import { detectFromLayersModel } from '../preprocessing/detect';
 
 function isLayersJson(json: unknown): boolean {
   if (!json || typeof json !== 'object') return false;
@@ -69,12 +70,19 @@ export function wrapLayersModel(model: tfl.LayersModel, file: string, format: Mo
 
   const truncated = new Map<string, tfl.LayersModel>();
   let folded: FoldResult | undefined;
+  let hint: ReturnType<typeof detectFromLayersModel> = null;
+  try {
+    hint = detectFromLayersModel(model);
+  } catch {
+    // detection is a suggestion: a layer whose config cannot be read says nothing
+  }
   const wrapped: LoadedModel = {
     path: file,
     format,
     sha256,
     input,
     layers,
+    ...(hint ? { preprocessingHint: hint } : {}),
     probe(layerName) {
       let sub = truncated.get(layerName);
       if (!sub) {

@@ -4,7 +4,7 @@
  * Adding a format means adding one file in this folder and listing it in ./index.ts.
  */
 import type * as tf from '@tensorflow/tfjs-core';
-import type { ModelFormat } from '../report';
+import type { ModelFormat, PreprocessingProfile } from '../report';
 
 export interface ProbeLayer {
   name: string;
@@ -84,6 +84,11 @@ export interface LoadedModel {
    * for the log. Absent where there is nothing to do.
    */
   optimizeFor?(analysed: readonly string[]): string[];
+  /**
+   * The preprocessing the file itself says the model wants (a Rescaling layer, ONNX metadata, a torchvision stem,
+   * a graph signature), with its source; absent when it says nothing (src/engine/preprocessing/detect.ts).
+   */
+  preprocessingHint?: PreprocessingProfile;
   dispose(): void;
 }
 
