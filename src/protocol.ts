@@ -16,6 +16,8 @@ import type { SettingsInput } from './engine/settings';
 
 export interface AnalyzeParams {
   modelPath: string;
+  /** Keras to_json models: the weights file (default: the same-stem .h5 / .weights.h5 beside the JSON). */
+  weightsPath?: string;
   /** Image files or folders. */
   images: string[];
   /** Layers to analyse; all when omitted. */

@@ -17,6 +17,7 @@ import path from 'node:path';
 import { inflateRawSync } from 'node:zlib';
 import { UserError } from '../errors';
 import { wrapLayersModel } from './tfjsLayers';
+import { findKerasJsonFor, findKerasWeights, isKerasToJson, kerasPairFiles, weightCandidates } from '../kerasFiles';
 import type { LoadedModel, ModelLoader } from './types';
 
 type Json = Record<string, unknown>;
@@ -387,6 +388,96 @@ function parseJsonAttr(text: string | undefined, what: string, shownAs: string):
   }
 }
 
+/** Sets the weights of a Keras 2 HDF5 (a whole model's "model_weights" group, or a save_weights file's root). */
+function setKeras2Weights(model: tfl.LayersModel, f: H5File, file: string): void {
+  const group = read(() => {
+    const g = f.keys().includes('model_weights') ? f.get('model_weights') : f;
+    return g as H5Group | null;
+  }, 'the weights group', file);
+  if (!group || !Object.keys(group.attrs).includes('layer_names')) {
+    throw new UserError('has a model config but no weights ("model_weights" group with "layer_names"); save the model with its weights', file);
+  }
+  const layerNames = read(() => attrStrings(group.attrs.layer_names.value), 'the layer names', file);
+  const done = new Set<string>();
+  for (const layerName of layerNames) {
+    const lg = read(() => group.get(layerName) as H5Group | null, `the weights of layer "${layerName}"`, file);
+    if (!lg) throw new UserError(`the weights of layer "${layerName}" are missing; ${CORRUPT}`, file);
+    const weightNames = read(() => (Object.keys(lg.attrs).includes('weight_names') ? attrStrings(lg.attrs.weight_names.value) : []), `the weight names of layer "${layerName}"`, file);
+    if (weightNames.length === 0) continue;
+    const values = weightNames.map((wn) => {
+      const ds = read(() => lg.get(wn) as H5Dataset | null, `weight "${wn}"`, file);
+      if (!ds || ds.shape === undefined) throw new UserError(`weight "${wn}" is missing; ${CORRUPT}`, file);
+      return datasetToFloat32(ds, wn, file);
+    });
+    setLayerWeights(model, layerName, values, file);
+    done.add(layerName);
+  }
+  checkAllWeightsSet(model, done, file);
+}
+
+/** Sets the weights of a Keras 3 weights file (`layers/<layer>/vars/<i>`), as in a .keras zip's model.weights.h5. */
+function setKeras3Weights(model: tfl.LayersModel, f: H5File, file: string): void {
+  const done = new Set<string>();
+  for (const layer of model.layers) {
+    if (layer.weights.length === 0) continue;
+    const vars = read(() => findVarsGroup(f, layer.name), `the weights of layer "${layer.name}"`, file);
+    if (!vars) continue; // reported below with every other missing layer
+    const names = read(() => vars.keys(), `the weights of layer "${layer.name}"`, file).sort((a, b) => Number(a) - Number(b));
+    const values = names.map((n) => {
+      const ds = read(() => vars.get(n) as H5Dataset | null, `weight ${layer.name}/vars/${n}`, file);
+      if (!ds) throw new UserError(`weight ${layer.name}/vars/${n} is missing; ${CORRUPT}`, file);
+      return datasetToFloat32(ds, `${layer.name}/vars/${n}`, file);
+    });
+    setLayerWeights(model, layer.name, values, file);
+    done.add(layer.name);
+  }
+  checkAllWeightsSet(model, done, file);
+}
+
+function isKeras3WeightsFile(f: H5File): boolean {
+  const r = quietly(() => f.keys());
+  return !!r.value && (r.value.includes('layers') || r.value.includes('_layer_checkpoint_dependencies'));
+}
+
+/**
+ * A Keras to_json file (`model.to_json()`) with the weights saved by `model.save_weights()`: Keras 2 HDF5
+ * (`layer_names` at the root) or Keras 3 `.weights.h5` (`layers/<name>/vars`). `weightsPath` defaults to the
+ * same-stem .weights.h5 / .h5 beside the JSON; without one, a UserError asks for it.
+ */
+export async function loadKerasJsonModel(jsonPath: string, weightsPath?: string): Promise<tfl.LayersModel> {
+  let text: string;
+  try {
+    text = fs.readFileSync(jsonPath, 'utf8');
+  } catch (e) {
+    throw new UserError(`cannot read the file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, jsonPath);
+  }
+  const config = parseJsonAttr(text, 'Keras model JSON', jsonPath);
+  const weights = weightsPath ?? findKerasWeights(jsonPath);
+  if (!weights) {
+    const names = weightCandidates(jsonPath).slice(0, 2).map((f) => path.basename(f)).join(' or ');
+    throw new UserError(`is a Keras architecture (model.to_json()) without weights: save them with model.save_weights() as ${names} beside it, or give the weights file (--weights file.h5)`, jsonPath);
+  }
+  if (!fs.existsSync(weights)) throw new UserError('no such weights file; give the file saved with model.save_weights()', weights);
+  if (!isHdf5(weights)) throw new UserError(`is not an HDF5 weights file (no HDF5 signature); give the file saved with model.save_weights("…h5")`, weights);
+  const model = await buildModel(config, typeof config.keras_version === 'string' ? config.keras_version : undefined, jsonPath);
+  try {
+    const mod = await h5();
+    const f = openH5(mod, weights, weights);
+    try {
+      const attrNames = read(() => Object.keys(f.attrs), 'the root attributes', weights);
+      if (attrNames.includes('layer_names') || read(() => f.keys().includes('model_weights'), 'the groups', weights)) setKeras2Weights(model, f, weights);
+      else if (isKeras3WeightsFile(f)) setKeras3Weights(model, f, weights);
+      else throw new UserError('is an HDF5 file without Keras weights (no "layer_names" attribute, no "layers" group); give the file saved with model.save_weights()', weights);
+    } finally {
+      quietly(() => f.close());
+    }
+    return model;
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+}
+
 /** Loads a Keras 2 HDF5 model file into a tfjs LayersModel with its weights. */
 export async function loadKerasH5Model(file: string): Promise<tfl.LayersModel> {
   const mod = await h5();
@@ -394,8 +485,13 @@ export async function loadKerasH5Model(file: string): Promise<tfl.LayersModel> {
   try {
     const attrNames = read(() => Object.keys(f.attrs), 'the root attributes', file);
     if (!attrNames.includes('model_config')) {
-      if (attrNames.includes('layer_names')) {
-        throw new UserError('holds only weights (saved with save_weights), not a model; save the whole model with Keras model.save("model.h5")', file);
+      if (attrNames.includes('layer_names') || isKeras3WeightsFile(f)) {
+        const json = findKerasJsonFor(file);
+        if (json) {
+          quietly(() => f.close());
+          return loadKerasJsonModel(json, file);
+        }
+        throw new UserError(`holds only weights (saved with save_weights), not a model: put the architecture saved with model.to_json() beside it as ${path.basename(file).replace(/(\.weights)?\.(h5|hdf5)$/i, '')}.json, or save the whole model with Keras model.save("model.h5")`, file);
       }
       throw new UserError('is an HDF5 file but not a Keras model (no "model_config" attribute); save the model with Keras model.save("model.h5")', file);
     }
@@ -404,29 +500,7 @@ export async function loadKerasH5Model(file: string): Promise<tfl.LayersModel> {
     const kerasVersion = read(() => (attrNames.includes('keras_version') ? attrString(f.attrs.keras_version.value) : undefined), 'the Keras version', file);
     const model = await buildModel(config, kerasVersion, file);
     try {
-      const group = read(() => {
-        const g = f.keys().includes('model_weights') ? f.get('model_weights') : f;
-        return g as H5Group | null;
-      }, 'the weights group', file);
-      if (!group || !Object.keys(group.attrs).includes('layer_names')) {
-        throw new UserError('has a model config but no weights ("model_weights" group with "layer_names"); save the model with its weights', file);
-      }
-      const layerNames = read(() => attrStrings(group.attrs.layer_names.value), 'the layer names', file);
-      const done = new Set<string>();
-      for (const layerName of layerNames) {
-        const lg = read(() => group.get(layerName) as H5Group | null, `the weights of layer "${layerName}"`, file);
-        if (!lg) throw new UserError(`the weights of layer "${layerName}" are missing; ${CORRUPT}`, file);
-        const weightNames = read(() => (Object.keys(lg.attrs).includes('weight_names') ? attrStrings(lg.attrs.weight_names.value) : []), `the weight names of layer "${layerName}"`, file);
-        if (weightNames.length === 0) continue;
-        const values = weightNames.map((wn) => {
-          const ds = read(() => lg.get(wn) as H5Dataset | null, `weight "${wn}"`, file);
-          if (!ds || ds.shape === undefined) throw new UserError(`weight "${wn}" is missing; ${CORRUPT}`, file);
-          return datasetToFloat32(ds, wn, file);
-        });
-        setLayerWeights(model, layerName, values, file);
-        done.add(layerName);
-      }
-      checkAllWeightsSet(model, done, file);
+      setKeras2Weights(model, f, file);
       return model;
     } catch (e) {
       model.dispose();
@@ -530,21 +604,7 @@ export async function loadKerasV3Model(file: string): Promise<tfl.LayersModel> {
     const mod = await h5();
     const f = openH5(mod, h5file, file);
     try {
-      const done = new Set<string>();
-      for (const layer of model.layers) {
-        if (layer.weights.length === 0) continue;
-        const vars = read(() => findVarsGroup(f, layer.name), `the weights of layer "${layer.name}"`, file);
-        if (!vars) continue; // reported below with every other missing layer
-        const names = read(() => vars.keys(), `the weights of layer "${layer.name}"`, file).sort((a, b) => Number(a) - Number(b));
-        const values = names.map((n) => {
-          const ds = read(() => vars.get(n) as H5Dataset | null, `weight ${layer.name}/vars/${n}`, file);
-          if (!ds) throw new UserError(`weight ${layer.name}/vars/${n} is missing; ${CORRUPT}`, file);
-          return datasetToFloat32(ds, `${layer.name}/vars/${n}`, file);
-        });
-        setLayerWeights(model, layer.name, values, file);
-        done.add(layer.name);
-      }
-      checkAllWeightsSet(model, done, file);
+      setKeras3Weights(model, f, file);
     } finally {
       quietly(() => f.close());
     }
@@ -566,6 +626,23 @@ function sha256Of(file: string): string {
 
 const H5_EXT = /\.(h5|hdf5|he5|keras)$/i;
 
+/** The sha256 of a model made of several files (a to_json file and its weights), as modelHash.ts computes it. */
+function sha256OfFiles(files: string[]): string {
+  const h = createHash('sha256');
+  for (const f of files) h.update(fs.readFileSync(f));
+  return h.digest('hex');
+}
+
+export const kerasJsonLoader: ModelLoader = {
+  format: 'keras-json',
+  accepts: (file, json) => file.toLowerCase().endsWith('.json') && isKerasToJson(json),
+  async load(file, _json, options): Promise<LoadedModel> {
+    const weights = options?.weights ?? findKerasWeights(file);
+    const model = await loadKerasJsonModel(file, weights);
+    return wrapLayersModel(model, file, 'keras-json', sha256OfFiles(weights ? [file, weights] : [file]));
+  },
+};
+
 export const kerasH5Loader: ModelLoader = {
   format: 'keras-h5',
   accepts: (file) => (/\.(h5|hdf5|he5)$/i.test(file) && !isZip(file)) || (!H5_EXT.test(file) && !file.endsWith('.json') && isHdf5(file)),
@@ -574,7 +651,8 @@ export const kerasH5Loader: ModelLoader = {
       throw new UserError(`is not an HDF5 file (no HDF5 signature at its start); ${CORRUPT}, or give a Keras model saved with model.save("model.h5")`, file);
     }
     const model = await loadKerasH5Model(file);
-    return wrapLayersModel(model, file, 'keras-h5', sha256Of(file));
+    const pair = kerasPairFiles(file);
+    return wrapLayersModel(model, file, 'keras-h5', pair ? sha256OfFiles(pair) : sha256Of(file));
   },
 };
 
