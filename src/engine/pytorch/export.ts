@@ -122,7 +122,17 @@ function runLogged(argv: string[], timeoutMs: number, log: (l: string) => void, 
   return new Promise((resolve) => {
     const lines: string[] = [];
     let timedOut = false;
-    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PYTHONUNBUFFERED: '1' } });
+    // Its own process group (POSIX), so a timeout or cancel also stops whatever it started.
+    const group = process.platform !== 'win32';
+    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PYTHONUNBUFFERED: '1' }, detached: group });
+    const kill = () => {
+      try {
+        if (group && child.pid) process.kill(-child.pid, 'SIGKILL');
+        else child.kill('SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+    };
     const onLine = (stream: NodeJS.ReadableStream) => {
       let rest = '';
       stream.setEncoding('utf8');
@@ -146,9 +156,9 @@ function runLogged(argv: string[], timeoutMs: number, log: (l: string) => void, 
     onLine(child.stderr!);
     const timer = setTimeout(() => {
       timedOut = true;
-      child.kill('SIGKILL');
+      kill();
     }, timeoutMs);
-    const abort = () => child.kill('SIGKILL');
+    const abort = () => kill();
     signal?.addEventListener('abort', abort, { once: true });
     child.on('error', (e) => {
       clearTimeout(timer);
