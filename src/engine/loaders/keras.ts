@@ -17,6 +17,7 @@ import path from 'node:path';
 import { inflateRawSync } from 'node:zlib';
 import { UserError } from '../errors';
 import { wrapLayersModel } from './tfjsLayers';
+import { KERAS_IDENTITY, KNOWN_MISSING } from './kerasLayers';
 import { findKerasJsonFor, findKerasWeights, isKerasToJson, kerasPairFiles, weightCandidates } from '../kerasFiles';
 import type { LoadedModel, ModelLoader } from './types';
 
@@ -245,6 +246,8 @@ function normalizeLayerList(layers: unknown[], sequential: boolean, buildInputSh
       delete cfg.optional;
       delete cfg.ragged;
     }
+    // Keras' Identity layer shares its name with tfjs' Identity initializer (kerasLayers.ts).
+    if (layer.class_name === 'Identity') layer.class_name = KERAS_IDENTITY;
     if (typeof layer.class_name === 'string' && isNestedModel(layer.class_name)) {
       layer.config = normalizeModelConfig(layer.class_name, cfg).config;
     } else layer.config = cfg;
@@ -306,6 +309,17 @@ function layerClasses(config: unknown, out = new Set<string>()): Set<string> {
   return out;
 }
 
+/** Every layer entry in a model config (nested models' layers included). */
+function layerConfigs(config: unknown, out: Json[] = []): Json[] {
+  if (!isObj(config) || !Array.isArray(config.layers)) return out;
+  for (const l of config.layers) {
+    if (!isObj(l) || typeof l.class_name !== 'string') continue;
+    if (isNestedModel(l.class_name)) layerConfigs(l.config, out);
+    else out.push(l);
+  }
+  return out;
+}
+
 function unknownClasses(config: unknown): string[] {
   const known = tf.serialization.SerializationMap.getMap().classNameMap;
   return [...layerClasses(config)].filter((c) => !(c in known));
@@ -332,9 +346,11 @@ async function buildModel(modelConfig: Json, kerasVersion: string | undefined, s
   }
   const unknown = unknownClasses(topo.config);
   if (unknown.length) {
-    const list = unknown.map((c) => `"${c}"`).join(', ');
-    throw new UserError(`unsupported Keras layer${unknown.length > 1 ? 's' : ''} ${list} (not implemented in TensorFlow.js)`, shownAs);
+    const list = unknown.map((c) => (KNOWN_MISSING[c] ? `"${c}" (${KNOWN_MISSING[c]})` : `"${c}"`)).join(', ');
+    throw new UserError(`unsupported Keras layer${unknown.length > 1 ? 's' : ''} ${list} (not implemented in TensorFlow.js); analyse a model without ${unknown.length > 1 ? 'them' : 'it'}, or export it to ONNX (tf2onnx) and analyse the .onnx`, shownAs);
   }
+  const rms = layerConfigs(topo.config).find((l) => l.class_name === 'LayerNormalization' && isObj(l.config) && l.config.rms_scaling === true);
+  if (rms) throw new UserError(`unsupported Keras layer option: LayerNormalization "${String((rms.config as Json).name)}" uses rms_scaling=True, which TensorFlow.js does not implement`, shownAs);
   try {
     return await tfl.models.modelFromJSON({
       modelTopology: { ...topo, keras_version: kerasVersion ?? 'unknown', backend: 'tensorflow' },
