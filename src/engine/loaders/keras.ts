@@ -184,7 +184,7 @@ function datasetToFloat32(ds: H5Dataset, what: string, shownAs: string): { data:
       const shape = ds.shape ?? [];
       if (v instanceof Float32Array) return { data: v, shape };
       if (ArrayBuffer.isView(v) && !(v instanceof DataView)) return { data: Float32Array.from(v as unknown as ArrayLike<number>, Number), shape };
-      if (typeof v === 'number') return { data: Float32Array.of(v), shape };
+      if (typeof v === 'number' || typeof v === 'bigint') return { data: Float32Array.of(Number(v)), shape }; // a scalar (an int64 count)
       throw new Error(`weight ${what} is not numeric`);
     },
     `weight "${what}"`,
