@@ -19,6 +19,9 @@ import { exampleChoice, exampleFamilies, exampleItem, familiesFolder, type Examp
 import { showError } from './notify';
 import { ReportPanel } from './panel';
 import { panelHooks } from './openReport';
+import { modelToAnalyse } from './pytorch';
+import { refreshKerasJsonFiles } from './kerasJsonMenu';
+import { PYTORCH_EXTENSIONS } from '../engine/pytorch/detect';
 import { allReportsFolders, metricKeys, modelName, reportFileName, reportsFolderFor, settingsHash, type ImageFile, type RunInputs } from './reportStore';
 
 /** Trained RU decoders are cached in this folder inside the reports folder (the engine keys them by model, layer and settings). */
@@ -37,13 +40,13 @@ export { MODEL_EXTENSIONS };
 /** The model to analyse when no file was given: the open editor's if it is one, else a file picker. */
 export async function pickModel(
   openLabel = 'Analyze',
-  title = 'infodiscard: model to analyse (TensorFlow.js model.json, Keras .h5/.keras, ONNX)',
+  title = 'infodiscard: model to analyse (TensorFlow.js model.json, Keras .h5/.keras/.json, ONNX, PyTorch .pt/.pt2)',
 ): Promise<vscode.Uri | undefined> {
   const uris = await vscode.window.showOpenDialog({
     canSelectMany: false,
     openLabel,
     title,
-    filters: { Models: MODEL_EXTENSIONS },
+    filters: { Models: [...MODEL_EXTENSIONS, ...PYTORCH_EXTENSIONS] },
     defaultUri: vscode.workspace.workspaceFolders?.[0]?.uri,
   });
   return uris?.[0];
@@ -227,15 +230,19 @@ async function previewThenRefine(ctx: Ctx, model: vscode.Uri, label: string, cho
 
 export async function analyzeModel(ctx: Ctx, uri?: vscode.Uri): Promise<void> {
   try {
-    const model = uri instanceof vscode.Uri ? uri : await pickModel();
+    const picked = uri instanceof vscode.Uri ? uri : await pickModel();
+    if (!picked) return;
+    // A PyTorch file is exported to ONNX first (or its snippet offered, for weights only).
+    const model = await modelToAnalyse(ctx, picked);
     if (!model) return;
-    const settings = settingsOrShow(ctx, model);
+    if (/\.(json|h5|hdf5)$/i.test(picked.fsPath)) void refreshKerasJsonFiles().catch(() => undefined);
+    const settings = settingsOrShow(ctx, picked);
     if (!settings) return;
     const images = await chooseImages(ctx, settings.images, model);
     if (!images) return;
     ctx.log.info(`images: ${images.label} (${images.files.length} files)`);
     const choice = await runChoice(ctx, settings, images, model);
-    const label = modelName(model.fsPath);
+    const label = modelName(picked.fsPath);
     if (await previewThenRefine(ctx, model, label, choice)) return;
     let panel: ReportPanel | undefined;
     // The panel opens when the analysis starts (it fills in layer by layer), or at once for a reused report.
@@ -290,7 +297,7 @@ async function pickForCompare(ctx: Ctx): Promise<ComparePick | undefined> {
   const folderSetting = (scope: vscode.Uri | undefined) => String(vscode.workspace.getConfiguration('infodiscard', scope).get('reportsFolder') ?? '.infodiscard');
   const [reports, models, examples] = await Promise.all([
     ctx.store.list(allReportsFolders(folderSetting, ctx.extension.globalStorageUri)),
-    vscode.workspace.findFiles('**/{model.json,*.h5,*.hdf5,*.keras,*.onnx}', '**/node_modules/**', 200),
+    vscode.workspace.findFiles('**/{model.json,*.h5,*.hdf5,*.keras,*.onnx,*.pt,*.pth,*.pt2}', '**/node_modules/**', 200),
     exampleFamilies(ctx),
   ]);
   const items: CompareItem[] = [];
@@ -320,7 +327,7 @@ async function pickForCompare(ctx: Ctx): Promise<ComparePick | undefined> {
   }
   const out = picked.filter((p) => p.uri).map((p) => p.uri!);
   if (picked.some((p) => p.browse)) {
-    const more = await vscode.window.showOpenDialog({ canSelectMany: true, openLabel: 'Compare', filters: { 'Models and reports': MODEL_EXTENSIONS } });
+    const more = await vscode.window.showOpenDialog({ canSelectMany: true, openLabel: 'Compare', filters: { 'Models and reports': [...MODEL_EXTENSIONS, ...PYTORCH_EXTENSIONS] } });
     if (!more) return undefined;
     out.push(...more);
   }
@@ -372,8 +379,18 @@ export async function compareModels(ctx: Ctx, uri?: vscode.Uri, uris?: vscode.Ur
       void vscode.window.showWarningMessage('infodiscard: pick two or more models or saved reports to compare.');
       return;
     }
-    const picked = await Promise.all(unique.map(classify));
-    const labels = distinctLabels(picked.map((p) => (p.report ? String(p.report.model.path) : p.uri.fsPath)));
+    const classified = await Promise.all(unique.map(classify));
+    const allLabels = distinctLabels(classified.map((p) => (p.report ? String(p.report.model.path) : p.uri.fsPath)));
+    // PyTorch files are exported to ONNX first; one the user declines (or that holds weights only) is left out.
+    const picked: { uri: vscode.Uri; report?: Report }[] = [];
+    const labels: string[] = [];
+    for (const [i, p] of classified.entries()) {
+      const uri = p.report ? p.uri : await modelToAnalyse(ctx, p.uri);
+      if (!uri) continue;
+      picked.push({ ...p, uri });
+      labels.push(allLabels[i]);
+    }
+    if (picked.length < 2) return;
     let choice: RunChoice | undefined;
     if (picked.some((p) => !p.report)) {
       const scope = picked.find((p) => !p.report)?.uri;

@@ -260,7 +260,10 @@ export const mock = {
     openDialog: undefined as ((options: unknown) => Uri[] | undefined) | undefined,
     saveDialog: undefined as ((options: unknown) => Uri | undefined) | undefined,
     message: undefined as ((message: string, items: unknown[]) => unknown) | undefined,
+    inputBox: undefined as ((options: unknown) => string | undefined) | undefined,
   },
+  /** Installed extensions that extensions.getExtension finds (id -> the extension object). */
+  extensions: new Map<string, { isActive: boolean; exports: unknown; activate(): Promise<unknown> }>(),
   reset(): void {
     this.contextKeys.clear();
     this.executed.length = 0;
@@ -276,6 +279,8 @@ export const mock = {
     this.progress.length = 0;
     this.config.clear();
     this.answer.quickPick = this.answer.openDialog = this.answer.saveDialog = this.answer.message = undefined;
+    this.answer.inputBox = undefined;
+    this.extensions.clear();
   },
 };
 
@@ -336,6 +341,9 @@ export const window = {
     const list = await items;
     return mock.answer.quickPick?.(list as unknown[], options);
   },
+  async showInputBox(options?: unknown): Promise<string | undefined> {
+    return mock.answer.inputBox?.(options);
+  },
   async showOpenDialog(options?: unknown): Promise<Uri[] | undefined> {
     return mock.answer.openDialog?.(options);
   },
@@ -371,6 +379,12 @@ export const window = {
   /** Test helper (not in the real API): a restored panel as VS Code would hand it to the serializer. */
   makeRestoredPanel(viewType: string, title: string) {
     return makePanel(viewType, title, undefined);
+  },
+};
+
+export const extensions = {
+  getExtension(id: string) {
+    return mock.extensions.get(id);
   },
 };
 
@@ -434,7 +448,7 @@ export const version = '1.90.0';
 export const vscode = {
   EventEmitter, Disposable, Uri, Position, Range, MarkdownString, Hover, RelativePattern, CancellationTokenSource,
   ViewColumn, ProgressLocation, StatusBarAlignment, QuickPickItemKind, TreeItem, TreeItemCollapsibleState, ThemeIcon,
-  commands, window, workspace, languages, env, version,
+  commands, window, workspace, languages, env, version, extensions,
 };
 
 /** A minimal ExtensionContext rooted at `extensionPath` (default: the repository, so dist/ and media/ exist). */
