@@ -2,7 +2,8 @@
  * Keras 3 layers tfjs lacks or gets wrong (Rescaling, Resizing, Normalization, LayerNormalization, Identity), in
  * .keras files written here: every layer's output is checked against the formula Keras computes, in plain JS
  * (bilinear resizing with half-pixel centres after the centred crop, (x - mean) / sqrt(variance), layer norm), and
- * a short SID runs through them. Layers still missing (MultiHeadAttention, EinsumDense) are named in one line.
+ * a short SID runs through them; EinsumDense against the einsum in loops. Layers still missing (MultiHeadAttention,
+ * GroupNormalization) are named in one line.
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -206,13 +207,41 @@ test('SID runs through the preprocessing layers (gradients flow through Resizing
 test('layers still missing are named, with what they are, in one line', async () => {
   const chain: Spec[] = [
     { cls: 'MultiHeadAttention', name: 'mha', config: { num_heads: 2, key_dim: 4 }, shape: [null, 4, 4] },
-    { cls: 'EinsumDense', name: 'proj', config: { equation: 'abc,cd->abd', output_shape: [null, 8] }, shape: [null, 4, 8] },
+    { cls: 'GroupNormalization', name: 'gn', config: { groups: 2 }, shape: [null, 4, 4] },
   ];
   const file = await writeKeras(path.join(dir, 'mha.keras'), [null, 4, 4], chain, {});
   await assert.rejects(loadModel(file), (e: unknown) => {
     assert.ok(isUserError(e));
-    assert.match((e as Error).message, /mha\.keras: unsupported Keras layers "MultiHeadAttention" \(attention\), "EinsumDense" \(an einsum projection\) \(not implemented in TensorFlow\.js\); analyse a model without them, or export it to ONNX/);
+    assert.match((e as Error).message, /mha\.keras: unsupported Keras layers "MultiHeadAttention" \(attention\), "GroupNormalization" \(a normalisation\) \(not implemented in TensorFlow\.js\); analyse a model without them, or export it to ONNX/);
     assert.equal((e as Error).message.split('\n').length, 1);
     return true;
   });
+});
+
+test('EinsumDense (a channel projection with bias and relu, a multi-head projection with "...") computes the einsum', async () => {
+  const K1 = randomArray(2 * 3, 21, 0.7);
+  const B1 = Float32Array.of(0.1, -0.2, 0.3);
+  const K2 = randomArray(3 * 2 * 2, 22, 0.7);
+  const B2 = randomArray(2 * 2, 23, 0.1);
+  const chain: Spec[] = [
+    { cls: 'EinsumDense', name: 'e1', config: { equation: 'abcd,de->abce', output_shape: [4, 6, 3], activation: 'relu', bias_axes: 'e', kernel_initializer: init('GlorotUniform'), bias_initializer: init('Zeros') }, shape: [null, 4, 6, 3] },
+    { cls: 'EinsumDense', name: 'e2', config: { equation: '...d,dhk->...hk', output_shape: [2, 2], activation: 'linear', bias_axes: 'hk', kernel_initializer: init('GlorotUniform'), bias_initializer: init('Zeros') }, shape: [null, 4, 6, 2, 2] },
+  ];
+  const file = await writeKeras(path.join(dir, 'einsum.keras'), [null, 4, 6, 2], chain, {
+    e1: [{ data: K1, shape: [2, 3] }, { data: B1, shape: [3] }],
+    e2: [{ data: K2, shape: [3, 2, 2] }, { data: B2, shape: [2, 2] }],
+  });
+  const m = await loadModel(file);
+  try {
+    assert.deepEqual(m.layers.map((l) => `${l.name}:${l.kind}:${l.outputShape.join('x')}`), ['e1:EinsumDense:4x6x3', 'e2:EinsumDense:4x6x2x2']);
+    const x = randomArray(4 * 6 * 2, 24, 1);
+    const h = new Float32Array(4 * 6 * 3);
+    for (let p = 0; p < 24; p++) for (let e = 0; e < 3; e++) h[p * 3 + e] = Math.max(0, x[p * 2] * K1[e] + x[p * 2 + 1] * K1[3 + e] + B1[e]);
+    close(probe(m, 'e1', x, [4, 6, 2]), h, 'EinsumDense abcd,de->abce');
+    const y = new Float32Array(4 * 6 * 4);
+    for (let p = 0; p < 24; p++) for (let hk = 0; hk < 4; hk++) y[p * 4 + hk] = h[p * 3] * K2[hk] + h[p * 3 + 1] * K2[4 + hk] + h[p * 3 + 2] * K2[8 + hk] + B2[hk];
+    close(probe(m, 'e2', x, [4, 6, 2]), y, 'EinsumDense ...d,dhk->...hk');
+  } finally {
+    m.dispose();
+  }
 });

@@ -7,6 +7,7 @@
  *    class is renamed to KERAS_IDENTITY before deserialising (keras.ts).
  *  - Resizing: tf.image.resize as Keras calls it (half-pixel centres; crop_to_aspect_ratio, pad_to_aspect_ratio).
  *    tfjs' own Resizing aligns corners and ignores crop_to_aspect_ratio, so it is replaced.
+ *  - EinsumDense: einsum(equation, x, kernel) + bias as one matMul between transposes and reshapes.
  * Layers that are still missing are named by keras.ts's error ("unsupported Keras layer …").
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -128,7 +129,8 @@ export class KerasResizing extends tfl.layers.Layer {
     const interp = args.interpolation ?? 'bilinear';
     if (interp !== 'bilinear' && interp !== 'nearest') throw new Error(`Resizing with interpolation "${interp}" is not supported (bilinear and nearest are)`);
     if (args.antialias) throw new Error('Resizing with antialias=True is not supported');
-    if (args.dataFormat === 'channels_first') throw new Error('Resizing with data_format "channels_first" is not supported');
+    // (tfjs camel-cases string values while deserialising: "channels_first" arrives as "channelsFirst")
+    if (args.dataFormat === 'channels_first' || args.dataFormat === 'channelsFirst') throw new Error('Resizing with data_format "channels_first" is not supported');
     this.interpolation = interp;
     this.crop = !!args.cropToAspectRatio;
     this.pad = !!args.padToAspectRatio;
@@ -172,7 +174,148 @@ export class KerasResizing extends tfl.layers.Layer {
   }
 }
 
-for (const cls of [KerasNormalization, KerasIdentity, KerasResizing]) tf.serialization.registerClass(cls as unknown as tf.serialization.SerializableConstructor<tf.serialization.Serializable>);
+interface EinsumDenseArgs {
+  name?: string;
+  equation: string;
+  outputShape: number | (number | null)[];
+  activation?: string | null;
+  biasAxes?: string | null;
+}
+
+/** The parts of an EinsumDense equation "ab,bc->ac": input, kernel and output letters (a leading "..." expanded). */
+function parseEinsum(equation: string, inputRank: number): { input: string; kernel: string; output: string } {
+  const m = /^([a-zA-Z.]+),([a-zA-Z]+)->([a-zA-Z.]+)$/.exec(equation.replace(/\s+/g, ''));
+  if (!m) throw new Error(`EinsumDense equation "${equation}" is not of the form "ab,bc->ac"`);
+  let [, input, kernel, output] = m;
+  if (input.includes('...') || output.includes('...')) {
+    if (!input.startsWith('...') || !output.startsWith('...')) throw new Error(`EinsumDense equation "${equation}": only a leading "..." is supported`);
+    const free = [...'ABCDEFGHIJKLMNOPQRSTUVWXYZ'].filter((c) => !equation.includes(c));
+    const n = inputRank - (input.length - 3);
+    const elided = free.slice(0, n).join('');
+    input = elided + input.slice(3);
+    output = elided + output.slice(3);
+  }
+  return { input, kernel, output };
+}
+
+/**
+ * Keras' EinsumDense: y = einsum(equation, x, kernel) + bias, computed as transpose, reshape and one matMul (so
+ * gradients flow): the input's letters split into kept ones (also in the output) and contracted ones (in the kernel).
+ * The kernel's shape follows from the equation, the input shape and output_shape as in Keras' _analyze_einsum_string.
+ */
+export class KerasEinsumDense extends tfl.layers.Layer {
+  static className = 'EinsumDense';
+  private readonly equation: string;
+  private readonly outputShapeArg: (number | null)[];
+  private readonly activationName: string;
+  private readonly biasAxes: string | null;
+  private spec?: { input: string; kernel: string; output: string; fullOutput: number[]; kernelShape: number[]; biasShape?: number[] };
+  private kernel?: tfl.LayerVariable;
+  private bias?: tfl.LayerVariable;
+
+  constructor(args: EinsumDenseArgs) {
+    super(args as unknown as ConstructorParameters<typeof tfl.layers.Layer>[0]);
+    this.equation = args.equation;
+    this.outputShapeArg = typeof args.outputShape === 'number' ? [args.outputShape] : [...args.outputShape];
+    this.activationName = args.activation ?? 'linear';
+    if (this.activationName !== 'linear' && !['relu', 'gelu', 'sigmoid', 'tanh', 'softmax', 'swish', 'silu'].includes(this.activationName)) {
+      throw new Error(`EinsumDense activation "${this.activationName}" is not supported`);
+    }
+    this.biasAxes = args.biasAxes ?? null;
+  }
+
+  private analyse(inputShape: Shape) {
+    const { input, kernel, output } = parseEinsum(this.equation, inputShape.length);
+    if (input.length !== inputShape.length) throw new Error(`EinsumDense equation "${this.equation}" does not fit an input of rank ${inputShape.length}`);
+    // output_shape leaves out the batch axis (and the axes a leading "..." stands for), as Keras does
+    const given = [...Array(Math.max(0, output.length - this.outputShapeArg.length)).fill(null), ...this.outputShapeArg] as (number | null)[];
+    if (given.length !== output.length) throw new Error(`EinsumDense output_shape [${this.outputShapeArg}] does not fit "${this.equation}"`);
+    const fullOutput = [...output].map((c, i) => {
+      const j = input.indexOf(c);
+      if (j >= 0) return inputShape[j] ?? -1;
+      const d = given[i];
+      if (d == null) throw new Error(`EinsumDense output_shape leaves "${c}" unknown`);
+      return d;
+    });
+    const kernelShape = [...kernel].map((c) => {
+      const j = input.indexOf(c);
+      if (j >= 0) {
+        const d = inputShape[j];
+        if (d == null) throw new Error(`EinsumDense contracts an axis of unknown size ("${c}")`);
+        return d;
+      }
+      const k = output.indexOf(c);
+      if (k < 0) throw new Error(`EinsumDense kernel letter "${c}" is neither in the input nor in the output`);
+      return fullOutput[k];
+    });
+    for (const c of kernel) if (input.includes(c) && output.includes(c)) throw new Error(`EinsumDense letter "${c}" in input, kernel and output is not supported`);
+    let biasShape: number[] | undefined;
+    if (this.biasAxes) {
+      const first = Math.min(...[...this.biasAxes].map((c) => output.indexOf(c)));
+      if (first < 0) throw new Error(`EinsumDense bias_axes "${this.biasAxes}" not in the output`);
+      biasShape = [...output.slice(first)].map((c, i) => (this.biasAxes!.includes(c) ? fullOutput[first + i] : 1));
+    }
+    return { input, kernel, output, fullOutput, kernelShape, biasShape };
+  }
+
+  override build(inputShape: Shape | Shape[]): void {
+    this.spec = this.analyse(oneShape(inputShape));
+    const zeros = tfl.initializers.zeros();
+    this.kernel = this.addWeight('kernel', this.spec.kernelShape, 'float32', tfl.initializers.glorotUniform({}), undefined, true);
+    if (this.spec.biasShape) this.bias = this.addWeight('bias', this.spec.biasShape, 'float32', zeros, undefined, true);
+    this.built = true;
+  }
+
+  override computeOutputShape(inputShape: Shape | Shape[]): Shape | Shape[] {
+    const s = oneShape(inputShape);
+    const spec = this.spec ?? this.analyse(s);
+    return [...spec.output].map((c, i) => (spec.input.includes(c) ? s[spec.input.indexOf(c)] : spec.fullOutput[i]));
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      const x = one(inputs);
+      const spec = this.spec!;
+      const { input, kernel, output } = spec;
+      const kept = [...input].filter((c) => output.includes(c));
+      const contracted = [...input].filter((c) => kernel.includes(c));
+      const dropped = [...input].filter((c) => !output.includes(c) && !kernel.includes(c));
+      const outK = [...kernel].filter((c) => !input.includes(c));
+      const xs = x.shape;
+      let xt = tf.transpose(x, [...kept, ...contracted, ...dropped].map((c) => input.indexOf(c)));
+      // a letter only in the input is summed over (einsum semantics)
+      if (dropped.length) xt = tf.sum(xt, dropped.map((_, i) => kept.length + contracted.length + i));
+      const keptDims = kept.map((c) => xs[input.indexOf(c)]);
+      const cSize = contracted.reduce((a, c) => a * xs[input.indexOf(c)], 1);
+      const x2 = tf.reshape(xt, [-1, cSize]);
+      const w = this.kernel!.read();
+      const wt = tf.transpose(w, [...contracted, ...outK].map((c) => kernel.indexOf(c)));
+      const oDims = outK.map((c) => spec.kernelShape[kernel.indexOf(c)]);
+      const w2 = tf.reshape(wt, [cSize, oDims.reduce((a, b) => a * b, 1)]);
+      const y2 = tf.matMul(x2, w2);
+      const order = [...kept, ...outK];
+      let y = tf.reshape(y2, [...keptDims, ...oDims]);
+      y = tf.transpose(y, [...output].map((c) => order.indexOf(c)));
+      if (this.bias) y = tf.add(y, this.bias.read());
+      switch (this.activationName) {
+        case 'relu': return tf.relu(y);
+        case 'sigmoid': return tf.sigmoid(y);
+        case 'tanh': return tf.tanh(y);
+        case 'softmax': return tf.softmax(y);
+        case 'swish':
+        case 'silu': return tf.mul(y, tf.sigmoid(y));
+        case 'gelu': return tf.mul(tf.mul(y, 0.5), tf.add(1, tf.erf(tf.div(y, Math.SQRT2))));
+        default: return y;
+      }
+    });
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), equation: this.equation, outputShape: this.outputShapeArg, activation: this.activationName, biasAxes: this.biasAxes };
+  }
+}
+
+for (const cls of [KerasNormalization, KerasIdentity, KerasResizing, KerasEinsumDense]) tf.serialization.registerClass(cls as unknown as tf.serialization.SerializableConstructor<tf.serialization.Serializable>);
 
 /**
  * Keras 3 layers still not implemented, with what they are: named in the error so the user knows it is the layer,
@@ -180,7 +323,6 @@ for (const cls of [KerasNormalization, KerasIdentity, KerasResizing]) tf.seriali
  */
 export const KNOWN_MISSING: Record<string, string> = {
   MultiHeadAttention: 'attention',
-  EinsumDense: 'an einsum projection',
   GroupQueryAttention: 'attention',
   Attention: 'attention',
   AdditiveAttention: 'attention',
