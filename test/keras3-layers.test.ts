@@ -2,8 +2,8 @@
  * Keras 3 layers tfjs lacks or gets wrong (Rescaling, Resizing, Normalization, LayerNormalization, Identity), in
  * .keras files written here: every layer's output is checked against the formula Keras computes, in plain JS
  * (bilinear resizing with half-pixel centres after the centred crop, (x - mean) / sqrt(variance), layer norm), and
- * a short SID runs through them; EinsumDense against the einsum in loops. Layers still missing (MultiHeadAttention,
- * GroupNormalization) are named in one line.
+ * a short SID runs through them; EinsumDense and MultiHeadAttention against their formulas in loops. Layers still
+ * missing (GroupNormalization, …) and attention calls not implemented (masks) are named in one line.
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,6 +14,7 @@ import { analyze } from '../src/engine/analyze';
 import { selectBackend } from '../src/engine/backend';
 import { isUserError } from '../src/engine/errors';
 import { loadModel, type LoadedModel } from '../src/engine/loaders';
+import { normalizeModelConfig, readZip } from '../src/engine/loaders/keras';
 import { DEFAULT_SETTINGS } from '../src/engine/settings';
 import { randomArray, tempDir, writeGrayPng } from './helpers/fixtures';
 import { writeZip } from './helpers/zip';
@@ -47,6 +48,8 @@ interface Spec {
   name: string;
   config?: Record<string, unknown>;
   shape: (number | null)[];
+  /** Call arguments: the previous layer's output this many times (2: mha(x, x)). */
+  args?: number;
 }
 
 /** A functional Keras 3 .keras file: the layers in a chain from an input of `inputShape`, with weights. */
@@ -58,7 +61,7 @@ async function writeKeras(file: string, inputShape: (number | null)[], chain: Sp
       module: 'keras.layers', class_name: l.cls, registered_name: null, name: l.name,
       config: { name: l.name, trainable: true, dtype: DTYPE, ...l.config },
       build_config: { input_shape: prev.shape },
-      inbound_nodes: [{ args: [ref(prev.name, prev.shape)], kwargs: {} }],
+      inbound_nodes: [{ args: Array.from({ length: l.args ?? 1 }, () => ref(prev.name, prev.shape)), kwargs: {} }],
     });
     prev = { name: l.name, shape: l.shape };
   }
@@ -67,9 +70,15 @@ async function writeKeras(file: string, inputShape: (number | null)[], chain: Sp
   const wfile = `${file}.weights.h5`;
   const f = new m.File(wfile, 'w');
   f.create_group('layers');
+  const made = new Set<string>();
   for (const [name, ws] of Object.entries(weights)) {
-    f.create_group(`layers/${name}`);
-    f.create_group(`layers/${name}/vars`);
+    // nested names ("mha/query_dense") get each group on their path
+    const parts = `${name}/vars`.split('/');
+    for (let i = 1; i <= parts.length; i++) {
+      const g = `layers/${parts.slice(0, i).join('/')}`;
+      if (!made.has(g)) f.create_group(g);
+      made.add(g);
+    }
     ws.forEach((w, i) => f.create_dataset({ name: `layers/${name}/vars/${i}`, data: w.data, shape: w.shape, dtype: w.dtype ?? '<f' }));
   }
   f.close();
@@ -206,13 +215,13 @@ test('SID runs through the preprocessing layers (gradients flow through Resizing
 
 test('layers still missing are named, with what they are, in one line', async () => {
   const chain: Spec[] = [
-    { cls: 'MultiHeadAttention', name: 'mha', config: { num_heads: 2, key_dim: 4 }, shape: [null, 4, 4] },
     { cls: 'GroupNormalization', name: 'gn', config: { groups: 2 }, shape: [null, 4, 4] },
+    { cls: 'UnitNormalization', name: 'un', config: {}, shape: [null, 4, 4] },
   ];
   const file = await writeKeras(path.join(dir, 'mha.keras'), [null, 4, 4], chain, {});
   await assert.rejects(loadModel(file), (e: unknown) => {
     assert.ok(isUserError(e));
-    assert.match((e as Error).message, /mha\.keras: unsupported Keras layers "MultiHeadAttention" \(attention\), "GroupNormalization" \(a normalisation\) \(not implemented in TensorFlow\.js\); analyse a model without them, or export it to ONNX/);
+    assert.match((e as Error).message, /mha\.keras: unsupported Keras layers "GroupNormalization" \(a normalisation\), "UnitNormalization" \(a normalisation\) \(not implemented in TensorFlow\.js\); analyse a model without them, or export it to ONNX/);
     assert.equal((e as Error).message.split('\n').length, 1);
     return true;
   });
@@ -244,4 +253,77 @@ test('EinsumDense (a channel projection with bias and relu, a multi-head project
   } finally {
     m.dispose();
   }
+});
+
+test('MultiHeadAttention (self-attention over the 4x4 positions, Keras 3 weights in query_dense/…/output_dense) computes softmax(qk/sqrt(d))v', async () => {
+  const [D, Hh, Kd, P] = [3, 2, 2, 16];
+  const Wq = randomArray(D * Hh * Kd, 31, 0.6), bq = randomArray(Hh * Kd, 32, 0.1);
+  const Wk = randomArray(D * Hh * Kd, 33, 0.6), bk = randomArray(Hh * Kd, 34, 0.1);
+  const Wv = randomArray(D * Hh * Kd, 35, 0.6), bv = randomArray(Hh * Kd, 36, 0.1);
+  const Wo = randomArray(Hh * Kd * D, 37, 0.6), bo = randomArray(D, 38, 0.1);
+  // mha(x, x): the call record has the query and the value
+  const chain: Spec[] = [{ cls: 'MultiHeadAttention', name: 'mha', args: 2, config: { num_heads: Hh, key_dim: Kd, value_dim: null, dropout: 0, use_bias: true, output_shape: null, attention_axes: null }, shape: [null, 4, 4, 3] }];
+  const file = await writeKeras(path.join(dir, 'mha.keras'), [null, 4, 4, 3], chain, {
+    'mha/query_dense': [{ data: Wq, shape: [D, Hh, Kd] }, { data: bq, shape: [Hh, Kd] }],
+    'mha/key_dense': [{ data: Wk, shape: [D, Hh, Kd] }, { data: bk, shape: [Hh, Kd] }],
+    'mha/value_dense': [{ data: Wv, shape: [D, Hh, Kd] }, { data: bv, shape: [Hh, Kd] }],
+    'mha/output_dense': [{ data: Wo, shape: [Hh, Kd, D] }, { data: bo, shape: [D] }],
+  });
+  const m = await loadModel(file);
+  try {
+    assert.deepEqual(m.layers.map((l) => `${l.name}:${l.kind}:${l.outputShape.join('x')}`), ['mha:MultiHeadAttention:4x4x3']);
+    const x = randomArray(P * D, 39, 1);
+    const proj = (W: Float32Array, bias: Float32Array) => {
+      const out = new Float32Array(P * Hh * Kd);
+      for (let p = 0; p < P; p++) for (let j = 0; j < Hh * Kd; j++) {
+        let acc = bias[j];
+        for (let d = 0; d < D; d++) acc += x[p * D + d] * W[d * Hh * Kd + j];
+        out[p * Hh * Kd + j] = acc;
+      }
+      return out;
+    };
+    const [q, k, v] = [proj(Wq, bq), proj(Wk, bk), proj(Wv, bv)];
+    const ctx = new Float32Array(P * Hh * Kd);
+    for (let h = 0; h < Hh; h++) for (let t = 0; t < P; t++) {
+      const s = new Float64Array(P);
+      for (let u = 0; u < P; u++) for (let c = 0; c < Kd; c++) s[u] += (q[(t * Hh + h) * Kd + c] / Math.sqrt(Kd)) * k[(u * Hh + h) * Kd + c];
+      const mx = Math.max(...s);
+      const e = s.map((z) => Math.exp(z - mx));
+      const sum = e.reduce((a, b) => a + b, 0);
+      for (let u = 0; u < P; u++) for (let c = 0; c < Kd; c++) ctx[(t * Hh + h) * Kd + c] += (e[u] / sum) * v[(u * Hh + h) * Kd + c];
+    }
+    const want = new Float32Array(P * D);
+    for (let t = 0; t < P; t++) for (let o = 0; o < D; o++) {
+      let acc = bo[o];
+      for (let j = 0; j < Hh * Kd; j++) acc += ctx[t * Hh * Kd + j] * Wo[j * D + o];
+      want[t * D + o] = acc;
+    }
+    close(probe(m, 'mha', x, [4, 4, 3]), want, 'MultiHeadAttention', 1e-4);
+  } finally {
+    m.dispose();
+  }
+});
+
+test('MultiHeadAttention with a mask is refused by name', async () => {
+  const chain: Spec[] = [{ cls: 'MultiHeadAttention', name: 'masked', config: { num_heads: 1, key_dim: 2 }, shape: [null, 4, 4, 3] }];
+  const file = path.join(dir, 'masked.keras');
+  await writeKeras(file, [null, 4, 4, 3], chain, {});
+  // add use_causal_mask to the call record
+  const entries = readZip(readFileSync(file), file);
+  const config = JSON.parse(entries.get('config.json')!.toString('utf8'));
+  const layer = config.config.layers[1];
+  layer.inbound_nodes[0].kwargs = { use_causal_mask: true };
+  writeZip(file, { 'metadata.json': entries.get('metadata.json')!, 'config.json': Buffer.from(JSON.stringify(config)), 'model.weights.h5': entries.get('model.weights.h5')! });
+  await assert.rejects(loadModel(file), /masked\.keras: unsupported Keras layer call: MultiHeadAttention "masked" uses a causal mask/);
+});
+
+test('Keras 2 records mha(x, x) as one input with the value in its kwargs: it becomes two inputs', () => {
+  const topo = normalizeModelConfig('Model', {
+    name: 'm',
+    layers: [{ class_name: 'MultiHeadAttention', name: 'mha', config: { name: 'mha', num_heads: 1, key_dim: 2 }, inbound_nodes: [[['ln', 0, 0, { value: ['ln', 0, 0] }]]] }],
+    input_layers: [['ln', 0, 0]],
+    output_layers: [['mha', 0, 0]],
+  });
+  const layer = (topo.config as { layers: { inbound_nodes: unknown }[] }).layers[0];
+  assert.deepEqual(layer.inbound_nodes, [[['ln', 0, 0, {}], ['ln', 0, 0, {}]]]);
 });

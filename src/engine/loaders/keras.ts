@@ -17,7 +17,7 @@ import path from 'node:path';
 import { inflateRawSync } from 'node:zlib';
 import { UserError } from '../errors';
 import { wrapLayersModel } from './tfjsLayers';
-import { KERAS_IDENTITY, KNOWN_MISSING } from './kerasLayers';
+import { KERAS_IDENTITY, KerasMultiHeadAttention, KNOWN_MISSING } from './kerasLayers';
 import { findKerasJsonFor, findKerasWeights, isKerasToJson, kerasPairFiles, weightCandidates } from '../kerasFiles';
 import type { LoadedModel, ModelLoader } from './types';
 
@@ -254,8 +254,17 @@ function normalizeLayerList(layers: unknown[], sequential: boolean, buildInputSh
     // Keras 3 functional call records -> Keras 2 inbound node lists
     if (Array.isArray(layer.inbound_nodes)) {
       layer.inbound_nodes = layer.inbound_nodes.map((node) =>
-        isObj(node) && ('args' in node || 'kwargs' in node) ? kerasTensors(node.args, []) : node,
+        isObj(node) && ('args' in node || 'kwargs' in node) ? kerasTensors(node.args, []).slice(0, layer.class_name === 'MultiHeadAttention' ? 2 : undefined) : node,
       );
+      // Keras 2 records mha(query, value) as one inbound tensor with value in its kwargs: make it two inputs.
+      if (layer.class_name === 'MultiHeadAttention') {
+        layer.inbound_nodes = (layer.inbound_nodes as unknown[]).map((node) => {
+          if (!Array.isArray(node) || node.length !== 1 || !Array.isArray(node[0])) return node;
+          const [name, n, t, kwargs] = node[0] as [string, number, number, unknown];
+          const value = isObj(kwargs) && Array.isArray(kwargs.value) ? (kwargs.value as unknown[]) : undefined;
+          return value ? [[name, n, t, {}], [value[0], value[1], value[2], {}]] : node;
+        });
+      }
     }
     return layer;
   });
@@ -320,6 +329,44 @@ function layerConfigs(config: unknown, out: Json[] = []): Json[] {
   return out;
 }
 
+/** A tensor reference's layer name: Keras 3 {__keras_tensor__ …} or Keras 2 [name, node, index]. */
+function refName(v: unknown): string | undefined {
+  if (isObj(v) && v.class_name === '__keras_tensor__' && isObj(v.config) && Array.isArray(v.config.keras_history)) return String(v.config.keras_history[0]);
+  if (Array.isArray(v) && typeof v[0] === 'string') return v[0];
+  return undefined;
+}
+
+/**
+ * What MultiHeadAttention is asked to do that kerasLayers.ts does not (a mask, a causal mask, attention scores
+ * returned, a key other than the value), from the raw call records; undefined when nothing.
+ */
+function mhaProblem(config: unknown): string | undefined {
+  const layers = isObj(config) && Array.isArray(config.layers) ? config.layers : Array.isArray(config) ? config : [];
+  for (const l of layers) {
+    if (!isObj(l)) continue;
+    if (typeof l.class_name === 'string' && isNestedModel(l.class_name)) {
+      const inner = mhaProblem(l.config);
+      if (inner) return inner;
+      continue;
+    }
+    if (l.class_name !== 'MultiHeadAttention' || !Array.isArray(l.inbound_nodes)) continue;
+    const name = String((isObj(l.config) && l.config.name) ?? l.name);
+    for (const node of l.inbound_nodes) {
+      const args: unknown[] = isObj(node) && Array.isArray(node.args) ? node.args : [];
+      const kwargs: Json = isObj(node) && isObj(node.kwargs) ? node.kwargs : Array.isArray(node) && Array.isArray(node[0]) && isObj(node[0][3]) ? (node[0][3] as Json) : {};
+      const value = refName(args[1]) ?? refName(kwargs.value);
+      const key = refName(args[2]) ?? refName(kwargs.key);
+      if (key !== undefined && key !== value) return `MultiHeadAttention "${name}" is given a key other than its value, which infodiscard does not implement`;
+      for (const k of ['attention_mask', 'query_mask', 'value_mask', 'key_mask']) {
+        if (kwargs[k] != null) return `MultiHeadAttention "${name}" is called with ${k}, which infodiscard does not implement`;
+      }
+      if (kwargs.use_causal_mask === true) return `MultiHeadAttention "${name}" uses a causal mask, which infodiscard does not implement`;
+      if (kwargs.return_attention_scores === true) return `MultiHeadAttention "${name}" returns its attention scores, which infodiscard does not implement`;
+    }
+  }
+  return undefined;
+}
+
 function unknownClasses(config: unknown): string[] {
   const known = tf.serialization.SerializationMap.getMap().classNameMap;
   return [...layerClasses(config)].filter((c) => !(c in known));
@@ -349,6 +396,8 @@ async function buildModel(modelConfig: Json, kerasVersion: string | undefined, s
     const list = unknown.map((c) => (KNOWN_MISSING[c] ? `"${c}" (${KNOWN_MISSING[c]})` : `"${c}"`)).join(', ');
     throw new UserError(`unsupported Keras layer${unknown.length > 1 ? 's' : ''} ${list} (not implemented in TensorFlow.js); analyse a model without ${unknown.length > 1 ? 'them' : 'it'}, or export it to ONNX (tf2onnx) and analyse the .onnx`, shownAs);
   }
+  const mha = mhaProblem(modelConfig.config);
+  if (mha) throw new UserError(`unsupported Keras layer call: ${mha}`, shownAs);
   const rms = layerConfigs(topo.config).find((l) => l.class_name === 'LayerNormalization' && isObj(l.config) && l.config.rms_scaling === true);
   if (rms) throw new UserError(`unsupported Keras layer option: LayerNormalization "${String((rms.config as Json).name)}" uses rms_scaling=True, which TensorFlow.js does not implement`, shownAs);
   try {
@@ -436,14 +485,25 @@ function setKeras3Weights(model: tfl.LayersModel, f: H5File, file: string): void
   const done = new Set<string>();
   for (const layer of model.layers) {
     if (layer.weights.length === 0) continue;
-    const vars = read(() => findVarsGroup(f, layer.name), `the weights of layer "${layer.name}"`, file);
-    if (!vars) continue; // reported below with every other missing layer
-    const names = read(() => vars.keys(), `the weights of layer "${layer.name}"`, file).sort((a, b) => Number(a) - Number(b));
-    const values = names.map((n) => {
-      const ds = read(() => vars.get(n) as H5Dataset | null, `weight ${layer.name}/vars/${n}`, file);
-      if (!ds) throw new UserError(`weight ${layer.name}/vars/${n} is missing; ${CORRUPT}`, file);
-      return datasetToFloat32(ds, `${layer.name}/vars/${n}`, file);
-    });
+    // MultiHeadAttention keeps its weights in sub-layers: <layer>/query_dense/vars, key_dense, value_dense, output_dense.
+    const subs = layer instanceof KerasMultiHeadAttention ? KerasMultiHeadAttention.KERAS3_SUBLAYERS : [undefined];
+    const values: { data: Float32Array; shape: number[] }[] = [];
+    let missing = false;
+    for (const sub of subs) {
+      const where = sub ? `${layer.name}/${sub}` : layer.name;
+      const vars = read(() => findVarsGroup(f, layer.name, sub), `the weights of layer "${where}"`, file);
+      if (!vars) {
+        missing = true;
+        break;
+      }
+      const names = read(() => vars.keys(), `the weights of layer "${where}"`, file).sort((a, b) => Number(a) - Number(b));
+      for (const n of names) {
+        const ds = read(() => vars.get(n) as H5Dataset | null, `weight ${where}/vars/${n}`, file);
+        if (!ds) throw new UserError(`weight ${where}/vars/${n} is missing; ${CORRUPT}`, file);
+        values.push(datasetToFloat32(ds, `${where}/vars/${n}`, file));
+      }
+    }
+    if (missing) continue; // reported below with every other missing layer
     setLayerWeights(model, layer.name, values, file);
     done.add(layer.name);
   }
@@ -576,13 +636,18 @@ export function readZip(buf: Buffer, shownAs: string): Map<string, Buffer> {
 }
 
 /** Finds a layer's variables in a Keras 3 weights file: the `vars` group under the layer's path. */
-function findVarsGroup(root: H5Group, layerName: string): H5Group | null {
+function findVarsGroup(root: H5Group, layerName: string, sub?: string): H5Group | null {
   for (const prefix of ['layers', '_layer_checkpoint_dependencies']) {
     const keys = root.keys();
     if (!keys.includes(prefix)) continue;
     const container = root.get(prefix) as H5Group;
     if (!container.keys().includes(layerName)) continue;
-    const lg = container.get(layerName) as H5Group;
+    let lg = container.get(layerName) as H5Group;
+    if (sub) {
+      const name = lg.keys().find((k) => k === sub || k === `_${sub}`);
+      if (!name) continue;
+      lg = lg.get(name) as H5Group;
+    }
     if (lg.keys().includes('vars')) return lg.get('vars') as H5Group;
   }
   return null;

@@ -8,6 +8,7 @@
  *  - Resizing: tf.image.resize as Keras calls it (half-pixel centres; crop_to_aspect_ratio, pad_to_aspect_ratio).
  *    tfjs' own Resizing aligns corners and ignores crop_to_aspect_ratio, so it is replaced.
  *  - EinsumDense: einsum(equation, x, kernel) + bias as one matMul between transposes and reshapes.
+ *  - MultiHeadAttention (self- or cross-attention without masks; see the class).
  * Layers that are still missing are named by keras.ts's error ("unsupported Keras layer …").
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -315,14 +316,119 @@ export class KerasEinsumDense extends tfl.layers.Layer {
   }
 }
 
-for (const cls of [KerasNormalization, KerasIdentity, KerasResizing, KerasEinsumDense]) tf.serialization.registerClass(cls as unknown as tf.serialization.SerializableConstructor<tf.serialization.Serializable>);
+interface MultiHeadAttentionArgs {
+  name?: string;
+  numHeads: number;
+  keyDim: number;
+  valueDim?: number | null;
+  useBias?: boolean;
+  outputShape?: number | number[] | null;
+  attentionAxes?: number | number[] | null;
+}
+
+/**
+ * Keras' MultiHeadAttention at inference (no mask, no dropout), called as mha(query, value) with key = value:
+ * softmax(q k^T / sqrt(key_dim)) v per head, then the output projection. Attention runs over every axis between
+ * the batch and the features (attention_axes=None), flattened. Weights in Keras' order: query kernel [D, H, K] and
+ * bias [H, K], key, value, then the output kernel [H, V, D'] and bias [D'] (keras.ts finds Keras 3's
+ * query_dense/key_dense/value_dense/output_dense groups).
+ */
+export class KerasMultiHeadAttention extends tfl.layers.Layer {
+  static className = 'MultiHeadAttention';
+  /** The sub-layer groups of a Keras 3 weights file, in weight order. */
+  static readonly KERAS3_SUBLAYERS = ['query_dense', 'key_dense', 'value_dense', 'output_dense'];
+  private readonly heads: number;
+  private readonly keyDim: number;
+  private readonly valueDim: number;
+  private readonly useBias: boolean;
+  private readonly outputShapeArg: number | number[] | null;
+  private w: tfl.LayerVariable[] = [];
+  private outDim = 0;
+
+  constructor(args: MultiHeadAttentionArgs) {
+    super(args as unknown as ConstructorParameters<typeof tfl.layers.Layer>[0]);
+    this.heads = args.numHeads;
+    this.keyDim = args.keyDim;
+    this.valueDim = args.valueDim ?? args.keyDim;
+    this.useBias = args.useBias ?? true;
+    this.outputShapeArg = args.outputShape ?? null;
+    if (Array.isArray(this.outputShapeArg) && this.outputShapeArg.length !== 1) throw new Error('MultiHeadAttention with a multi-axis output_shape is not supported');
+    if (args.attentionAxes != null) throw new Error('MultiHeadAttention with attention_axes set is not supported (the default, every axis between batch and features, is)');
+  }
+
+  private shapes(inputShape: Shape | Shape[]): { query: Shape; value: Shape } {
+    const list = (Array.isArray(inputShape[0]) ? inputShape : [inputShape]) as Shape[];
+    return { query: list[0], value: list[1] ?? list[0] };
+  }
+
+  override build(inputShape: Shape | Shape[]): void {
+    const { query, value } = this.shapes(inputShape);
+    const dq = query[query.length - 1]!;
+    const dv = value[value.length - 1]!;
+    this.outDim = this.outputShapeArg == null ? dq : Array.isArray(this.outputShapeArg) ? this.outputShapeArg[0] : this.outputShapeArg;
+    const glorot = tfl.initializers.glorotUniform({});
+    const zeros = tfl.initializers.zeros();
+    const add = (name: string, shape: number[], bias: boolean) => this.addWeight(name, shape, 'float32', bias ? zeros : glorot, undefined, true);
+    const [H, K, V] = [this.heads, this.keyDim, this.valueDim];
+    this.w = [];
+    for (const [name, d, k] of [['query', dq, K], ['key', dv, K], ['value', dv, V]] as const) {
+      this.w.push(add(`${name}/kernel`, [d, H, k], false));
+      if (this.useBias) this.w.push(add(`${name}/bias`, [H, k], true));
+    }
+    this.w.push(add('attention_output/kernel', [H, V, this.outDim], false));
+    if (this.useBias) this.w.push(add('attention_output/bias', [this.outDim], true));
+    this.built = true;
+  }
+
+  override computeOutputShape(inputShape: Shape | Shape[]): Shape | Shape[] {
+    const { query } = this.shapes(inputShape);
+    const out = this.outputShapeArg == null ? query[query.length - 1] : Array.isArray(this.outputShapeArg) ? this.outputShapeArg[0] : this.outputShapeArg;
+    return [...query.slice(0, -1), out];
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      const list = Array.isArray(inputs) ? inputs : [inputs];
+      const query = list[0];
+      const value = list[1] ?? list[0];
+      const [H, K, V] = [this.heads, this.keyDim, this.valueDim];
+      const b = query.shape[0];
+      const qShape = query.shape;
+      const flat = (t: tf.Tensor) => tf.reshape(t, [b, -1, t.shape[t.shape.length - 1]]) as tf.Tensor3D;
+      const [q3, v3] = [flat(query), flat(value)];
+      let i = 0;
+      const next = () => this.w[i++].read();
+      // x [B, T, D] -> [B, H, T, k]
+      const project = (x: tf.Tensor3D, k: number) => {
+        const kernel = next();
+        let y = tf.reshape(tf.matMul(tf.reshape(x, [-1, x.shape[2]]), tf.reshape(kernel, [x.shape[2], H * k])), [b, x.shape[1], H, k]);
+        if (this.useBias) y = tf.add(y, next());
+        return tf.transpose(y, [0, 2, 1, 3]) as tf.Tensor4D;
+      };
+      const q = tf.mul(project(q3, K), 1 / Math.sqrt(K));
+      const k = project(v3, K);
+      const v = project(v3, V);
+      const scores = tf.softmax(tf.matMul(q, k, false, true)); // [B, H, T, S], over S
+      const ctx = tf.transpose(tf.matMul(scores, v), [0, 2, 1, 3]); // [B, T, H, V]
+      const wo = next();
+      let out = tf.matMul(tf.reshape(ctx, [-1, H * V]), tf.reshape(wo, [H * V, this.outDim]));
+      if (this.useBias) out = tf.add(out, next());
+      return tf.reshape(out, [...qShape.slice(0, -1), this.outDim]);
+    });
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), numHeads: this.heads, keyDim: this.keyDim, valueDim: this.valueDim, useBias: this.useBias, outputShape: this.outputShapeArg };
+  }
+}
+
+for (const cls of [KerasNormalization, KerasIdentity, KerasResizing, KerasEinsumDense, KerasMultiHeadAttention]) tf.serialization.registerClass(cls as unknown as tf.serialization.SerializableConstructor<tf.serialization.Serializable>);
 
 /**
  * Keras 3 layers still not implemented, with what they are: named in the error so the user knows it is the layer,
  * not the file, that is the problem.
  */
 export const KNOWN_MISSING: Record<string, string> = {
-  MultiHeadAttention: 'attention',
   GroupQueryAttention: 'attention',
   Attention: 'attention',
   AdditiveAttention: 'attention',
