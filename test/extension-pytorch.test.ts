@@ -9,13 +9,15 @@ import { makeExtensionContext, mock, Uri } from './helpers/vscode-mock';
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Ctx } from '../src/extension/ctx';
 import { OPEN_SNIPPET, modelToAnalyse } from '../src/extension/pytorch';
 import { pythonFor } from '../src/extension/pytorch/python';
 import { KERAS_JSON_CONTEXT, refreshKerasJsonFiles } from '../src/extension/kerasJsonMenu';
-import { tempDir } from './helpers/fixtures';
+import { tempDir, writeGrayPng } from './helpers/fixtures';
+import { activate } from '../src/extension/main';
+import { ReportPanel } from '../src/extension/panel';
 import * as vscode from 'vscode';
 
 const PYTHON = process.env.INFODISCARD_TEST_PYTHON ?? '/usr/bin/python3';
@@ -134,5 +136,36 @@ test('Keras to_json files with weights beside them are listed for the Explorer m
     assert.deepEqual(mock.contextKeys.get(KERAS_JSON_CONTEXT), [path.join(dir, 'net.json')]);
   } finally {
     (vscode.workspace as { findFiles: unknown }).findFiles = original;
+  }
+});
+
+test('Analyze Model… on a TorchScript file: exported, then the ONNX analysed into the reports folder, labelled by the .pt', { skip, timeout: 180_000 }, async () => {
+  const root = path.resolve('.');
+  const file = path.join(ws, 'e2e', 'tiny.pt');
+  mkdirSync(path.join(ws, 'e2e', 'images'), { recursive: true });
+  copyFileSync(path.join(DATA, 'scripted.pt'), file);
+  writeGrayPng(path.join(ws, 'e2e', 'images', 'a.png'), 16, 16, (x, y) => ((x * 2 + y) % 9) / 8);
+  mock.reset();
+  mock.workspaceFolders.push({ uri: Uri.file(ws), name: 'ws', index: 0 });
+  const ext = activate(makeExtensionContext(root, path.join(ws, 'storage')) as never);
+  try {
+    for (const [k, v] of Object.entries({ images: 'e2e/images', backend: 'wasm', maxSteps: 5, samplesPerStep: 2, workers: 1, python: PYTHON })) mock.config.set(`infodiscard.${k}`, v);
+    mock.answer.inputBox = (o) => (o as { value: string }).value;
+    await mock.commands.get('infodiscard.analyzeModel')!(Uri.file(file));
+    assert.deepEqual(mock.messages.filter((m) => m.level === 'error'), []);
+    const reports = path.join(ws, '.infodiscard');
+    const files = readdirSync(reports).filter((f) => f.endsWith('.json'));
+    assert.equal(files.length, 1, files.join(', '));
+    assert.match(files[0], /^tiny-[0-9a-f]{12}-/);
+    const report = JSON.parse(readFileSync(path.join(reports, files[0]), 'utf8')) as { status: string; model: { format: string; path: string }; layers: unknown[] };
+    assert.equal(report.status, 'complete');
+    assert.equal(report.model.format, 'onnx');
+    assert.ok(report.model.path.startsWith(path.join(reports, 'pytorch', 'tiny-')), report.model.path);
+    assert.ok(report.layers.length > 0);
+    assert.equal(mock.panels[0]?.title, 'SID: tiny');
+  } finally {
+    ReportPanel.all().forEach((p) => p.dispose());
+    await ext.dispose();
+    mock.answer.inputBox = undefined;
   }
 });
