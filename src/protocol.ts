@@ -43,6 +43,8 @@ export interface AnalyzeParams {
 /** List a model's probe-able layers (for pickers): answered by a 'layers' message. */
 export interface LayersParams {
   modelPath: string;
+  /** Keras to_json models: the weights file (as in AnalyzeParams). */
+  weightsPath?: string;
   /** Backend to load the model with (default 'auto'). */
   backend?: BackendChoice;
   /**

@@ -15,7 +15,7 @@ import { isUserError } from '../src/engine/errors';
 import { loadModel, type LoadedModel } from '../src/engine/loaders';
 import { modelSha256 } from '../src/engine/modelHash';
 import { findKerasJsonFor, findKerasWeights, isKerasToJson } from '../src/engine/kerasFiles';
-import { randomArray, tempDir } from './helpers/fixtures';
+import { randomArray, tempDir, writeGrayPng } from './helpers/fixtures';
 import { CLI, runCli } from './helpers/cli';
 
 const PYTHON = process.env.INFODISCARD_TEST_PYTHON ?? '/usr/bin/python3';
@@ -116,4 +116,12 @@ test('the CLI lists a to_json model, and asks for --weights in one line', { skip
   assert.match(bad.stderr.trim(), /^infodiscard: .*arch\.json: .* or give the weights file \(--weights file\.h5\)$/);
   const given = runCli(['layers', lonely, '--weights', path.join(dir, 'k3.weights.h5')]);
   assert.equal(given.code, 0, given.stderr);
+  // --weights reaches the worker processes too
+  const img = writeGrayPng(path.join(dir, 'digit.png'), 28, 28, (x, y) => (Math.abs(Math.hypot(x - 13.5, y - 13.5) - 8) < 2 ? 1 : 0));
+  const out = path.join(dir, 'cli', 'report.json');
+  const analysed = runCli(['analyze', lonely, '--weights', path.join(dir, 'mnist1.weights.h5'), '--images', img, '--layers', 'dense_1,dense_2', '--input-range', '0,255', '--max-steps', '3', '--samples', '2', '--workers', '2', '--backend', 'wasm', '--quiet', '--out', out]);
+  assert.equal(analysed.code, 0, analysed.stderr);
+  const report = JSON.parse(readFileSync(out, 'utf8')) as { model: { format: string }; layers: { name: string }[] };
+  assert.equal(report.model.format, 'keras-json');
+  assert.deepEqual(report.layers.map((l) => l.name), ['dense_1', 'dense_2']);
 });
