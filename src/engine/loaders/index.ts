@@ -27,7 +27,7 @@ export async function loadModel(file: string, options: LoadOptions = {}): Promis
   if (!loader) {
     throw new UserError(
       file.toLowerCase().endsWith('.json')
-        ? 'is neither a TensorFlow.js model.json (no Keras-style "modelTopology", not format "graph-model") nor a Keras model.to_json() file (class_name, config, keras_version); re-export it with model.save() or tensorflowjs_converter'
+        ? 'is not a TensorFlow.js model.json (no Keras-style "modelTopology", not format "graph-model") nor a Keras model.to_json() file (class_name, config, keras_version); re-export it with model.save() or tensorflowjs_converter'
         : `unsupported model format "${path.extname(file) || path.basename(file)}"; supported: TensorFlow.js model.json (layers or graph models), Keras .h5/.hdf5, .keras and to_json .json with weights, ONNX .onnx, TensorFlow SavedModel folders, PyTorch TorchScript .pt and torch.export .pt2 (exported to ONNX)`,
       file,
     );
