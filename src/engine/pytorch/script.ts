@@ -50,16 +50,19 @@ else:
         print("infodiscard: torch %s cannot read torch.export .pt2 files (needs torch 2.1 or newer)" % torch.__version__, file=sys.stderr)
         sys.exit(${EXIT_TORCH_TOO_OLD})
     program = torch.export.load(a.model)
-    ex = getattr(program, "example_inputs", None)
-    if ex and ex[0] and hasattr(ex[0][0], "shape"):
-        recorded = list(ex[0][0].shape)
-    else:
-        user_inputs = [s.arg.name for s in program.graph_signature.input_specs if str(s.kind).endswith("USER_INPUT")]
-        for node in program.graph.nodes:
-            if node.op == "placeholder" and node.name in user_inputs[:1]:
-                val = node.meta.get("val")
-                if val is not None and all(isinstance(d, int) for d in val.shape):
-                    recorded = list(val.shape)
+    try:  # the traced example input's shape: example_inputs (torch >= 2.3), else the first user input's fake tensor
+        ex = getattr(program, "example_inputs", None)
+        if ex and ex[0] and hasattr(ex[0][0], "shape"):
+            recorded = [int(d) for d in ex[0][0].shape]
+        else:
+            user_inputs = [s.arg.name for s in program.graph_signature.input_specs if str(s.kind).endswith("USER_INPUT")]
+            for node in program.graph.nodes:
+                if node.op == "placeholder" and node.name in user_inputs[:1]:
+                    val = node.meta.get("val")
+                    if val is not None and all(isinstance(d, int) for d in val.shape):
+                        recorded = list(val.shape)
+    except Exception as e:
+        print("no input shape recorded in the program (%s)" % e, flush=True)
     model = program.module()
 
 if shape is None:
