@@ -119,6 +119,7 @@ test('settings: declared with the engine defaults and ranges', () => {
     'infodiscard.transparency': '',
     'infodiscard.layers': 'ask',
     'infodiscard.python': '',
+    'infodiscard.preprocessingPrompt': true,
   };
   assert.deepEqual(Object.keys(props).sort(), Object.keys(expect).sort());
   for (const [key, value] of Object.entries(expect)) assert.deepEqual(props[key].default, value, key);
