@@ -149,7 +149,7 @@ test('Analyze Model… on a TorchScript file: exported, then the ONNX analysed i
   mock.workspaceFolders.push({ uri: Uri.file(ws), name: 'ws', index: 0 });
   const ext = activate(makeExtensionContext(root, path.join(ws, 'storage')) as never);
   try {
-    for (const [k, v] of Object.entries({ images: 'e2e/images', backend: 'wasm', maxSteps: 5, samplesPerStep: 2, workers: 1, python: PYTHON })) mock.config.set(`infodiscard.${k}`, v);
+    for (const [k, v] of Object.entries({ images: 'e2e/images', backend: 'wasm', maxSteps: 5, samplesPerStep: 2, workers: 1, python: PYTHON, layers: 'all', preprocessingPrompt: false })) mock.config.set(`infodiscard.${k}`, v);
     mock.answer.inputBox = (o) => (o as { value: string }).value;
     await mock.commands.get('infodiscard.analyzeModel')!(Uri.file(file));
     assert.deepEqual(mock.messages.filter((m) => m.level === 'error'), []);

@@ -91,7 +91,7 @@ test('the whole pipeline (analyze --metrics ru, trained decoders, cache): identi
     backend: 'wasm' as const,
     maxSteps: 80,
     metrics: ['sid' as const, 'ru' as const],
-    decoder: { blocks: 1, width: 16, maxEpochs: 60, patience: 8, batchSize: 8, learningRate: 0.003, holdout: 0.2 },
+    decoder: { blocks: 1, width: 16, maxEpochs: 60, patience: 8, batchSize: 8, learningRate: 0.003, holdout: 0.2, training: 'noisy' as const },
   };
   const run = (model: string, out: string) => analyze({ modelPath: model, images: [image], trainImages: [train], settings, reportPath: path.join(dir, out) });
   const a = (await run(identity, 'identity.json')).layers[0];
