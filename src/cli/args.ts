@@ -8,12 +8,18 @@ import { parseResize, parseTransparency } from '../engine/imageOptions';
 import type { ImageOptions } from '../engine/geometry';
 import type { AnalyzeParams } from '../protocol';
 import type { BackendChoice } from '../engine/backend';
+import { parseShard, type ShardSpec } from '../engine/shards';
 
 export const USAGE = `infodiscard — how much of the input each layer of a trained network discards (SID, Ma et al. 2019)
 
 Usage:
   infodiscard analyze <model.json> --images <files|folder> [options]
   infodiscard layers <model.json>          list the layers that can be analysed, with output shapes
+  infodiscard analyze <model.json> --images <…> --shard I/N --out <parts folder> [options]
+                                           only shard I (0 … N-1) of the analysis's jobs: one part file, for a
+                                           Slurm job array or a Kubernetes Indexed Job (docs/cluster.md)
+  infodiscard merge <parts… | folder> --out <report.json> [--html <report.html>]
+                                           the parts of a sharded analysis as one report (see "merge --help")
   infodiscard coherency <model.json> --images <paths> --first <conv layer> [--factor 4] [analyze options]
                                            the paper's coherency check: w_L/4, b_L/4, 4·w_L+1 leaves the output
                                            unchanged; which measures move? (writes infodiscard-coherency.json)
@@ -47,6 +53,8 @@ Options for analyze:
   --preview              SID as a first-order map (Jacobian column norms, one level fit): seconds per layer, an
                          approximation of the optimised map, labelled as such in the report
   --warm-start           start the SID search from that map instead of a flat sigma
+  --shard I/N            run shard I of N (0-based) and write <out>/shard-I-of-N.json; --out is then a folder
+                         (default infodiscard-parts); a rerun skips its finished jobs, a finished shard exits
   --workers N            worker processes analysing layers (and a layer's images) in parallel: a number, or
                          auto = one per core (default auto; 1 = in this process); the report is the same
 
@@ -81,6 +89,8 @@ export interface AnalyzeArgs {
   settings: SettingsInput;
   /** Worker processes for the layers (1: analyse in this process). */
   workers: number | 'auto';
+  /** --shard I/N: only this shard's jobs, written as a part file into the folder `out`. */
+  shard?: ShardSpec;
   trainImages?: string[];
   decoderCacheDir?: string;
   boxesFile?: string;
@@ -176,6 +186,7 @@ export function parseCli(argv: string[]): CliArgs {
         box: { type: 'string' },
         'target-class': { type: 'string' },
         workers: { type: 'string' },
+        shard: { type: 'string' },
         preview: { type: 'boolean' },
         'warm-start': { type: 'boolean' },
         quiet: { type: 'boolean' },
@@ -194,7 +205,7 @@ export function parseCli(argv: string[]): CliArgs {
   if (v.version) return { command: 'version' };
   const [command, model, ...extra] = positionals;
   if (!command) return { command: 'help' };
-  if (command !== 'analyze' && command !== 'layers') throw new UserError(`unknown command "${command}"; use "analyze" or "layers" (see --help)`);
+  if (command !== 'analyze' && command !== 'layers') throw new UserError(`unknown command "${command}"; use "analyze", "layers", "merge" or "coherency" (see --help)`);
   if (!model) throw new UserError(`${command} needs a model file: infodiscard ${command} <model.json>`);
   if (extra.length > 0) throw new UserError(`unexpected argument "${extra[0]}"; give images with --images`);
   const backend = (v.backend ?? DEFAULT_SETTINGS.backend) as BackendChoice;
@@ -259,12 +270,18 @@ export function parseCli(argv: string[]): CliArgs {
     throw new UserError(`must be a whole number (an output index), got ${v['target-class']}`, '--target-class');
   }
   const d = DEFAULT_SETTINGS;
+  const shard = v.shard !== undefined ? parseShard(v.shard) : undefined;
+  if (shard && v.out !== undefined && /\.json$/i.test(v.out)) {
+    throw new UserError(`with --shard, --out names the folder for the part files (e.g. --out parts), got "${v.out}"; merge them with "infodiscard merge parts --out report.json"`, '--out');
+  }
+  if (shard && v.html !== undefined) throw new UserError('a shard writes a part, not a report: give --html to "infodiscard merge"', '--html');
   return {
     command,
     model,
     images,
     layers: v.layers ? list(v.layers) : undefined,
-    out: v.out ?? 'infodiscard-report.json',
+    out: v.out ?? (shard ? 'infodiscard-parts' : 'infodiscard-report.json'),
+    ...(shard ? { shard } : {}),
     html: v.html,
     inputSize,
     ...(Object.keys(imageOptions).length > 0 ? { imageOptions } : {}),

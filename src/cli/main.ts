@@ -18,6 +18,8 @@ import { progressPrinter } from './progress';
 import { runCoherency } from './coherency';
 import { analyzeInWorkers, coreCount } from './parallel';
 import { abortOnInterrupt } from './interrupt';
+import { runMerge } from './merge';
+import { runShard } from './shard';
 
 function writeHtml(file: string, report: Report): void {
   mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
@@ -25,6 +27,12 @@ function writeHtml(file: string, report: Report): void {
 }
 
 async function runAnalyze(args: AnalyzeArgs): Promise<number> {
+  if (args.shard) {
+    const controller = abortOnInterrupt('Cancelling (the finished jobs are kept; rerun the shard to continue)');
+    const part = await runShard(args, args.shard, controller.signal);
+    process.stdout.write(`Part: ${part}\n`);
+    return 0;
+  }
   const controller = abortOnInterrupt('Cancelling (the finished layers stay in the report)');
   let report: Report | undefined;
   const onProgress = progressPrinter(process.stderr, args.quiet);
@@ -65,6 +73,7 @@ async function runLayers(model: string, backend: AnalyzeArgs['settings']['backen
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'coherency') return runCoherency(argv.slice(1));
+  if (argv[0] === 'merge') return runMerge(argv.slice(1), writeHtml);
   const args = parseCli(argv);
   switch (args.command) {
     case 'help':

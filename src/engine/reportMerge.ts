@@ -6,7 +6,7 @@
 import { meanStd, type LayerResult, type Report, type ReportStatus, type RunStats } from './report';
 import { summarizeConcentration } from './concentration';
 
-const SEVERITY: Record<ReportStatus, number> = { complete: 0, running: 1, cancelled: 2, failed: 3 };
+const SEVERITY: Record<ReportStatus, number> = { complete: 0, partial: 1, running: 1, cancelled: 2, failed: 3 };
 
 /**
  * One layer from parts that each hold some of its images (in any order): the images in order, and every summary
