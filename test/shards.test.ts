@@ -72,12 +72,12 @@ function assertSameAnalysis(merged: Report, expected: Report): void {
 }
 
 before(async () => {
-  model = await saveLayersModel(reluConvNet(8, 1), path.join(dir, 'model'));
+  model = await saveLayersModel(reluConvNet(7, 1), path.join(dir, 'model'));
   images = path.join(dir, 'images');
   mkdirSync(images, { recursive: true });
-  writeGrayPng(path.join(images, 'a.png'), 8, 8, (x, y) => (x + y) / 14);
-  writeGrayPng(path.join(images, 'b.png'), 8, 8, (x, y) => ((x * y) % 7) / 6);
-  writeGrayPng(path.join(images, 'c.png'), 8, 8, (x, y) => (x > 3 ? 0.9 : 0.1) + y / 80);
+  writeGrayPng(path.join(images, 'a.png'), 7, 7, (x, y) => (x + y) / 14);
+  writeGrayPng(path.join(images, 'b.png'), 7, 7, (x, y) => ((x * y) % 7) / 6);
+  writeGrayPng(path.join(images, 'c.png'), 7, 7, (x, y) => (x > 3 ? 0.9 : 0.1) + y / 80);
   const out = path.join(dir, 'one.json');
   const r = cli(['analyze', model, '--images', images, '--out', out, '--workers', '1', ...fast]);
   assert.equal(r.code, 0, r.stderr);

@@ -236,11 +236,11 @@ test('Slurm: a real one-node cluster runs the 4-shard array and the dependent me
     await waitFor('the node to be idle', 30, () => spawnSync('sinfo', ['-h', '-o', '%T'], { env, encoding: 'utf8' }).stdout.trim() === 'idle');
 
     // The data on the "shared volume": the manifest's paths under this test's folder.
-    await saveLayersModel(reluConvNet(8, 1), path.dirname(shardEnv.MODEL));
+    await saveLayersModel(reluConvNet(7, 1), path.dirname(shardEnv.MODEL));
     mkdirSync(shardEnv.IMAGES, { recursive: true });
-    writeGrayPng(path.join(shardEnv.IMAGES, 'a.png'), 8, 8, (x, y) => (x + y) / 14);
-    writeGrayPng(path.join(shardEnv.IMAGES, 'b.png'), 8, 8, (x, y) => ((x * y) % 7) / 6);
-    writeGrayPng(path.join(shardEnv.IMAGES, 'c.png'), 8, 8, (x, y) => (x > 3 ? 0.9 : 0.1) + y / 80);
+    writeGrayPng(path.join(shardEnv.IMAGES, 'a.png'), 7, 7, (x, y) => (x + y) / 14);
+    writeGrayPng(path.join(shardEnv.IMAGES, 'b.png'), 7, 7, (x, y) => ((x * y) % 7) / 6);
+    writeGrayPng(path.join(shardEnv.IMAGES, 'c.png'), 7, 7, (x, y) => (x > 3 ? 0.9 : 0.1) + y / 80);
 
     const oneFile = path.join(dir, 'one.json');
     const t1 = performance.now();
