@@ -133,3 +133,31 @@ test('the page of a partial report says which shards are missing (headless Chrom
     await browser.close();
   }
 });
+
+test('Open Report… on a checkpoint series file opens the epoch chart; its incomplete checkpoints are named', async () => {
+  const dir = path.join(ws, 'series');
+  mkdirSync(dir, { recursive: true });
+  const a = sampleReport();
+  const b = { ...sampleReport(), createdAt: '2025-01-02T12:00:00.000Z' };
+  writeFileSync(path.join(dir, 'epoch-1.json'), JSON.stringify(a));
+  writeFileSync(path.join(dir, 'epoch-5.json'), JSON.stringify(b));
+  const series = {
+    format: 'infodiscard-series', version: 1, folder: '/runs/r1', axis: 'epoch', status: 'partial',
+    checkpoints: [
+      { label: 'epoch-1', epoch: 1, report: 'epoch-1.json', status: 'complete', shards: 2, missingShards: [] },
+      { label: 'epoch-5', epoch: 5, report: 'epoch-5.json', status: 'complete', shards: 2, missingShards: [] },
+      { label: 'epoch-9', epoch: 9, report: null, status: 'missing', shards: 0, missingShards: [] },
+    ],
+  };
+  const file = path.join(dir, 'series.json');
+  writeFileSync(file, JSON.stringify(series));
+  mock.messages.length = 0;
+  await run('infodiscard.openReport', Uri.file(file));
+  const panel = ReportPanel.all().find((p) => (p as unknown as { checkpoints?: { folder: string } }).checkpoints?.folder === '/runs/r1');
+  assert.ok(panel, 'a Compare Checkpoints panel');
+  assert.deepEqual(panel.sources, [
+    { path: path.join(dir, 'epoch-1.json'), label: 'epoch-1', epoch: 1 },
+    { path: path.join(dir, 'epoch-5.json'), label: 'epoch-5', epoch: 5 },
+  ]);
+  assert.match(mock.messages.find((m) => m.level === 'warning')?.message ?? '', /series\.json: 1 of 3 checkpoints are incomplete: epoch-9 \(no shard finished\)/);
+});

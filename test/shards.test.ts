@@ -172,4 +172,31 @@ test('a killed shard rerun continues from its finished jobs and gives the same p
   assertSameAnalysis(readJson<Report>(out), one);
 });
 
+test('compare-checkpoints --shard: every checkpoint sharded, merged into a series equal to the unsharded run', async () => {
+  const ck = path.join(dir, 'checkpoints');
+  for (const e of [1, 4]) await saveLayersModel(reluConvNet(7, e), path.join(ck, `ckpt_${e}`));
+  const opts = ['--images', images, '--layers', 'conv1,conv3', ...fast];
+  const whole = path.join(dir, 'ck-whole');
+  const r = cli(['compare-checkpoints', ck, '--out', whole, ...opts]);
+  assert.equal(r.code, 0, r.stderr);
+  const parts = path.join(dir, 'ck-parts');
+  assert.equal(cli(['compare-checkpoints', ck, '--out', parts, '--shard', '0/2', ...opts]).code, 0);
+  const seriesFile = path.join(dir, 'ck-merged', 'series.json');
+  const partial = cli(['merge', parts, '--out', seriesFile]);
+  assert.equal(partial.code, 3);
+  assert.match(partial.stderr, /ckpt_1: partial: 1 of 2 shards missing: 1/);
+  assert.equal(cli(['compare-checkpoints', ck, '--out', parts, '--shard', '1/2', ...opts]).code, 0);
+  assert.equal(cli(['merge', parts, '--out', seriesFile]).code, 0);
+  const series = readJson<{ format: string; axis: string; status: string; checkpoints: { label: string; epoch: number; report: string }[] }>(seriesFile);
+  assert.equal(series.format, 'infodiscard-series');
+  assert.equal(series.status, 'complete');
+  assert.deepEqual(series.checkpoints.map((c) => [c.label, c.epoch]), [['ckpt_1', 1], ['ckpt_4', 4]]);
+  const wholeSeries = readJson<typeof series>(path.join(whole, 'series.json'));
+  for (const [i, c] of series.checkpoints.entries()) {
+    const expected = readJson<Report>(path.join(whole, wholeSeries.checkpoints[i].report));
+    assertSameAnalysis(readJson<Report>(path.join(path.dirname(seriesFile), c.report)), expected);
+  }
+  assert.notDeepEqual(readJson<Report>(path.join(whole, 'ckpt_1.json')).layers[0].sid, readJson<Report>(path.join(whole, 'ckpt_4.json')).layers[0].sid, 'two different checkpoints');
+});
+
 after(() => rmSync(dir, { recursive: true, force: true }));

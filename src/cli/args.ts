@@ -20,6 +20,9 @@ Usage:
                                            Slurm job array or a Kubernetes Indexed Job (docs/cluster.md)
   infodiscard merge <parts… | folder> --out <report.json> [--html <report.html>]
                                            the parts of a sharded analysis as one report (see "merge --help")
+  infodiscard compare-checkpoints <folder> --images <…> [--shard I/N] [--out <parts folder>] [options]
+                                           every checkpoint of a training run (SID against epoch), sharded or
+                                           not (see "compare-checkpoints --help")
   infodiscard coherency <model.json> --images <paths> --first <conv layer> [--factor 4] [analyze options]
                                            the paper's coherency check: w_L/4, b_L/4, 4·w_L+1 leaves the output
                                            unchanged; which measures move? (writes infodiscard-coherency.json)
@@ -205,7 +208,7 @@ export function parseCli(argv: string[]): CliArgs {
   if (v.version) return { command: 'version' };
   const [command, model, ...extra] = positionals;
   if (!command) return { command: 'help' };
-  if (command !== 'analyze' && command !== 'layers') throw new UserError(`unknown command "${command}"; use "analyze", "layers", "merge" or "coherency" (see --help)`);
+  if (command !== 'analyze' && command !== 'layers') throw new UserError(`unknown command "${command}"; use "analyze", "layers", "merge", "compare-checkpoints" or "coherency" (see --help)`);
   if (!model) throw new UserError(`${command} needs a model file: infodiscard ${command} <model.json>`);
   if (extra.length > 0) throw new UserError(`unexpected argument "${extra[0]}"; give images with --images`);
   const backend = (v.backend ?? DEFAULT_SETTINGS.backend) as BackendChoice;

@@ -19,6 +19,7 @@ import { runCoherency } from './coherency';
 import { analyzeInWorkers, coreCount } from './parallel';
 import { abortOnInterrupt } from './interrupt';
 import { runMerge } from './merge';
+import { runCompareCheckpoints } from './checkpoints';
 import { runShard } from './shard';
 
 function writeHtml(file: string, report: Report): void {
@@ -74,6 +75,7 @@ async function runLayers(model: string, backend: AnalyzeArgs['settings']['backen
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'coherency') return runCoherency(argv.slice(1));
   if (argv[0] === 'merge') return runMerge(argv.slice(1), writeHtml);
+  if (argv[0] === 'compare-checkpoints') return runCompareCheckpoints(argv.slice(1));
   const args = parseCli(argv);
   switch (args.command) {
     case 'help':

@@ -9,11 +9,15 @@ import { UserError } from '../engine/errors';
 import { writeReport } from '../engine/reportFile';
 import { mergeShardParts, missingShardsText, type MergedShards } from '../engine/shards';
 import { readParts } from '../engine/shardFiles';
+import { isSeriesPartsFolder, mergeSeries } from '../engine/series';
 
 export const MERGE_USAGE = `infodiscard merge — the parts of a sharded analysis (analyze … --shard I/N) as one report
 
 Usage:
   infodiscard merge <parts folder | shard-I-of-N.json …> --out <report.json> [--html <report.html>]
+
+A folder written by "compare-checkpoints --shard" (it holds series-parts.json) is merged checkpoint by checkpoint:
+each checkpoint's report beside --out (<checkpoint>.json) and --out itself the series file for Open Report….
 
 The parts must come from one analysis (same model bytes, settings, layers and images); a mixture is refused.
 With every shard present the report is the one a single process writes (maps and SIDs bitwise). With shards
@@ -46,6 +50,17 @@ export async function runMerge(argv: string[], writeHtml: (file: string, report:
   }
   if (positionals.length === 0) throw new UserError('needs the parts: infodiscard merge <parts folder | shard-I-of-N.json …> --out report.json', 'merge');
   if (!v.out) throw new UserError('is required: the merged report file, e.g. --out report.json', '--out');
+  if (positionals.length === 1 && isSeriesPartsFolder(positionals[0])) {
+    if (v.html) throw new UserError('is for one report; a checkpoint series opens in VS Code (Open Report… on the series file)', '--html');
+    const series = mergeSeries(positionals[0], v.out);
+    process.stdout.write(`Series: ${path.resolve(v.out)}\n`);
+    for (const c of series.checkpoints) {
+      if (c.status === 'complete') continue;
+      const what = c.status === 'missing' ? 'no shard has finished' : missingShardsText(c.shards, c.missingShards);
+      process.stderr.write(`infodiscard: ${c.label}: ${c.status}: ${what}\n`);
+    }
+    return series.status === 'complete' ? 0 : 3;
+  }
   const merged = mergePartFiles(positionals, v.out);
   if (v.html) writeHtml(v.html, merged.report);
   const { report } = merged;

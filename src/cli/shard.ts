@@ -4,7 +4,7 @@
  * as it finishes (atomically), then the shard's part <folder>/shard-I-of-N.json (atomically) and its job files
  * removed. A rerun with the same inputs finds its part and exits at once, or reuses the jobs a killed run finished.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { analyze } from '../engine/analyze';
 import { selectBackend } from '../engine/backend';
@@ -18,15 +18,8 @@ import { resolveLayers } from '../engine/resolveLayers';
 import { peakRssMB } from '../engine/runStats';
 import { analysisKey, assignShards, layersOf, hashJson, partName, parsePart, shardJobs, type ShardJob, type ShardPart, type ShardSpec } from '../engine/shards';
 import { VERSION } from '../engine/version';
+import { writeJsonAtomic } from '../engine/shardFiles';
 import { analyzeParams, type AnalyzeArgs } from './args';
-
-/** Writes JSON to `file` through a temp file and a rename: readers see the old file or the whole new one. */
-export function writeJsonAtomic(file: string, value: unknown): void {
-  mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(value));
-  renameSync(tmp, file);
-}
 
 /** What decides the shard's results: the model's bytes, the images (path, size, mtime), every option, N. */
 async function runKeyOf(args: AnalyzeArgs, images: string[], count: number): Promise<string> {

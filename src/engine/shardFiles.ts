@@ -1,5 +1,5 @@
 /** Reading a sharded analysis's part files (the CLI's merge and the extension's Open Report… on a folder). */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { UserError } from './errors';
 import { PART_NAME, parsePart, type ShardPart } from './shards';
@@ -36,4 +36,12 @@ export function readParts(specs: readonly string[]): { file: string; part: Shard
     }
     return { file, part: parsePart(text, file) };
   });
+}
+
+/** Writes JSON to `file` through a temp file and a rename: readers see the old file or the whole new one. */
+export function writeJsonAtomic(file: string, value: unknown): void {
+  mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(value));
+  renameSync(tmp, file);
 }

@@ -11,6 +11,8 @@ import { UserError } from '../engine/errors';
 import { parseReport, writeReport } from '../engine/reportFile';
 import { readParts } from '../engine/shardFiles';
 import { mergeShardParts, missingShardsText, PART_NAME } from '../engine/shards';
+import { asSeriesFile, isSeriesPartsFolder, mergeSeries, type SeriesFile } from '../engine/series';
+import type { Report } from '../engine/report';
 import type { Ctx } from './ctx';
 import type { ShowLayerArgs } from './hovers';
 import { showError } from './notify';
@@ -101,7 +103,25 @@ export async function openPartsFolder(ctx: Ctx, folder: string): Promise<ReportP
   return openReportFile(ctx, file);
 }
 
-/** A report file, a parts folder, or a part file (its folder is opened). */
+/**
+ * A checkpoint series (infodiscard compare-checkpoints; src/engine/series.ts) as the Compare Checkpoints panel: SID
+ * per layer against epoch, one source per checkpoint that has a report. Checkpoints without one are named.
+ */
+export async function openSeriesFile(ctx: Ctx, file: string, series: SeriesFile): Promise<ReportPanel | undefined> {
+  const base = path.dirname(file);
+  const sources = series.checkpoints.flatMap((c) => (c.report ? [{ path: path.resolve(base, c.report), label: c.label, epoch: c.epoch }] : []));
+  const absent = series.checkpoints.filter((c) => c.status !== 'complete').map((c) => `${c.label} (${c.status === 'missing' ? 'no shard finished' : missingShardsText(c.shards, c.missingShards)})`);
+  if (absent.length > 0) {
+    ctx.log.warn(`${file}: incomplete checkpoints: ${absent.join('; ')}`);
+    void vscode.window.showWarningMessage(`infodiscard: ${path.basename(file)}: ${absent.length} of ${series.checkpoints.length} checkpoints are incomplete: ${absent.join('; ')}`);
+  }
+  if (sources.length === 0) return undefined;
+  const known = new Map<string, Report>();
+  for (const s of sources) known.set(s.path, parseReport(await readFile(s.path, 'utf8'), s.path));
+  return ReportPanel.createOrShow(ctx, sources, panelHooks(ctx), known, { folder: series.folder, axis: series.axis });
+}
+
+/** A report file, a series file, a parts folder (of one analysis or a checkpoint series), or a part file (its folder). */
 export async function openReportPath(ctx: Ctx, file: string): Promise<void> {
   let dir = false;
   try {
@@ -109,9 +129,21 @@ export async function openReportPath(ctx: Ctx, file: string): Promise<void> {
   } catch {
     // openReportFile says it is missing.
   }
-  if (dir) await openPartsFolder(ctx, file);
+  if (dir && isSeriesPartsFolder(file)) {
+    const out = path.join(file, 'series.json');
+    await openSeriesFile(ctx, out, mergeSeries(file, out));
+  } else if (dir) await openPartsFolder(ctx, file);
   else if (PART_NAME.test(path.basename(file))) await openPartsFolder(ctx, path.dirname(file));
-  else await openReportFile(ctx, file);
+  else {
+    let series: SeriesFile | undefined;
+    try {
+      series = asSeriesFile(JSON.parse(await readFile(file, 'utf8')));
+    } catch {
+      // Not JSON or unreadable: openReportFile says so.
+    }
+    if (series) await openSeriesFile(ctx, file, series);
+    else await openReportFile(ctx, file);
+  }
 }
 
 async function reportItems(ctx: Ctx, summaries: ReportSummary[]): Promise<ReportItem[]> {
