@@ -3,6 +3,7 @@
 # Usage: SHARDS=8 MODEL=model.json IMAGES=images/ PARTS=parts/ REPORT=report.json [HTML=report.html] \
 #        [ANALYZE_ARGS="--layers a,b --max-steps 200"] [INFODISCARD="node /opt/infodiscard/dist/cli.js"] \
 #        [LOGS=logs] [SBATCH_ARGS="--partition=cpu --account=me"] scripts/cluster/slurm-submit.sh
+# A checkpoint series: COMMAND=compare-checkpoints MODEL=<folder of checkpoints> REPORT=<series.json>, no HTML.
 # Prints the array's and the merge's job ids.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
