@@ -36,6 +36,8 @@ export interface AnalyzeParams {
   targetClass?: number;
   /** Analyse only these of the images (indices into the collected list); the parallel runner's image groups. */
   imageIndices?: number[];
+  /** The whole analysis's layers when this job analyses part of them (BatchNorm folding must not depend on the split). */
+  analysedLayers?: string[];
 }
 
 /** List a model's probe-able layers (for pickers): answered by a 'layers' message. */

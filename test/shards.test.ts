@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:f
 import path from 'node:path';
 import type { Report } from '../src/engine/report';
 import { assignShards, mergeShardParts, parsePart, parseShard, shardJobs, type ShardPart } from '../src/engine/shards';
+import * as tfl from '@tensorflow/tfjs-layers';
 import { saveLayersModel } from '../src/engine/loaders/saveTfjs';
 import { reluConvNet, tempDir, writeGrayPng } from './helpers/fixtures';
 import { CLI, expectUserError } from './helpers/cli';
@@ -197,6 +198,27 @@ test('compare-checkpoints --shard: every checkpoint sharded, merged into a serie
     assertSameAnalysis(readJson<Report>(path.join(path.dirname(seriesFile), c.report)), expected);
   }
   assert.notDeepEqual(readJson<Report>(path.join(whole, 'ckpt_1.json')).layers[0].sid, readJson<Report>(path.join(whole, 'ckpt_4.json')).layers[0].sid, 'two different checkpoints');
+});
+
+test('BatchNorm folding follows the whole layer list, so a shard computes a layer as the whole run does', async () => {
+  // conv_a -> bn_a -> relu -> conv_b -> bn_b: the whole run analyses conv_a, so bn_a is not folded into it; a job
+  // of bn_a alone must not fold it either (folding changes the last bits).
+  const input = tfl.input({ shape: [7, 7, 1] });
+  const init = (seed: number) => ({ gammaInitializer: tfl.initializers.randomUniform({ minval: 0.5, maxval: 1.5, seed }), betaInitializer: tfl.initializers.randomNormal({ stddev: 0.3, seed: seed + 1 }), movingMeanInitializer: tfl.initializers.randomNormal({ stddev: 0.3, seed: seed + 2 }), movingVarianceInitializer: tfl.initializers.randomUniform({ minval: 0.3, maxval: 2, seed: seed + 3 }) });
+  let y = tfl.layers.conv2d({ filters: 3, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: tfl.initializers.glorotNormal({ seed: 1 }), name: 'conv_a' }).apply(input) as tfl.SymbolicTensor;
+  y = tfl.layers.batchNormalization({ name: 'bn_a', epsilon: 1e-3, ...init(10) }).apply(y) as tfl.SymbolicTensor;
+  y = tfl.layers.reLU({ name: 'relu_a' }).apply(y) as tfl.SymbolicTensor;
+  y = tfl.layers.conv2d({ filters: 3, kernelSize: 3, padding: 'same', kernelInitializer: tfl.initializers.glorotNormal({ seed: 2 }), name: 'conv_b' }).apply(y) as tfl.SymbolicTensor;
+  y = tfl.layers.batchNormalization({ name: 'bn_b', epsilon: 1e-3, ...init(20) }).apply(y) as tfl.SymbolicTensor;
+  const bnModel = await saveLayersModel(tfl.model({ inputs: input, outputs: y }), path.join(dir, 'bn-model'));
+  const opts = ['--images', images, '--layers', 'conv_a,bn_a,bn_b', ...fast];
+  const whole = path.join(dir, 'bn-one.json');
+  assert.equal(cli(['analyze', bnModel, '--out', whole, '--workers', '1', ...opts]).code, 0);
+  const parts = path.join(dir, 'bn-parts');
+  for (const i of [0, 1]) assert.equal(cli(['analyze', bnModel, '--out', parts, '--shard', `${i}/2`, ...opts]).code, 0);
+  const merged = path.join(dir, 'bn-merged.json');
+  assert.equal(cli(['merge', parts, '--out', merged]).code, 0);
+  assertSameAnalysis(readJson<Report>(merged), readJson<Report>(whole));
 });
 
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -108,6 +108,7 @@ export async function runShard(args: AnalyzeArgs, shard: ShardSpec, signal: Abor
       report = await analyze({
         ...params,
         layers: [job.layer],
+        analysedLayers: layersOf(jobs),
         ...(job.images ? { imageIndices: job.images } : {}),
         reportPath: jobFile(j),
         signal,
