@@ -53,7 +53,7 @@ function runCli(label: string, fx: FixtureInfo, layers: string[], extra: string[
   const env = Object.fromEntries(extra.filter((w) => /^[A-Z_]+=/.test(w)).map((w) => w.split('=') as [string, string]));
   const options = extra.filter((w) => !/^[A-Z_]+=/.test(w));
   const args = [CLI, 'analyze', fx.modelPath, '--images', fx.imagePath, '--layers', layers.join(','), '--samples', String(SAMPLES),
-    '--seed', String(SEED), '--backend', 'wasm', '--workers', arg('--workers', 'auto'), ...options, '--out', out];
+    '--seed', String(SEED), '--backend', 'wasm', '--workers', arg('--workers', 'auto'), ...options, '--no-resume', '--out', out];
   console.log(`\n$ ${Object.entries(env).map(([k, v]) => `${k}=${v} `).join('')}node ${show(args)}`);
   const t0 = performance.now();
   const r = spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 << 20, env: { ...process.env, ...env } });

@@ -8,7 +8,8 @@ import type { CoherencyPhase, CoherencySummary, OutputCheck } from './engine/coh
 import type { AnalysisEvent } from './engine/events';
 import type { ImageOptions } from './engine/geometry';
 import type { RescaledPair } from './engine/loaders/types';
-import type { ModelFormat, ObjectRegion, Report } from './engine/report';
+import type { ModelFormat, ObjectRegion, PreprocessingProfile, Report } from './engine/report';
+import type { PreprocessingCheck } from './engine/preprocessing/check';
 import type { SettingsInput } from './engine/settings';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -38,6 +39,12 @@ export interface AnalyzeParams {
   imageIndices?: number[];
   /** The whole analysis's layers when this job analyses part of them (BatchNorm folding must not depend on the split). */
   analysedLayers?: string[];
+  /**
+   * Resume (default on): take over the layers that the report at `resumeFrom` (default `reportPath`) already has for
+   * this model, settings and images (engine/resume.ts); false recomputes every layer.
+   */
+  resume?: boolean;
+  resumeFrom?: string;
 }
 
 /** List a model's probe-able layers (for pickers): answered by a 'layers' message. */
@@ -83,6 +90,11 @@ export interface ModelLayer {
   outputShape: (number | null)[];
   /** A convolution (a candidate for the coherency check's `first`). */
   conv: boolean;
+  /** In the recommended layer set (a block output: engine/recommendedLayers.ts), with why ("end of the 14x14 stage"). */
+  recommended?: boolean;
+  why?: string;
+  /** The block it belongs to: the name of the recommended layer that closes it (the layer picker's groups). */
+  block?: string;
   /** For a conv layer the coherency check can rescale: the layer scaled up with it and the outputs between. */
   rescale?: Omit<RescaledPair, 'first'>;
   /** For a conv layer it cannot rescale: why, one line (without the model path). */
@@ -96,6 +108,27 @@ export interface ModelLayers {
   layers: ModelLayer[];
   /** Set when the model's format cannot have its weights changed in memory (no layer is rescalable): why, one line. */
   rescaleUnsupported?: string;
+}
+
+/**
+ * The preprocessing check (engine checkPreprocessing): the model's outputs on (at most 16 of) the images at `profile`
+ * (default: what the model file says, else [0,1]) and at the alternatives ([0,1], 0-255, [-1,1], ImageNet), with the
+ * top predictions of each, and the profile recommended when the chosen one is degenerate and another is not.
+ */
+export interface PreprocessingParams {
+  modelPath: string;
+  images: string[];
+  profile?: PreprocessingProfile;
+  /** More profiles to try besides the standard alternatives (a stored one, a custom entry). */
+  alternatives?: PreprocessingProfile[];
+  inputSize?: [number, number];
+  backend?: BackendChoice;
+}
+
+export interface PreprocessingOutcome {
+  /** What the model file says (Rescaling layer, ONNX metadata, torchvision stem, graph signature); null: nothing. */
+  detected: PreprocessingProfile | null;
+  check: PreprocessingCheck;
 }
 
 /** What the extension needs of a finished coherency check (the whole result is in the JSON file). */
@@ -117,6 +150,8 @@ export type ToWorker =
   | { kind: 'layers'; id: number; params: LayersParams }
   /** Start a coherency check; `id` as for analyses. Ends with 'coherencyFinished' (or 'failed'). */
   | { kind: 'coherency'; id: number; params: CoherencyParams }
+  /** Check a preprocessing profile (and detect one); answered by a 'preprocessing' message (or 'failed'). */
+  | { kind: 'checkPreprocessing'; id: number; params: PreprocessingParams }
   /**
    * Stop request `id`: an analysis at the next optimisation step (the finished layers stay in the report); a
    * coherency check likewise (nothing is written); a queued request before it starts.
@@ -150,6 +185,9 @@ export type FromWorker =
   /** Coherency check `id` ended: complete (the three files are written) or cancelled (nothing written). */
   | { kind: 'coherencyFinished'; id: number; status: 'complete'; resultPath: string; originalReportPath: string; rescaledReportPath: string; outcome: CoherencyOutcome }
   | { kind: 'coherencyFinished'; id: number; status: 'cancelled' }
+  /** The answer to a 'checkPreprocessing' request. */
+  | { kind: 'preprocessing'; id: number; status: 'complete'; outcome: PreprocessingOutcome }
+  | { kind: 'preprocessing'; id: number; status: 'cancelled' }
   /** Analysis `id` ended: complete or cancelled; the report is at `reportPath`. */
   | { kind: 'finished'; id: number; status: 'complete' | 'cancelled'; reportPath: string }
   /**
@@ -241,7 +279,9 @@ export type FromWebview =
    * extension stores it as images[image].region {bbox, source: 'panel'} with its regionMask, recomputes every
    * layer's concentration and writes the report (refused while an analysis is writing that file).
    */
-  | { type: 'setRegion'; source: string; image: number; bbox: [number, number, number, number] | null };
+  | { type: 'setRegion'; source: string; image: number; bbox: [number, number, number, number] | null }
+  /** "Edit preprocessing…" on the header's profile chip: the extension asks for the model's profile again. */
+  | { type: 'editPreprocessing'; source?: string };
 
 export function isFromWorker(m: unknown): m is FromWorker {
   return !!m && typeof m === 'object' && typeof (m as { kind?: unknown }).kind === 'string';

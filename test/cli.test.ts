@@ -38,7 +38,7 @@ test('analyze writes a report that follows the schema, and an HTML page', async 
   assert.match(report.model.sha256, /^[0-9a-f]{64}$/);
   assert.deepEqual(
     Object.keys(report.settings).sort(),
-    ['alpha', 'backend', 'decoder', 'inputRange', 'learningRate', 'maxSteps', 'metrics', 'normalize', 'preview', 'samples', 'seed', 'sigmaGrid', 'sigmaMax', 'tau', 'warmStart'],
+    ['alpha', 'backend', 'decoder', 'inputRange', 'learningRate', 'maxSteps', 'metrics', 'normalize', 'preprocessing', 'preview', 'samples', 'seed', 'sigmaGrid', 'sigmaMax', 'tau', 'warmStart'],
   );
   assert.deepEqual(report.settings.metrics, ['sid']);
   assert.equal(report.settings.decoder, null);
@@ -67,29 +67,37 @@ test('the layers command lists probe-able layers with shapes', async () => {
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /conv1\s+Conv2D\s+\[8, 8, 4\]/);
   assert.match(r.stdout, /conv3\s+Conv2D\s+\[4, 4, 2\]/);
+  // The recommended set (block outputs): the 8x8 stage ends at conv2; conv3 is the output.
+  assert.match(r.stdout, /^ {2}conv1 /m);
+  assert.match(r.stdout, /^\* conv2 .*recommended: end of the 8x8 stage/m);
+  assert.match(r.stdout, /^\* conv3 .*recommended: output/m);
+  assert.match(r.stdout, /2 of 3 layers recommended/);
 });
 
-test('a failure at a later layer keeps the finished layers in the report', async () => {
+test('a layer whose output does not change is skipped with its reason; the run goes on and ends complete', async () => {
   const input = tfl.input({ shape: [8, 8, 1] });
   const c1 = tfl.layers.conv2d({ filters: 2, kernelSize: 3, activation: 'relu', name: 'conv1', biasInitializer: 'ones' }).apply(input);
   const flat = tfl.layers.flatten({ name: 'flat' }).apply(c1);
   const dead = tfl.layers.dense({ units: 3, name: 'dead', kernelInitializer: 'zeros' }).apply(flat) as tfl.SymbolicTensor;
-  const model = tfl.model({ inputs: input, outputs: dead });
+  const after = tfl.layers.dense({ units: 2, name: 'after', kernelInitializer: 'ones' }).apply(dead) as tfl.SymbolicTensor;
+  const model = tfl.model({ inputs: input, outputs: [after, tfl.layers.dense({ units: 2, name: 'live' }).apply(flat) as tfl.SymbolicTensor] });
   const file = await saveLayersModel(model, path.join(dir, 'dead'));
   const out = path.join(dir, 'dead-report.json');
-  const line = expectUserError(['analyze', file, '--images', image, '--out', out, ...fast], /layer "dead": its output does not change/);
-  assert.ok(line.includes(file), 'names the model file');
+  const r = run(['analyze', file, '--images', image, '--out', out, '--layers', 'all', ...fast.filter((a) => a !== '--quiet')]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /\[3\/5\] dead\s+skipped: its output does not change when the input changes \(delta_f\^2 = 0\)/);
   const report = JSON.parse(readFileSync(out, 'utf8')) as Report;
-  assert.equal(report.status, 'failed');
-  assert.match(report.error ?? '', /dead/);
-  assert.deepEqual(report.layers.map((l) => l.name), ['conv1', 'flat']);
+  assert.equal(report.status, 'complete');
+  assert.deepEqual(report.skippedLayers?.map((l) => l.name), ['dead', 'after']);
+  assert.match(report.skippedLayers![0].reason, /delta_f\^2 = 0/);
+  assert.deepEqual(report.layers.map((l) => l.name), ['conv1', 'flat', 'live']);
   tf.dispose(model.getWeights());
 });
 
 test('Ctrl-C cancels, keeps finished layers and exits 130', async () => {
   const model = await goodModel('cancel');
   const out = path.join(dir, 'cancel-report.json');
-  const child = spawn(process.execPath, [CLI, 'analyze', model, '--images', image, '--out', out, '--max-steps', '5000', '--samples', '8', '--backend', 'wasm']);
+  const child = spawn(process.execPath, [CLI, 'analyze', model, '--images', image, '--out', out, '--max-steps', '5000', '--samples', '8', '--backend', 'wasm', '--layers', 'all']);
   let stderr = '';
   child.stderr.on('data', (d) => {
     stderr += d;

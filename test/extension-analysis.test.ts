@@ -52,7 +52,8 @@ after(async () => {
 /** One worker unless a test says otherwise: these tests follow one process's runs (the workers test covers several). */
 function configure(extra: Record<string, unknown> = {}): void {
   mock.config.clear();
-  for (const [k, v] of Object.entries({ images: 'images', backend: 'wasm', maxSteps: 20, samplesPerStep: 4, workers: 1, ...extra })) mock.config.set(`infodiscard.${k}`, v);
+  // Every layer, without the layer picker (test/extension-layers.test.ts covers it).
+  for (const [k, v] of Object.entries({ images: 'images', backend: 'wasm', maxSteps: 20, samplesPerStep: 4, workers: 1, layers: 'all', ...extra })) mock.config.set(`infodiscard.${k}`, v);
 }
 
 /** Simulates the webview's 'ready' on every panel and returns what each received. */
@@ -179,12 +180,25 @@ test('Cancel Analysis keeps the finished layers; the report says cancelled', { t
   assert.ok(report.layers.length >= 1 && report.layers.length < 3, `${report.layers.length} layers kept`);
   assert.match(mock.log.join('\n'), /net-big: cancelled after [\d.]+ s; \d of 3 layers kept/);
   assert.deepEqual(mock.messages.filter((m) => m.level === 'error'), [], 'a cancel is not an error');
+  assert.match(ctx.runs.statusText ?? '', /^\$\(circle-slash\) SID net-big: cancelled/, 'the status bar says how it ended');
+
+  // Analyze again: it resumes in the same report, the kept layers reused, only the rest computed.
+  const kept = report.layers.map((l) => l.name);
+  await run('infodiscard.analyzeModel', Uri.file(big));
+  const resumed = readJson(file);
+  assert.equal(resumed.status, 'complete');
+  assert.deepEqual(resumed.layers.map((l) => l.name), ['conv1', 'conv2', 'conv3']);
+  assert.deepEqual(resumed.layers.filter((l) => l.reused).map((l) => l.name), kept);
+  for (const name of kept) assert.deepEqual(resumed.layers.find((l) => l.name === name)!.perImage, report.layers.find((l) => l.name === name)!.perImage, `${name}: as it was`);
+  assert.match(mock.log.join('\n'), new RegExp(`net-big: resuming: ${kept.join(', ')} taken over from the earlier report`));
 });
 
 test('no images setting: a quick pick with the sample images first; Browse… choices become recent ones', { timeout: 120_000 }, async () => {
   configure({ images: '' });
   let items: { label: string; description?: string }[] = [];
   mock.answer.quickPick = (list) => {
+    // The model's preprocessing prompt (first analysis): dismissed, the suggestion is used.
+    if ((list as { label: string }[]).some((i) => i.label === 'Custom…')) return undefined;
     items = list as typeof items;
     return items.find((i) => /Browse/.test(i.label));
   };
@@ -195,6 +209,8 @@ test('no images setting: a quick pick with the sample images first; Browse… ch
   // Second run: the browsed folder is offered first; picking the samples analyses the shipped images.
   const before = mock.progress.length;
   mock.answer.quickPick = (list) => {
+    // The model's preprocessing prompt (first analysis): dismissed, the suggestion is used.
+    if ((list as { label: string }[]).some((i) => i.label === 'Custom…')) return undefined;
     items = list as typeof items;
     return items.find((i) => /Sample/.test(i.label));
   };

@@ -290,3 +290,27 @@ test('hover provider: the document\'s model comes first even when another model 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('hover Markdown: a flagged layer (schema 3) prints "≥" before a bound and a ⚠ line with the reason', async () => {
+  const md = (layerHoverMarkdown('out_relu', [
+    entry({ quality: { verdict: 'saturated', reason: '1 of 1 image: the SID is a lower bound; try a higher --sigma-max', bound: true } }),
+    entry({ model: 'net-b', reportPath: '/r/b.json' }),
+  ]) as unknown as MarkdownString).value;
+  assert.match(md, /SID ≥-0\.597 ± 0\.093/);
+  assert.match(md, /⚠ SID saturated: 1 of 1 image\\: the SID is a lower bound; try a higher \\-\\-sigma\\-max/);
+  assert.equal((md.match(/⚠/g) ?? []).length, 1, 'only the flagged report');
+
+  // The store reads the roll-up from the report file; an ok layer carries none.
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'infodiscard-hover-q-'));
+  try {
+    const r = withReport([['a', -1], ['b', 1.419]], 'net-q');
+    r.layers[0] = { ...r.layers[0], quality: { verdict: 'ok', counts: { ok: 2 } } };
+    r.layers[1] = { ...r.layers[1], quality: { verdict: 'saturated', counts: { saturated: 2 }, reason: '2 of 2 images: lower bound' } };
+    writeReport(path.join(dir, 'q.json'), r);
+    const s = await new ReportStore().summary(path.join(dir, 'q.json'));
+    assert.equal(s?.layers[0].quality, undefined);
+    assert.deepEqual(s?.layers[1].quality, { verdict: 'saturated', reason: '2 of 2 images: lower bound', bound: true });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

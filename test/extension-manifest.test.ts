@@ -13,7 +13,7 @@ import { PNG } from 'pngjs';
 import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_DECODER, DEFAULT_SETTINGS, LIGHT_DECODER } from '../src/engine/settings';
-import { DECODER_PRESETS, EXTRA_METRICS } from '../src/extension/config';
+import { DECODER_PRESETS, EXTRA_METRICS, LAYER_SETTINGS } from '../src/extension/config';
 
 const ROOT = path.resolve(__dirname, '..');
 const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
@@ -28,7 +28,7 @@ interface MenuItem {
 test('every command has the "infodiscard" category and an id under infodiscard.', () => {
   const ids = contributes.commands.map((c: { command: string }) => c.command);
   assert.deepEqual(ids.sort(), [
-    'infodiscard.analyzeModel', 'infodiscard.cancelAnalysis', 'infodiscard.checkCoherency', 'infodiscard.compareCheckpoints', 'infodiscard.compareExample', 'infodiscard.compareModels', 'infodiscard.openReport',
+    'infodiscard.analyzeModel', 'infodiscard.cancelAnalysis', 'infodiscard.checkCoherency', 'infodiscard.compareCheckpoints', 'infodiscard.compareExample', 'infodiscard.compareModels', 'infodiscard.editPreprocessing', 'infodiscard.openReport',
     'infodiscard.reports.compare', 'infodiscard.reports.delete', 'infodiscard.reports.open', 'infodiscard.reports.refresh', 'infodiscard.reports.rerun', 'infodiscard.showLayer',
     'infodiscard.showLog',
   ]);
@@ -115,11 +115,13 @@ test('settings: declared with the engine defaults and ranges', () => {
     'infodiscard.metrics': [],
     'infodiscard.search': 'optimised',
     'infodiscard.previewFirst': false,
+    'infodiscard.outputSoftmax': false,
     'infodiscard.decoder': 'default',
     'infodiscard.trainImages': '',
     'infodiscard.boxesFile': '',
     'infodiscard.resize': '',
     'infodiscard.transparency': '',
+    'infodiscard.layers': 'ask',
   };
   assert.deepEqual(Object.keys(props).sort(), Object.keys(expect).sort());
   for (const [key, value] of Object.entries(expect)) assert.deepEqual(props[key].default, value, key);
@@ -133,6 +135,7 @@ test('settings: declared with the engine defaults and ranges', () => {
     assert.ok(p.exclusiveMinimum === 0 && typeof p.maximum === 'number', `${key} has a range`);
   }
   assert.deepEqual(props['infodiscard.backend'].enum, ['auto', 'tensorflow', 'wasm', 'cpu']);
+  assert.deepEqual(props['infodiscard.layers'].enum, [...LAYER_SETTINGS]);
 });
 
 test('settings: the metrics and decoder settings offer what the extension accepts, each described', () => {

@@ -173,6 +173,24 @@ test('report UI inside a VS Code webview', { timeout: 120_000 }, async (t) => {
     assert.deepEqual((await hostState(page)).panel, state.panel, 'the panel state survives the reload');
   });
 
+  await t.test('schema 3: the preprocessing chip with its source, and "Edit preprocessing…" asks the extension', async () => {
+    const report = sampleReport();
+    report.settings = {
+      ...report.settings,
+      inputRange: [0, 255],
+      preprocessing: { preset: '[0,255]', inputRange: [0, 255], normalize: null, channelOrder: 'rgb', resize: 'stretch', alpha: { mode: 'composite' }, source: 'user (recommended by the check)' },
+    };
+    await post(page, { type: 'report', report, source: '/r/keras.json' });
+    await page.waitForSelector('.id-preprocessing');
+    assert.equal(await page.locator('.id-preprocessing').textContent(), 'preprocessing0–255');
+    assert.match((await page.locator('.id-preprocessing').getAttribute('title')) ?? '', /^source: user \(recommended by the check\) · resize: stretch$/);
+    assert.equal(await page.locator('.id-settings .id-chip b', { hasText: /^input$/ }).count(), 0, 'no separate input chip');
+    await page.locator('.id-header').screenshot({ path: path.join(SCREENSHOTS, 'panel-preprocessing-chip.png') });
+    await page.locator('.id-preprocessing-row vscode-button, .id-preprocessing-row button').first().click();
+    const posted = (await hostPosted(page)) as unknown as FromWebview[];
+    assert.deepEqual(posted.filter((m) => m.type === 'editPreprocessing'), [{ type: 'editPreprocessing', source: '/r/keras.json' }]);
+  });
+
   assert.deepEqual(problems, [], 'no console errors, CSP violations or dialogs');
 });
 

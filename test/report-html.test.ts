@@ -16,6 +16,7 @@ import type { Browser, Page } from 'playwright-core';
 import { chromium } from 'playwright-core';
 import type { Report } from '../src/engine/report';
 import { jsonForScript, loadWebviewBundle, renderReportHtml } from '../src/report-html/render';
+import { layerQuality, sidQuality } from '../src/engine/quality';
 import { EVIL_LAYER_NAME, sampleReport, sampleReportV2, sigmaOf } from './fixtures/sample-report';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -304,6 +305,56 @@ test('report page in headless Chromium', { timeout: 120_000 }, async (t) => {
     assert.equal(await page.locator('canvas[data-map="sid"]').count(), 1);
     assert.equal(await page.locator('i').count() + await page.locator('b').filter({ hasText: /^x$/ }).count(), 0, 'no markup from the report');
     assert.deepEqual(watch.dialogs, []);
+    assert.deepEqual(watch.problems, []);
+    await page.context().close();
+  });
+
+  await t.test('schema 3: flagged values are hatched with the reason, bounds print with "≥", the CSV says so', async () => {
+    const report = sampleReport();
+    report.schemaVersion = 3;
+    const settings = report.settings;
+    const alpha = settings.alpha;
+    for (const [i, layer] of report.layers.entries()) {
+      for (const p of layer.perImage) {
+        // Layer 0 saturated (every pixel at sigma_max, ratio short of alpha), the others measured.
+        if (i === 0) Object.assign(p, { saturated: p.map.length * p.map[0].length, constraintRatio: 0.8 * alpha, constraintRatioSe: 0.001 });
+        else Object.assign(p, { constraintRatio: alpha, constraintRatioSe: 0.001, stopReason: 'converged' });
+        p.quality = sidQuality(p, settings);
+      }
+      layer.quality = layerQuality(layer.perImage.map((p) => p.quality));
+    }
+    const { page, watch } = await openReport(browser, path.join(dir, 'quality.html'), report);
+    await page.waitForSelector('.id-app[data-rendered="complete"]');
+    const first = page.locator('.id-table tbody tr').nth(0).locator('td').nth(4);
+    assert.match((await first.textContent()) ?? '', /^≥-?\d+\.\d{3} ± .* ⚠$/);
+    assert.equal(await first.getAttribute('data-quality'), 'saturated');
+    assert.match((await first.getAttribute('class')) ?? '', /flagged/);
+    assert.match((await first.getAttribute('title')) ?? '', /saturated: .*lower bound.*--sigma-max/);
+    const second = page.locator('.id-table tbody tr').nth(1).locator('td').nth(4);
+    assert.doesNotMatch((await second.textContent()) ?? '', /≥|⚠/);
+    assert.equal(await second.getAttribute('data-quality'), 'ok');
+    // The selected (first) layer's facts: the value as a bound, and the verdict with its reason.
+    assert.match((await page.locator('.id-facts').textContent()) ?? '', /SID mean≥.*nats\/pixel ⚠.*Qualitysaturated \(a lower bound\)/);
+    assert.equal(await page.locator('.id-thumb.flagged').count(), 1);
+    assert.match((await page.locator('.id-banner.quality').textContent()) ?? '', /^⚠ 1 of 3 layers flagged: 1 saturated \(SID shown as a lower bound "≥"\), hover/);
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'report-quality.png'), fullPage: true });
+    const csv = (await download(page, 'Export CSV')).toString('utf8').split('\r\n');
+    assert.match(csv[0], /,sid_quality,sid_is_lower_bound,sid_quality_reason$/);
+    assert.match(csv[1], /,saturated,true,/);
+    assert.deepEqual(watch.problems, []);
+    await page.context().close();
+  });
+
+  await t.test('a skipped layer: its row and tile say skipped and why; the header counts it; the run is complete', async () => {
+    const report = sampleReport({ finishedLayers: 3, status: 'complete' });
+    const skipped = report.layers.splice(1, 1)[0].name;
+    report.skippedLayers = [{ name: skipped, reason: 'its output does not change when the input changes (delta_f^2 = 0), so SID is undefined' }];
+    const { page, watch } = await openReport(browser, path.join(dir, 'skipped.html'), report);
+    await page.waitForSelector('.id-app[data-rendered="complete"]');
+    assert.match((await page.locator('td.skipped').textContent()) ?? '', /^skipped: its output does not change .*delta_f\^2 = 0/);
+    assert.equal(await page.locator('.id-thumb .id-pending').filter({ hasText: /^skipped$/ }).count(), 1);
+    assert.match((await page.locator('.id-meta').textContent()) ?? '', /2 of 3, 1 skipped/);
+    assert.equal(await page.locator('.id-badge').textContent(), 'complete');
     assert.deepEqual(watch.problems, []);
     await page.context().close();
   });

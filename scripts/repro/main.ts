@@ -168,7 +168,8 @@ function jobsOf(p: Planned, opts: Options): Job[] {
       const report = path.join(dir, `${slug(model.name)}${kind === 'ru' ? '.ru' : ''}.report.json`);
       const images = kind === 'ru' ? p.ruImages.map(rel).join(',') : rel(p.images);
       const args = ['analyze', rel(file), '--images', images, '--layers', layers.join(','), '--metrics', metrics.join(','), ...extra, ...common,
-        '--workers', 'auto', '--out', rel(report), '--quiet'];
+        // --reuse is the repro's own (whole reports); the CLI's per-layer resume would hide the analysis time.
+        '--workers', 'auto', '--no-resume', '--out', rel(report), '--quiet'];
       return { family: p, model, kind, file, report, argsFile: report.replace(/\.report\.json$/, '.args.json'), args, layers };
     };
     const jobs = [make('main', p.spec.layers, ['sid', ...(p.boxes ? ['concentration'] : [])], p.boxes ? ['--boxes', rel(p.boxes)] : [])];

@@ -76,7 +76,21 @@ export interface LayerAgg {
   /** Per-image optimisations that stopped at maxSteps instead of converging (SID). */
   maxSteps: number;
   optimisations: number;
+  /**
+   * Schema 3: per-image values left out of `sid` / `ru` because their quality verdict says they are not a
+   * measurement (LEFT_OUT_VERDICTS). Absent = none (and in older reports, which carry no verdicts).
+   */
+  flagged?: { sid: number; ru: number };
 }
+
+/**
+ * Verdicts whose values are left out of the statistics and the verdicts: the constraint does not hold (ratio-off),
+ * or the value is only a lower bound (saturated, at-bound). A not-converged value still meets the constraint (its
+ * level is calibrated) and stays in; those are counted by the step-limit line of each finding.
+ */
+export const LEFT_OUT_VERDICTS: readonly string[] = ['ratio-off', 'saturated', 'at-bound'];
+const leftOut = (q: unknown): boolean =>
+  !!q && typeof q === 'object' && LEFT_OUT_VERDICTS.includes(String((q as { verdict?: unknown }).verdict));
 
 export type LayerAggs = Record<string, LayerAgg>;
 
@@ -97,10 +111,17 @@ export function aggregateReport(report: Report, layers: string[]): LayerAggs {
     const ru: Record<string, number> = {};
     const conc: Record<string, number> = {};
     let maxSteps = 0;
+    const flagged = { sid: 0, ru: 0 };
     for (const p of layer.perImage ?? []) {
       const key = imageKey(report, p.image);
-      if (isNum(p.sidMean)) sid[key] = p.sidMean;
-      if (isNum(p.ruMean)) ru[key] = p.ruMean;
+      if (isNum(p.sidMean)) {
+        if (leftOut(p.quality)) flagged.sid++;
+        else sid[key] = p.sidMean;
+      }
+      if (isNum(p.ruMean)) {
+        if (leftOut(p.ru?.quality)) flagged.ru++;
+        else ru[key] = p.ruMean;
+      }
       if (isNum(p.concentration)) conc[key] = p.concentration;
       if (p.stopReason === 'maxSteps') maxSteps++;
     }
@@ -112,6 +133,7 @@ export function aggregateReport(report: Report, layers: string[]): LayerAggs {
       concentration: statOf(conc),
       maxSteps,
       optimisations: (layer.perImage ?? []).length,
+      ...(flagged.sid || flagged.ru ? { flagged } : {}),
     };
   }
   return out;
@@ -137,6 +159,7 @@ export function mergeRu(main: LayerAggs, ru: LayerAggs): LayerAggs {
     if (!agg.ru) continue;
     const base = out[name] ?? { sid: agg.sid, ru: null, ruPsnr: null, concentration: null, maxSteps: agg.maxSteps, optimisations: agg.optimisations };
     out[name] = { ...base, ru: agg.ru, ruPsnr: agg.ruPsnr };
+    if (agg.flagged?.ru) out[name].flagged = { sid: base.flagged?.sid ?? 0, ru: agg.flagged.ru };
   }
   return out;
 }
@@ -748,6 +771,8 @@ function testsTable(verdict: Verdict): string {
 function qualityLine(family: FamilySpec, models: ModelResult[]): string {
   let maxSteps = 0;
   let total = 0;
+  let sidOut = 0;
+  let ruOut = 0;
   const poor: string[] = [];
   for (const r of models) {
     for (const l of family.layers) {
@@ -755,10 +780,15 @@ function qualityLine(family: FamilySpec, models: ModelResult[]): string {
       if (!a) continue;
       maxSteps += a.maxSteps;
       total += a.optimisations;
+      sidOut += a.flagged?.sid ?? 0;
+      ruOut += a.flagged?.ru ?? 0;
       if (isNum(a.ruPsnr) && a.ruPsnr < POOR_DECODER_PSNR) poor.push(`${r.spec.name}/${l} (${a.ruPsnr.toFixed(1)} dB)`);
     }
   }
   const parts = [`${maxSteps} of ${total} SID optimisations stopped at the step limit instead of converging.`];
+  if (sidOut || ruOut) {
+    parts.push(`Left out of the statistics and verdicts as not measurements (ratio off α ± 5 %, or a lower bound at σ_max): ${sidOut} SID value${sidOut === 1 ? '' : 's'}${ruOut ? ` and ${ruOut} RU value${ruOut === 1 ? '' : 's'}` : ''}.`);
+  }
   if (poor.length) parts.push(`RU decoders below ${POOR_DECODER_PSNR} dB (⚠, left out of the RU verdicts): ${poor.join(', ')}.`);
   return parts.join(' ');
 }

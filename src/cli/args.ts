@@ -9,12 +9,14 @@ import type { ImageOptions } from '../engine/geometry';
 import type { AnalyzeParams } from '../protocol';
 import type { BackendChoice } from '../engine/backend';
 import { parseShard, type ShardSpec } from '../engine/shards';
+import { RECOMMENDED_LAYERS } from '../engine/resolveLayers';
 
 export const USAGE = `infodiscard — how much of the input each layer of a trained network discards (SID, Ma et al. 2019)
 
 Usage:
   infodiscard analyze <model.json> --images <files|folder> [options]
-  infodiscard layers <model.json>          list the layers that can be analysed, with output shapes
+  infodiscard layers <model.json>          list the layers that can be analysed, with output shapes; * marks the
+                                           recommended ones (block outputs), the default of analyze
   infodiscard analyze <model.json> --images <…> --shard I/N --out <parts folder> [options]
                                            only shard I (0 … N-1) of the analysis's jobs: one part file, for a
                                            Slurm job array or a Kubernetes Indexed Job (docs/cluster.md)
@@ -30,7 +32,8 @@ Usage:
 Options for analyze:
   --images <paths>       PNG, JPEG, BMP, GIF, TIFF or WebP files or folders, comma-separated or repeated
                          (required); a folder's files that cannot be read are named in one warning
-  --layers a,b           layers to analyse, in model order (default: all)
+  --layers a,b           layers to analyse, in model order; "all" for every layer (default: the recommended set,
+                         the block outputs marked * by "infodiscard layers")
   --out <report.json>    report file, written after every layer (default: infodiscard-report.json)
   --html <report.html>   also write a self-contained HTML page with the charts and heatmaps
   --seed N               random seed (default ${DEFAULT_SETTINGS.seed})
@@ -45,8 +48,19 @@ Options for analyze:
   --sigma-max S          upper bound of sigma in pixel units (default ${DEFAULT_SETTINGS.sigmaMax})
   --sigma-grid N         learn an N x N grid of sigmas, upsampled to the image (default: one per pixel)
   --learning-rate R      Adam step on log-sigma (default ${DEFAULT_SETTINGS.learningRate})
-  --input-range lo,hi    model input = lo + (hi-lo) * pixel, pixels in [0,1] (default 0,1)
+
+Preprocessing (how [0,1] pixels become model input; default: the model's stored profile, else what the model file
+says (a Rescaling layer, ONNX metadata, a torchvision-style graph), else [0,1]):
+  --preset NAME          0,1 | 0,255 | -1,1 (write --preset=-1,1) | imagenet (torchvision mean/std) | caffe-bgr
+                         (BGR, 0-255 minus the Caffe mean); [0,1] [0,255] [-1,1] work too when quoted
+  --input-range lo,hi    model input = lo + (hi-lo) * pixel, pixels in [0,1]
   --normalize m/s        model input = (pixel - m) / s, per channel: 0.485,0.456,0.406/0.229,0.224,0.225
+  --bgr                  the model reads channels as BGR (mean/std then in B,G,R order)
+  --force                analyse even when the outputs look degenerate at this preprocessing (the check runs
+                         the model at [0,1], 0-255, [-1,1] and ImageNet first; without --force a profile that
+                         gives the same or uniform outputs for every image, when another does not, exits 2)
+                         Profiles are stored per model as preprocessing/<model>-<sha12>.preprocessing.json in
+                         the reports folder (the extension writes them; the CLI reads ./.infodiscard and the --out folder)
   --input-size HxW       image size for models that accept any size
   --resize M             how images fit the model input: stretch (default; aspect ratio not kept),
                          center-crop (torchvision's Resize + CenterCrop: use it for torchvision models) or
@@ -58,6 +72,8 @@ Options for analyze:
   --warm-start           start the SID search from that map instead of a flat sigma
   --shard I/N            run shard I of N (0-based) and write <out>/shard-I-of-N.json; --out is then a folder
                          (default infodiscard-parts); a rerun skips its finished jobs, a finished shard exits
+  --output-softmax       analyse an output layer's softmax probabilities as they are (default: its pre-softmax
+                         scores, where the loader finds them: probabilities are heavy-tailed under noise)
   --workers N            worker processes analysing layers (and a layer's images) in parallel: a number, or
                          auto = one per core (default auto; 1 = in this process); the report is the same
 
@@ -73,6 +89,8 @@ Metrics (SID always runs; add the others):
   --boxes <file.json>    concentration: object regions, {"image.png": {"bbox": [x, y, w, h]}} or {"mask": "m.png"}
   --box x,y,w,h          concentration: one box (original-image pixels) for images the --boxes file leaves out
   --target-class N       baselines: the output unit to explain (default: each image's top prediction)
+  --no-resume            recompute every layer (default: reuse the layers the report at --out already has for this
+                         model, these settings and images, and compute only the rest)
   --quiet                no progress display
   -h, --help             this help
   -v, --version          version
@@ -89,6 +107,8 @@ export interface AnalyzeArgs {
   /** --resize / --transparency, when given. */
   imageOptions?: ImageOptions;
   quiet: boolean;
+  /** Reuse the layers of the report already at --out (false: --no-resume). */
+  resume: boolean;
   settings: SettingsInput;
   /** Worker processes for the layers (1: analyse in this process). */
   workers: number | 'auto';
@@ -99,6 +119,8 @@ export interface AnalyzeArgs {
   boxesFile?: string;
   defaultRegion?: ObjectRegion;
   targetClass?: number;
+  /** Preprocessing flags: --preset, --bgr (--input-range/--normalize are in settings), --force. */
+  preprocessing: { preset?: string; bgr: boolean; force: boolean; explicit: boolean };
 }
 
 export interface LayersArgs {
@@ -112,7 +134,8 @@ export function analyzeParams(args: AnalyzeArgs): AnalyzeParams {
   return {
     modelPath: args.model,
     images: args.images,
-    layers: args.layers,
+    // The CLI's default is the recommended set (the engine's, for other callers, is every layer).
+    layers: args.layers ?? [RECOMMENDED_LAYERS],
     settings: args.settings,
     inputSize: args.inputSize,
     ...(args.imageOptions ? { imageOptions: args.imageOptions } : {}),
@@ -122,6 +145,7 @@ export function analyzeParams(args: AnalyzeArgs): AnalyzeParams {
     defaultRegion: args.defaultRegion,
     targetClass: args.targetClass,
     reportPath: args.out,
+    ...(args.resume ? {} : { resume: false }),
   };
 }
 
@@ -173,6 +197,9 @@ export function parseCli(argv: string[]): CliArgs {
         'learning-rate': { type: 'string' },
         'input-range': { type: 'string' },
         normalize: { type: 'string' },
+        preset: { type: 'string' },
+        bgr: { type: 'boolean' },
+        force: { type: 'boolean' },
         'input-size': { type: 'string' },
         resize: { type: 'string' },
         transparency: { type: 'string' },
@@ -192,7 +219,9 @@ export function parseCli(argv: string[]): CliArgs {
         shard: { type: 'string' },
         preview: { type: 'boolean' },
         'warm-start': { type: 'boolean' },
+        'output-softmax': { type: 'boolean' },
         quiet: { type: 'boolean' },
+        'no-resume': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -229,6 +258,10 @@ export function parseCli(argv: string[]): CliArgs {
     if (parts.length !== 2) throw new UserError(`expects mean/std, e.g. 0.485,0.456,0.406/0.229,0.224,0.225, got "${v.normalize}"`, '--normalize');
     normalize = { mean: numberList(parts[0], '--normalize'), std: numberList(parts[1], '--normalize') };
   }
+  if (v.preset !== undefined && (inputRange || normalize)) {
+    throw new UserError(`give either --preset or ${inputRange ? '--input-range' : '--normalize'}, not both`, '--preset');
+  }
+  if (inputRange && normalize) throw new UserError('give either --input-range or --normalize, not both', '--normalize');
   let inputSize: [number, number] | undefined;
   if (v['input-size'] !== undefined) {
     const m = /^(\d+)x(\d+)$/.exec(v['input-size']);
@@ -289,12 +322,19 @@ export function parseCli(argv: string[]): CliArgs {
     inputSize,
     ...(Object.keys(imageOptions).length > 0 ? { imageOptions } : {}),
     quiet: !!v.quiet,
+    resume: !v['no-resume'],
     workers: parseWorkers(v.workers),
     trainImages: v['train-images'] ? list(v['train-images']) : undefined,
     decoderCacheDir: v['decoder-cache'],
     boxesFile: v.boxes,
     defaultRegion: v.box !== undefined ? parseBoxFlag(v.box) : undefined,
     targetClass,
+    preprocessing: {
+      preset: v.preset,
+      bgr: !!v.bgr,
+      force: !!v.force,
+      explicit: v.preset !== undefined || inputRange !== null || normalize !== null,
+    },
     settings: {
       alpha: num(v.alpha, '--alpha', d.alpha),
       tau: num(v.tau, '--tau', d.tau),
@@ -313,6 +353,7 @@ export function parseCli(argv: string[]): CliArgs {
       decoder,
       preview: !!v.preview,
       warmStart: !!v['warm-start'],
+      ...(v['output-softmax'] ? { outputSoftmax: true } : {}),
     },
   };
 }

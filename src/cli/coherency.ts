@@ -8,6 +8,8 @@
  * parsed by the analyze command's parser, so the two commands accept the same analysis options.
  */
 import path from 'node:path';
+import { profileSettings } from '../engine/preprocessing/presets';
+import { explicitOrStoredProfile } from './preprocessing';
 import { parseArgs } from 'node:util';
 import { checkCoherency, DEFAULT_COHERENCY_FACTOR, formatCoherencyTable, writeCoherencyResult, type CoherencyPhase } from '../engine/coherency';
 import { CancelledError, UserError, isUserError } from '../engine/errors';
@@ -119,7 +121,13 @@ export async function runCoherency(argv: string[]): Promise<number> {
   }
   const controller = abortOnInterrupt('Cancelling');
   // No report file: the result (with both reports) goes to --out.
-  const { reportPath: _reportPath, ...analysis } = analyzeParams(args.analyze);
+  // The preprocessing flags (--preset, --bgr) or the model's stored profile, as analyze uses them (no check here:
+  // both runs see the same inputs, and the numerical check of the rescale runs first).
+  const given = await explicitOrStoredProfile(args.analyze);
+  if (given) args.analyze.settings = { ...args.analyze.settings, ...profileSettings(given.profile) };
+  const { reportPath: _reportPath, ...params } = analyzeParams(args.analyze);
+  // The check compares every layer unless --layers says otherwise (the recommended default is analyze's).
+  const analysis = { ...params, layers: args.analyze.layers };
   const quiet = args.analyze.quiet;
   const onEvent = progressPrinter(process.stderr, quiet);
   let result;

@@ -9,6 +9,7 @@ import { analyze } from '../engine/analyze';
 import { selectBackend } from '../engine/backend';
 import { CancelledError, isUserError } from '../engine/errors';
 import { loadModel } from '../engine/loaders';
+import { recommendedFor } from '../engine/recommendedLayers';
 import type { Report } from '../engine/report';
 import { readReport } from '../engine/reportFile';
 import { VERSION } from '../engine/version';
@@ -21,6 +22,7 @@ import { abortOnInterrupt } from './interrupt';
 import { runMerge } from './merge';
 import { runCompareCheckpoints } from './checkpoints';
 import { runShard } from './shard';
+import { resolveAndCheck } from './preprocessing';
 
 function writeHtml(file: string, report: Report): void {
   mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
@@ -36,7 +38,10 @@ async function runAnalyze(args: AnalyzeArgs): Promise<number> {
   }
   const controller = abortOnInterrupt('Cancelling (the finished layers stay in the report)');
   let report: Report | undefined;
-  const onProgress = progressPrinter(process.stderr, args.quiet);
+  const onProgress = progressPrinter(process.stderr, args.quiet, { recommended: args.layers === undefined });
+  // Which preprocessing, and whether the model's outputs look sane with it, before the long run.
+  const { settings } = await resolveAndCheck(args, (line) => process.stdout.write(`${line}\n`));
+  args = { ...args, settings };
   try {
     const workers = args.workers === 'auto' ? coreCount() : args.workers;
     report = workers > 1
@@ -63,9 +68,12 @@ async function runLayers(model: string, backend: AnalyzeArgs['settings']['backen
   try {
     const { height, width, channels, flat } = m.input;
     process.stdout.write(`${m.path} (${m.format}), input ${height ?? '?'}x${width ?? '?'}x${channels}${flat ? ' (flattened)' : ''}\n`);
+    const rec = recommendedFor(m);
     for (const l of m.layers) {
-      process.stdout.write(`  ${l.name.padEnd(32)} ${l.kind.padEnd(22)} [${l.outputShape.map((d) => d ?? '?').join(', ')}]\n`);
+      const mark = rec.reasons.has(l.name) ? `  * recommended: ${rec.reasons.get(l.name)}` : '';
+      process.stdout.write(`${mark ? '* ' : '  '}${l.name.padEnd(32)} ${l.kind.padEnd(22)} [${l.outputShape.map((d) => d ?? '?').join(', ')}]${mark}\n`);
     }
+    process.stdout.write(`* ${rec.names.length} of ${m.layers.length} layers recommended (block outputs): the default of "analyze"; --layers all analyses every layer\n`);
   } finally {
     m.dispose();
   }

@@ -20,6 +20,7 @@ import { analysisKey, assignShards, layersOf, hashJson, partName, parsePart, sha
 import { VERSION } from '../engine/version';
 import { writeJsonAtomic } from '../engine/shardFiles';
 import { analyzeParams, type AnalyzeArgs } from './args';
+import { resolveAndCheck } from './preprocessing';
 
 /** What decides the shard's results: the model's bytes, the images (path, size, mtime), every option, N. */
 async function runKeyOf(args: AnalyzeArgs, images: string[], count: number): Promise<string> {
@@ -37,11 +38,12 @@ async function runKeyOf(args: AnalyzeArgs, images: string[], count: number): Pro
   return hashJson([VERSION, model, params, files, count]);
 }
 
-function readJob(file: string): Report | undefined {
+/** A job's finished report: its layer's result, or the layer skipped (δ_f² = 0, not differentiable …). */
+function readJob(file: string, layer: string): Report | undefined {
   if (!existsSync(file)) return undefined;
   try {
     const r = readReport(file);
-    return r.status === 'complete' && r.layers.length === 1 ? r : undefined;
+    return r.status === 'complete' && (r.layers.length === 1 || !!r.skippedLayers?.some((s) => s.name === layer)) ? r : undefined;
   } catch {
     return undefined;
   }
@@ -52,7 +54,8 @@ async function planShardJobs(args: AnalyzeArgs, imageCount: number): Promise<Sha
   await selectBackend(args.settings.backend);
   const model = await loadModel(args.model);
   try {
-    const layers = resolveLayers(model, args.layers);
+    // The layers a one-process run resolves (default: the recommended set).
+    const layers = resolveLayers(model, analyzeParams(args).layers);
     const depths = layers.map((name) => model.layers.findIndex((l) => l.name === name));
     const height = model.input.height ?? args.inputSize?.[0] ?? 1;
     const width = model.input.width ?? args.inputSize?.[1] ?? 1;
@@ -72,6 +75,9 @@ export async function runShard(args: AnalyzeArgs, shard: ShardSpec, signal: Abor
   if (existsSync(dir) && !statSync(dir).isDirectory()) throw new UserError('is a file; with --shard, --out names the folder for the part files', args.out);
   const partFile = path.join(dir, partName(shard));
   const images = collectImages(args.images).paths;
+  // The preprocessing every shard resolves alike (flags, stored profile, the model file), checked as a run is.
+  const { settings } = await resolveAndCheck(args, say);
+  args = { ...args, settings };
   const runKey = await runKeyOf(args, images, shard.count);
   if (existsSync(partFile)) {
     const part = parsePart(readFileSync(partFile, 'utf8'), partFile);
@@ -100,7 +106,7 @@ export async function runShard(args: AnalyzeArgs, shard: ShardSpec, signal: Abor
   for (const [k, j] of mine.entries()) {
     const job = jobs[j];
     const what = `job ${j} (${job.layer}${job.images ? `, image ${job.images.join(',')}` : ''}), ${k + 1} of ${mine.length}`;
-    let report = readJob(jobFile(j));
+    let report = readJob(jobFile(j), job.layer);
     if (report) {
       reused++;
       say(`${what}: finished by an earlier run`);
@@ -109,6 +115,8 @@ export async function runShard(args: AnalyzeArgs, shard: ShardSpec, signal: Abor
         ...params,
         layers: [job.layer],
         analysedLayers: layersOf(jobs),
+        // The job files are this command's own resume: a finished job is read back above, never recomputed.
+        resume: false,
         ...(job.images ? { imageIndices: job.images } : {}),
         reportPath: jobFile(j),
         signal,
@@ -124,13 +132,15 @@ export async function runShard(args: AnalyzeArgs, shard: ShardSpec, signal: Abor
     header ??= report;
     seconds += report.seconds;
     for (const p of report.run?.processes ?? []) processes.set(p.pid, Math.max(processes.get(p.pid) ?? 0, p.peakRssMB));
-    results.push({ job: j, result: report.layers[0] });
+    const skipped = report.skippedLayers?.find((x) => x.name === job.layer);
+    results.push({ job: j, ...(report.layers[0] ? { result: report.layers[0] } : {}), ...(skipped ? { skipped } : {}) });
   }
   processes.set(process.pid, Math.max(processes.get(process.pid) ?? 0, peakRssMB()));
   const report: Report = {
     ...header!,
     status: 'complete',
     layers: [],
+    skippedLayers: [],
     requestedLayers: layersOf(jobs),
     seconds,
     run: { processes: [...processes].map(([pid, peakRssMB]) => ({ pid, peakRssMB })) },

@@ -7,15 +7,16 @@
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from './backend';
-import { CancelledError, UserError, isUserError } from './errors';
+import { CancelledError, SkipLayerError, UserError, isUserError } from './errors';
 import type { EventSink } from './events';
 import { collectImages, loadImages, skippedFilesWarning, type ImageOptions, type PreparedImage } from './images';
-import { makeInputMapping } from './inputMapping';
+import { makeInputMapping, mappingOptions } from './inputMapping';
 import { loadModel, type LoadedModel } from './loaders';
 import { resolveLayers } from './resolveLayers';
 import { meanStd, SCHEMA_VERSION, type LayerResult, type ObjectRegion, type Report } from './report';
 import { peakRssMB } from './runStats';
-import { writeReport } from './reportFile';
+import { readReport, writeReport } from './reportFile';
+import { planResume, type ResumePlan } from './resume';
 import { DEFAULT_DECODER, validateSettings, type SettingsInput } from './settings';
 import { learnSid, type SidResult } from './sid';
 import { previewSigma, type PreviewResult } from './preview';
@@ -26,6 +27,7 @@ import { layerRu, type DecoderSource } from './ru/layerRu';
 import { hashImages } from './ru/decoderCache';
 import { mapRows, searchOptions, type LayerJob } from './layerJob';
 import { mixSeed } from './rng';
+import { layerQuality, ruQuality, sidQuality } from './quality';
 import { bytesPerSample, passSize } from './sampleBatch';
 import { VERSION } from './version';
 
@@ -64,6 +66,13 @@ export interface AnalyzeRequest {
    */
   imageIndices?: number[];
   /**
+   * Resume (default on): layers that the report already at `resumeFrom` (default `reportPath`) has, for this model,
+   * these settings and these images exactly, are taken over (marked reused) instead of computed. Off with false,
+   * and always off with prepareModel (the weights in memory are not the file's).
+   */
+  resume?: boolean;
+  resumeFrom?: string;
+  /**
    * The whole analysis's layers when this call analyses part of them (a job of --workers or --shard): BatchNorm
    * folding then keeps the convs that any of them analyses, so each layer is computed exactly as in a whole run.
    */
@@ -86,6 +95,7 @@ async function withLayerContext<T>(layer: string, modelPath: string, run: () => 
   try {
     return await run();
   } catch (e) {
+    if (e instanceof SkipLayerError) throw e;
     if (isUserError(e) && !e.file) throw new UserError(`layer "${layer}": ${e.message}`, modelPath);
     const msg = e instanceof Error ? e.message : String(e);
     const kernel = /Kernel '(\w+)' not registered for backend '(\w+)'/.exec(msg);
@@ -96,9 +106,7 @@ async function withLayerContext<T>(layer: string, modelPath: string, run: () => 
       );
     }
     const grad = /gradient function not found for (\w+)/.exec(msg);
-    if (grad) {
-      throw new UserError(`layer "${layer}" uses the op ${grad[1]}, which TensorFlow.js cannot differentiate; analyse a layer before it`, modelPath);
-    }
+    if (grad) throw new SkipLayerError(`it uses the op ${grad[1]}, which TensorFlow.js cannot differentiate`);
     throw e;
   }
 }
@@ -132,6 +140,16 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
   const imagePaths = collected.paths;
   const backend = await selectBackend(settingsIn.backend);
   const model = await loadModel(req.modelPath);
+  // The earlier report at this output, read before this run's first write replaces it (resume).
+  const resumeFrom = req.resumeFrom ?? req.reportPath;
+  let previous: Report | undefined;
+  if (req.resume !== false && !req.prepareModel && resumeFrom) {
+    try {
+      previous = readReport(resumeFrom);
+    } catch {
+      previous = undefined; // none yet, or not a report: nothing to resume
+    }
+  }
   let report: Report | undefined;
   try {
     await req.prepareModel?.(model);
@@ -157,7 +175,7 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
       const extra = train.paths.filter((p) => !seen.has(path.resolve(p)));
       trainPixels = [...images.map((im) => im.pixels), ...loadImages(extra, height, width, channels, imageOptions).map((im) => im.pixels)];
     }
-    const mapping = makeInputMapping({ inputRange: settingsIn.inputRange, normalize: settingsIn.normalize }, channels);
+    const mapping = makeInputMapping(mappingOptions(settingsIn), channels);
     // A preprocessing profile, when one is in force, states the resize mode and alpha handling the images went through.
     const settings = {
       ...settingsIn,
@@ -197,29 +215,64 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
       report!.run!.processes = [{ pid: process.pid, peakRssMB: peakRssMB() }];
       if (req.reportPath) writeReport(req.reportPath, report!);
     };
-    save();
-    emit({ type: 'started', layers, images: images.length, backend });
-    const skipped = skippedFilesWarning(skippedFiles);
-    if (skipped) emit({ type: 'warning', message: skipped });
-    for (const message of regions.warnings) emit({ type: 'warning', message });
-
     const byName = new Map(model.layers.map((l) => [l.name, l]));
     const chosen = req.imageIndices ?? images.map((_, i) => i);
     for (const i of chosen) {
       if (!Number.isInteger(i) || i < 0 || i >= images.length) throw new Error(`analyze: image index ${i} is not one of the ${images.length} images`);
     }
+    const resume: ResumePlan = planResume(previous, { sha256: model.sha256, settings, images: report.images, layers, imageIndices: chosen });
+    report.skippedLayers = [];
+    const order = new Map(layers.map((name, i) => [name, i]));
+    save();
+    emit({ type: 'started', layers, images: images.length, backend, ...(resume.reuse.size > 0 ? { reused: [...resume.reuse.keys()] } : {}) });
+    if (resume.reason) emit({ type: 'warning', message: resume.reason });
+    const skipped = skippedFilesWarning(skippedFiles);
+    if (skipped) emit({ type: 'warning', message: skipped });
+    for (const message of regions.warnings) emit({ type: 'warning', message });
     const decoders: DecoderSource = {
       settings: settings.decoder ?? DEFAULT_DECODER,
       trainPixels,
       trainingPixelsHash: trainPixels.length > 0 ? hashImages(trainPixels) : '',
       cacheDir: req.decoderCacheDir ?? (req.reportPath ? path.join(path.dirname(path.resolve(req.reportPath)), 'decoders') : undefined),
     };
+    const finish = (result: LayerResult, index: number) => {
+      report!.layers.push(result);
+      report!.layers.sort((a, b) => order.get(a.name)! - order.get(b.name)!);
+      report!.run!.firstLayerSeconds ??= (performance.now() - t0) / 1000;
+      save();
+      emit({ type: 'layerDone', layer: result.name, index, total: layers.length, result });
+    };
     for (const [index, name] of layers.entries()) {
+      const reused = resume.reuse.get(name);
+      if (reused) {
+        finish(reused, index);
+        continue;
+      }
       emit({ type: 'layerStarted', layer: name, index, total: layers.length });
+      try {
+        // The whole layer in the layer's context: the memory probe (sampleBatch) runs a gradient pass too.
+        finish(await withLayerContext(name, model.path, () => analyzeLayer(index, name)), index);
+      } catch (e) {
+        if (!(e instanceof SkipLayerError)) throw e;
+        report.skippedLayers.push({ name, reason: e.reason });
+        save();
+        emit({ type: 'layerSkipped', layer: name, index, total: layers.length, reason: e.reason });
+        emit({ type: 'warning', layer: name, message: `skipped: ${e.reason}` });
+      }
+    }
+    report.status = 'complete';
+    save();
+    emit({ type: 'done', report });
+    return report;
+
+    async function analyzeLayer(index: number, name: string): Promise<LayerResult> {
       // Seeds derive from the layer's place in the model, not in the request: a layer's result does not depend on
       // which other layers were asked for (or on which worker process ran it).
       const seedIndex = model.layers.findIndex((l) => l.name === name);
-      const probe = model.probe(name);
+      // An output layer's softmax probabilities are heavy-tailed under noise (a rare flip of the prediction dominates
+      // E||f' - f||^2): by default its pre-softmax scores are analysed where the loader finds them, as the baselines do.
+      const logits = settings.outputSoftmax ? null : (model.logitsOf?.(name) ?? null);
+      const probe = logits ? logits.probe : model.probe(name);
       // Large inputs: split each step's noise samples into passes that fit the memory budget (same answer).
       const sampleBatch = settings.sampleBatch ?? (settings.preview ? undefined : passSize(settings.samples, await bytesPerSample(probe, height, width, channels)));
       const job: LayerJob = { model, name, index: seedIndex, probe, images, height, width, channels, mapping, settings, sampleBatch, signal: req.signal, emit };
@@ -245,7 +298,7 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
           });
           return { ...warm, seconds: first.seconds + warm.seconds };
         });
-        perImage.push({
+        const entry: LayerResult['perImage'][number] = {
           image: imageIndex,
           sidMean: r.sidMean,
           map: mapRows(r.map, height, width),
@@ -258,7 +311,9 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
           deltaF2: r.deltaF2,
           deltaF2RelSe: r.deltaF2RelSe,
           stopReason: r.stopReason,
-        });
+        };
+        entry.quality = sidQuality(entry, settings);
+        perImage.push(entry);
       }
       const means = meanStd(perImage.map((p) => p.sidMean));
       const info = byName.get(name)!;
@@ -268,6 +323,8 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
         outputShape: info.outputShape,
         sid: { mean: means.mean, std: means.std, total: (means.mean * height * width * channels) },
         perImage,
+        quality: layerQuality(perImage.map((p) => p.quality)),
+        ...(logits ? { feature: { kind: 'logits' as const, note: logits.note } } : {}),
       };
       if (metrics.has('concentration')) {
         for (const p of perImage) {
@@ -279,17 +336,15 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
         }
         result.concentration = summarizeConcentration(perImage.map((p) => p.concentration));
       }
-      if (metrics.has('ru')) result.ru = await withLayerContext(name, model.path, () => layerRu(job, perImage, decoders));
+      if (metrics.has('ru')) {
+        result.ru = await withLayerContext(name, model.path, () => layerRu(job, perImage, decoders));
+        // The RU code passes its at-bound share where it measures one; without it only the ratio and steps are judged.
+        for (const p of perImage) if (p.ru && !p.ru.quality) p.ru.quality = ruQuality(p.ru, p.ru.atBound ?? 0, settings);
+        result.ruQuality = layerQuality(perImage.map((p) => p.ru?.quality));
+      }
       if (metrics.has('baselines')) result.baselines = await withLayerContext(name, model.path, () => layerBaselines(job, perImage, req.targetClass));
-      report.layers.push(result);
-      report.run!.firstLayerSeconds ??= (performance.now() - t0) / 1000;
-      save();
-      emit({ type: 'layerDone', layer: name, index, total: layers.length, result });
+      return result;
     }
-    report.status = 'complete';
-    save();
-    emit({ type: 'done', report });
-    return report;
   } catch (e) {
     if (report) {
       report.status = e instanceof CancelledError ? 'cancelled' : 'failed';

@@ -32,7 +32,7 @@ import { analyze, type AnalyzeRequest } from './analyze';
 import { selectBackend } from './backend';
 import { CancelledError, UserError } from './errors';
 import { collectImagePaths, loadImages } from './images';
-import { makeInputMapping, toModelUnits } from './inputMapping';
+import { makeInputMapping, mappingOptions, toModelUnits } from './inputMapping';
 import { loadModel, type LoadedModel } from './loaders';
 import { checkRescaleFactor, isConvKind } from './loaders/rescale';
 import type { RescaledPair } from './loaders/types';
@@ -180,7 +180,7 @@ async function verifyRescale(req: CoherencyRequest, factor: number, layersToMeas
       alpha: req.imageOptions?.alpha ?? settings.preprocessing?.alpha,
       pad: req.imageOptions?.pad,
     });
-    const mapping = makeInputMapping({ inputRange: settings.inputRange, normalize: settings.normalize }, channels);
+    const mapping = makeInputMapping(mappingOptions(settings), channels);
     const inputs = images.map((im) => toModelUnits(im.pixels, mapping));
     const output = model.layers[model.layers.length - 1].name;
     // Every requested layer (or every layer of a small model; in a large one `first` and the 16 after it, which

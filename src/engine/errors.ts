@@ -20,3 +20,20 @@ export class CancelledError extends Error {
     this.name = 'CancelledError';
   }
 }
+
+/**
+ * A layer that cannot be analysed on its own terms (its output does not change under noise, or TensorFlow.js
+ * cannot differentiate it): the analysis skips it, records `reason` in report.skippedLayers and goes on.
+ */
+export class SkipLayerError extends UserError {
+  constructor(readonly reason: string) {
+    super(reason);
+    this.name = 'SkipLayerError';
+  }
+}
+
+/** The reason recorded when a layer's feature does not move under the pixel noise. */
+export const ZERO_RESPONSE_REASON = 'its output does not change when the input changes (delta_f^2 = 0), so SID is undefined';
+
+/** The reason recorded when a layer's feature is not finite under the pixel noise (NaN or Infinity). */
+export const NON_FINITE_REASON = 'its output is not finite (NaN or Infinity) under the pixel noise, so SID is undefined; check the input range';

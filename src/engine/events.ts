@@ -2,7 +2,8 @@
 import type { LayerResult, Report } from './report';
 
 export type AnalysisEvent =
-  | { type: 'started'; layers: string[]; images: number; backend: string }
+  /** `reused`: layers taken over from the earlier report at the same output (resume), announced by a layerDone each. */
+  | { type: 'started'; layers: string[]; images: number; backend: string; reused?: string[] }
   | { type: 'layerStarted'; layer: string; index: number; total: number }
   /** One optimisation step of SID or (metric 'ru') of RU; absent metric means SID (schema-1 producers). */
   | { type: 'step'; layer: string; image: number; step: number; maxSteps: number; ratio: number; entropy: number; elapsedMs: number; metric?: 'sid' | 'ru' }
@@ -13,6 +14,8 @@ export type AnalysisEvent =
   /** Something the user should know that does not stop the analysis (a poor decoder, an unmatched box). */
   | { type: 'warning'; layer?: string; message: string }
   | { type: 'layerDone'; layer: string; index: number; total: number; result: LayerResult }
+  /** The layer cannot be analysed (delta_f^2 = 0, not differentiable): recorded in report.skippedLayers, the run goes on. */
+  | { type: 'layerSkipped'; layer: string; index: number; total: number; reason: string }
   | { type: 'done'; report: Report };
 
 export type EventSink = (event: AnalysisEvent) => void;

@@ -4,6 +4,8 @@
  * extension's "Compare Layers Across Models…", which offers each family as a ready-made comparison.
  */
 import path from 'node:path';
+import type { PreprocessingProfile } from './report';
+import { customProfile, presetProfile } from './preprocessing/presets';
 
 export const FINDINGS = ['depth', 'damage', 'compression', 'distillation', 'epochs', 'task'] as const;
 export type Finding = (typeof FINDINGS)[number];
@@ -40,11 +42,15 @@ export interface FamilySpec {
   trainImages?: string;
   /** Optional: input range "lo,hi" passed to the CLI. */
   inputRange?: string;
+  /** Optional: a preprocessing preset name ([0,1], [0,255], [-1,1], imagenet, caffe-bgr); wins over inputRange. */
+  preprocessing?: string;
   /** Optional text shown under the family's heading (e.g. where the models come from, caveats). */
   note?: string;
 }
 
 export interface Manifest {
+  /** Optional: the preprocessing preset of every family that names none (default [0,1], as the models were trained). */
+  preprocessing?: string;
   dataset?: string;
   seed?: number;
   script?: string;
@@ -110,4 +116,18 @@ export function familyInputs(family: FamilySpec, manifest: Pick<Manifest, 'image
     ...(train ? { trainImages: path.resolve(manifestDir, train) } : {}),
     models: family.models.map((spec) => ({ spec, file: path.resolve(manifestDir, spec.file) })),
   };
+}
+
+/**
+ * The preprocessing a family's models are analysed with: the family's preset, else its input range, else the
+ * manifest's preset, else [0,1] (how the shipped models were trained). Never the user's settings: source 'manifest'.
+ */
+export function familyProfile(family: Pick<FamilySpec, 'preprocessing' | 'inputRange'>, manifest: Pick<Manifest, 'preprocessing'> | null): PreprocessingProfile {
+  if (family.preprocessing) return presetProfile(family.preprocessing, 'manifest');
+  if (family.inputRange) {
+    const r = family.inputRange.split(',').map(Number);
+    if (r.length !== 2 || !r.every(Number.isFinite) || !(r[0] < r[1])) throw new Error(`manifest: inputRange "${family.inputRange}" is not lo,hi`);
+    return customProfile({ inputRange: [r[0], r[1]] }, 'manifest');
+  }
+  return presetProfile(manifest?.preprocessing ?? '[0,1]', 'manifest');
 }

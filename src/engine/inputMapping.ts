@@ -1,16 +1,33 @@
 /**
  * How [0,1] pixels map to the model's input: model = pixel * scale[c] + offset[c], per channel. Noise is learnt
  * in pixel units (so figures compare across models) and converted through `scale` before entering the model.
+ * With channel order 'bgr' the model's channel c reads the pixel's channel C-1-c (RGB images, BGR models such as
+ * Caffe's); scale, offset, mean and std are then in the MODEL's channel order (B, G, R). The per-pixel sigma is
+ * shared by a pixel's channels, so only the pixels, never the noise, need the swap.
  */
 import { UserError } from './errors';
-import type { InputMapping } from './report';
+import type { AnalysisSettings, InputMapping } from './report';
 
 export interface MappingOptions {
   inputRange?: [number, number] | null;
   normalize?: { mean: number[]; std: number[] } | null;
+  /** 'bgr': swap the image's RGB channels before the mapping (3-channel models only). Default 'rgb'. */
+  channelOrder?: 'rgb' | 'bgr';
+}
+
+/** The mapping options a run's settings give: range or normalisation, and the profile's channel order. */
+export function mappingOptions(s: Pick<AnalysisSettings, 'inputRange' | 'normalize' | 'preprocessing'>): MappingOptions {
+  return { inputRange: s.inputRange, normalize: s.normalize, channelOrder: s.preprocessing?.channelOrder ?? 'rgb' };
 }
 
 export function makeInputMapping(opts: MappingOptions, channels: number): InputMapping {
+  const m = makeMapping(opts, channels);
+  if (opts.channelOrder !== 'bgr') return m;
+  if (channels !== 3) throw new UserError(`BGR channel order needs a 3-channel model, this one has ${channels}`, '--bgr');
+  return { ...m, description: `${m.description} bgr`, channelOrder: 'bgr' };
+}
+
+function makeMapping(opts: MappingOptions, channels: number): InputMapping {
   if (opts.inputRange && opts.normalize) {
     throw new UserError('give either --input-range or --normalize, not both', '--normalize');
   }
@@ -49,6 +66,14 @@ function perChannel(values: number[], channels: number, what: string): number[] 
 export function toModelUnits(pixels: Float32Array, mapping: InputMapping): Float32Array {
   const c = mapping.scale.length;
   const out = new Float32Array(pixels.length);
+  if (mapping.channelOrder === 'bgr') {
+    // Model channel k reads image channel c-1-k: i - k is the pixel's first value.
+    for (let i = 0; i < pixels.length; i++) {
+      const k = i % c;
+      out[i] = pixels[i - k + (c - 1 - k)] * mapping.scale[k] + mapping.offset[k];
+    }
+    return out;
+  }
   for (let i = 0; i < pixels.length; i++) out[i] = pixels[i] * mapping.scale[i % c] + mapping.offset[i % c];
   return out;
 }

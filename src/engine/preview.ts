@@ -25,7 +25,7 @@
  * far the linearisation is from the layer at the preview's noise level (1 ± Monte-Carlo error for a linear layer).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { CancelledError, UserError } from './errors';
+import { CancelledError, UserError, SkipLayerError, ZERO_RESPONSE_REASON, NON_FINITE_REASON } from './errors';
 import { solveLevel } from './calibrate';
 import { estimateFeatureChange } from './featureChange';
 import { toModelUnits } from './inputMapping';
@@ -124,9 +124,8 @@ export async function previewSigma(input: SidInput, opts: PreviewOptions): Promi
     };
     // delta_f^2 exactly as learnSid draws it (same stream, same stopping rule).
     const df = await estimate(tf.tidy(() => tf.mul(scale, Math.sqrt(opts.tau))) as tf.Tensor4D, mixSeed(opts.seed, 1));
-    if (!(df.mean > 0) || !Number.isFinite(df.mean)) {
-      throw new UserError('its output does not change when the input changes (delta_f^2 = 0), so SID is undefined; leave it out with --layers');
-    }
+    if (!Number.isFinite(df.mean)) throw new SkipLayerError(NON_FINITE_REASON);
+    if (!(df.mean > 0)) throw new SkipLayerError(ZERO_RESPONSE_REASON);
     const deltaF2 = df.mean;
     const budget = opts.alpha * deltaF2;
 

@@ -18,6 +18,8 @@ export interface InputMapping {
   description: string;
   scale: number[];
   offset: number[];
+  /** Schema 3: 'bgr' when the model reads the image's channels reversed (scale/offset are in model order). Absent = rgb. */
+  channelOrder?: 'rgb' | 'bgr';
 }
 
 /**
@@ -103,6 +105,11 @@ export interface AnalysisSettings {
    * src/engine/sampleBatch.ts's budget (all K when they fit). Same answer up to rounding either way.
    */
   sampleBatch?: number;
+  /**
+   * Schema 3: analyse an output layer's softmax probabilities as they are. Absent or false: its pre-softmax scores
+   * (logits) where the loader finds them, recorded per layer in `feature` (CLI --output-softmax).
+   */
+  outputSoftmax?: boolean;
   /** Schema 3: the preprocessing profile the images went through (inputRange/normalize above repeat its mapping). */
   preprocessing?: PreprocessingProfile;
 }

@@ -3,8 +3,9 @@
  * layers, or some images of a layer): the layers in requested order, a layer's images joined and its summaries
  * recomputed from them, the worst status, the first error, and every process's peak memory.
  */
-import { meanStd, type LayerResult, type Report, type ReportStatus, type RunStats } from './report';
+import { meanStd, type LayerResult, type Report, type ReportStatus, type RunStats, type SkippedLayer } from './report';
 import { summarizeConcentration } from './concentration';
+import { layerQuality } from './quality';
 
 const SEVERITY: Record<ReportStatus, number> = { complete: 0, partial: 1, running: 1, cancelled: 2, failed: 3 };
 
@@ -19,6 +20,8 @@ export function mergeLayerParts(parts: readonly LayerResult[], units: number | r
   const perImage = parts.flatMap((p) => p.perImage).sort((a, b) => a.image - b.image);
   const sid = meanStd(perImage.map((p) => p.sidMean));
   const merged: LayerResult = { ...parts[0], sid: { mean: sid.mean, std: sid.std, total: times(sid.mean) }, perImage };
+  if (parts[0].quality) merged.quality = layerQuality(perImage.map((p) => p.quality));
+  if (parts[0].ruQuality) merged.ruQuality = layerQuality(perImage.map((p) => p.ru?.quality));
   if (parts[0].concentration !== undefined) merged.concentration = summarizeConcentration(perImage.map((p) => p.concentration));
   if (parts[0].ru) {
     const ru = meanStd(perImage.map((p) => p.ruMean!));
@@ -77,5 +80,14 @@ export function mergeReports(parts: readonly Report[], requestedLayers: readonly
     requestedLayers: [...requestedLayers],
     seconds: options.seconds,
     run: mergeRunStats(parts, options.firstLayerSeconds),
+    ...mergeSkipped(parts, requestedLayers),
   };
+}
+
+/** The skipped layers of every part, once each, in requested order (absent when no part has the field). */
+function mergeSkipped(parts: readonly Report[], requestedLayers: readonly string[]): Pick<Report, 'skippedLayers'> {
+  if (!parts.some((p) => Array.isArray(p.skippedLayers))) return {};
+  const byName = new Map<string, SkippedLayer>();
+  for (const p of parts) for (const s of p.skippedLayers ?? []) if (!byName.has(s.name)) byName.set(s.name, s);
+  return { skippedLayers: requestedLayers.flatMap((n) => (byName.has(n) ? [byName.get(n)!] : [])) };
 }

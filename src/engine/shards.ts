@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { UserError } from './errors';
-import type { LayerResult, Report } from './report';
+import type { LayerResult, Report, SkippedLayer } from './report';
 import { mergeReports } from './reportMerge';
 
 /** One unit of work: a layer's SID (and metrics) on some images (all when `images` is absent). */
@@ -118,7 +118,7 @@ export interface ShardPart {
   /** The analysis's whole job list (every shard holds the same). */
   jobs: ShardJob[];
   /** The indices into `jobs` this shard ran, each with its result. */
-  results: { job: number; result: LayerResult }[];
+  results: { job: number; result?: LayerResult; skipped?: SkippedLayer }[];
   /** The report around the results (model, settings, images, run stats; layers empty). */
   report: Report;
   /** Wall seconds this shard took (its reruns included). */
@@ -196,19 +196,32 @@ export function mergeShardParts(parts: readonly { file: string; part: ShardPart 
   const jobs = parts[0].part.jobs;
   const byShard = new Map<number, ShardPart>();
   for (const { part } of parts) if (!byShard.has(part.shard.index)) byShard.set(part.shard.index, part);
-  const results = new Map<number, LayerResult>();
-  for (const part of byShard.values()) for (const { job, result } of part.results) if (!results.has(job)) results.set(job, result);
+  const done = new Set<number>();
+  // A layer skipped in any job (delta_f^2 = 0, not differentiable …) is skipped, as a one-process run skips it whole.
+  const skipped = new Map<string, SkippedLayer>();
+  for (const part of byShard.values()) {
+    for (const { job, skipped: s } of part.results) {
+      done.add(job);
+      if (s && !skipped.has(s.name)) skipped.set(s.name, s);
+    }
+  }
   const missing = Array.from({ length: count }, (_, i) => i).filter((i) => !byShard.has(i));
   const present = [...byShard.keys()].sort((a, b) => a - b);
   const layers = parts[0].part.key.layers;
-  const incomplete = new Set(layers.filter((_, i) => jobs.some((j, k) => j.layerIndex === i && !results.has(k))));
+  const incomplete = new Set(layers.filter((name, i) => !skipped.has(name) && jobs.some((j, k) => j.layerIndex === i && !done.has(k))));
   const ordered = [...byShard.values()].sort((a, b) => a.shard.index - b.shard.index);
   // One partial report per job, so the parallel runner's merge joins each layer's images and recomputes its summaries.
   const reports: Report[] = [];
+  const seen = new Set<number>();
   for (const part of ordered) {
-    for (const { result } of part.results) reports.push({ ...part.report, layers: [result] });
-    if (part.results.length === 0) reports.push({ ...part.report, layers: [] });
+    reports.push({ ...part.report, layers: [], skippedLayers: [] });
+    for (const { job, result } of part.results) {
+      if (seen.has(job) || !result || skipped.has(result.name)) continue;
+      seen.add(job);
+      reports.push({ ...part.report, layers: [result], skippedLayers: [] });
+    }
   }
+  if (skipped.size > 0) reports.push({ ...ordered[0].report, layers: [], skippedLayers: [...skipped.values()] });
   const seconds = Math.max(...ordered.map((p) => p.seconds));
   const report = mergeReports(reports, layers, { seconds, incomplete });
   // The statuses were each shard's; the merge decides: complete, or partial with what is missing.

@@ -5,12 +5,15 @@
  * warnings (logged, and the first of a run as a notification), live report updates for open panels, and errors
  * turned into one-line notifications.
  */
+import { boundPrefix, isFlagged, qualityNote } from '../engine/quality';
 import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import * as vscode from 'vscode';
 import type { AnalysisEvent } from '../engine/events';
 import type { LayerResult, Report } from '../engine/report';
-import { parseReport } from '../engine/reportFile';
+import { parseReport, writeReport } from '../engine/reportFile';
+import { formatDuration } from '../engine/duration';
+import { progressText, ProgressTracker } from '../engine/progressEstimate';
 import type { SettingsInput } from '../engine/settings';
 import type { ImageOptions } from '../engine/geometry';
 import { describeImageOptions } from '../engine/imageOptions';
@@ -70,9 +73,11 @@ export function layerLogLine(r: LayerResult, index: number, total: number, alpha
   const steps = r.perImage.map((p) => p.steps).join(', ');
   const secs = r.perImage.reduce((a, p) => a + (Number.isFinite(p.seconds) ? p.seconds : 0), 0);
   const maxed = r.perImage.filter((p) => p.stopReason === 'maxSteps').length;
-  return `[${index + 1}/${total}] ${r.name} (${r.kind}): SID ${fmt(r.sid.mean)} ± ${fmt(r.sid.std)} nats/pixel; `
+  // Schema 3: "≥" before a bound, and one ⚠ line per flagged image result with its reason.
+  const flagged = r.perImage.filter((p) => isFlagged(p.quality)).map((p) => `\n  ⚠ image ${p.image + 1}: ${qualityNote(p.quality)}`).join('');
+  return `[${index + 1}/${total}] ${r.name} (${r.kind}): SID ${boundPrefix(r.quality)}${fmt(r.sid.mean)} ± ${fmt(r.sid.std)} nats/pixel; `
     + `constraint ratio ${ratios} (alpha ${alpha}); lambda ${lambdas}; steps ${steps}${maxed ? ` (${maxed} hit maxSteps)` : ''}; ${secs.toFixed(1)} s`
-    + extraMetricsLog(r);
+    + extraMetricsLog(r) + flagged;
 }
 
 const PHASE_TEXT: Record<Extract<AnalysisEvent, { type: 'phase' }>['phase'], string> = {
@@ -139,6 +144,11 @@ export function runAnalysis(ctx: Ctx, job: AnalysisJob): Thenable<AnalysisOutcom
       let lastStepReport = 0;
       let warnings = 0;
       let layerPos = '';
+      let done = 0;
+      let skipped = 0;
+      let reused = 0;
+      let images = 1;
+      const tracker = new ProgressTracker();
       const { publish, settled } = reportPublisher(ctx, job.reportPath);
       const warn = (text: string): void => {
         log.warn(`${job.label}: ${text}`);
@@ -152,13 +162,17 @@ export function runAnalysis(ctx: Ctx, job: AnalysisJob): Thenable<AnalysisOutcom
         switch (e.type) {
           case 'started':
             total = e.layers.length;
+            images = e.images;
+            tracker.started(e.layers.length, e.images);
             log.info(`${job.label}: backend ${e.backend}, ${e.layers.length} layers, ${e.images} images, started after ${Date.now() - t0} ms`);
+            if (e.reused?.length) log.info(`${job.label}: resuming: ${e.reused.join(', ')} taken over from the earlier report (same model, settings and images)`);
             progress.report({ message: `${e.layers.length} layers × ${e.images} images (${e.backend})` });
             started = true;
             for (const note of job.notes ?? []) warn(note);
             publish();
             break;
           case 'layerStarted':
+            tracker.layerStarted();
             layerPos = `${e.index + 1}/${e.total}`;
             run.setProgress(`${e.layer} ${layerPos}`);
             progress.report({ message: `${plainMessage(e.layer)} (${e.index + 1}/${e.total})` });
@@ -169,7 +183,8 @@ export function runAnalysis(ctx: Ctx, job: AnalysisJob): Thenable<AnalysisOutcom
             if (now - lastStepReport < 250) break;
             lastStepReport = now;
             const metric = e.metric === 'ru' ? ' · RU' : '';
-            progress.report({ message: `${plainMessage(e.layer)}${metric} · image ${e.image + 1} · step ${e.step}/${e.maxSteps} · ratio ${fmt(e.ratio, 2)}` });
+            const est = tracker.step(e);
+            progress.report({ message: `${plainMessage(e.layer)}${metric} · image ${e.image + 1}/${images} · ${progressText(est, e.step, e.maxSteps, formatDuration)}` });
             break;
           }
           case 'phase': {
@@ -191,9 +206,21 @@ export function runAnalysis(ctx: Ctx, job: AnalysisJob): Thenable<AnalysisOutcom
           case 'warning':
             warn(warningText(e));
             break;
-          case 'layerDone':
-            log.info(`${job.label}: ${layerLogLine(e.result, e.index, e.total, job.settings.alpha)}`);
-            progress.report({ increment: 100 / Math.max(1, e.total), message: `${plainMessage(e.layer)} done (${e.index + 1}/${e.total})` });
+          case 'layerDone': {
+            done++;
+            if (e.result.reused) reused++;
+            tracker.layerEnded(e.result.reused ? undefined : e.result.perImage);
+            log.info(`${job.label}: ${layerLogLine(e.result, e.index, e.total, job.settings.alpha)}${e.result.reused ? ' (reused from the earlier report)' : ''}`);
+            progress.report({ increment: 100 / Math.max(1, e.total), message: `${plainMessage(e.layer)} ${e.result.reused ? 'reused' : 'done'} (${e.index + 1}/${e.total})` });
+            publish();
+            break;
+          }
+          case 'layerSkipped':
+            done++;
+            skipped++;
+            tracker.layerEnded();
+            log.warn(`${job.label}: [${e.index + 1}/${e.total}] ${e.layer} skipped: ${e.reason}`);
+            progress.report({ increment: 100 / Math.max(1, e.total), message: `${plainMessage(e.layer)} skipped (${e.index + 1}/${e.total})` });
             publish();
             break;
           case 'done':
@@ -225,16 +252,26 @@ export function runAnalysis(ctx: Ctx, job: AnalysisJob): Thenable<AnalysisOutcom
         await settled();
         const report = await readReportFile(result.reportPath);
         if (report) ctx.fireReportChanged({ path: result.reportPath, report });
-        const secs = ((Date.now() - t0) / 1000).toFixed(1);
+        const secs = formatDuration((Date.now() - t0) / 1000);
         if (result.status === 'cancelled') {
-          const done = report?.layers.length ?? 0;
-          log.info(`${job.label}: cancelled after ${secs} s; ${done} of ${total || '?'} layers kept`);
+          const kept = report?.layers.length ?? 0;
+          log.info(`${job.label}: cancelled after ${secs}; ${kept} of ${total || '?'} layers kept`);
+          progress.report({ message: `cancelled · ${kept} of ${total || '?'} layers kept` });
+          run.finish('cancelled', `${kept} of ${total || '?'} layers kept`);
           if (!started) return { status: 'cancelled', report: undefined };
           return { status: 'cancelled', report };
         }
-        log.info(`${job.label}: complete in ${secs} s${warnings ? `, ${warnings} warning${warnings > 1 ? 's' : ''}` : ''}`);
+        const counts = [reused ? `${reused} reused` : '', skipped ? `${skipped} skipped` : ''].filter((x) => x).join(', ');
+        log.info(`${job.label}: complete in ${secs}${counts ? ` (${counts})` : ''}${warnings ? `, ${warnings} warning${warnings > 1 ? 's' : ''}` : ''}`);
+        progress.report({ message: `complete in ${secs}${counts ? ` · ${counts}` : ''}` });
+        run.finish('complete', `${report?.layers.length ?? done} layers${counts ? `, ${counts}` : ''}`);
         return { status: 'complete', report };
       } catch (e) {
+        // Every terminal state reaches the panel: a worker that crashed leaves its report 'running'; it is over.
+        await settled().catch(() => undefined);
+        await markFailed(ctx, job.reportPath, poolErrorText(e));
+        progress.report({ message: `failed: ${poolErrorText(e)}` });
+        run.finish('failed', poolErrorText(e));
         // Not awaited: the progress notification must close now, not when the user dismisses the error.
         void showAnalysisError(ctx, job, e);
         return { status: 'failed' };
@@ -245,6 +282,25 @@ export function runAnalysis(ctx: Ctx, job: AnalysisJob): Thenable<AnalysisOutcom
       }
     },
   );
+}
+
+/**
+ * After a failed run: the report at `reportPath`, if one was started, says failed (with the reason) rather than
+ * running, and the open panels get it. The engine writes 'failed' itself; a crashed worker process cannot.
+ */
+export async function markFailed(ctx: Ctx, reportPath: string, reason: string): Promise<void> {
+  const report = await readReportFile(reportPath);
+  if (!report) return;
+  if (report.status === 'running') {
+    report.status = 'failed';
+    report.error = report.error ?? reason;
+    try {
+      writeReport(reportPath, report);
+    } catch {
+      // Read-only folder: the panel still gets the failed state below.
+    }
+  }
+  ctx.fireReportChanged({ path: reportPath, report });
 }
 
 interface PoolError {

@@ -11,11 +11,14 @@ import type { Report } from '../engine/report';
 import { parseReport } from '../engine/reportFile';
 import type { AnalyzeParams, ReportSource } from '../protocol';
 import { runAnalysis } from './analysis';
+import { chooseLayers } from './layerPicker';
 import { MODEL_EXTENSIONS } from './checkpoints';
 import { readSettings, type ExtensionSettings } from './config';
 import type { Ctx } from './ctx';
 import { boxesFileFor, chooseImages, DEFAULT_BOXES_FILE, skippedImagesNote, trainImagesFor, type ImageChoice } from './inputs';
 import { exampleChoice, exampleFamilies, exampleItem, familiesFolder, type ExampleFamily } from './examples';
+import { profileSettings } from '../engine/preprocessing/presets';
+import { profileForRun, storedProfile } from './preprocessing/prompt';
 import { showError } from './notify';
 import { ReportPanel } from './panel';
 import { panelHooks } from './openReport';
@@ -123,9 +126,24 @@ export interface ReportPlan {
   reusable?: { path: string; report: Report };
   /** Reports folder (RU decoders are cached in its "decoders" folder). */
   folder: string;
+  /** The analysis settings the key was made from: the choice's, with the model's stored preprocessing applied. */
+  settings: RunChoice['settings']['analysis'];
 }
 
-export async function planReport(ctx: Ctx, model: vscode.Uri, choice: RunChoice): Promise<ReportPlan> {
+/**
+ * The choice with the model's stored preprocessing profile applied (Compare, checkpoints: each model its own), unless
+ * the choice is an example family's (its manifest decides) or the model has none stored.
+ */
+export async function withModelProfile(ctx: Ctx, model: vscode.Uri, choice: RunChoice): Promise<RunChoice> {
+  const a = choice.settings.analysis;
+  if (a.preprocessing?.source === 'manifest') return choice;
+  const p = await storedProfile(ctx, choice.settings, model).catch(() => null);
+  if (!p) return choice;
+  return { ...choice, settings: { ...choice.settings, analysis: { ...a, ...profileSettings(p) } } };
+}
+
+export async function planReport(ctx: Ctx, model: vscode.Uri, given: RunChoice): Promise<ReportPlan> {
+  const choice = await withModelProfile(ctx, model, given);
   const modelPath = model.fsPath;
   const sha = await ctx.store.modelHash(modelPath);
   if (sha === null) throw await unhashableModel(modelPath);
@@ -134,8 +152,12 @@ export async function planReport(ctx: Ctx, model: vscode.Uri, choice: RunChoice)
   const metrics = metricKeys(inputs);
   const folder = reportsFolderFor(choice.settings.reportsFolder, model, ctx.extension.globalStorageUri);
   const reportPath = path.join(folder, reportFileName(modelPath, sha, key, metrics));
-  const reusable = await ctx.store.findReusableRun(folder, modelPath, sha, key, metrics);
-  return { reportPath, reusable, folder };
+  const found = await ctx.store.findReusableRun(folder, modelPath, sha, key, metrics);
+  // The file is the same whichever layers are chosen (they are not in the key): a saved report answers this run only
+  // when it has every chosen layer; otherwise the run resumes from it (the engine reuses the layers it has).
+  const has = new Set([...(found?.report.layers ?? []), ...(found?.report.skippedLayers ?? [])].map((l) => l.name));
+  const covers = !!found && (choice.layers ?? found.report.requestedLayers).every((n) => has.has(n));
+  return { reportPath, ...(found && covers ? { reusable: found } : {}), folder, settings: choice.settings.analysis };
 }
 
 /** What an analysis of `choice` reads besides the model: the images, the settings and the opt-in metrics' inputs. */
@@ -147,7 +169,7 @@ export function analysisInputs(
   return {
     images: choice.images.files.map((f) => f.path),
     ...(choice.layers ? { layers: choice.layers } : {}),
-    settings: choice.settings.analysis,
+    settings: plan.settings,
     ...(ru ? { decoderCacheDir: path.join(plan.folder, DECODERS_FOLDER) } : {}),
     ...(ru && choice.trainImages?.length ? { trainImages: choice.trainImages.map((f) => f.path) } : {}),
     ...(choice.boxesFile ? { boxesFile: choice.boxesFile.path } : {}),
@@ -175,16 +197,31 @@ export async function ensureReport(
   }
   const { reportPath } = plan;
   onStarted?.(reportPath);
+  // Resume: the layers the report at this path already has are kept in the request (the engine reuses them when
+  // model, settings and images match, so they cost nothing), so analysing other layers adds to the report.
+  const layers = choice.layers ? await withEarlierLayers(reportPath, choice.layers) : undefined;
   const outcome = await runAnalysis(ctx, {
     modelPath: model.fsPath,
     label,
     reportPath,
     ...analysisInputs(choice, plan),
+    ...(layers ? { layers } : {}),
     workers: choice.settings.workers,
     notes: choice.notes,
   });
   if (outcome.status === 'failed') return { reportPath, status: 'failed' };
   return { reportPath, report: outcome.report, status: outcome.status };
+}
+
+/** `layers` plus the finished layers of the report at `reportPath` (the engine puts them in model order). */
+async function withEarlierLayers(reportPath: string, layers: string[]): Promise<string[]> {
+  let earlier: string[] = [];
+  try {
+    earlier = parseReport(await readFile(reportPath, 'utf8'), reportPath).layers.map((l) => l.name);
+  } catch {
+    // No earlier report (or not readable): nothing to keep.
+  }
+  return [...new Set([...earlier, ...layers])];
 }
 
 export function settingsOrShow(ctx: Ctx, scope: vscode.Uri | undefined): ExtensionSettings | undefined {
@@ -235,7 +272,18 @@ export async function analyzeModel(ctx: Ctx, uri?: vscode.Uri): Promise<void> {
     if (!images) return;
     ctx.log.info(`images: ${images.label} (${images.files.length} files)`);
     const choice = await runChoice(ctx, settings, images, model);
+    // The model's preprocessing: stored, else asked for now (first analysis), with the check's top predictions.
+    const profile = await profileForRun(ctx, settings, model, images.files.map((f) => f.path));
+    if (!profile) return;
+    choice.settings = { ...choice.settings, analysis: { ...choice.settings.analysis, ...profileSettings(profile) } };
+    ctx.log.info(`preprocessing: ${profile.preset} (${profile.source})`);
     const label = modelName(model.fsPath);
+    const layers = await chooseLayers(ctx, model.fsPath, label, settings);
+    if (layers === 'cancel') return;
+    if (layers) {
+      choice.layers = layers;
+      ctx.log.info(`${label}: layers ${layers.join(', ')}`);
+    }
     if (await previewThenRefine(ctx, model, label, choice)) return;
     let panel: ReportPanel | undefined;
     // The panel opens when the analysis starts (it fills in layer by layer), or at once for a reused report.

@@ -16,7 +16,7 @@ import type { AnalysisEvent } from '../engine/events';
 import type { Report } from '../engine/report';
 import type { AnalyzeParams, ReportSource } from '../protocol';
 import { commonLayers } from '../../webview/report/epochData';
-import { layerLogLine, poolErrorText, readReportFile, reportPublisher, runInPool, warningText } from './analysis';
+import { layerLogLine, markFailed, poolErrorText, readReportFile, reportPublisher, runInPool, warningText } from './analysis';
 import { analysisInputs, planReport, runChoice, settingsOrShow, type ReportPlan, type RunChoice } from './analyzeCommands';
 import { listCheckpoints, type Checkpoint, type CheckpointListing } from './checkpoints';
 import type { Ctx } from './ctx';
@@ -180,19 +180,21 @@ async function analyse(run: RunState, cp: Checkpoint, index: number, plan: Repor
     const secs = ((Date.now() - t0) / 1000).toFixed(1);
     if (result.status === 'cancelled') {
       log.info(`${cp.label}: cancelled after ${secs} s; ${report?.layers.length ?? 0} layers kept`);
+      handle.finish('cancelled', `${report?.layers.length ?? 0} layers kept`);
       return 'cancelled';
     }
     log.info(`${cp.label}: complete in ${secs} s`);
+    handle.finish('complete', `${report?.layers.length ?? 0} layers`);
     return 'complete';
   } catch (e) {
     await settled();
     // The layers finished before the failure stay in their report: show them.
+    // A report left 'running' by a worker that died says failed, in the file and the panel.
     const partial = (e as { reportPath?: unknown } | null)?.reportPath;
+    if (typeof partial === 'string') await markFailed(ctx, partial, poolErrorText(e));
     const report = typeof partial === 'string' ? await readReportFile(partial) : undefined;
-    if (report && typeof partial === 'string') {
-      run.reports.set(cp, report);
-      ctx.fireReportChanged({ path: partial, report });
-    }
+    if (report) run.reports.set(cp, report);
+    handle.finish('failed', poolErrorText(e));
     failed(run, cp, index, e);
     return 'failed';
   } finally {

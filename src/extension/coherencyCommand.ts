@@ -301,7 +301,7 @@ export async function checkCoherency(ctx: Ctx, uri?: vscode.Uri): Promise<void> 
     const params: CoherencyParams = {
       modelPath: model.fsPath,
       images: images.files.map((f) => f.path),
-      settings: choice.settings.analysis,
+      settings: plan.settings,
       first: first.name,
       factor: COHERENCY_FACTOR,
       ...files,

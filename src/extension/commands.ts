@@ -6,6 +6,8 @@ import { checkCoherency } from './coherencyCommand';
 import type { Ctx } from './ctx';
 import { SHOW_LAYER_COMMAND, type ShowLayerArgs } from './hovers';
 import { openReportCommand, showLayerCommand } from './openReport';
+import { editPreprocessing, type EditPreprocessingArgs } from './preprocessing/command';
+import { EDIT_PREPROCESSING_COMMAND } from './preprocessing/prompt';
 
 export const COMMANDS = {
   analyzeModel: 'infodiscard.analyzeModel',
@@ -16,6 +18,7 @@ export const COMMANDS = {
   openReport: 'infodiscard.openReport',
   cancelAnalysis: 'infodiscard.cancelAnalysis',
   showLog: 'infodiscard.showLog',
+  editPreprocessing: EDIT_PREPROCESSING_COMMAND,
   showLayer: SHOW_LAYER_COMMAND,
 } as const;
 
@@ -50,5 +53,6 @@ export function registerCommands(ctx: Ctx): void {
   reg(COMMANDS.openReport, (uri?: vscode.Uri) => openReportCommand(ctx, uri));
   reg(COMMANDS.cancelAnalysis, () => cancelAnalysis(ctx));
   reg(COMMANDS.showLog, () => ctx.log.show(true));
+  reg(COMMANDS.editPreprocessing, (arg?: vscode.Uri | EditPreprocessingArgs) => editPreprocessing(ctx, arg, (model) => analyzeModel(ctx, model)));
   reg(COMMANDS.showLayer, (args?: ShowLayerArgs) => showLayerCommand(ctx, args));
 }

@@ -33,6 +33,8 @@ export interface ExtensionSettings {
   boxesFile: string;
   /** `infodiscard.resize` and `infodiscard.transparency`: how image files fit the model input ({} = the engine's defaults). */
   imageOptions: ImageOptions;
+  /** Which layers Analyze Model analyses: ask (a picker), the recommended set, or every layer. */
+  layers: LayerChoiceSetting;
 }
 
 /** `infodiscard.resize` / `infodiscard.transparency`, parsed as the CLI's --resize / --transparency are. */
@@ -51,6 +53,9 @@ function imageOptionsSetting(get: (key: string) => unknown): ImageOptions {
   }
   return out;
 }
+
+export const LAYER_SETTINGS = ['ask', 'recommended', 'all'] as const;
+export type LayerChoiceSetting = (typeof LAYER_SETTINGS)[number];
 
 /** CLI option (as validateSettings names it) -> setting. */
 const SETTING_OF_OPTION: Record<string, string> = {
@@ -123,6 +128,13 @@ function textSetting(get: (key: string) => unknown, key: string, what: string): 
 /** `infodiscard.search`: the optimised search (the paper's), the same search warm-started, or the first-order preview. */
 export const SEARCH_MODES = ['optimised', 'warmStart', 'preview'] as const;
 
+/** `infodiscard.outputSoftmax`: only recorded when on, so the settings (and report keys) of other runs stay as they were. */
+function outputSoftmaxSetting(value: unknown): Pick<SettingsInput, 'outputSoftmax'> {
+  if (value === undefined || value === null || value === false) return {};
+  if (value !== true) throw settingError('outputSoftmax', `must be true or false, got ${JSON.stringify(value)}`);
+  return { outputSoftmax: true };
+}
+
 function searchSetting(value: unknown): Pick<SettingsInput, 'preview' | 'warmStart'> {
   const mode = value ?? 'optimised';
   if (!(SEARCH_MODES as readonly unknown[]).includes(mode)) throw settingError('search', `must be one of ${SEARCH_MODES.join(', ')}, got ${JSON.stringify(mode)}`);
@@ -154,6 +166,7 @@ export function settingsFrom(get: (key: string) => unknown): ExtensionSettings {
     inputRange: parseInputRange(get('inputRange')),
     metrics,
     ...searchSetting(get('search')),
+    ...outputSoftmaxSetting(get('outputSoftmax')),
     // The decoder only matters to RU; null otherwise, as the engine records it.
     decoder: metrics.includes('ru') ? { ...decoder } : null,
   };
@@ -180,7 +193,9 @@ export function settingsFrom(get: (key: string) => unknown): ExtensionSettings {
   const previewFirst = get('previewFirst') ?? false;
   if (typeof previewFirst !== 'boolean') throw settingError('previewFirst', `must be true or false, got ${JSON.stringify(previewFirst)}`);
   const imageOptions = imageOptionsSetting(get);
-  return { analysis, images: images.trim(), reportsFolder, workers, previewFirst, trainImages, boxesFile, imageOptions };
+  const layers = get('layers') ?? 'ask';
+  if (!(LAYER_SETTINGS as readonly unknown[]).includes(layers)) throw settingError('layers', `must be one of ${LAYER_SETTINGS.join(', ')}, got ${JSON.stringify(layers)}`);
+  return { analysis, images: images.trim(), reportsFolder, workers, previewFirst, trainImages, boxesFile, imageOptions, layers: layers as LayerChoiceSetting };
 }
 
 export function readSettings(scope?: vscode.Uri): ExtensionSettings {

@@ -3,15 +3,18 @@
  * scripts/families/train_families.py; the paper's comparisons: depth, an inserted block, pruning, distillation,
  * epochs, task). "Compare Layers Across Models…" offers each family as a ready-made comparison, and "Compare an
  * Example Model Family…" picks one directly, so the first comparison a user opens shows what the tool is for.
- * A family is analysed like any picked models, with the user's settings, but at the family's layers, on the
- * family's images and object boxes (and the shipped training images for RU decoders).
+ * A family is analysed like any picked models, with the user's settings, but at the family's layers, with the
+ * family's preprocessing (its manifest's, never the user's input range), on the family's images and object boxes
+ * (and the shipped training images for RU decoders).
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as vscode from 'vscode';
-import { familyInputs, parseManifest, type FamilyInputs, type FamilySpec } from '../engine/families';
-import { parseInputRange, type ExtensionSettings } from './config';
+import { familyInputs, familyProfile, parseManifest, type FamilyInputs, type FamilySpec } from '../engine/families';
+import { profileSettings } from '../engine/preprocessing/presets';
+import type { PreprocessingProfile } from '../engine/report';
+import type { ExtensionSettings } from './config';
 import type { Ctx } from './ctx';
 import { fileInfo, imagesAt } from './inputs';
 import type { RunChoice } from './analyzeCommands';
@@ -19,6 +22,8 @@ import type { RunChoice } from './analyzeCommands';
 export interface ExampleFamily {
   spec: FamilySpec;
   inputs: FamilyInputs;
+  /** The manifest's preprocessing for this family (source 'manifest'). */
+  profile: PreprocessingProfile;
 }
 
 export function familiesFolder(ctx: Ctx): string {
@@ -38,7 +43,7 @@ export async function exampleFamilies(ctx: Ctx): Promise<ExampleFamily[]> {
   try {
     const manifest = parseManifest(JSON.parse(text));
     return manifest.families
-      .map((spec) => ({ spec, inputs: familyInputs(spec, manifest, dir) }))
+      .map((spec) => ({ spec, inputs: familyInputs(spec, manifest, dir), profile: familyProfile(spec, manifest) }))
       .filter((f) => f.inputs.models.every((m) => existsSync(m.file)));
   } catch (e) {
     ctx.log.warn(`${file}: ${(e as Error).message}; the example families are not offered`);
@@ -63,7 +68,8 @@ export function exampleItem(f: ExampleFamily): { label: string; description: str
  * for RU, when those metrics are on.
  */
 export async function exampleChoice(settings: ExtensionSettings, f: ExampleFamily): Promise<RunChoice> {
-  const analysis = f.spec.inputRange ? { ...settings.analysis, inputRange: parseInputRange(f.spec.inputRange) } : settings.analysis;
+  // The family's own preprocessing (its manifest's), never the user's range or normalisation.
+  const analysis = { ...settings.analysis, ...profileSettings(f.profile) };
   const metrics = analysis.metrics ?? ['sid'];
   const images = await imagesAt([f.inputs.images], `${f.spec.title} images`);
   const choice: RunChoice = { settings: { ...settings, analysis }, images, notes: [], layers: f.spec.layers };

@@ -35,6 +35,9 @@ export interface IndexEntry {
   ru?: { mean: number; std: number; psnr: number };
   concentration?: { mean: number; std: number; images: number } | null;
   gradNorm?: number;
+  /** Schema 3: flagged SID / RU values (the verdict, its reason, and whether the value is a lower bound). */
+  quality?: { verdict: string; reason?: string; bound: boolean };
+  ruQuality?: { verdict: string; reason?: string; bound: boolean };
 }
 
 /** Arguments of the hover's command link. */
@@ -142,6 +145,8 @@ export class LayerIndex implements vscode.Disposable {
         ...(l.ru ? { ru: l.ru } : {}),
         ...(l.concentration !== undefined ? { concentration: l.concentration } : {}),
         ...(l.gradNorm !== undefined ? { gradNorm: l.gradNorm } : {}),
+        ...(l.quality ? { quality: l.quality } : {}),
+        ...(l.ruQuality ? { ruQuality: l.ruQuality } : {}),
       };
       const list = this.byLayer.get(l.name) ?? [];
       list.push(entry);
@@ -181,11 +186,12 @@ function fmtDate(iso: string): string {
 }
 
 /** "; RU 1.234 ± 0.050 (decoder 18.2 dB), concentration 0.120, |grad| 0.00123" for the metrics an entry has; '' for none. */
-export function extraMetricsText(e: Pick<IndexEntry, 'ru' | 'concentration' | 'gradNorm'>): string {
+export function extraMetricsText(e: Pick<IndexEntry, 'ru' | 'concentration' | 'gradNorm' | 'ruQuality'>): string {
   const parts: string[] = [];
   if (e.ru) {
     const poor = Number.isFinite(e.ru.psnr) && e.ru.psnr < POOR_DECODER_PSNR ? ', poor' : '';
-    parts.push(`RU ${fmt(e.ru.mean)} ± ${fmt(e.ru.std)} (decoder ${fmt(e.ru.psnr, 1)} dB${poor})`);
+    const flag = e.ruQuality ? ` ⚠ ${e.ruQuality.verdict}` : '';
+    parts.push(`RU ${e.ruQuality?.bound ? '≥' : ''}${fmt(e.ru.mean)} ± ${fmt(e.ru.std)} (decoder ${fmt(e.ru.psnr, 1)} dB${poor})${flag}`);
   }
   if (e.concentration && Number.isFinite(e.concentration.mean)) parts.push(`concentration ${fmt(e.concentration.mean)}`);
   if (e.gradNorm !== undefined && Number.isFinite(e.gradNorm)) parts.push(`\\|grad\\| ${e.gradNorm.toPrecision(3)}`);
@@ -221,10 +227,13 @@ function appendEntry(md: vscode.MarkdownString, layer: string, e: IndexEntry): v
   const status = e.status === 'complete' ? '' : ` · ${escapeMarkdown(e.status)}`;
   const when = fmtDate(e.createdAt);
   md.appendMarkdown(
-    `- **${escapeMarkdown(e.model)}**${e.kind ? ` (${escapeMarkdown(e.kind)})` : ''}: SID ${fmt(e.mean)} ± ${fmt(e.std)} nats/pixel, `
+    `- **${escapeMarkdown(e.model)}**${e.kind ? ` (${escapeMarkdown(e.kind)})` : ''}: SID ${e.quality?.bound ? '≥' : ''}${fmt(e.mean)} ± ${fmt(e.std)} nats/pixel, `
     + `rank ${e.rank} of ${e.count} (1 = discards most)${extraMetricsText(e)}${when ? ` · ${escapeMarkdown(when)}` : ''}${status} · `
     + `[Open in panel](${commandUri(SHOW_LAYER_COMMAND, [args])} "Open the report at this layer")\n`,
   );
+  // Schema 3: a flagged value says so, with the reason (e.g. a lower bound at sigma_max).
+  if (e.quality) md.appendMarkdown(`  ⚠ SID ${escapeMarkdown(e.quality.verdict)}: ${escapeMarkdown(e.quality.reason ?? '')}\n`);
+  if (e.ruQuality) md.appendMarkdown(`  ⚠ RU ${escapeMarkdown(e.ruQuality.verdict)}: ${escapeMarkdown(e.ruQuality.reason ?? '')}\n`);
 }
 
 /**

@@ -252,6 +252,10 @@ export class ReportPanel {
       await this.save(m);
     } else if (m.type === 'setRegion') {
       await this.setRegion(m);
+    } else if (m.type === 'editPreprocessing') {
+      // The header chip's "Edit preprocessing…": the command asks again, for the report's model and images.
+      const source = typeof m.source === 'string' && this.sources.some((s) => s.path === m.source) ? m.source : this.sources[0]?.path;
+      await vscode.commands.executeCommand('infodiscard.editPreprocessing', source ? { reportPath: source } : undefined);
     }
   }
 

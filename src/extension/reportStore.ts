@@ -4,8 +4,9 @@
  *
  *   <model name>-<model sha256, 12 hex>-<settings hash, 10 hex>[-ru<6 hex>][-conc<6 hex>][-base<6 hex>].json
  *
- * The settings hash covers the SID settings, the images (path, size, mtime), the layers and the tool version, so
- * analysing an unchanged model with unchanged settings finds its complete report and reuses it. Each opt-in metric
+ * The settings hash covers the SID settings, the images (path, size, mtime) and the tool version, so analysing an
+ * unchanged model with unchanged settings finds its report: reused when it has the chosen layers, else resumed (the
+ * layers are not in the key, so one file gathers the layers of every run; see analyzeCommands.ts). Each opt-in metric
  * adds a tag with a hash of what decides its own results (RU: the decoder and its training images; concentration:
  * the boxes file; baselines: the explained class). A report answers a run when it has the run's settings hash and
  * every tag the run asks for, so a report that measured MORE metrics (with the same settings) is reused, one that
@@ -77,6 +78,17 @@ export interface LayerSummary {
   concentration?: { mean: number; std: number; images: number } | null;
   /** Mean gradient magnitude |dy/df| (baselines). */
   gradNorm?: number;
+  /** Schema 3: the SID and RU quality roll-ups, when flagged (absent: ok, or an older report). */
+  quality?: { verdict: string; reason?: string; bound: boolean };
+  ruQuality?: { verdict: string; reason?: string; bound: boolean };
+}
+
+/** A flagged roll-up from an untrusted report, or undefined (ok, absent, malformed). */
+function flaggedQuality(q: unknown): LayerSummary['quality'] {
+  if (!q || typeof q !== 'object') return undefined;
+  const { verdict, reason } = q as { verdict?: unknown; reason?: unknown };
+  if (typeof verdict !== 'string' || verdict === 'ok') return undefined;
+  return { verdict, ...(typeof reason === 'string' ? { reason } : {}), bound: verdict === 'saturated' || verdict === 'at-bound' };
 }
 
 function layerSummary(l: LayerResult): LayerSummary {
@@ -87,6 +99,10 @@ function layerSummary(l: LayerResult): LayerSummary {
     out.concentration = { mean: Number(l.concentration.mean), std: Number(l.concentration.std), images: Number(l.concentration.images) };
   }
   if (l.baselines?.gradNorm) out.gradNorm = Number(l.baselines.gradNorm.mean);
+  const quality = flaggedQuality(l.quality);
+  if (quality) out.quality = quality;
+  const ruQuality = flaggedQuality(l.ruQuality);
+  if (ruQuality && out.ru) out.ruQuality = ruQuality;
   return out;
 }
 
@@ -102,7 +118,6 @@ export function settingsHash(inputs: RunInputs): string {
     tool: VERSION,
     settings: [s.alpha, s.tau, s.samples, s.maxSteps, s.seed, s.backend, s.inputRange, s.normalize, s.sigmaGrid, s.sigmaMax, s.learningRate],
     images: inputs.images.map((i) => [i.path, i.size, Math.round(i.mtimeMs)]).sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
-    layers: inputs.layers ?? null,
     inputSize: inputs.inputSize ?? null,
     // Only when not the default, so the keys of optimised runs stay as they were: a preview or a warm-started
     // search is another result, never reused for the other.
@@ -110,6 +125,10 @@ export function settingsHash(inputs: RunInputs): string {
     minSteps: s.minSteps,
     // Only when set, so the keys of runs with the default stretch and black composite stay as they were.
     imageFit: inputs.imageOptions && Object.keys(inputs.imageOptions).length > 0 ? inputs.imageOptions : undefined,
+    // Only when on: an output layer's probabilities instead of its logits are another result.
+    outputSoftmax: s.outputSoftmax || undefined,
+    // Only when BGR (the range and normalisation are in `settings` above), so RGB keys stay as they were.
+    channelOrder: s.preprocessing?.channelOrder === 'bgr' ? 'bgr' : undefined,
   };
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex').slice(0, 10);
 }

@@ -22,6 +22,8 @@ import {
   type FromWorker,
   type LayersParams,
   type ModelLayers,
+  type PreprocessingOutcome,
+  type PreprocessingParams,
   type ToWorker,
 } from '../protocol';
 
@@ -71,6 +73,7 @@ export type CoherencyRunResult =
   | { status: 'cancelled' };
 
 export type LayersResult = { status: 'complete'; model: ModelLayers } | { status: 'cancelled' };
+export type PreprocessingResult = { status: 'complete'; outcome: PreprocessingOutcome } | { status: 'cancelled' };
 
 export interface PoolOptions {
   /** Most workers at once (default 1). */
@@ -84,12 +87,12 @@ export interface PoolOptions {
 }
 
 /** The messages that end a request (besides 'failed'). */
-type Terminal = Extract<FromWorker, { kind: 'finished' | 'layers' | 'coherencyFinished' }>;
+type Terminal = Extract<FromWorker, { kind: 'finished' | 'layers' | 'coherencyFinished' | 'preprocessing' }>;
 
 interface Job {
   id: number;
   /** What the worker is sent (carries `id`). */
-  request: Extract<ToWorker, { kind: 'analyze' | 'layers' | 'coherency' }>;
+  request: Extract<ToWorker, { kind: 'analyze' | 'layers' | 'coherency' | 'checkPreprocessing' }>;
   onEvent?: (m: Extract<FromWorker, { kind: 'event' }>) => void;
   onPhase?: (phase: CoherencyPhase) => void;
   /** The caller's result for a terminal message of this request's kind; undefined for another kind. */
@@ -153,6 +156,16 @@ export class AnalysisPool {
       request: (id) => ({ kind: 'layers', id, params }),
       signal: options.signal,
       result: (m) => (m.kind !== 'layers' ? undefined : m.status === 'complete' ? { status: 'complete', model: m.model } : { status: 'cancelled' }),
+      cancelled: { status: 'cancelled' },
+    });
+  }
+
+  /** The preprocessing check (and what the model file says about its preprocessing), in a worker. */
+  checkPreprocessing(params: PreprocessingParams, options: { signal?: AbortSignal } = {}): Promise<PreprocessingResult> {
+    return this.submit<PreprocessingResult>({
+      request: (id) => ({ kind: 'checkPreprocessing', id, params }),
+      signal: options.signal,
+      result: (m) => (m.kind !== 'preprocessing' ? undefined : m.status === 'complete' ? { status: 'complete', outcome: m.outcome } : { status: 'cancelled' }),
       cancelled: { status: 'cancelled' },
     });
   }

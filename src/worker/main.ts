@@ -10,15 +10,18 @@ import { checkCoherency, convLayerNames, formatCoherencyTable, writeCoherencyRes
 import { CancelledError, isUserError } from '../engine/errors';
 import type { AnalysisEvent } from '../engine/events';
 import { loadModel } from '../engine/loaders';
+import { recommendedFor } from '../engine/recommendedLayers';
 import { writeReport } from '../engine/reportFile';
-import type { AnalyzeParams, CoherencyParams, CoherencyRun, FromWorker, LayersParams, ModelLayer, ModelLayers, ToWorker } from '../protocol';
+import { checkPreprocessingFiles } from '../engine/preprocessing/check';
+import { defaultProfile } from '../engine/preprocessing/presets';
+import type { AnalyzeParams, CoherencyParams, CoherencyRun, FromWorker, LayersParams, ModelLayer, ModelLayers, PreprocessingOutcome, PreprocessingParams, ToWorker } from '../protocol';
 
 /** At most ~10 step events per second: enough for a live progress bar, cheap over IPC. */
 const STEP_INTERVAL_MS = 100;
 /** After a shutdown, how long the running analysis gets to notice the abort and mark its report cancelled. */
 const SHUTDOWN_GRACE_MS = 2000;
 
-type Request = Extract<ToWorker, { kind: 'analyze' | 'layers' | 'coherency' }>;
+type Request = Extract<ToWorker, { kind: 'analyze' | 'layers' | 'coherency' | 'checkPreprocessing' }>;
 
 interface Job {
   id: number;
@@ -44,6 +47,7 @@ function cancelledMessage(job: Job): FromWorker {
   const { request: r, id } = job;
   if (r.kind === 'analyze') return { kind: 'finished', id, status: 'cancelled', reportPath: r.params.reportPath };
   if (r.kind === 'coherency') return { kind: 'coherencyFinished', id, status: 'cancelled' };
+  if (r.kind === 'checkPreprocessing') return { kind: 'preprocessing', id, status: 'cancelled' };
   return { kind: 'layers', id, status: 'cancelled' };
 }
 
@@ -114,8 +118,18 @@ async function listLayers(params: LayersParams): Promise<ModelLayers> {
     const checkRescale = params.checkRescale !== false;
     const convs = new Set(convLayerNames(model));
     const prefix = `${model.path}: `;
+    const rec = recommendedFor(model);
+    const blockOf = new Map(rec.blocks.flatMap((b) => b.layers.map((name) => [name, b.name] as const)));
     const layers = model.layers.map((l): ModelLayer => {
-      const out: ModelLayer = { name: l.name, kind: l.kind, outputShape: [...l.outputShape], conv: convs.has(l.name) };
+      const out: ModelLayer = {
+        name: l.name,
+        kind: l.kind,
+        outputShape: [...l.outputShape],
+        conv: convs.has(l.name),
+        recommended: rec.reasons.has(l.name),
+        ...(rec.reasons.has(l.name) ? { why: rec.reasons.get(l.name) } : {}),
+        ...(blockOf.has(l.name) ? { block: blockOf.get(l.name) } : {}),
+      };
       if (!out.conv || !checkRescale || !model.rescaleConvPair) return out;
       try {
         const pair = model.rescaleConvPair(l.name, 1);
@@ -140,6 +154,17 @@ async function listLayers(params: LayersParams): Promise<ModelLayers> {
   } finally {
     model.dispose();
   }
+}
+
+/** The preprocessing check: the chosen (else detected, else [0,1]) profile and the alternatives, with top predictions. */
+async function runPreprocessingCheck(params: PreprocessingParams): Promise<PreprocessingOutcome> {
+  await selectBackend(params.backend ?? 'auto');
+  claimProcessErrors();
+  const base = { modelPath: params.modelPath, images: params.images, inputSize: params.inputSize, alternatives: params.alternatives };
+  let result = await checkPreprocessingFiles({ ...base, profile: params.profile ?? defaultProfile() });
+  if (!params.profile && result.detected) result = await checkPreprocessingFiles({ ...base, profile: result.detected });
+  const { detected, ...check } = result;
+  return { detected, check };
 }
 
 async function runCoherencyJob(id: number, params: CoherencyParams, signal: AbortSignal): Promise<void> {
@@ -199,6 +224,9 @@ async function runJob(job: Job): Promise<void> {
       case 'coherency':
         await runCoherencyJob(id, request.params, signal);
         break;
+      case 'checkPreprocessing':
+        send({ kind: 'preprocessing', id, status: 'complete', outcome: await runPreprocessingCheck(request.params) });
+        break;
     }
   } catch (e) {
     if (e instanceof CancelledError) {
@@ -246,6 +274,7 @@ function onMessage(message: ToWorker): void {
     case 'analyze':
     case 'layers':
     case 'coherency':
+    case 'checkPreprocessing':
       if (stopping) return;
       queue.push({ id: message.id, request: message, controller: new AbortController() });
       void drain().catch(onUncaught);

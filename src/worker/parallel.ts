@@ -5,7 +5,7 @@
  * run. Seeds derive from a layer's place in the model and an image's place in the list, so the report is the same
  * whatever the number of workers. Used by the CLI (--workers) and the extension (workers).
  */
-import { mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { collectImages, skippedFilesWarning } from '../engine/imagePaths';
 import { resolveLayers } from '../engine/resolveLayers';
@@ -71,7 +71,7 @@ export async function runLayersInPool(pool: AnalysisPool, params: AnalyzeParams,
   // Jobs get the files, not the folders: the files a folder could not give are said here, once.
   const collected = collectImages(params.images);
   const images = collected.paths;
-  const skipped = skippedFilesWarning(collected.skipped);
+  const skippedFiles = skippedFilesWarning(collected.skipped);
   const listed = await pool.listLayers({ modelPath: params.modelPath, backend: params.settings.backend, checkRescale: false }, { signal });
   if (listed.status === 'cancelled') return { status: 'cancelled', reportPath: params.reportPath, workers: 0, jobs: 0 };
   const layers = resolveLayers({ path: listed.model.modelPath, layers: listed.model.layers }, params.layers);
@@ -79,6 +79,10 @@ export async function runLayersInPool(pool: AnalysisPool, params: AnalyzeParams,
   const jobs = planJobs(layers, images.length, poolSize, splitImages);
   const workers = Math.max(1, Math.min(poolSize, jobs.length));
   mkdirSync(partsDir, { recursive: true });
+  // Resume: every job reads the earlier report as it was before this run (the merged report replaces it as layers
+  // finish), and takes its layer over when model, settings and images match (engine/resume.ts).
+  const previous = path.join(partsDir, 'previous.json');
+  if (params.resume !== false && existsSync(out)) copyFileSync(out, previous);
   try {
     const partOf = (j: number) => path.join(partsDir, `${j}.json`);
     const jobsOf = layers.map((_, i) => jobs.flatMap((job, j) => (job.layerIndex === i ? [j] : [])));
@@ -106,14 +110,16 @@ export async function runLayersInPool(pool: AnalysisPool, params: AnalyzeParams,
     const layerStarted = new Set<number>();
     let done = 0;
     const warned = new Set<string>();
+    const skipped = new Set<number>();
     const forward = (j: number) => (e: AnalysisEvent) => {
       const index = jobs[j].layerIndex;
       switch (e.type) {
         case 'started':
           if (!started) {
             started = true;
-            onEvent({ ...e, layers, images: images.length, backend: `${e.backend}, ${workers} worker processes` });
-            if (skipped) onEvent({ type: 'warning', message: skipped });
+            const { reused: _own, ...rest } = e;
+            onEvent({ ...rest, layers, images: images.length, backend: `${e.backend}, ${workers} worker processes` });
+            if (skippedFiles) onEvent({ type: 'warning', message: skippedFiles });
           }
           break;
         case 'layerStarted':
@@ -133,6 +139,16 @@ export async function runLayersInPool(pool: AnalysisPool, params: AnalyzeParams,
           onEvent({ ...e, result, index, total: layers.length });
           break;
         }
+        case 'layerSkipped': {
+          finishedJobs.add(j);
+          readJob(j);
+          if (!layerComplete(index) || skipped.has(index)) break;
+          skipped.add(index);
+          done++;
+          save();
+          onEvent({ ...e, index, total: layers.length });
+          break;
+        }
         case 'done':
           break;
         case 'warning':
@@ -150,7 +166,10 @@ export async function runLayersInPool(pool: AnalysisPool, params: AnalyzeParams,
     // Every job folds BatchNorms for the whole layer list, as a one-process run does.
     const shared = { ...params, images, analysedLayers: layers, decoderCacheDir: params.decoderCacheDir ?? path.join(path.dirname(out), 'decoders') };
     const runs = jobs.map((job, j) =>
-      pool.run({ ...shared, layers: [job.layer], reportPath: partOf(j), ...(job.images ? { imageIndices: job.images } : {}) }, { signal, onEvent: forward(j) }),
+      pool.run(
+        { ...shared, layers: [job.layer], reportPath: partOf(j), ...(existsSync(previous) ? { resumeFrom: previous } : { resume: false }), ...(job.images ? { imageIndices: job.images } : {}) },
+        { signal, onEvent: forward(j) },
+      ),
     );
     // Let every job settle (a failure or a cancel keeps what the others finished), then report the first problem.
     const results = await Promise.allSettled(runs);

@@ -260,6 +260,7 @@ export const mock = {
     openDialog: undefined as ((options: unknown) => Uri[] | undefined) | undefined,
     saveDialog: undefined as ((options: unknown) => Uri | undefined) | undefined,
     message: undefined as ((message: string, items: unknown[]) => unknown) | undefined,
+    inputBox: undefined as ((options: unknown) => string | undefined) | undefined,
   },
   reset(): void {
     this.contextKeys.clear();
@@ -275,7 +276,7 @@ export const mock = {
     this.activeTextEditor = undefined;
     this.progress.length = 0;
     this.config.clear();
-    this.answer.quickPick = this.answer.openDialog = this.answer.saveDialog = this.answer.message = undefined;
+    this.answer.quickPick = this.answer.openDialog = this.answer.saveDialog = this.answer.message = this.answer.inputBox = undefined;
   },
 };
 
@@ -335,6 +336,9 @@ export const window = {
   async showQuickPick(items: unknown, options?: unknown): Promise<unknown> {
     const list = await items;
     return mock.answer.quickPick?.(list as unknown[], options);
+  },
+  async showInputBox(options?: unknown): Promise<string | undefined> {
+    return mock.answer.inputBox?.(options);
   },
   async showOpenDialog(options?: unknown): Promise<Uri[] | undefined> {
     return mock.answer.openDialog?.(options);

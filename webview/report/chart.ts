@@ -27,6 +27,7 @@ import {
 } from 'chart.js';
 import type { LayerResult, Report } from '../../src/engine/report';
 import { alignLayers, layerOrder, perImage, poorDecoderText } from './data';
+import { boundPrefix, isFlagged, qualityNote } from '../../src/engine/quality';
 import type { Theme } from './theme';
 
 Chart.register(LineController, LineElement, PointElement, CategoryScale, LinearScale, LogarithmicScale, Tooltip, Legend);
@@ -221,6 +222,11 @@ const warningsPlugin: Plugin<'line', WarningsOptions> = {
   },
 };
 
+/** The tooltip warning of a flagged layer value (schema 3), or null (ok, or an older report without verdicts). */
+export function qualityWarning(q: LayerResult['quality'] | null | undefined): string | null {
+  return q && typeof q === 'object' && isFlagged(q) ? `⚠ ${qualityNote(q)}` : null;
+}
+
 function truncate(s: string, n: number): string {
   return s.length > n ? `${s.slice(0, n - 1)}…` : s;
 }
@@ -296,12 +302,15 @@ export function sidRuSpec(series: ChartSeries[], theme: Theme): ChartSpec {
     const cols = axis.cols(i);
     const color = theme.series[i % theme.series.length];
     const nats = (v: number, std: number | null): string => `${v.toFixed(3)}${std !== null ? ` ± ${std.toFixed(3)}` : ''} nats/pixel`;
+    // Schema 3: flagged values (quality verdict not ok) are hollow points over a hatched band, "≥" before a bound.
+    const sidWarnings = cols.map((n) => qualityWarning(layers.get(n)?.quality));
     lines.push({
       label: withRu ? (many ? `${s.label} · SID` : 'SID') : s.label,
       data: cols.map((n) => num(layers.get(n)?.sid.mean)),
       std: cols.map((n) => num(layers.get(n)?.sid.std)),
       color,
-      format: nats,
+      ...(sidWarnings.some((w) => w) ? { warnings: sidWarnings } : {}),
+      format: (v, std, j) => `${boundPrefix(layers.get(cols[j])?.quality)}${nats(v, std)}`,
       ...depthFields(axis, i),
     });
     if (s.report.layers.some((l) => num(l.ru?.mean) !== null)) {
@@ -312,8 +321,12 @@ export function sidRuSpec(series: ChartSeries[], theme: Theme): ChartSpec {
         color,
         dash: [7, 4],
         pointStyle: 'triangle',
-        warnings: cols.map((n) => (num(layers.get(n)?.ru?.mean) !== null ? poorDecoderText(layers.get(n)) : null)),
-        format: nats,
+        warnings: cols.map((n) => {
+          if (num(layers.get(n)?.ru?.mean) === null) return null;
+          const parts = [qualityWarning(layers.get(n)?.ruQuality), poorDecoderText(layers.get(n))].filter((w) => w);
+          return parts.length ? parts.join('\n') : null;
+        }),
+        format: (v, std, j) => `${boundPrefix(layers.get(cols[j])?.ruQuality)}${nats(v, std)}`,
         ...depthFields(axis, i),
       });
     }

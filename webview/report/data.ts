@@ -69,7 +69,16 @@ export function normalizeReport(value: unknown): Report | null {
     }),
     layers,
     requestedLayers: requested.length ? requested : layers.map((l) => l.name),
+    // Schema 3 (optional): requested layers that were skipped, with the reason.
+    ...('skippedLayers' in r
+      ? { skippedLayers: arr<unknown>(r.skippedLayers).map((s) => ({ name: str(obj(s).name, '?'), reason: str(obj(s).reason) })) }
+      : {}),
   };
+}
+
+/** Why a requested layer was skipped (schema 3), or undefined when it was not. */
+export function skippedReason(report: Report, name: string): string | undefined {
+  return report.skippedLayers?.find((s) => s.name === name)?.reason;
 }
 
 /** All layer names to show, in order: requested ones first, then any finished layer not in that list. */

@@ -76,7 +76,10 @@ export function renderEpochChart(
         borderColor: s.color,
         backgroundColor: s.color,
         pointStyle: s.pointStyle,
-        pointRadius: 4,
+        // Flagged values (quality verdict, poor decoder): hollow and larger, the reason in the tooltip.
+        pointRadius: s.line.points.map((p) => (p.warning ? 6 : 4)),
+        pointBackgroundColor: s.line.points.map((p) => (p.warning ? theme.bg : s.color)),
+        pointBorderWidth: s.line.points.map((p) => (p.warning ? 2.5 : 1)),
         pointHoverRadius: 6,
         borderWidth: 2,
         tension: 0,
@@ -135,7 +138,7 @@ export function renderEpochChart(
             label(item) {
               const p = specs[item.datasetIndex]?.line.points[item.dataIndex];
               if (!p) return '';
-              return `${item.dataset.label}: ${nats(p.y, p.std)}`;
+              return `${item.dataset.label}: ${p.bound ? '≥' : ''}${nats(p.y, p.std)}`;
             },
             afterLabel(item) {
               return specs[item.datasetIndex]?.line.points[item.dataIndex]?.warning ?? '';

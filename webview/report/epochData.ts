@@ -9,6 +9,7 @@
  */
 import type { LayerResult, Report } from '../../src/engine/report';
 import { layerOrder, poorDecoderText } from './data';
+import { isBound, isFlagged, qualityNote } from '../../src/engine/quality';
 
 export interface EpochInput {
   /** x: the epoch (or place in name order). */
@@ -26,8 +27,17 @@ export interface EpochPoint {
   std: number | null;
   /** The checkpoint's label. */
   checkpoint: string;
-  /** RU only: the decoder reconstructs poorly here (the poor-decoder text). */
+  /** A flagged value: the quality verdict's reason (schema 3), or for RU the poor-decoder text. Drawn hollow. */
   warning?: string;
+  /** The value is a lower bound (saturated / at-bound): printed with "≥". */
+  bound?: boolean;
+}
+
+/** The warning and bound flag of a layer value with quality `q` (absent in older reports: nothing). */
+function flag(q: unknown, extra: string | null = null): Pick<EpochPoint, 'warning' | 'bound'> {
+  const quality = q && typeof q === 'object' && typeof (q as { verdict?: unknown }).verdict === 'string' ? (q as LayerResult['quality']) : undefined;
+  const warning = [isFlagged(quality) ? `⚠ ${qualityNote(quality)}` : '', extra ?? ''].filter((w) => w).join('\n');
+  return { ...(warning ? { warning } : {}), ...(isBound(quality) ? { bound: true } : {}) };
 }
 
 export interface EpochLine {
@@ -74,11 +84,10 @@ export function epochChartData(checkpoints: EpochInput[]): EpochChartData {
     sorted.forEach((c, k) => {
       const l = byName[k].get(layer);
       const mean = num(l?.sid?.mean);
-      if (mean !== null) sid.push({ x: c.epoch, y: mean, std: num(l?.sid?.std), checkpoint: c.label });
+      if (mean !== null) sid.push({ x: c.epoch, y: mean, std: num(l?.sid?.std), checkpoint: c.label, ...flag(l?.quality) });
       const ruMean = num(l?.ru?.mean);
       if (ruMean !== null) {
-        const warning = poorDecoderText(l);
-        ru.push({ x: c.epoch, y: ruMean, std: num(l?.ru?.std), checkpoint: c.label, ...(warning ? { warning } : {}) });
+        ru.push({ x: c.epoch, y: ruMean, std: num(l?.ru?.std), checkpoint: c.label, ...flag(l?.ruQuality, poorDecoderText(l)) });
       }
     });
     lines.push({ layer, metric: 'sid', points: sid });

@@ -275,7 +275,11 @@ function renderAll(): void {
   }
   if (!findLayer(report, state.layer)) state.layer = report.layers[0]?.name ?? null;
   if (state.image >= report.images.length) state.image = 0;
-  replaceChildren(headerSlot, renderHeader(report, () => download(`${fileStem(report)}.json`, 'application/json', JSON.stringify(report, null, 2))));
+  const host = vscodeApi();
+  const editSource = state.source ?? undefined;
+  // "Edit preprocessing…": only inside VS Code (the extension asks for the model's profile again).
+  const onEdit = host ? () => host.postMessage({ type: 'editPreprocessing', ...(editSource ? { source: editSource } : {}) } satisfies FromWebview) : undefined;
+  replaceChildren(headerSlot, renderHeader(report, () => download(`${fileStem(report)}.json`, 'application/json', JSON.stringify(report, null, 2)), onEdit));
   renderChartHead();
   renderEpochsCard();
   renderChart(report);

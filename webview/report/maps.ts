@@ -9,13 +9,14 @@
  * keyboard: arrows, Enter, Escape, Delete); concentration is recomputed live from the stored SID maps of every
  * layer (regionEdit.ts) and the box is handed to the host to persist.
  */
+import { boundPrefix, isFlagged, qualityNote } from '../../src/engine/quality';
 import { modelRectToBox, type Box } from '../../src/engine/concentration';
 import { describeGeometry } from '../../src/engine/geometry';
 import { POOR_DECODER_PSNR, type Report } from '../../src/engine/report';
 import type { Scale } from './colormap';
 import { button, dropdown } from './controls';
 import { cardHead, el, fmt, fmtNum, isNum } from './dom';
-import { basename, decoderPsnr, findLayer, globalScale, layerOrder, perImage, poorDecoderText, ruScale, scaleOf, sigmaOf, type Grid } from './data';
+import { basename, decoderPsnr, findLayer, globalScale, layerOrder, perImage, poorDecoderText, ruScale, scaleOf, sigmaOf, skippedReason, type Grid } from './data';
 import { composeHeatmap, drawLegend, fitSize, paintHeatmap } from './heatmap';
 import { regionMaskOf, restoreRegion, setRegion, snapshotRegion, type RegionSnapshot } from './regionEdit';
 import type { Theme } from './theme';
@@ -392,7 +393,11 @@ export function renderMaps(report: Report, state: MapsState, theme: Theme, handl
   if (fitted) fact('Fitted', fitted, 'How the file became the model input; the maps and the box are on the image as the model saw it');
   if (result) {
     const alpha = report.settings?.alpha;
-    fact('SID mean', `${fmt(result.sidMean, 3)} nats/pixel`);
+    // Schema 3: the value's quality verdict; a bound prints with "≥", a flagged value is hatched with its reason.
+    const q = result.quality && typeof result.quality === 'object' && typeof result.quality.verdict === 'string' ? result.quality : undefined;
+    fact('SID mean', `${boundPrefix(q)}${fmt(result.sidMean, 3)} nats/pixel${isFlagged(q) ? ' ⚠' : ''}`, isFlagged(q) ? qualityNote(q) : undefined, isFlagged(q) ? 'warn flagged' : undefined);
+    if (q) fact('Quality', q.verdict === 'ok' ? `ok${q.reason ? ` (${q.reason})` : ''}` : `${q.verdict}${q.bound ? ' (a lower bound)' : ''}: ${q.reason ?? ''}`, undefined, isFlagged(q) ? 'warn' : undefined);
+    if (layer.feature && typeof layer.feature === 'object' && layer.feature.kind === 'logits') fact('Feature', `logits: ${layer.feature.note ?? 'the scores before the softmax'}`, 'An output softmax is analysed at its pre-softmax scores by default (--output-softmax for the probabilities)');
     fact('σ at the mean', fmtSigma(sigmaOf(result.sidMean)), 'exp(H − ½ log 2πe): the noise std a typical pixel tolerates, [0,1] pixel units');
     const ratioOk = !(isNum(alpha) && isNum(result.constraintRatio)) || Math.abs(result.constraintRatio / alpha - 1) <= 0.05;
     fact('Constraint ratio', `${fmt(result.constraintRatio, 4)} ± ${fmt(result.constraintRatioSe, 4)}${isNum(alpha) ? ` (α = ${alpha})${ratioOk ? '' : ' ⚠'}` : ''}`);
@@ -403,16 +408,30 @@ export function renderMaps(report: Report, state: MapsState, theme: Theme, handl
     fact('Δf²', `${fmtNum(result.deltaF2, 4)}${isNum(result.deltaF2RelSe) ? ` (±${(result.deltaF2RelSe * 100).toFixed(1)} %)` : ''}`);
     fact('Time', `${fmt(result.seconds, 1)} s`);
     // Schema 2.
-    if (isNum(result.ruMean)) fact('RU mean', `${fmt(result.ruMean, 3)} nats/pixel`, 'Reconstruction uncertainty: mean over input units of Ĥ = ½ log E[(x − x̂′)²] + C');
+    const ruQ = result.ru && typeof result.ru === 'object' && result.ru.quality && typeof result.ru.quality.verdict === 'string' ? result.ru.quality : undefined;
+    if (isNum(result.ruMean)) {
+      fact('RU mean', `${boundPrefix(ruQ)}${fmt(result.ruMean, 3)} nats/pixel${isFlagged(ruQ) ? ' ⚠' : ''}`,
+        isFlagged(ruQ) ? qualityNote(ruQ) : 'Reconstruction uncertainty: mean over input units of Ĥ = ½ log E[(x − x̂′)²] + C', isFlagged(ruQ) ? 'warn flagged' : undefined);
+    }
     const psnr = isNum(result.decoderPsnr) ? result.decoderPsnr : decoderPsnr(layer);
     if (psnr !== null && (isNum(result.ruMean) || layer.ru)) {
       const poor = poorDecoderText(layer) ?? (psnr < POOR_DECODER_PSNR ? 'decoder reconstructs poorly: RU is not trustworthy here' : null);
       fact('Decoder PSNR', `${psnr.toFixed(1)} dB${poor ? ' ⚠' : ''}`, poor ?? 'held-out reconstruction PSNR of this layer\'s decoder', poor ? 'warn' : undefined);
+      const dec = layer.ru?.decoder;
+      if (dec) {
+        // Schema 3 says how the decoder bounds and was trained; older decoders were unbounded and trained on clean images.
+        const head = dec.output === 'clamp' ? 'output clamped to the [0,1] pixel range' : 'unbounded linear output (older report)';
+        const training = dec.training === 'noisy' ? 'trained on clean and noisy images' : 'trained on clean images only';
+        fact('Decoder', `${head}; ${training}`, 'RU = ½ log E[(x − g(h(x′)))²] + C: a bounded decoder trained where the RU search evaluates it measures the layer, not the decoder\'s extrapolation');
+      }
     }
     const ru = result.ru;
     if (ru && typeof ru === 'object') {
       const ruOk = !(isNum(alpha) && isNum(ru.constraintRatio)) || Math.abs(ru.constraintRatio / alpha - 1) <= 0.05;
       fact('RU constraint ratio', `${fmt(ru.constraintRatio, 4)} ± ${fmt(ru.constraintRatioSe, 4)}${ruOk ? '' : ' ⚠'}; ${fmt(ru.steps, 0)} steps${ru.stopReason === 'maxSteps' ? ' (hit max steps)' : ''}`);
+      if (isNum(ru.atBound) && ru.atBound > 0) {
+        fact('RU at the range bound', `${(ru.atBound * 100).toFixed(1)} % of input units`, 'units whose reconstruction error is at least 90 % of the largest the [0,1] range allows: their RU is a lower bound', ru.atBound > 0.5 ? 'warn' : undefined);
+      }
     }
     if ('concentration' in result || regionMaskOf(report, imageIndex) || editable) {
       showConcentration();
@@ -436,9 +455,10 @@ export function renderMaps(report: Report, state: MapsState, theme: Theme, handl
     const p = perImage(l, imageIndex);
     const label = `${order.indexOf(name) + 1}. ${name}`;
     if (!l || !p || !p.map.length) {
-      const pendingText = !l && report.status === 'running' && firstPending ? 'running…' : !l ? 'pending' : 'no map';
-      if (!l) firstPending = false;
-      const b = el('button', { class: 'id-thumb', type: 'button', disabled: true, title: name },
+      const skipped = !l ? skippedReason(report, name) : undefined;
+      const pendingText = skipped !== undefined ? 'skipped' : !l && report.status === 'running' && firstPending ? 'running…' : !l ? 'pending' : 'no map';
+      if (!l && skipped === undefined) firstPending = false;
+      const b = el('button', { class: 'id-thumb', type: 'button', disabled: true, title: skipped !== undefined ? `${name}: skipped: ${skipped}` : name },
         el('div', { class: 'id-pending' }, pendingText), el('span', { class: 'id-thumb-name' }, label), el('span', { class: 'id-thumb-value' }, ' '));
       strip.append(b);
       continue;
@@ -447,8 +467,9 @@ export function renderMaps(report: Report, state: MapsState, theme: Theme, handl
     const size = fitSize(grid, THUMB_SIZE);
     const c = el('canvas');
     paintHeatmap(c, source, size.width, size.height);
-    const b = el('button', { class: `id-thumb${l === layer ? ' selected' : ''}`, type: 'button', title: name, 'aria-pressed': l === layer ? 'true' : 'false' },
-      c, el('span', { class: 'id-thumb-name' }, label), el('span', { class: 'id-thumb-value' }, `${fmt(p.sidMean, 3)} nats/px`));
+    const pq = p.quality && typeof p.quality === 'object' && typeof p.quality.verdict === 'string' ? p.quality : undefined;
+    const b = el('button', { class: `id-thumb${l === layer ? ' selected' : ''}${isFlagged(pq) ? ' flagged' : ''}`, type: 'button', title: isFlagged(pq) ? `${name}\n${qualityNote(pq)}` : name, 'aria-pressed': l === layer ? 'true' : 'false' },
+      c, el('span', { class: 'id-thumb-name' }, label), el('span', { class: 'id-thumb-value' }, `${boundPrefix(pq)}${fmt(p.sidMean, 3)} nats/px${isFlagged(pq) ? ' ⚠' : ''}`));
     b.addEventListener('click', () => handlers.select({ layer: name }));
     strip.append(b);
   }

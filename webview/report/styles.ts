@@ -86,6 +86,7 @@ h2 { font-size: 1.1em; }
 .id-banner.failed { color: var(--id-err); }
 .id-banner.cancelled { color: var(--id-warn); }
 .id-banner.partial { color: var(--id-warn); }
+.id-banner.quality { color: var(--id-warn); }
 .id-banner span { color: var(--id-fg); }
 .id-progress { height: 4px; border-radius: 2px; background: var(--id-panel); border: 1px solid var(--id-border); overflow: hidden; }
 .id-progress > div { height: 100%; background: var(--id-link); width: 0; }
@@ -167,6 +168,10 @@ table.id-table { border-collapse: collapse; width: 100%; font-variant-numeric: t
 .id-table tbody tr.selected { background: var(--id-selected); }
 .id-table tbody tr.pending { cursor: default; color: var(--id-muted); }
 .id-table .warn { color: var(--id-warn); }
+.id-table td.flagged, .id-facts dd.flagged, .id-thumb.flagged .id-thumb-value {
+  background: repeating-linear-gradient(135deg, transparent 0 5px, color-mix(in srgb, var(--id-warn) 18%, transparent) 5px 7px);
+}
+.id-table td.skipped { color: var(--id-warn); white-space: normal; }
 .id-table .tag { font-size: 0.78em; color: var(--id-warn); margin-left: 4px; }
 .id-footer { margin-top: 18px; color: var(--id-muted); font-size: 0.85em; }
 `;

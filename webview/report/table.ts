@@ -1,12 +1,15 @@
 /** The per-layer table and its CSV form. Schema-2 columns (RU, decoder PSNR, concentration) appear only when present. */
-import type { LayerResult, Report } from '../../src/engine/report';
+import type { LayerQuality, LayerResult, Report } from '../../src/engine/report';
+import { boundPrefix, isFlagged, qualityNote } from '../../src/engine/quality';
 import { el, fmt, fmtNum, isNum } from './dom';
-import { decoderPsnr, hasBaselines, hasConcentration, hasRu, layerOrder, poorDecoderText } from './data';
+import { decoderPsnr, hasBaselines, hasConcentration, hasRu, layerOrder, poorDecoderText, skippedReason } from './data';
 
 export interface LayerRow {
   index: number;
   name: string;
-  state: 'done' | 'running' | 'pending';
+  state: 'done' | 'running' | 'pending' | 'skipped';
+  /** Why the layer was skipped (state skipped). */
+  reason?: string;
   kind: string;
   shape: string;
   mean: number | null;
@@ -37,6 +40,9 @@ export interface LayerRow {
   gradNorm: number | null;
   gradCam: number | null;
   cam: number | null;
+  /** Schema 3: the SID and RU quality roll-ups (null when absent: older reports, or no RU). */
+  quality: LayerQuality | null;
+  ruQuality: LayerQuality | null;
 }
 
 const numOrNull = (v: unknown): number | null => (isNum(v) ? v : null);
@@ -57,10 +63,11 @@ export function layerRows(report: Report): LayerRow[] {
   return layerOrder(report).map((name, index): LayerRow => {
     const l = byName.get(name);
     if (!l) {
-      const state = report.status === 'running' && firstPending ? 'running' : 'pending';
-      firstPending = false;
-      return { index, name, state, kind: '', shape: '', mean: null, std: null, total: null, ratio: null, ratioOff: 0, steps: null, stepsMin: null, stepsMax: null, hitMaxSteps: 0, saturated: null, seconds: null, images: 0,
-        ruMean: null, ruStd: null, ruTotal: null, psnr: null, poorDecoder: null, concMean: null, concStd: null, concImages: null, gradNorm: null, gradCam: null, cam: null };
+      const reason = skippedReason(report, name);
+      const state = reason !== undefined ? 'skipped' : report.status === 'running' && firstPending ? 'running' : 'pending';
+      if (state !== 'skipped') firstPending = false;
+      return { index, name, state, ...(reason !== undefined ? { reason } : {}), kind: '', shape: '', mean: null, std: null, total: null, ratio: null, ratioOff: 0, steps: null, stepsMin: null, stepsMax: null, hitMaxSteps: 0, saturated: null, seconds: null, images: 0,
+        ruMean: null, ruStd: null, ruTotal: null, psnr: null, poorDecoder: null, concMean: null, concStd: null, concImages: null, gradNorm: null, gradCam: null, cam: null, quality: null, ruQuality: null };
     }
     const p = l.perImage;
     const steps = p.map((q) => q.steps).filter(isNum);
@@ -94,8 +101,25 @@ export function layerRows(report: Report): LayerRow[] {
       gradNorm: numOrNull(l.baselines?.gradNorm?.mean),
       gradCam: numOrNull(l.baselines?.gradCam?.mean),
       cam: numOrNull(l.baselines?.cam?.mean),
+      quality: qualityOrNull(l.quality),
+      ruQuality: qualityOrNull(l.ruQuality),
     };
   });
+}
+
+/** A roll-up from an untrusted report: kept only when it has a verdict string. */
+function qualityOrNull(q: unknown): LayerQuality | null {
+  return q && typeof q === 'object' && typeof (q as LayerQuality).verdict === 'string' ? (q as LayerQuality) : null;
+}
+
+/** The SID or RU "mean ± std" cell: "≥" before a bound, hatched with ⚠ and the reason as its tooltip when flagged. */
+function valueCell(mean: number | null, std: number | null, q: LayerQuality | null, done: boolean, extraWarning: string | null = null): HTMLElement {
+  const flagged = isFlagged(q);
+  const title = [flagged ? qualityNote(q) : '', extraWarning ?? ''].filter((t) => t).join('\n');
+  const cell = el('td', flagged || extraWarning ? { class: flagged ? 'warn flagged' : 'warn', title, 'data-quality': q?.verdict ?? null } : q ? { 'data-quality': q.verdict } : null,
+    done && mean !== null ? `${boundPrefix(q)}${fmt(mean, 3)} ± ${fmt(std, 3)}` : '');
+  if (flagged || extraWarning) cell.append(' ⚠');
+  return cell;
 }
 
 export function renderTable(report: Report, selected: string | null, onSelect: (name: string) => void): HTMLElement {
@@ -129,9 +153,11 @@ export function renderTable(report: Report, selected: string | null, onSelect: (
     tr.append(
       el('td', { class: 'l' }, String(r.index + 1)),
       el('td', { class: 'l name', title: r.name }, r.name),
-      el('td', { class: 'l' }, done ? r.kind : r.state === 'running' ? 'running…' : 'pending'),
+      r.state === 'skipped'
+        ? el('td', { class: 'l skipped', title: r.reason ?? '' }, `skipped: ${r.reason ?? ''}`)
+        : el('td', { class: 'l' }, done ? r.kind : r.state === 'running' ? 'running…' : 'pending'),
       el('td', { class: 'l' }, r.shape),
-      el('td', null, done ? `${fmt(r.mean, 3)} ± ${fmt(r.std, 3)}` : ''),
+      done ? valueCell(r.mean, r.std, r.quality, done) : el('td', null, ''),
       ...schema2Cells(r, done, withRu, withConc),
       el('td', null, done ? fmtNum(r.total, 1) : ''),
       ratioCell,
@@ -159,8 +185,7 @@ export function renderTable(report: Report, selected: string | null, onSelect: (
 function schema2Cells(r: LayerRow, done: boolean, withRu: boolean, withConc: boolean): HTMLElement[] {
   const cells: HTMLElement[] = [];
   if (withRu) {
-    const ruCell = el('td', r.poorDecoder ? { class: 'warn', title: r.poorDecoder } : null, done && r.ruMean !== null ? `${fmt(r.ruMean, 3)} ± ${fmt(r.ruStd, 3)}` : '');
-    if (r.poorDecoder) ruCell.append(' ⚠');
+    const ruCell = done ? valueCell(r.ruMean, r.ruStd, r.ruQuality, done, r.poorDecoder) : el('td', null, '');
     cells.push(ruCell, el('td', r.poorDecoder ? { class: 'warn', title: r.poorDecoder } : null, done && r.psnr !== null ? fmt(r.psnr, 1) : ''));
   }
   if (withConc) {
@@ -186,12 +211,19 @@ export function tableCsv(report: Report): string {
   if (withRu) header.push('ru_mean_nats_per_pixel', 'ru_std', 'ru_total_nats', 'decoder_psnr_db');
   if (withConc) header.push('concentration_mean_nats_per_pixel', 'concentration_std', 'concentration_images');
   if (withBaselines) header.push('gradnorm_magnitude_mean', 'gradcam_magnitude_mean', 'cam_magnitude_mean');
+  // Schema 3: the quality roll-ups, only when the report has them.
+  const withQuality = report.layers.some((l) => !!l.quality);
+  if (withQuality) header.push('sid_quality', 'sid_is_lower_bound', 'sid_quality_reason');
+  const withRuQuality = withRu && report.layers.some((l) => !!l.ruQuality);
+  if (withRuQuality) header.push('ru_quality', 'ru_is_lower_bound');
   const lines = [header.join(',')];
   for (const r of layerRows(report)) {
     const cells: unknown[] = [r.index + 1, r.name, r.state, r.kind, r.shape, r.mean, r.std, r.total, r.ratio, report.settings?.alpha, r.steps, r.hitMaxSteps, r.saturated, r.seconds, r.images];
     if (withRu) cells.push(r.ruMean, r.ruStd, r.ruTotal, r.psnr);
     if (withConc) cells.push(r.concMean, r.concStd, r.concImages);
     if (withBaselines) cells.push(r.gradNorm, r.gradCam, r.cam);
+    if (withQuality) cells.push(r.quality?.verdict, r.quality ? boundPrefix(r.quality) === '≥' : null, r.quality?.reason);
+    if (withRuQuality) cells.push(r.ruQuality?.verdict, r.ruQuality ? boundPrefix(r.ruQuality) === '≥' : null);
     lines.push(cells.map(csvField).join(','));
   }
   return `${lines.join('\r\n')}\r\n`;

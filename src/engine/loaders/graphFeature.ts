@@ -35,7 +35,7 @@ const baseName = (name: string) => name.replace(/^\^/, '').replace(/:\d+$/, '');
 const dataInputs = (n: RunGraphNode) => (n.input ?? []).filter((i) => !i.startsWith('^'));
 const boolAttr = (n: RunGraphNode, key: string) => (n.attr?.[key] as AttrValue | undefined)?.b === true;
 
-export function graphFeatureHooks(ctx: GraphFeatureContext): Pick<LoadedModel, 'runWithFeature' | 'camWeights'> {
+export function graphFeatureHooks(ctx: GraphFeatureContext): Pick<LoadedModel, 'runWithFeature' | 'camWeights' | 'logitsOf'> {
   const { model, nodes, inputName, input, batchOfOne } = ctx;
   const byName = new Map(nodes.map((n) => [n.name, n]));
   const consumers = new Map<string, RunGraphNode[]>();
@@ -67,6 +67,21 @@ export function graphFeatureHooks(ctx: GraphFeatureContext): Pick<LoadedModel, '
   }
 
   return {
+    /** The Softmax node's input, for the softmax node itself or an identity after it that gives the output. */
+    logitsOf(layerName: string) {
+      if (!logits || !tail.has(layerName)) return null;
+      const target = logits;
+      const exec = (x: tf.Tensor) => model.execute({ [inputName]: x }, target) as tf.Tensor;
+      return {
+        probe: (x: tf.Tensor4D) => {
+          const fed = input.flat ? tf.reshape(x, [x.shape[0], -1]) : x;
+          if (!batchOfOne || fed.shape[0] === 1) return exec(fed);
+          return tf.concat(tf.split(fed, fed.shape[0]).map(exec));
+        },
+        note: `the scores before the softmax (node "${baseName(target)}")`,
+      };
+    },
+
     runWithFeature(layerName: string, options: RunWithFeatureOptions = {}) {
       if (!byName.has(layerName)) throw new Error(`no node named "${layerName}" in the graph`);
       const target = options.preSoftmax && logits && !tail.has(layerName) ? logits : outputName;

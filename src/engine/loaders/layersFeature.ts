@@ -83,6 +83,34 @@ export function layersRunWithFeature(
   };
 }
 
+/**
+ * LoadedModel.logitsOf for layers models: when `layerName` is the layer giving the first output and it ends in a
+ * softmax, a probe of the scores before it. A Dense/Conv layer with a softmax activation is probed with that
+ * activation swapped for the identity during the (synchronous) forward pass; a Softmax layer or an
+ * Activation('softmax') layer is probed at its input layer.
+ */
+export function layersLogitsOf(
+  model: tfl.LayersModel,
+  layerName: string,
+  probeOf: (name: string) => (x: tf.Tensor4D) => tf.Tensor,
+): { probe: (x: tf.Tensor4D) => tf.Tensor; note: string } | null {
+  const last = model.outputs[0].sourceLayer;
+  if (last.name !== layerName || last.inboundNodes.length !== 1) return null;
+  if (isSoftmaxLayer(last)) {
+    const before = last.inboundNodes[0].inboundLayers;
+    if (before.length !== 1 || before[0].getClassName() === 'InputLayer') return null;
+    return { probe: probeOf(before[0].name), note: `the scores before the softmax (the output of layer "${before[0].name}")` };
+  }
+  if (isSoftmaxActivation(last)) {
+    const probe = probeOf(layerName);
+    return {
+      probe: (x) => withPatches([[last, 'activation', LINEAR]], () => probe(x)),
+      note: `the layer's scores before its softmax activation`,
+    };
+  }
+  return null;
+}
+
 /** Layers that are the identity at inference between global average pooling and the dense head. */
 const PASS_THROUGH = new Set(['Dropout', 'SpatialDropout1D', 'GaussianDropout', 'GaussianNoise', 'AlphaDropout', 'Flatten']);
 

@@ -14,6 +14,7 @@ import { OnnxVariantError } from './onnx/ops';
 import { outputShapes, type ProbedOutput } from './outputShapes';
 import { rescaleOnnxConvPair } from './rescale';
 import { onnxFeatureHooks } from './onnx/feature';
+import { detectFromOnnx } from '../preprocessing/detect';
 
 export { OnnxGraph, decodeModel } from './onnx/graph';
 export { SUPPORTED_OPS } from './onnx/ops';
@@ -86,7 +87,9 @@ export const onnxLoader: ModelLoader = {
     const feed = (x: tf.Tensor4D): tf.Tensor =>
       layout === 'nchw' ? tf.transpose(x, [0, 3, 1, 2]) : layout === 'flat' ? tf.reshape(x, [x.shape[0], -1]) : x;
     const reached = graph.dependents([inputName]);
-    const candidates = graph.nodes.flatMap((n) => n.outputs.filter((o) => o && reached.has(o) && n.op !== 'Constant').map((o) => ({ name: o, op: n.op })));
+    const candidates = graph.nodes.flatMap((n) =>
+      n.outputs.filter((o) => o && reached.has(o) && n.op !== 'Constant').map((o) => ({ name: o, op: n.op, inputs: n.inputs.filter((i) => i && reached.has(i)) })),
+    );
     const run = (h: number, w: number) =>
       tf.tidy(() => {
         const zeros = tf.zeros([1, h, w, input.channels]) as tf.Tensor4D;
@@ -105,9 +108,20 @@ export const onnxLoader: ModelLoader = {
         name: c.name,
         kind: c.op,
         outputShape: outs[i].shape,
+        inputs: c.inputs,
       }))
       .filter((_, i) => outs[i].dtype === 'float32');
     const known = new Set(layers.map((l) => l.name));
+    for (const l of layers) l.inputs = l.inputs!.filter((i) => known.has(i));
+    const stemNode = graph.nodes.find((n) => n.op === 'Conv' && n.inputs[0] === inputName);
+    const stemWeight = stemNode ? (graph.model.graph?.initializer ?? []).find((t) => t.name === stemNode.inputs[1]) : undefined;
+    const hint = detectFromOnnx({
+      metadata: (graph.model.metadataProps ?? []).map((m) => ({ key: m.key ?? '', value: m.value ?? '' })),
+      inputName,
+      inputDims: graph.inputs[0].dims,
+      layout,
+      stem: stemNode && stemWeight ? { weight: (stemWeight.dims ?? []).map(Number), strides: stemNode.attrs.ints('strides') ?? [1, 1] } : null,
+    });
 
     return {
       path: file,
@@ -115,6 +129,7 @@ export const onnxLoader: ModelLoader = {
       sha256,
       input,
       layers,
+      ...(hint ? { preprocessingHint: hint } : {}),
       probe(layerName) {
         if (!known.has(layerName)) throw new UserError(`no probe-able node output named "${layerName}"`, file);
         return (x: tf.Tensor4D) => graph.run({ [inputName]: feed(x) }, [layerName])[0];

@@ -60,7 +60,7 @@ export const savedModelLoader: ModelLoader = {
       format: 'tf-saved-model',
       sha256,
       input,
-      layers: model.outputs.map((o) => ({ name: o.name, kind: 'SignatureOutput', outputShape: (o.shape ?? []).slice(1).map((d) => (d < 0 ? null : d)) })),
+      layers: model.outputs.map((o) => ({ name: o.name, kind: 'SignatureOutput', inputs: [], outputShape: (o.shape ?? []).slice(1).map((d) => (d < 0 ? null : d)) })),
       probe(layerName) {
         const index = outputs.indexOf(layerName);
         return (x: tf.Tensor4D) => {

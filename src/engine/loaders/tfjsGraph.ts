@@ -11,6 +11,7 @@ import { outputShapes, type ProbedOutput } from './outputShapes';
 import { inputLayoutFromShape, readTfjsArtifacts } from './tfjsArtifacts';
 import { graphFeatureHooks, type RunGraphNode } from './graphFeature';
 import { graphModelWeights, rescaleGraphConvPair } from './rescale';
+import { detectFromGraphSignature } from '../preprocessing/detect';
 
 const NOT_PROBED = new Set(['Const', 'Placeholder', 'PlaceholderWithDefault', 'NoOp']);
 const CONTROL_FLOW = new Set(['Enter', 'Exit', 'Merge', 'Switch', 'NextIteration', 'LoopCond', 'While', 'StatelessWhile', 'If', 'StatelessIf']);
@@ -92,20 +93,35 @@ export const tfjsGraphLoader: ModelLoader = {
     }
     // Integer or string outputs (shape computations, argmax ...) have no gradient w.r.t. the image.
     const keep = outs.map((o) => o.dtype === 'float32');
+    const kept = new Set(candidates.filter((_, i) => keep[i]).map((n) => n.name));
     const layers: ProbeLayer[] = candidates
       .map((n, i) => ({
         name: n.name,
         kind: n.op,
         outputShape: outs[i].shape,
+        inputs: inputs(n).filter((name) => kept.has(name)),
       }))
       .filter((_, i) => keep[i]);
 
+    // What the signature and the first ops say about the pixels the model takes.
+    const scalarOf = (name: string): number | null => {
+      const t = model.weights[name.replace(/:\d+$/, '')]?.[0];
+      return t && t.size === 1 ? (t.dataSync()[0] as number) : null;
+    };
+    const hint = detectFromGraphSignature({
+      inputName,
+      dtype: String(model.inputs[0].dtype ?? 'float32'),
+      consumers: nodes
+        .filter((n) => inputs(n).includes(inputName))
+        .map((n) => ({ name: n.name, op: n.op, scalar: inputs(n).filter((i) => i !== inputName).map(scalarOf).find((v) => v !== null) ?? null })),
+    });
     return {
       path: file,
       format: 'tfjs-graph',
       sha256,
       input,
       layers,
+      ...(hint ? { preprocessingHint: hint } : {}),
       probe(layerName) {
         return (x: tf.Tensor4D) => {
           const fed = input.flat ? tf.reshape(x, [x.shape[0], -1]) : x;

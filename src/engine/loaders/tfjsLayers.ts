@@ -6,8 +6,9 @@ import type { ModelFormat } from '../report';
 import type { LoadedModel, ModelLoader, ProbeLayer } from './types';
 import { inputLayoutFromShape, readTfjsArtifacts } from './tfjsArtifacts';
 import { rescaleLayersConvPair } from './rescale';
-import { layersCamWeights, layersRunWithFeature } from './layersFeature';
+import { layersCamWeights, layersLogitsOf, layersRunWithFeature } from './layersFeature';
 import { foldBatchNorms, type FoldResult } from './foldBatchNorm';
+import { detectFromLayersModel } from '../preprocessing/detect';
 
 function isLayersJson(json: unknown): boolean {
   if (!json || typeof json !== 'object') return false;
@@ -59,17 +60,29 @@ export function wrapLayersModel(model: tfl.LayersModel, file: string, format: Mo
     } catch {
       continue; // layers with several outputs cannot be probed as one feature
     }
-    layers.push({ name: layer.name, kind: layer.getClassName(), outputShape: shape.slice(1) as (number | null)[] });
+    const inbound = layer.inboundNodes[0]?.inboundLayers ?? [];
+    const inputs = inbound.filter((l) => l.getClassName() !== 'InputLayer').map((l) => l.name);
+    layers.push({ name: layer.name, kind: layer.getClassName(), outputShape: shape.slice(1) as (number | null)[], inputs });
   }
+  // Only probe-able layers count as producers.
+  const probed = new Set(layers.map((l) => l.name));
+  for (const l of layers) l.inputs = l.inputs!.filter((i) => probed.has(i));
 
   const truncated = new Map<string, tfl.LayersModel>();
   let folded: FoldResult | undefined;
-  return {
+  let hint: ReturnType<typeof detectFromLayersModel> = null;
+  try {
+    hint = detectFromLayersModel(model);
+  } catch {
+    // detection is a suggestion: a layer whose config cannot be read says nothing
+  }
+  const wrapped: LoadedModel = {
     path: file,
     format,
     sha256,
     input,
     layers,
+    ...(hint ? { preprocessingHint: hint } : {}),
     probe(layerName) {
       let sub = truncated.get(layerName);
       if (!sub) {
@@ -85,6 +98,7 @@ export function wrapLayersModel(model: tfl.LayersModel, file: string, format: Mo
       };
     },
     runWithFeature: (layerName, options) => layersRunWithFeature(model, input, layerName, options),
+    logitsOf: (layerName) => layersLogitsOf(model, layerName, (name) => wrapped.probe(name)),
     camWeights: (layerName) => layersCamWeights(model, layerName),
     rescaleConvPair: (first, factor) => rescaleLayersConvPair(model, file, first, factor),
     optimizeFor(analysed) {
@@ -99,4 +113,5 @@ export function wrapLayersModel(model: tfl.LayersModel, file: string, format: Mo
       model.dispose();
     },
   };
+  return wrapped;
 }

@@ -4,7 +4,7 @@
  * Adding a format means adding one file in this folder and listing it in ./index.ts.
  */
 import type * as tf from '@tensorflow/tfjs-core';
-import type { ModelFormat } from '../report';
+import type { ModelFormat, PreprocessingProfile } from '../report';
 
 export interface ProbeLayer {
   name: string;
@@ -12,6 +12,11 @@ export interface ProbeLayer {
   kind: string;
   /** Output shape without the batch dimension (null where unknown). */
   outputShape: (number | null)[];
+  /**
+   * The probe layers whose outputs this one reads (image-dependent inputs only; the model input and constants are
+   * left out). Absent where the format gives no connectivity: readers then take the list as a chain.
+   */
+  inputs?: string[];
 }
 
 export type FeatureLayout = 'nhwc' | 'nchw';
@@ -52,6 +57,12 @@ export interface LoadedModel {
    */
   runWithFeature?(layerName: string, options?: RunWithFeatureOptions): (x: tf.Tensor4D, feature: tf.Tensor) => tf.Tensor;
   /**
+   * When the named layer is the model's output and ends in a softmax (a softmax activation of that layer, or a
+   * Softmax layer/node, possibly followed by identities): a probe of the scores before that softmax, with a note
+   * for the report saying what it is. null for any other layer. Absent for formats that cannot find it.
+   */
+  logitsOf?(layerName: string): { probe: (x: tf.Tensor4D) => tf.Tensor; note: string } | null;
+  /**
    * CAM weights: when the named layer's output feeds only a global average pooling over its spatial axes,
    * then one linear (dense) layer whose output (or its softmax) is the model's first output, the dense kernel
    * as [channels, outputs] (w_{c,y}; a new tensor the caller disposes). null for any other layer.
@@ -73,6 +84,11 @@ export interface LoadedModel {
    * for the log. Absent where there is nothing to do.
    */
   optimizeFor?(analysed: readonly string[]): string[];
+  /**
+   * The preprocessing the file itself says the model wants (a Rescaling layer, ONNX metadata, a torchvision stem,
+   * a graph signature), with its source; absent when it says nothing (src/engine/preprocessing/detect.ts).
+   */
+  preprocessingHint?: PreprocessingProfile;
   dispose(): void;
 }
 

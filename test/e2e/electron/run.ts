@@ -55,7 +55,7 @@ function main(): number {
     mkdirSync(path.join(ws, 'images'));
     for (const f of ['0-tshirt.png', '1-trouser.png']) cpSync(path.join(ROOT, 'media', 'sample', 'images', f), path.join(ws, 'images', f));
     mkdirSync(path.join(ws, '.vscode'));
-    writeFileSync(path.join(ws, '.vscode', 'settings.json'), JSON.stringify({ 'infodiscard.maxSteps': 10, 'infodiscard.images': 'images' }, null, 2));
+    writeFileSync(path.join(ws, '.vscode', 'settings.json'), JSON.stringify({ 'infodiscard.maxSteps': 10, 'infodiscard.images': 'images', 'infodiscard.layers': 'all' }, null, 2));
 
     const args = [
       ws,

@@ -26,6 +26,8 @@ export interface Workspace {
 export const BASE_SETTINGS = {
   'infodiscard.maxSteps': 40,
   'infodiscard.images': 'images',
+  // The scenarios analyse every layer without the layer picker (which has its own mocked tests).
+  'infodiscard.layers': 'all',
 };
 
 export function makeWorkspace(): Workspace {

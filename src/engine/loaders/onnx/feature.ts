@@ -43,7 +43,7 @@ export function onnxFeatureHooks(
   inputName: string,
   feed: (x: tf.Tensor4D) => tf.Tensor,
   inputLayout: FeatureLayout,
-): Pick<LoadedModel, 'runWithFeature' | 'camWeights' | 'featureLayout'> {
+): Pick<LoadedModel, 'runWithFeature' | 'camWeights' | 'featureLayout' | 'logitsOf'> {
   const layouts = valueLayouts(graph, inputName, inputLayout);
   const consumers = new Map<string, OnnxGraph['nodes']>();
   for (const n of graph.nodes) for (const i of new Set(n.inputs)) if (i) consumers.set(i, [...(consumers.get(i) ?? []), n]);
@@ -75,6 +75,16 @@ export function onnxFeatureHooks(
 
   return {
     featureLayout: (layerName) => layouts.get(layerName) ?? 'nchw',
+
+    /** The Softmax node's input, for the softmax's output or an identity after it that gives the output. */
+    logitsOf(layerName: string) {
+      if (!logits || !tail.has(layerName)) return null;
+      const target = logits;
+      return {
+        probe: (x: tf.Tensor4D) => graph.run({ [inputName]: feed(x) }, [target])[0],
+        note: `the scores before the softmax (value "${target}")`,
+      };
+    },
 
     runWithFeature(layerName: string, options: RunWithFeatureOptions = {}) {
       if (!graph.nodeOf(layerName)) throw new Error(`no node output named "${layerName}" in the ONNX graph`);
