@@ -17,6 +17,8 @@ import type { SettingsInput } from './engine/settings';
 
 export interface AnalyzeParams {
   modelPath: string;
+  /** Keras to_json models: the weights file (default: the same-stem .h5 / .weights.h5 beside the JSON). */
+  weightsPath?: string;
   /** Image files or folders. */
   images: string[];
   /** Layers to analyse; all when omitted. */
@@ -50,6 +52,8 @@ export interface AnalyzeParams {
 /** List a model's probe-able layers (for pickers): answered by a 'layers' message. */
 export interface LayersParams {
   modelPath: string;
+  /** Keras to_json models: the weights file (as in AnalyzeParams). */
+  weightsPath?: string;
   /** Backend to load the model with (default 'auto'). */
   backend?: BackendChoice;
   /**

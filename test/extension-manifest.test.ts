@@ -62,7 +62,9 @@ test('menus name only declared commands; context menus filter on model.json', ()
         continue;
       }
       assert.match(item.when ?? '', /resourceFilename == model\.json/, `${menu}: ${item.command} must filter on model.json`);
-      assert.match(item.when ?? '', /resourceExtname =~ \/\^\\\.\(h5\|hdf5\|keras\|onnx\)\$\/i/, `${menu}: ${item.command} must offer Keras and ONNX files`);
+      assert.match(item.when ?? '', /resourceExtname =~ \/\^\\\.\(h5\|hdf5\|keras\|onnx\|pt\|pth\|pt2\)\$\/i/, `${menu}: ${item.command} must offer Keras, ONNX and PyTorch files`);
+      // Keras to_json files are JSON named as the user likes: the extension lists those with weights beside them.
+      assert.match(item.when ?? '', /resourceExtname == \.json && resourcePath in infodiscard\.kerasJsonFiles/, `${menu}: ${item.command} must offer Keras to_json files`);
     }
   }
   const explorer = contributes.menus['explorer/context'] as MenuItem[];
@@ -122,6 +124,8 @@ test('settings: declared with the engine defaults and ranges', () => {
     'infodiscard.resize': '',
     'infodiscard.transparency': '',
     'infodiscard.layers': 'ask',
+    'infodiscard.python': '',
+    'infodiscard.preprocessingPrompt': true,
   };
   assert.deepEqual(Object.keys(props).sort(), Object.keys(expect).sort());
   for (const [key, value] of Object.entries(expect)) assert.deepEqual(props[key].default, value, key);

@@ -51,7 +51,7 @@ before(() => {
   }
   ctx = activate(makeExtensionContext(ROOT, path.join(ws, 'storage')) as never);
   mock.config.clear();
-  for (const [k, v] of Object.entries({ images: 'digits', backend: 'wasm', maxSteps: 3, minSteps: 3, samplesPerStep: 4, workers: 1 })) mock.config.set(`infodiscard.${k}`, v);
+  for (const [k, v] of Object.entries({ images: 'digits', backend: 'wasm', maxSteps: 3, minSteps: 3, samplesPerStep: 4, workers: 1, layers: 'all' })) mock.config.set(`infodiscard.${k}`, v);
 });
 
 after(async () => {

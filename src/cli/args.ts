@@ -10,6 +10,7 @@ import type { AnalyzeParams } from '../protocol';
 import type { BackendChoice } from '../engine/backend';
 import { parseShard, type ShardSpec } from '../engine/shards';
 import { RECOMMENDED_LAYERS } from '../engine/resolveLayers';
+import { parseInputShape } from '../engine/pytorch/detect';
 
 export const USAGE = `infodiscard — how much of the input each layer of a trained network discards (SID, Ma et al. 2019)
 
@@ -25,9 +26,21 @@ Usage:
   infodiscard compare-checkpoints <folder> --images <…> [--shard I/N] [--out <parts folder>] [options]
                                            every checkpoint of a training run (SID against epoch), sharded or
                                            not (see "compare-checkpoints --help")
+
+  Models: TensorFlow.js model.json, Keras .h5/.hdf5/.keras, a Keras to_json .json (weights: the same-stem .h5 or
+  .weights.h5 beside it, or --weights), ONNX .onnx, TensorFlow SavedModel folders, and PyTorch files: a TorchScript
+  archive (torch.jit.save) or a torch.export .pt2 is exported to ONNX first with your Python (the command is
+  printed; the ONNX is kept beside the report and reused while the file is unchanged); a state_dict gets a snippet
+  to complete.
   infodiscard coherency <model.json> --images <paths> --first <conv layer> [--factor 4] [analyze options]
                                            the paper's coherency check: w_L/4, b_L/4, 4·w_L+1 leaves the output
                                            unchanged; which measures move? (writes infodiscard-coherency.json)
+
+PyTorch files (analyze and layers):
+  --python <exe>         the Python with PyTorch that exports to ONNX (default: $INFODISCARD_PYTHON, else python3)
+  --input-shape NxCxHxW  the input to export with (default: the one recorded in the file, else 1x3x224x224)
+Keras to_json files (analyze and layers):
+  --weights <file.h5>    the weights saved with model.save_weights (default: the same stem beside the .json)
 
 Options for analyze:
   --images <paths>       PNG, JPEG, BMP, GIF, TIFF or WebP files or folders, comma-separated or repeated
@@ -96,7 +109,18 @@ Metrics (SID always runs; add the others):
   -v, --version          version
 `;
 
-export interface AnalyzeArgs {
+/** How a model file given on the command line is opened (PyTorch export, Keras weights). */
+export interface ModelSource {
+  model: string;
+  /** PyTorch: the Python that exports to ONNX. */
+  python: string;
+  /** PyTorch: the export's input shape, when given. */
+  exportShape?: number[];
+  /** Keras to_json: the weights file, when given. */
+  weights?: string;
+}
+
+export interface AnalyzeArgs extends ModelSource {
   command: 'analyze';
   model: string;
   images: string[];
@@ -123,7 +147,7 @@ export interface AnalyzeArgs {
   preprocessing: { preset?: string; bgr: boolean; force: boolean; explicit: boolean };
 }
 
-export interface LayersArgs {
+export interface LayersArgs extends ModelSource {
   command: 'layers';
   model: string;
   backend: BackendChoice;
@@ -133,6 +157,7 @@ export interface LayersArgs {
 export function analyzeParams(args: AnalyzeArgs): AnalyzeParams {
   return {
     modelPath: args.model,
+    ...(args.weights !== undefined ? { weightsPath: args.weights } : {}),
     images: args.images,
     // The CLI's default is the recommended set (the engine's, for other callers, is every layer).
     layers: args.layers ?? [RECOMMENDED_LAYERS],
@@ -217,6 +242,9 @@ export function parseCli(argv: string[]): CliArgs {
         'target-class': { type: 'string' },
         workers: { type: 'string' },
         shard: { type: 'string' },
+        python: { type: 'string' },
+        'input-shape': { type: 'string' },
+        weights: { type: 'string' },
         preview: { type: 'boolean' },
         'warm-start': { type: 'boolean' },
         'output-softmax': { type: 'boolean' },
@@ -241,7 +269,18 @@ export function parseCli(argv: string[]): CliArgs {
   if (!model) throw new UserError(`${command} needs a model file: infodiscard ${command} <model.json>`);
   if (extra.length > 0) throw new UserError(`unexpected argument "${extra[0]}"; give images with --images`);
   const backend = (v.backend ?? DEFAULT_SETTINGS.backend) as BackendChoice;
-  if (command === 'layers') return { command, model, backend };
+  let exportShape: number[] | undefined;
+  if (v['input-shape'] !== undefined) {
+    exportShape = parseInputShape(v['input-shape']);
+    if (!exportShape) throw new UserError(`expects the export's input shape as NxCxHxW, e.g. 1x3x224x224, got "${v['input-shape']}"`, '--input-shape');
+  }
+  const source: ModelSource = {
+    model,
+    python: v.python ?? (process.env.INFODISCARD_PYTHON || 'python3'),
+    ...(exportShape ? { exportShape } : {}),
+    ...(v.weights !== undefined ? { weights: v.weights } : {}),
+  };
+  if (command === 'layers') return { command, ...source, backend };
 
   const images = list(v.images);
   if (images.length === 0) throw new UserError('is required: give image files (PNG, JPEG, BMP, GIF, TIFF, WebP) or a folder', '--images');
@@ -313,7 +352,7 @@ export function parseCli(argv: string[]): CliArgs {
   if (shard && v.html !== undefined) throw new UserError('a shard writes a part, not a report: give --html to "infodiscard merge"', '--html');
   return {
     command,
-    model,
+    ...source,
     images,
     layers: v.layers ? list(v.layers) : undefined,
     out: v.out ?? (shard ? 'infodiscard-parts' : 'infodiscard-report.json'),

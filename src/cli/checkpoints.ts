@@ -14,6 +14,7 @@ import { listCheckpoints } from '../extension/checkpoints';
 import { parseCli, type AnalyzeArgs } from './args';
 import { abortOnInterrupt } from './interrupt';
 import { runShard } from './shard';
+import { resolveAndCheck } from './preprocessing';
 
 export const CHECKPOINTS_USAGE = `infodiscard compare-checkpoints — SID per layer against epoch, over the checkpoints of one training run
 
@@ -56,7 +57,10 @@ export async function runCompareCheckpoints(argv: string[]): Promise<number> {
   const controller = abortOnInterrupt('Cancelling (the finished jobs are kept; rerun to continue)');
   for (const [i, cp] of series.checkpoints.entries()) {
     if (!args.quiet) process.stderr.write(`checkpoint ${i + 1}/${series.checkpoints.length}: ${cp.label}\n`);
-    await runShard({ ...args, model: cp.model, out: path.join(out, cp.dir) }, shard, controller.signal);
+    const own: AnalyzeArgs = { ...args, model: cp.model, out: path.join(out, cp.dir) };
+    // Each checkpoint's preprocessing resolved and checked as "analyze" does it (flags, stored profile, the file).
+    const { settings } = await resolveAndCheck(own, (line) => process.stdout.write(`${line}\n`));
+    await runShard({ ...own, settings }, shard, controller.signal);
   }
   if (args.shard) {
     process.stdout.write(`Parts: ${out}\n`);

@@ -14,7 +14,10 @@ import type { Report } from '../engine/report';
 import { readReport } from '../engine/reportFile';
 import { VERSION } from '../engine/version';
 import { loadWebviewBundle, renderReportHtml } from '../report-html/render';
-import { analyzeParams, parseCli, USAGE, type AnalyzeArgs } from './args';
+import { analyzeParams, parseCli, USAGE, type AnalyzeArgs, type ModelSource } from './args';
+import { exportPyTorchToOnnx, isPyTorchFile, notExportableReason, requirePyTorchFile, snippetFor } from '../engine/pytorch/export';
+import { UserError } from '../engine/errors';
+import os from 'node:os';
 import { progressPrinter } from './progress';
 import { runCoherency } from './coherency';
 import { analyzeInWorkers, coreCount } from './parallel';
@@ -29,7 +32,38 @@ function writeHtml(file: string, report: Report): void {
   writeFileSync(file, renderReportHtml(report, loadWebviewBundle()));
 }
 
-async function runAnalyze(args: AnalyzeArgs): Promise<number> {
+/**
+ * A PyTorch file is exported to ONNX first (the command printed on stderr, the ONNX kept in `outDir`/pytorch and
+ * reused while the file is unchanged); a state_dict prints the snippet that exports it (stdout) and fails in one
+ * line. Any other model is returned as it is.
+ */
+async function modelToAnalyse(src: ModelSource, outDir: string, quiet: boolean): Promise<string> {
+  if (!isPyTorchFile(src.model)) return src.model;
+  const info = requirePyTorchFile(src.model);
+  const why = notExportableReason(info);
+  if (why) {
+    if (info.kind !== 'aoti-package') process.stdout.write(snippetFor(info, src.exportShape));
+    throw new UserError(`${why}${info.kind !== 'aoti-package' ? ' (the snippet is printed above)' : ''}`, src.model);
+  }
+  const result = await exportPyTorchToOnnx(src.model, {
+    python: src.python,
+    inputShape: src.exportShape,
+    outDir,
+    log: (line) => {
+      if (line.startsWith('$ ') || line.startsWith('reusing ')) process.stderr.write(`${line}\n`);
+      else if (!quiet) process.stderr.write(`  ${line}\n`);
+    },
+  });
+  process.stderr.write(`${result.reused ? 'Reusing the ONNX export' : 'Exported to ONNX'}: ${result.onnxPath}\n`);
+  return result.onnxPath;
+}
+
+async function runAnalyze(given: AnalyzeArgs): Promise<number> {
+  const model = await modelToAnalyse(given, path.dirname(path.resolve(given.out)), given.quiet);
+  const exported: AnalyzeArgs = { ...given, model };
+  // Which preprocessing, and whether the model's outputs look sane with it, before the long run.
+  const { settings } = await resolveAndCheck(exported, (line) => process.stdout.write(`${line}\n`));
+  const args: AnalyzeArgs = { ...exported, settings };
   if (args.shard) {
     const controller = abortOnInterrupt('Cancelling (the finished jobs are kept; rerun the shard to continue)');
     const part = await runShard(args, args.shard, controller.signal);
@@ -39,9 +73,6 @@ async function runAnalyze(args: AnalyzeArgs): Promise<number> {
   const controller = abortOnInterrupt('Cancelling (the finished layers stay in the report)');
   let report: Report | undefined;
   const onProgress = progressPrinter(process.stderr, args.quiet, { recommended: args.layers === undefined });
-  // Which preprocessing, and whether the model's outputs look sane with it, before the long run.
-  const { settings } = await resolveAndCheck(args, (line) => process.stdout.write(`${line}\n`));
-  args = { ...args, settings };
   try {
     const workers = args.workers === 'auto' ? coreCount() : args.workers;
     report = workers > 1
@@ -62,9 +93,10 @@ async function runAnalyze(args: AnalyzeArgs): Promise<number> {
   return 0;
 }
 
-async function runLayers(model: string, backend: AnalyzeArgs['settings']['backend']): Promise<number> {
+async function runLayers(src: ModelSource, backend: AnalyzeArgs['settings']['backend']): Promise<number> {
+  const model = await modelToAnalyse(src, path.join(os.tmpdir(), 'infodiscard-exports'), true);
   await selectBackend(backend);
-  const m = await loadModel(model);
+  const m = await loadModel(model, { weights: src.weights });
   try {
     const { height, width, channels, flat } = m.input;
     process.stdout.write(`${m.path} (${m.format}), input ${height ?? '?'}x${width ?? '?'}x${channels}${flat ? ' (flattened)' : ''}\n`);
@@ -93,7 +125,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${VERSION}\n`);
       return 0;
     case 'layers':
-      return runLayers(args.model, args.backend);
+      return runLayers(args, args.backend);
     case 'analyze':
       return runAnalyze(args);
   }

@@ -58,13 +58,13 @@ export async function resolveAndCheck(args: AnalyzeArgs, say: (line: string) => 
   let profile = given?.profile;
   let check;
   if (profile) {
-    check = await checkPreprocessingFiles({ modelPath: args.model, images: args.images, profile, inputSize: args.inputSize });
+    check = await checkPreprocessingFiles({ modelPath: args.model, weightsPath: args.weights, images: args.images, profile, inputSize: args.inputSize });
   } else {
-    const first = await checkPreprocessingFiles({ modelPath: args.model, images: args.images, profile: presetProfile('[0,1]', 'default'), inputSize: args.inputSize });
+    const first = await checkPreprocessingFiles({ modelPath: args.model, weightsPath: args.weights, images: args.images, profile: presetProfile('[0,1]', 'default'), inputSize: args.inputSize });
     const detected = first.detected;
     profile = detected ?? presetProfile('[0,1]', 'default');
     if (args.preprocessing.bgr) profile = { ...profile, channelOrder: 'bgr', preset: profile.preset === 'caffe-bgr' ? profile.preset : 'custom' };
-    check = detected || args.preprocessing.bgr ? await checkPreprocessingFiles({ modelPath: args.model, images: args.images, profile, inputSize: args.inputSize }) : first;
+    check = detected || args.preprocessing.bgr ? await checkPreprocessingFiles({ modelPath: args.model, weightsPath: args.weights, images: args.images, profile, inputSize: args.inputSize }) : first;
   }
   if (check.recommended) {
     const fix = cliFlagsFor(check.recommended.profile);

@@ -20,7 +20,6 @@ import { analysisKey, assignShards, layersOf, hashJson, partName, parsePart, sha
 import { VERSION } from '../engine/version';
 import { writeJsonAtomic } from '../engine/shardFiles';
 import { analyzeParams, type AnalyzeArgs } from './args';
-import { resolveAndCheck } from './preprocessing';
 
 /** What decides the shard's results: the model's bytes, the images (path, size, mtime), every option, N. */
 async function runKeyOf(args: AnalyzeArgs, images: string[], count: number): Promise<string> {
@@ -52,7 +51,7 @@ function readJob(file: string, layer: string): Report | undefined {
 /** The analysis's jobs, planned from the model's layers (their depth) and the image count, as every shard plans them. */
 async function planShardJobs(args: AnalyzeArgs, imageCount: number): Promise<ShardJob[]> {
   await selectBackend(args.settings.backend);
-  const model = await loadModel(args.model);
+  const model = await loadModel(args.model, { weights: args.weights });
   try {
     // The layers a one-process run resolves (default: the recommended set).
     const layers = resolveLayers(model, analyzeParams(args).layers);
@@ -66,6 +65,7 @@ async function planShardJobs(args: AnalyzeArgs, imageCount: number): Promise<Sha
   }
 }
 
+/** `args.settings` must hold the resolved preprocessing (resolveAndCheck), as for a one-process run. */
 export async function runShard(args: AnalyzeArgs, shard: ShardSpec, signal: AbortSignal): Promise<string> {
   const t0 = performance.now();
   const say = (line: string) => {
@@ -75,9 +75,6 @@ export async function runShard(args: AnalyzeArgs, shard: ShardSpec, signal: Abor
   if (existsSync(dir) && !statSync(dir).isDirectory()) throw new UserError('is a file; with --shard, --out names the folder for the part files', args.out);
   const partFile = path.join(dir, partName(shard));
   const images = collectImages(args.images).paths;
-  // The preprocessing every shard resolves alike (flags, stored profile, the model file), checked as a run is.
-  const { settings } = await resolveAndCheck(args, say);
-  args = { ...args, settings };
   const runKey = await runKeyOf(args, images, shard.count);
   if (existsSync(partFile)) {
     const part = parsePart(readFileSync(partFile, 'utf8'), partFile);

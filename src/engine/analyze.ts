@@ -35,6 +35,8 @@ export { resolveLayers };
 
 export interface AnalyzeRequest {
   modelPath: string;
+  /** Keras to_json models: the weights file (default: the same-stem .h5 / .weights.h5 beside the JSON). */
+  weightsPath?: string;
   /** Image files or folders. */
   images: string[];
   /** Layer names; all probe-able layers when omitted. */
@@ -139,7 +141,7 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
   const collected = collectImages(req.images);
   const imagePaths = collected.paths;
   const backend = await selectBackend(settingsIn.backend);
-  const model = await loadModel(req.modelPath);
+  const model = await loadModel(req.modelPath, { weights: req.weightsPath });
   // The earlier report at this output, read before this run's first write replaces it (resume).
   const resumeFrom = req.resumeFrom ?? req.reportPath;
   let previous: Report | undefined;

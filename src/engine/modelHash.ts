@@ -8,6 +8,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { kerasPairFiles } from './kerasFiles';
 
 /** The model hash over bytes already in memory: model.json, then the shards in manifest order. */
 export function modelSha256FromParts(modelJson: Uint8Array, shards: Iterable<Uint8Array>): string {
@@ -41,9 +42,12 @@ function streamInto(hash: Hash, file: string): Promise<void> {
 /**
  * The model hash of a model.json on disk, streaming the shards (a large model is never held in memory).
  * Rejects when model.json or a shard cannot be read or model.json is not JSON.
- * A single-file model (Keras .h5/.hdf5/.keras, anything not ending in .json) is the sha256 of that file.
+ * A single-file model (Keras .h5/.hdf5/.keras, anything not ending in .json) is the sha256 of that file; a Keras
+ * to_json file and its weights file (from either side) hash both files' bytes.
  */
 export async function modelSha256(modelJsonPath: string): Promise<string> {
+  const pair = kerasPairFiles(modelJsonPath);
+  if (pair) return filesSha256(pair);
   if (!modelJsonPath.toLowerCase().endsWith('.json')) return fileSha256(modelJsonPath);
   const bytes = await readFile(modelJsonPath);
   const json: unknown = JSON.parse(bytes.toString('utf8'));
@@ -51,6 +55,16 @@ export async function modelSha256(modelJsonPath: string): Promise<string> {
   hash.update(bytes);
   const dir = path.dirname(modelJsonPath);
   for (const p of manifestShardPaths(json)) await streamInto(hash, path.join(dir, p));
+  return hash.digest('hex');
+}
+
+/**
+ * The hash of a Keras to_json file with its weights (or of weights with their to_json file): the bytes of each
+ * file in turn (kerasFiles.ts says which, in which order).
+ */
+export async function filesSha256(files: string[]): Promise<string> {
+  const hash = createHash('sha256');
+  for (const f of files) await streamInto(hash, f);
   return hash.digest('hex');
 }
 

@@ -10,7 +10,7 @@ export type MetricName = 'sid' | 'ru' | 'concentration' | 'baselines';
 export const METRIC_NAMES: readonly MetricName[] = ['sid', 'ru', 'concentration', 'baselines'];
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
-export type ModelFormat = 'tfjs-layers' | 'tfjs-graph' | 'keras-h5' | 'keras-v3' | 'onnx' | 'tf-saved-model';
+export type ModelFormat = 'tfjs-layers' | 'tfjs-graph' | 'keras-h5' | 'keras-v3' | 'keras-json' | 'onnx' | 'tf-saved-model';
 
 /** How [0,1] pixels become model inputs: model = pixel * scale[c] + offset[c], per channel. */
 export interface InputMapping {

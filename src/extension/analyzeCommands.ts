@@ -22,6 +22,9 @@ import { profileForRun, storedProfile } from './preprocessing/prompt';
 import { showError } from './notify';
 import { ReportPanel } from './panel';
 import { panelHooks } from './openReport';
+import { modelToAnalyse } from './pytorch';
+import { refreshKerasJsonFiles } from './kerasJsonMenu';
+import { PYTORCH_EXTENSIONS } from '../engine/pytorch/detect';
 import { allReportsFolders, metricKeys, modelName, reportFileName, reportsFolderFor, settingsHash, type ImageFile, type RunInputs } from './reportStore';
 
 /** Trained RU decoders are cached in this folder inside the reports folder (the engine keys them by model, layer and settings). */
@@ -40,13 +43,13 @@ export { MODEL_EXTENSIONS };
 /** The model to analyse when no file was given: the open editor's if it is one, else a file picker. */
 export async function pickModel(
   openLabel = 'Analyze',
-  title = 'infodiscard: model to analyse (TensorFlow.js model.json, Keras .h5/.keras, ONNX)',
+  title = 'infodiscard: model to analyse (TensorFlow.js model.json, Keras .h5/.keras/.json, ONNX, PyTorch .pt/.pt2)',
 ): Promise<vscode.Uri | undefined> {
   const uris = await vscode.window.showOpenDialog({
     canSelectMany: false,
     openLabel,
     title,
-    filters: { Models: MODEL_EXTENSIONS },
+    filters: { Models: [...MODEL_EXTENSIONS, ...PYTORCH_EXTENSIONS] },
     defaultUri: vscode.workspace.workspaceFolders?.[0]?.uri,
   });
   return uris?.[0];
@@ -264,9 +267,13 @@ async function previewThenRefine(ctx: Ctx, model: vscode.Uri, label: string, cho
 
 export async function analyzeModel(ctx: Ctx, uri?: vscode.Uri): Promise<void> {
   try {
-    const model = uri instanceof vscode.Uri ? uri : await pickModel();
+    const picked = uri instanceof vscode.Uri ? uri : await pickModel();
+    if (!picked) return;
+    // A PyTorch file is exported to ONNX first (or its snippet offered, for weights only).
+    const model = await modelToAnalyse(ctx, picked);
     if (!model) return;
-    const settings = settingsOrShow(ctx, model);
+    if (/\.(json|h5|hdf5)$/i.test(picked.fsPath)) void refreshKerasJsonFiles().catch(() => undefined);
+    const settings = settingsOrShow(ctx, picked);
     if (!settings) return;
     const images = await chooseImages(ctx, settings.images, model);
     if (!images) return;
@@ -277,7 +284,7 @@ export async function analyzeModel(ctx: Ctx, uri?: vscode.Uri): Promise<void> {
     if (!profile) return;
     choice.settings = { ...choice.settings, analysis: { ...choice.settings.analysis, ...profileSettings(profile) } };
     ctx.log.info(`preprocessing: ${profile.preset} (${profile.source})`);
-    const label = modelName(model.fsPath);
+    const label = modelName(picked.fsPath);
     const layers = await chooseLayers(ctx, model.fsPath, label, settings);
     if (layers === 'cancel') return;
     if (layers) {
@@ -338,7 +345,7 @@ async function pickForCompare(ctx: Ctx): Promise<ComparePick | undefined> {
   const folderSetting = (scope: vscode.Uri | undefined) => String(vscode.workspace.getConfiguration('infodiscard', scope).get('reportsFolder') ?? '.infodiscard');
   const [reports, models, examples] = await Promise.all([
     ctx.store.list(allReportsFolders(folderSetting, ctx.extension.globalStorageUri)),
-    vscode.workspace.findFiles('**/{model.json,*.h5,*.hdf5,*.keras,*.onnx}', '**/node_modules/**', 200),
+    vscode.workspace.findFiles('**/{model.json,*.h5,*.hdf5,*.keras,*.onnx,*.pt,*.pth,*.pt2}', '**/node_modules/**', 200),
     exampleFamilies(ctx),
   ]);
   const items: CompareItem[] = [];
@@ -368,7 +375,7 @@ async function pickForCompare(ctx: Ctx): Promise<ComparePick | undefined> {
   }
   const out = picked.filter((p) => p.uri).map((p) => p.uri!);
   if (picked.some((p) => p.browse)) {
-    const more = await vscode.window.showOpenDialog({ canSelectMany: true, openLabel: 'Compare', filters: { 'Models and reports': MODEL_EXTENSIONS } });
+    const more = await vscode.window.showOpenDialog({ canSelectMany: true, openLabel: 'Compare', filters: { 'Models and reports': [...MODEL_EXTENSIONS, ...PYTORCH_EXTENSIONS] } });
     if (!more) return undefined;
     out.push(...more);
   }
@@ -420,8 +427,18 @@ export async function compareModels(ctx: Ctx, uri?: vscode.Uri, uris?: vscode.Ur
       void vscode.window.showWarningMessage('infodiscard: pick two or more models or saved reports to compare.');
       return;
     }
-    const picked = await Promise.all(unique.map(classify));
-    const labels = distinctLabels(picked.map((p) => (p.report ? String(p.report.model.path) : p.uri.fsPath)));
+    const classified = await Promise.all(unique.map(classify));
+    const allLabels = distinctLabels(classified.map((p) => (p.report ? String(p.report.model.path) : p.uri.fsPath)));
+    // PyTorch files are exported to ONNX first; one the user declines (or that holds weights only) is left out.
+    const picked: { uri: vscode.Uri; report?: Report }[] = [];
+    const labels: string[] = [];
+    for (const [i, p] of classified.entries()) {
+      const uri = p.report ? p.uri : await modelToAnalyse(ctx, p.uri);
+      if (!uri) continue;
+      picked.push({ ...p, uri });
+      labels.push(allLabels[i]);
+    }
+    if (picked.length < 2) return;
     let choice: RunChoice | undefined;
     if (picked.some((p) => !p.report)) {
       const scope = picked.find((p) => !p.report)?.uri;

@@ -12,6 +12,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as vscode from 'vscode';
+import { modelToAnalyse } from './pytorch';
 import { UserError } from '../engine/errors';
 import type { AnalysisEvent } from '../engine/events';
 import type { MetricName, Report } from '../engine/report';
@@ -38,7 +39,7 @@ export const COHERENCY_FACTOR = 4;
 export const COHERENCY_FOLDER = 'coherency';
 
 /** File names the explorer and editor menus offer the command on (as package.json's "when" clauses). */
-const MODEL_FILE = /(^model\.json$|^saved_model\.pb$|\.(h5|hdf5|keras|onnx)$)/i;
+const MODEL_FILE = /(^model\.json$|^saved_model\.pb$|\.(h5|hdf5|keras|onnx|pt|pth|pt2)$)/i;
 
 const METRIC_TEXT: Record<CoherencyOutcome['summary'][number]['metric'], string> = {
   sid: 'SID',
@@ -264,7 +265,10 @@ async function listLayers(ctx: Ctx, model: vscode.Uri, label: string, choice: Ru
 
 export async function checkCoherency(ctx: Ctx, uri?: vscode.Uri): Promise<void> {
   try {
-    const model = uri instanceof vscode.Uri ? uri : activeModel() ?? (await pickModel('Check Coherency', 'infodiscard: model for the coherency check (TensorFlow.js model.json, Keras .h5/.keras, ONNX)'));
+    const picked = uri instanceof vscode.Uri ? uri : activeModel() ?? (await pickModel('Check Coherency', 'infodiscard: model for the coherency check (TensorFlow.js model.json, Keras .h5/.keras/.json, ONNX, PyTorch .pt/.pt2)'));
+    if (!picked) return;
+    // A PyTorch file is checked on its ONNX export.
+    const model = await modelToAnalyse(ctx, picked);
     if (!model) return;
     const settings = settingsOrShow(ctx, model);
     if (!settings) return;

@@ -25,6 +25,8 @@ export interface ExtensionSettings {
   reportsFolder: string;
   /** Analyze Model: show the first-order preview, then the search, charted together in one panel. */
   previewFirst: boolean;
+  /** Ask for a model's preprocessing on its first analysis (else: detected, else the inputRange setting, else [0,1]). */
+  preprocessingPrompt: boolean;
   /** Worker processes (the setting's 0 already resolved to one per core). */
   workers: number;
   /** RU decoders' extra training images: folder or glob, workspace-relative; '' = the analysis images (see inputs.ts). */
@@ -190,12 +192,14 @@ export function settingsFrom(get: (key: string) => unknown): ExtensionSettings {
   if (reportsFolder === '') throw settingError('reportsFolder', 'must name a folder (default ".infodiscard")');
   const trainImages = textSetting(get, 'trainImages', 'a folder or glob pattern');
   const boxesFile = textSetting(get, 'boxesFile', 'the path of a JSON file');
+  const preprocessingPrompt = get('preprocessingPrompt') ?? true;
+  if (typeof preprocessingPrompt !== 'boolean') throw settingError('preprocessingPrompt', `must be true or false, got ${JSON.stringify(preprocessingPrompt)}`);
   const previewFirst = get('previewFirst') ?? false;
   if (typeof previewFirst !== 'boolean') throw settingError('previewFirst', `must be true or false, got ${JSON.stringify(previewFirst)}`);
   const imageOptions = imageOptionsSetting(get);
   const layers = get('layers') ?? 'ask';
   if (!(LAYER_SETTINGS as readonly unknown[]).includes(layers)) throw settingError('layers', `must be one of ${LAYER_SETTINGS.join(', ')}, got ${JSON.stringify(layers)}`);
-  return { analysis, images: images.trim(), reportsFolder, workers, previewFirst, trainImages, boxesFile, imageOptions, layers: layers as LayerChoiceSetting };
+  return { analysis, images: images.trim(), reportsFolder, workers, previewFirst, preprocessingPrompt, trainImages, boxesFile, imageOptions, layers: layers as LayerChoiceSetting };
 }
 
 export function readSettings(scope?: vscode.Uri): ExtensionSettings {

@@ -11,6 +11,7 @@ import { LayerIndex, registerHovers } from './hovers';
 import { panelHooks, reportsFolders } from './openReport';
 import { ReportPanel, VIEW_TYPE } from './panel';
 import { registerReportsView } from './views/treeCommands';
+import { scheduleKerasJsonScan } from './kerasJsonMenu';
 
 let current: Ctx | undefined;
 
@@ -22,6 +23,8 @@ export function activate(context: vscode.ExtensionContext): Ctx {
   registerCommands(ctx);
   // The activity-bar view of saved reports: reads nothing until it is shown.
   registerReportsView(ctx);
+  // Which .json files are Keras to_json models with weights beside them (for the Explorer menus), a little later.
+  scheduleKerasJsonScan(ctx);
 
   // Restores report panels after a window reload, from the report paths the webview kept in its state.
   ctx.own(vscode.window.registerWebviewPanelSerializer(VIEW_TYPE, {

@@ -18,6 +18,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import * as vscode from 'vscode';
 import { manifestShardPaths, modelSha256 } from '../engine/modelHash';
+import { kerasPairFiles } from '../engine/kerasFiles';
 import type { AnalysisSettings, DecoderSettings, LayerResult, MetricName, Report, ReportStatus } from '../engine/report';
 import { parseReport } from '../engine/reportFile';
 import type { SettingsInput } from '../engine/settings';
@@ -361,10 +362,15 @@ export class ReportStore {
       let list: string[] = [];
       if (modelPath.toLowerCase().endsWith('.json')) {
         try {
-          list = manifestShardPaths(JSON.parse(await readFile(modelPath, 'utf8')));
+          const json: unknown = JSON.parse(await readFile(modelPath, 'utf8'));
+          // A Keras to_json file: its weights file beside it is part of the model.
+          list = kerasPairFiles(modelPath, json)?.slice(1).map((f) => path.basename(f)) ?? manifestShardPaths(json);
         } catch {
           return null;
         }
+      } else if (/\.(h5|hdf5)$/i.test(modelPath)) {
+        // Weights saved with save_weights, read with their to_json file beside them.
+        list = kerasPairFiles(modelPath)?.slice(1).map((f) => path.basename(f)) ?? [];
       } else if (path.basename(modelPath) === 'saved_model.pb') {
         // A SavedModel's weights live in variables/ beside it.
         const vars = path.join(path.dirname(modelPath), 'variables');

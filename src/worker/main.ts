@@ -113,7 +113,7 @@ async function runAnalyze(id: number, params: AnalyzeParams, signal: AbortSignal
 async function listLayers(params: LayersParams): Promise<ModelLayers> {
   await selectBackend(params.backend ?? 'auto');
   claimProcessErrors();
-  const model = await loadModel(params.modelPath);
+  const model = await loadModel(params.modelPath, { weights: params.weightsPath });
   try {
     const checkRescale = params.checkRescale !== false;
     const convs = new Set(convLayerNames(model));

@@ -72,7 +72,7 @@ export async function runLayersInPool(pool: AnalysisPool, params: AnalyzeParams,
   const collected = collectImages(params.images);
   const images = collected.paths;
   const skippedFiles = skippedFilesWarning(collected.skipped);
-  const listed = await pool.listLayers({ modelPath: params.modelPath, backend: params.settings.backend, checkRescale: false }, { signal });
+  const listed = await pool.listLayers({ modelPath: params.modelPath, ...(params.weightsPath ? { weightsPath: params.weightsPath } : {}), backend: params.settings.backend, checkRescale: false }, { signal });
   if (listed.status === 'cancelled') return { status: 'cancelled', reportPath: params.reportPath, workers: 0, jobs: 0 };
   const layers = resolveLayers({ path: listed.model.modelPath, layers: listed.model.layers }, params.layers);
   const splitImages = !(params.settings.metrics ?? []).includes('ru');

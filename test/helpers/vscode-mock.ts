@@ -262,6 +262,8 @@ export const mock = {
     message: undefined as ((message: string, items: unknown[]) => unknown) | undefined,
     inputBox: undefined as ((options: unknown) => string | undefined) | undefined,
   },
+  /** Installed extensions that extensions.getExtension finds (id -> the extension object). */
+  extensions: new Map<string, { isActive: boolean; exports: unknown; activate(): Promise<unknown> }>(),
   reset(): void {
     this.contextKeys.clear();
     this.executed.length = 0;
@@ -276,7 +278,9 @@ export const mock = {
     this.activeTextEditor = undefined;
     this.progress.length = 0;
     this.config.clear();
-    this.answer.quickPick = this.answer.openDialog = this.answer.saveDialog = this.answer.message = this.answer.inputBox = undefined;
+    this.answer.quickPick = this.answer.openDialog = this.answer.saveDialog = this.answer.message = undefined;
+    this.answer.inputBox = undefined;
+    this.extensions.clear();
   },
 };
 
@@ -378,6 +382,12 @@ export const window = {
   },
 };
 
+export const extensions = {
+  getExtension(id: string) {
+    return mock.extensions.get(id);
+  },
+};
+
 export const workspace = {
   get workspaceFolders() {
     return mock.workspaceFolders.length ? mock.workspaceFolders : undefined;
@@ -438,7 +448,7 @@ export const version = '1.90.0';
 export const vscode = {
   EventEmitter, Disposable, Uri, Position, Range, MarkdownString, Hover, RelativePattern, CancellationTokenSource,
   ViewColumn, ProgressLocation, StatusBarAlignment, QuickPickItemKind, TreeItem, TreeItemCollapsibleState, ThemeIcon,
-  commands, window, workspace, languages, env, version,
+  commands, window, workspace, languages, env, version, extensions,
 };
 
 /** A minimal ExtensionContext rooted at `extensionPath` (default: the repository, so dist/ and media/ exist). */

@@ -17,6 +17,8 @@ import path from 'node:path';
 import { inflateRawSync } from 'node:zlib';
 import { UserError } from '../errors';
 import { wrapLayersModel } from './tfjsLayers';
+import { KERAS_IDENTITY, KerasMultiHeadAttention, KNOWN_MISSING } from './kerasLayers';
+import { findKerasJsonFor, findKerasWeights, isKerasToJson, kerasPairFiles, weightCandidates } from '../kerasFiles';
 import type { LoadedModel, ModelLoader } from './types';
 
 type Json = Record<string, unknown>;
@@ -182,7 +184,7 @@ function datasetToFloat32(ds: H5Dataset, what: string, shownAs: string): { data:
       const shape = ds.shape ?? [];
       if (v instanceof Float32Array) return { data: v, shape };
       if (ArrayBuffer.isView(v) && !(v instanceof DataView)) return { data: Float32Array.from(v as unknown as ArrayLike<number>, Number), shape };
-      if (typeof v === 'number') return { data: Float32Array.of(v), shape };
+      if (typeof v === 'number' || typeof v === 'bigint') return { data: Float32Array.of(Number(v)), shape }; // a scalar (an int64 count)
       throw new Error(`weight ${what} is not numeric`);
     },
     `weight "${what}"`,
@@ -244,14 +246,25 @@ function normalizeLayerList(layers: unknown[], sequential: boolean, buildInputSh
       delete cfg.optional;
       delete cfg.ragged;
     }
+    // Keras' Identity layer shares its name with tfjs' Identity initializer (kerasLayers.ts).
+    if (layer.class_name === 'Identity') layer.class_name = KERAS_IDENTITY;
     if (typeof layer.class_name === 'string' && isNestedModel(layer.class_name)) {
       layer.config = normalizeModelConfig(layer.class_name, cfg).config;
     } else layer.config = cfg;
     // Keras 3 functional call records -> Keras 2 inbound node lists
     if (Array.isArray(layer.inbound_nodes)) {
       layer.inbound_nodes = layer.inbound_nodes.map((node) =>
-        isObj(node) && ('args' in node || 'kwargs' in node) ? kerasTensors(node.args, []) : node,
+        isObj(node) && ('args' in node || 'kwargs' in node) ? kerasTensors(node.args, []).slice(0, layer.class_name === 'MultiHeadAttention' ? 2 : undefined) : node,
       );
+      // Keras 2 records mha(query, value) as one inbound tensor with value in its kwargs: make it two inputs.
+      if (layer.class_name === 'MultiHeadAttention') {
+        layer.inbound_nodes = (layer.inbound_nodes as unknown[]).map((node) => {
+          if (!Array.isArray(node) || node.length !== 1 || !Array.isArray(node[0])) return node;
+          const [name, n, t, kwargs] = node[0] as [string, number, number, unknown];
+          const value = isObj(kwargs) && Array.isArray(kwargs.value) ? (kwargs.value as unknown[]) : undefined;
+          return value ? [[name, n, t, {}], [value[0], value[1], value[2], {}]] : node;
+        });
+      }
     }
     return layer;
   });
@@ -305,6 +318,55 @@ function layerClasses(config: unknown, out = new Set<string>()): Set<string> {
   return out;
 }
 
+/** Every layer entry in a model config (nested models' layers included). */
+function layerConfigs(config: unknown, out: Json[] = []): Json[] {
+  if (!isObj(config) || !Array.isArray(config.layers)) return out;
+  for (const l of config.layers) {
+    if (!isObj(l) || typeof l.class_name !== 'string') continue;
+    if (isNestedModel(l.class_name)) layerConfigs(l.config, out);
+    else out.push(l);
+  }
+  return out;
+}
+
+/** A tensor reference's layer name: Keras 3 {__keras_tensor__ …} or Keras 2 [name, node, index]. */
+function refName(v: unknown): string | undefined {
+  if (isObj(v) && v.class_name === '__keras_tensor__' && isObj(v.config) && Array.isArray(v.config.keras_history)) return String(v.config.keras_history[0]);
+  if (Array.isArray(v) && typeof v[0] === 'string') return v[0];
+  return undefined;
+}
+
+/**
+ * What MultiHeadAttention is asked to do that kerasLayers.ts does not (a mask, a causal mask, attention scores
+ * returned, a key other than the value), from the raw call records; undefined when nothing.
+ */
+function mhaProblem(config: unknown): string | undefined {
+  const layers = isObj(config) && Array.isArray(config.layers) ? config.layers : Array.isArray(config) ? config : [];
+  for (const l of layers) {
+    if (!isObj(l)) continue;
+    if (typeof l.class_name === 'string' && isNestedModel(l.class_name)) {
+      const inner = mhaProblem(l.config);
+      if (inner) return inner;
+      continue;
+    }
+    if (l.class_name !== 'MultiHeadAttention' || !Array.isArray(l.inbound_nodes)) continue;
+    const name = String((isObj(l.config) && l.config.name) ?? l.name);
+    for (const node of l.inbound_nodes) {
+      const args: unknown[] = isObj(node) && Array.isArray(node.args) ? node.args : [];
+      const kwargs: Json = isObj(node) && isObj(node.kwargs) ? node.kwargs : Array.isArray(node) && Array.isArray(node[0]) && isObj(node[0][3]) ? (node[0][3] as Json) : {};
+      const value = refName(args[1]) ?? refName(kwargs.value);
+      const key = refName(args[2]) ?? refName(kwargs.key);
+      if (key !== undefined && key !== value) return `MultiHeadAttention "${name}" is given a key other than its value, which infodiscard does not implement`;
+      for (const k of ['attention_mask', 'query_mask', 'value_mask', 'key_mask']) {
+        if (kwargs[k] != null) return `MultiHeadAttention "${name}" is called with ${k}, which infodiscard does not implement`;
+      }
+      if (kwargs.use_causal_mask === true) return `MultiHeadAttention "${name}" uses a causal mask, which infodiscard does not implement`;
+      if (kwargs.return_attention_scores === true) return `MultiHeadAttention "${name}" returns its attention scores, which infodiscard does not implement`;
+    }
+  }
+  return undefined;
+}
+
 function unknownClasses(config: unknown): string[] {
   const known = tf.serialization.SerializationMap.getMap().classNameMap;
   return [...layerClasses(config)].filter((c) => !(c in known));
@@ -331,9 +393,13 @@ async function buildModel(modelConfig: Json, kerasVersion: string | undefined, s
   }
   const unknown = unknownClasses(topo.config);
   if (unknown.length) {
-    const list = unknown.map((c) => `"${c}"`).join(', ');
-    throw new UserError(`unsupported Keras layer${unknown.length > 1 ? 's' : ''} ${list} (not implemented in TensorFlow.js)`, shownAs);
+    const list = unknown.map((c) => (KNOWN_MISSING[c] ? `"${c}" (${KNOWN_MISSING[c]})` : `"${c}"`)).join(', ');
+    throw new UserError(`unsupported Keras layer${unknown.length > 1 ? 's' : ''} ${list} (not implemented in TensorFlow.js); analyse a model without ${unknown.length > 1 ? 'them' : 'it'}, or export it to ONNX (tf2onnx) and analyse the .onnx`, shownAs);
   }
+  const mha = mhaProblem(modelConfig.config);
+  if (mha) throw new UserError(`unsupported Keras layer call: ${mha}`, shownAs);
+  const rms = layerConfigs(topo.config).find((l) => l.class_name === 'LayerNormalization' && isObj(l.config) && l.config.rms_scaling === true);
+  if (rms) throw new UserError(`unsupported Keras layer option: LayerNormalization "${String((rms.config as Json).name)}" uses rms_scaling=True, which TensorFlow.js does not implement`, shownAs);
   try {
     return await tfl.models.modelFromJSON({
       modelTopology: { ...topo, keras_version: kerasVersion ?? 'unknown', backend: 'tensorflow' },
@@ -387,6 +453,107 @@ function parseJsonAttr(text: string | undefined, what: string, shownAs: string):
   }
 }
 
+/** Sets the weights of a Keras 2 HDF5 (a whole model's "model_weights" group, or a save_weights file's root). */
+function setKeras2Weights(model: tfl.LayersModel, f: H5File, file: string): void {
+  const group = read(() => {
+    const g = f.keys().includes('model_weights') ? f.get('model_weights') : f;
+    return g as H5Group | null;
+  }, 'the weights group', file);
+  if (!group || !Object.keys(group.attrs).includes('layer_names')) {
+    throw new UserError('has a model config but no weights ("model_weights" group with "layer_names"); save the model with its weights', file);
+  }
+  const layerNames = read(() => attrStrings(group.attrs.layer_names.value), 'the layer names', file);
+  const done = new Set<string>();
+  for (const layerName of layerNames) {
+    const lg = read(() => group.get(layerName) as H5Group | null, `the weights of layer "${layerName}"`, file);
+    if (!lg) throw new UserError(`the weights of layer "${layerName}" are missing; ${CORRUPT}`, file);
+    const weightNames = read(() => (Object.keys(lg.attrs).includes('weight_names') ? attrStrings(lg.attrs.weight_names.value) : []), `the weight names of layer "${layerName}"`, file);
+    if (weightNames.length === 0) continue;
+    const values = weightNames.map((wn) => {
+      const ds = read(() => lg.get(wn) as H5Dataset | null, `weight "${wn}"`, file);
+      if (!ds || ds.shape === undefined) throw new UserError(`weight "${wn}" is missing; ${CORRUPT}`, file);
+      return datasetToFloat32(ds, wn, file);
+    });
+    setLayerWeights(model, layerName, values, file);
+    done.add(layerName);
+  }
+  checkAllWeightsSet(model, done, file);
+}
+
+/** Sets the weights of a Keras 3 weights file (`layers/<layer>/vars/<i>`), as in a .keras zip's model.weights.h5. */
+function setKeras3Weights(model: tfl.LayersModel, f: H5File, file: string): void {
+  const done = new Set<string>();
+  for (const layer of model.layers) {
+    if (layer.weights.length === 0) continue;
+    // MultiHeadAttention keeps its weights in sub-layers: <layer>/query_dense/vars, key_dense, value_dense, output_dense.
+    const subs = layer instanceof KerasMultiHeadAttention ? KerasMultiHeadAttention.KERAS3_SUBLAYERS : [undefined];
+    const values: { data: Float32Array; shape: number[] }[] = [];
+    let missing = false;
+    for (const sub of subs) {
+      const where = sub ? `${layer.name}/${sub}` : layer.name;
+      const vars = read(() => findVarsGroup(f, layer.name, sub), `the weights of layer "${where}"`, file);
+      if (!vars) {
+        missing = true;
+        break;
+      }
+      const names = read(() => vars.keys(), `the weights of layer "${where}"`, file).sort((a, b) => Number(a) - Number(b));
+      for (const n of names) {
+        const ds = read(() => vars.get(n) as H5Dataset | null, `weight ${where}/vars/${n}`, file);
+        if (!ds) throw new UserError(`weight ${where}/vars/${n} is missing; ${CORRUPT}`, file);
+        values.push(datasetToFloat32(ds, `${where}/vars/${n}`, file));
+      }
+    }
+    if (missing) continue; // reported below with every other missing layer
+    setLayerWeights(model, layer.name, values, file);
+    done.add(layer.name);
+  }
+  checkAllWeightsSet(model, done, file);
+}
+
+function isKeras3WeightsFile(f: H5File): boolean {
+  const r = quietly(() => f.keys());
+  return !!r.value && (r.value.includes('layers') || r.value.includes('_layer_checkpoint_dependencies'));
+}
+
+/**
+ * A Keras to_json file (`model.to_json()`) with the weights saved by `model.save_weights()`: Keras 2 HDF5
+ * (`layer_names` at the root) or Keras 3 `.weights.h5` (`layers/<name>/vars`). `weightsPath` defaults to the
+ * same-stem .weights.h5 / .h5 beside the JSON; without one, a UserError asks for it.
+ */
+export async function loadKerasJsonModel(jsonPath: string, weightsPath?: string): Promise<tfl.LayersModel> {
+  let text: string;
+  try {
+    text = fs.readFileSync(jsonPath, 'utf8');
+  } catch (e) {
+    throw new UserError(`cannot read the file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, jsonPath);
+  }
+  const config = parseJsonAttr(text, 'Keras model JSON', jsonPath);
+  const weights = weightsPath ?? findKerasWeights(jsonPath);
+  if (!weights) {
+    const names = weightCandidates(jsonPath).slice(0, 2).map((f) => path.basename(f)).join(' or ');
+    throw new UserError(`is a Keras architecture (model.to_json()) without weights: save them with model.save_weights() as ${names} beside it, or give the weights file (--weights file.h5)`, jsonPath);
+  }
+  if (!fs.existsSync(weights)) throw new UserError('no such weights file; give the file saved with model.save_weights()', weights);
+  if (!isHdf5(weights)) throw new UserError(`is not an HDF5 weights file (no HDF5 signature); give the file saved with model.save_weights("…h5")`, weights);
+  const model = await buildModel(config, typeof config.keras_version === 'string' ? config.keras_version : undefined, jsonPath);
+  try {
+    const mod = await h5();
+    const f = openH5(mod, weights, weights);
+    try {
+      const attrNames = read(() => Object.keys(f.attrs), 'the root attributes', weights);
+      if (attrNames.includes('layer_names') || read(() => f.keys().includes('model_weights'), 'the groups', weights)) setKeras2Weights(model, f, weights);
+      else if (isKeras3WeightsFile(f)) setKeras3Weights(model, f, weights);
+      else throw new UserError('is an HDF5 file without Keras weights (no "layer_names" attribute, no "layers" group); give the file saved with model.save_weights()', weights);
+    } finally {
+      quietly(() => f.close());
+    }
+    return model;
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+}
+
 /** Loads a Keras 2 HDF5 model file into a tfjs LayersModel with its weights. */
 export async function loadKerasH5Model(file: string): Promise<tfl.LayersModel> {
   const mod = await h5();
@@ -394,8 +561,13 @@ export async function loadKerasH5Model(file: string): Promise<tfl.LayersModel> {
   try {
     const attrNames = read(() => Object.keys(f.attrs), 'the root attributes', file);
     if (!attrNames.includes('model_config')) {
-      if (attrNames.includes('layer_names')) {
-        throw new UserError('holds only weights (saved with save_weights), not a model; save the whole model with Keras model.save("model.h5")', file);
+      if (attrNames.includes('layer_names') || isKeras3WeightsFile(f)) {
+        const json = findKerasJsonFor(file);
+        if (json) {
+          quietly(() => f.close());
+          return loadKerasJsonModel(json, file);
+        }
+        throw new UserError(`holds only weights (saved with save_weights), not a model: put the architecture saved with model.to_json() beside it as ${path.basename(file).replace(/(\.weights)?\.(h5|hdf5)$/i, '')}.json, or save the whole model with Keras model.save("model.h5")`, file);
       }
       throw new UserError('is an HDF5 file but not a Keras model (no "model_config" attribute); save the model with Keras model.save("model.h5")', file);
     }
@@ -404,29 +576,7 @@ export async function loadKerasH5Model(file: string): Promise<tfl.LayersModel> {
     const kerasVersion = read(() => (attrNames.includes('keras_version') ? attrString(f.attrs.keras_version.value) : undefined), 'the Keras version', file);
     const model = await buildModel(config, kerasVersion, file);
     try {
-      const group = read(() => {
-        const g = f.keys().includes('model_weights') ? f.get('model_weights') : f;
-        return g as H5Group | null;
-      }, 'the weights group', file);
-      if (!group || !Object.keys(group.attrs).includes('layer_names')) {
-        throw new UserError('has a model config but no weights ("model_weights" group with "layer_names"); save the model with its weights', file);
-      }
-      const layerNames = read(() => attrStrings(group.attrs.layer_names.value), 'the layer names', file);
-      const done = new Set<string>();
-      for (const layerName of layerNames) {
-        const lg = read(() => group.get(layerName) as H5Group | null, `the weights of layer "${layerName}"`, file);
-        if (!lg) throw new UserError(`the weights of layer "${layerName}" are missing; ${CORRUPT}`, file);
-        const weightNames = read(() => (Object.keys(lg.attrs).includes('weight_names') ? attrStrings(lg.attrs.weight_names.value) : []), `the weight names of layer "${layerName}"`, file);
-        if (weightNames.length === 0) continue;
-        const values = weightNames.map((wn) => {
-          const ds = read(() => lg.get(wn) as H5Dataset | null, `weight "${wn}"`, file);
-          if (!ds || ds.shape === undefined) throw new UserError(`weight "${wn}" is missing; ${CORRUPT}`, file);
-          return datasetToFloat32(ds, wn, file);
-        });
-        setLayerWeights(model, layerName, values, file);
-        done.add(layerName);
-      }
-      checkAllWeightsSet(model, done, file);
+      setKeras2Weights(model, f, file);
       return model;
     } catch (e) {
       model.dispose();
@@ -486,13 +636,18 @@ export function readZip(buf: Buffer, shownAs: string): Map<string, Buffer> {
 }
 
 /** Finds a layer's variables in a Keras 3 weights file: the `vars` group under the layer's path. */
-function findVarsGroup(root: H5Group, layerName: string): H5Group | null {
+function findVarsGroup(root: H5Group, layerName: string, sub?: string): H5Group | null {
   for (const prefix of ['layers', '_layer_checkpoint_dependencies']) {
     const keys = root.keys();
     if (!keys.includes(prefix)) continue;
     const container = root.get(prefix) as H5Group;
     if (!container.keys().includes(layerName)) continue;
-    const lg = container.get(layerName) as H5Group;
+    let lg = container.get(layerName) as H5Group;
+    if (sub) {
+      const name = lg.keys().find((k) => k === sub || k === `_${sub}`);
+      if (!name) continue;
+      lg = lg.get(name) as H5Group;
+    }
     if (lg.keys().includes('vars')) return lg.get('vars') as H5Group;
   }
   return null;
@@ -530,21 +685,7 @@ export async function loadKerasV3Model(file: string): Promise<tfl.LayersModel> {
     const mod = await h5();
     const f = openH5(mod, h5file, file);
     try {
-      const done = new Set<string>();
-      for (const layer of model.layers) {
-        if (layer.weights.length === 0) continue;
-        const vars = read(() => findVarsGroup(f, layer.name), `the weights of layer "${layer.name}"`, file);
-        if (!vars) continue; // reported below with every other missing layer
-        const names = read(() => vars.keys(), `the weights of layer "${layer.name}"`, file).sort((a, b) => Number(a) - Number(b));
-        const values = names.map((n) => {
-          const ds = read(() => vars.get(n) as H5Dataset | null, `weight ${layer.name}/vars/${n}`, file);
-          if (!ds) throw new UserError(`weight ${layer.name}/vars/${n} is missing; ${CORRUPT}`, file);
-          return datasetToFloat32(ds, `${layer.name}/vars/${n}`, file);
-        });
-        setLayerWeights(model, layer.name, values, file);
-        done.add(layer.name);
-      }
-      checkAllWeightsSet(model, done, file);
+      setKeras3Weights(model, f, file);
     } finally {
       quietly(() => f.close());
     }
@@ -566,6 +707,23 @@ function sha256Of(file: string): string {
 
 const H5_EXT = /\.(h5|hdf5|he5|keras)$/i;
 
+/** The sha256 of a model made of several files (a to_json file and its weights), as modelHash.ts computes it. */
+function sha256OfFiles(files: string[]): string {
+  const h = createHash('sha256');
+  for (const f of files) h.update(fs.readFileSync(f));
+  return h.digest('hex');
+}
+
+export const kerasJsonLoader: ModelLoader = {
+  format: 'keras-json',
+  accepts: (file, json) => file.toLowerCase().endsWith('.json') && isKerasToJson(json),
+  async load(file, _json, options): Promise<LoadedModel> {
+    const weights = options?.weights ?? findKerasWeights(file);
+    const model = await loadKerasJsonModel(file, weights);
+    return wrapLayersModel(model, file, 'keras-json', sha256OfFiles(weights ? [file, weights] : [file]));
+  },
+};
+
 export const kerasH5Loader: ModelLoader = {
   format: 'keras-h5',
   accepts: (file) => (/\.(h5|hdf5|he5)$/i.test(file) && !isZip(file)) || (!H5_EXT.test(file) && !file.endsWith('.json') && isHdf5(file)),
@@ -574,7 +732,8 @@ export const kerasH5Loader: ModelLoader = {
       throw new UserError(`is not an HDF5 file (no HDF5 signature at its start); ${CORRUPT}, or give a Keras model saved with model.save("model.h5")`, file);
     }
     const model = await loadKerasH5Model(file);
-    return wrapLayersModel(model, file, 'keras-h5', sha256Of(file));
+    const pair = kerasPairFiles(file);
+    return wrapLayersModel(model, file, 'keras-h5', pair ? sha256OfFiles(pair) : sha256Of(file));
   },
 };
 

@@ -100,9 +100,15 @@ export interface RescaledPair {
   between: string[];
 }
 
+/** What a caller may say about a model file besides its path. */
+export interface LoadOptions {
+  /** Keras to_json files: the weights file (default: the same-stem .weights.h5 / .h5 beside the JSON). */
+  weights?: string;
+}
+
 export interface ModelLoader {
   format: ModelFormat;
   /** Whether this loader handles the file, judged from its name and (for model.json) its parsed content. */
   accepts(file: string, json: unknown): boolean;
-  load(file: string, json: unknown): Promise<LoadedModel>;
+  load(file: string, json: unknown, options?: LoadOptions): Promise<LoadedModel>;
 }

@@ -271,6 +271,8 @@ export async function checkPreprocessing(input: CheckInput): Promise<Preprocessi
 
 export interface CheckFilesRequest {
   modelPath: string;
+  /** The weights of a Keras to_json model when they are not beside it. */
+  weightsPath?: string;
   images: string[];
   profile: PreprocessingProfile;
   inputSize?: [number, number];
@@ -279,7 +281,7 @@ export interface CheckFilesRequest {
 
 /** Loads the model and the images (at most CHECK_LIMITS.maxImages) and runs the check; the backend must be set. */
 export async function checkPreprocessingFiles(req: CheckFilesRequest): Promise<PreprocessingCheck & { detected: PreprocessingProfile | null }> {
-  const model = await loadModel(req.modelPath);
+  const model = await loadModel(req.modelPath, { weights: req.weightsPath });
   try {
     const { height, width } = model.input;
     const [H, W] = height !== null && width !== null ? [height, width] : req.inputSize ?? [NaN, NaN];

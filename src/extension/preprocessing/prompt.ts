@@ -195,5 +195,16 @@ export async function storedProfile(ctx: Ctx, settings: ExtensionSettings, model
  * analyses with the suggestion (detected, setting or [0,1]) without storing it.
  */
 export async function profileForRun(ctx: Ctx, settings: ExtensionSettings, model: vscode.Uri, images: string[]): Promise<PreprocessingProfile | undefined> {
-  return (await storedProfile(ctx, settings, model)) ?? (await askProfile(ctx, settings, model, images, undefined, { onDismiss: 'suggestion' }));
+  const stored = await storedProfile(ctx, settings, model);
+  if (stored) return stored;
+  if (!settings.preprocessingPrompt) {
+    // `infodiscard.preprocessingPrompt: false`: no question. What the file says, else the workspace setting, else
+    // [0,1]; the check still runs and its warning goes to the log (not stored, so turning the prompt on asks).
+    const outcome = await runCheck(ctx, settings, model.fsPath, images);
+    const profile = outcome?.detected ?? settingProfile(settings) ?? presetProfile('[0,1]', 'default');
+    const flagged = outcome?.check.recommended;
+    if (flagged) ctx.log.warn(`${model.fsPath}: ${outcome?.check.message ?? 'the outputs look degenerate at this preprocessing'}`);
+    return profile;
+  }
+  return askProfile(ctx, settings, model, images, undefined, { onDismiss: 'suggestion' });
 }

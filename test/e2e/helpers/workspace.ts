@@ -28,6 +28,8 @@ export const BASE_SETTINGS = {
   'infodiscard.images': 'images',
   // The scenarios analyse every layer without the layer picker (which has its own mocked tests).
   'infodiscard.layers': 'all',
+  // Nor the preprocessing prompt (the first-analysis scenario turns it on).
+  'infodiscard.preprocessingPrompt': false,
 };
 
 export function makeWorkspace(): Workspace {
