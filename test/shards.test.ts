@@ -71,6 +71,7 @@ function assertSameAnalysis(merged: Report, expected: Report): void {
   assert.deepEqual(merged.settings, expected.settings);
   assert.deepEqual(merged.model, expected.model);
   assert.deepEqual(strip(merged), strip(expected));
+  assert.deepEqual(merged.skippedLayers, expected.skippedLayers);
 }
 
 before(async () => {
@@ -238,6 +239,26 @@ test('RU (a layer per job, its decoder trained once), concentration and baseline
   const b = readJson<Report>(whole);
   assert.ok(b.layers.every((l) => Number.isFinite(l.ru!.mean) && l.concentration && l.baselines), 'every metric measured');
   assertSameAnalysis(a, b);
+});
+
+test('a layer the analysis skips (its output does not move: delta_f^2 = 0) is skipped in the merged report too', async () => {
+  const input = tfl.input({ shape: [7, 7, 1] });
+  let y = tfl.layers.conv2d({ filters: 2, kernelSize: 3, padding: 'same', kernelInitializer: tfl.initializers.glorotNormal({ seed: 1 }), name: 'conv1' }).apply(input) as tfl.SymbolicTensor;
+  y = tfl.layers.conv2d({ filters: 2, kernelSize: 3, padding: 'same', kernelInitializer: 'zeros', biasInitializer: 'zeros', name: 'dead' }).apply(y) as tfl.SymbolicTensor;
+  y = tfl.layers.conv2d({ filters: 2, kernelSize: 3, padding: 'same', kernelInitializer: tfl.initializers.glorotNormal({ seed: 2 }), name: 'conv3' }).apply(y) as tfl.SymbolicTensor;
+  const deadModel = await saveLayersModel(tfl.model({ inputs: input, outputs: y }), path.join(dir, 'dead-model'));
+  const opts = ['--images', images, '--layers', 'conv1,dead', ...fast];
+  const whole = path.join(dir, 'dead-one.json');
+  const one = cli(['analyze', deadModel, '--out', whole, '--workers', '1', ...opts]);
+  assert.equal(one.code, 0, one.stderr);
+  const expected = readJson<Report>(whole);
+  assert.deepEqual(expected.skippedLayers?.map((l) => l.name), ['dead'], 'the one-process run skips it');
+  const parts = path.join(dir, 'dead-parts');
+  for (const i of [0, 1, 2]) assert.equal(cli(['analyze', deadModel, '--out', parts, '--shard', `${i}/3`, ...opts]).code, 0);
+  const merged = path.join(dir, 'dead-merged.json');
+  const m = cli(['merge', parts, '--out', merged]);
+  assert.equal(m.code, 0, m.stderr);
+  assertSameAnalysis(readJson<Report>(merged), expected);
 });
 
 after(() => rmSync(dir, { recursive: true, force: true }));
