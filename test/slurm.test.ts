@@ -80,7 +80,7 @@ function k8sCommandLines(): string[] {
       env: { PATH: process.env.PATH!, ...shardEnv, JOB_COMPLETION_INDEX: String(i), INFODISCARD: bin, ARGV_LOG: log },
     });
   }
-  // The merge waits for every part: give it the part files (empty: only their names count here).
+  // The merge waits for parts to appear, then merges until complete: give it part files (the recorder exits 0).
   const parts = path.join(dir, 'k8s-parts');
   mkdirSync(parts, { recursive: true });
   for (let i = 0; i < SHARDS; i++) writeFileSync(path.join(parts, `shard-${i}-of-${SHARDS}.json`), '');
@@ -100,7 +100,6 @@ test('Kubernetes: an Indexed Job of SHARDS pods and a merge Job on one shared vo
   assert.equal(indexed.spec.completions, SHARDS, 'one completion per shard');
   assert.ok(indexed.spec.parallelism >= 1 && indexed.spec.parallelism <= SHARDS);
   assert.equal(mergeJob.apiVersion, 'batch/v1');
-  assert.equal(mergeEnv.SHARDS, String(SHARDS), 'the merge waits for as many parts');
   for (const job of [indexed, mergeJob]) {
     const pod = job.spec.template.spec;
     assert.ok(['Never', 'OnFailure'].includes(pod.restartPolicy), `${job.metadata.name}: a Job's pods restart Never or OnFailure`);
