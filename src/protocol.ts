@@ -39,6 +39,8 @@ export interface AnalyzeParams {
   targetClass?: number;
   /** Analyse only these of the images (indices into the collected list); the parallel runner's image groups. */
   imageIndices?: number[];
+  /** The whole analysis's layers when this job analyses part of them (BatchNorm folding must not depend on the split). */
+  analysedLayers?: string[];
   /**
    * Resume (default on): take over the layers that the report at `resumeFrom` (default `reportPath`) already has for
    * this model, settings and images (engine/resume.ts); false recomputes every layer.

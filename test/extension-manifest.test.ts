@@ -55,6 +55,12 @@ test('menus name only declared commands; context menus filter on model.json', ()
         assert.equal(item.when, 'explorerResourceIsFolder');
         continue;
       }
+      // Open Report… on a shard part opens its folder of parts (merged on open).
+      if (item.command === 'infodiscard.openReport') {
+        assert.equal(menu, 'explorer/context');
+        assert.equal(item.when, 'resourceFilename =~ /^shard-[0-9]+-of-[0-9]+\\.json$/');
+        continue;
+      }
       assert.match(item.when ?? '', /resourceFilename == model\.json/, `${menu}: ${item.command} must filter on model.json`);
       assert.match(item.when ?? '', /resourceExtname =~ \/\^\\\.\(h5\|hdf5\|keras\|onnx\|pt\|pth\|pt2\)\$\/i/, `${menu}: ${item.command} must offer Keras, ONNX and PyTorch files`);
       // Keras to_json files are JSON named as the user likes: the extension lists those with weights beside them.

@@ -8,6 +8,7 @@ import { parseResize, parseTransparency } from '../engine/imageOptions';
 import type { ImageOptions } from '../engine/geometry';
 import type { AnalyzeParams } from '../protocol';
 import type { BackendChoice } from '../engine/backend';
+import { parseShard, type ShardSpec } from '../engine/shards';
 import { RECOMMENDED_LAYERS } from '../engine/resolveLayers';
 import { parseInputShape } from '../engine/pytorch/detect';
 
@@ -17,6 +18,14 @@ Usage:
   infodiscard analyze <model.json> --images <files|folder> [options]
   infodiscard layers <model.json>          list the layers that can be analysed, with output shapes; * marks the
                                            recommended ones (block outputs), the default of analyze
+  infodiscard analyze <model.json> --images <…> --shard I/N --out <parts folder> [options]
+                                           only shard I (0 … N-1) of the analysis's jobs: one part file, for a
+                                           Slurm job array or a Kubernetes Indexed Job (docs/cluster.md)
+  infodiscard merge <parts… | folder> --out <report.json> [--html <report.html>]
+                                           the parts of a sharded analysis as one report (see "merge --help")
+  infodiscard compare-checkpoints <folder> --images <…> [--shard I/N] [--out <parts folder>] [options]
+                                           every checkpoint of a training run (SID against epoch), sharded or
+                                           not (see "compare-checkpoints --help")
 
   Models: TensorFlow.js model.json, Keras .h5/.hdf5/.keras, a Keras to_json .json (weights: the same-stem .h5 or
   .weights.h5 beside it, or --weights), ONNX .onnx, TensorFlow SavedModel folders, and PyTorch files: a TorchScript
@@ -74,6 +83,8 @@ says (a Rescaling layer, ONNX metadata, a torchvision-style graph), else [0,1]):
   --preview              SID as a first-order map (Jacobian column norms, one level fit): seconds per layer, an
                          approximation of the optimised map, labelled as such in the report
   --warm-start           start the SID search from that map instead of a flat sigma
+  --shard I/N            run shard I of N (0-based) and write <out>/shard-I-of-N.json; --out is then a folder
+                         (default infodiscard-parts); a rerun skips its finished jobs, a finished shard exits
   --output-softmax       analyse an output layer's softmax probabilities as they are (default: its pre-softmax
                          scores, where the loader finds them: probabilities are heavy-tailed under noise)
   --workers N            worker processes analysing layers (and a layer's images) in parallel: a number, or
@@ -125,6 +136,8 @@ export interface AnalyzeArgs extends ModelSource {
   settings: SettingsInput;
   /** Worker processes for the layers (1: analyse in this process). */
   workers: number | 'auto';
+  /** --shard I/N: only this shard's jobs, written as a part file into the folder `out`. */
+  shard?: ShardSpec;
   trainImages?: string[];
   decoderCacheDir?: string;
   boxesFile?: string;
@@ -228,6 +241,7 @@ export function parseCli(argv: string[]): CliArgs {
         box: { type: 'string' },
         'target-class': { type: 'string' },
         workers: { type: 'string' },
+        shard: { type: 'string' },
         python: { type: 'string' },
         'input-shape': { type: 'string' },
         weights: { type: 'string' },
@@ -251,7 +265,7 @@ export function parseCli(argv: string[]): CliArgs {
   if (v.version) return { command: 'version' };
   const [command, model, ...extra] = positionals;
   if (!command) return { command: 'help' };
-  if (command !== 'analyze' && command !== 'layers') throw new UserError(`unknown command "${command}"; use "analyze" or "layers" (see --help)`);
+  if (command !== 'analyze' && command !== 'layers') throw new UserError(`unknown command "${command}"; use "analyze", "layers", "merge", "compare-checkpoints" or "coherency" (see --help)`);
   if (!model) throw new UserError(`${command} needs a model file: infodiscard ${command} <model.json>`);
   if (extra.length > 0) throw new UserError(`unexpected argument "${extra[0]}"; give images with --images`);
   const backend = (v.backend ?? DEFAULT_SETTINGS.backend) as BackendChoice;
@@ -331,12 +345,18 @@ export function parseCli(argv: string[]): CliArgs {
     throw new UserError(`must be a whole number (an output index), got ${v['target-class']}`, '--target-class');
   }
   const d = DEFAULT_SETTINGS;
+  const shard = v.shard !== undefined ? parseShard(v.shard) : undefined;
+  if (shard && v.out !== undefined && /\.json$/i.test(v.out)) {
+    throw new UserError(`with --shard, --out names the folder for the part files (e.g. --out parts), got "${v.out}"; merge them with "infodiscard merge parts --out report.json"`, '--out');
+  }
+  if (shard && v.html !== undefined) throw new UserError('a shard writes a part, not a report: give --html to "infodiscard merge"', '--html');
   return {
     command,
     ...source,
     images,
     layers: v.layers ? list(v.layers) : undefined,
-    out: v.out ?? 'infodiscard-report.json',
+    out: v.out ?? (shard ? 'infodiscard-parts' : 'infodiscard-report.json'),
+    ...(shard ? { shard } : {}),
     html: v.html,
     inputSize,
     ...(Object.keys(imageOptions).length > 0 ? { imageOptions } : {}),

@@ -22,6 +22,9 @@ import { progressPrinter } from './progress';
 import { runCoherency } from './coherency';
 import { analyzeInWorkers, coreCount } from './parallel';
 import { abortOnInterrupt } from './interrupt';
+import { runMerge } from './merge';
+import { runCompareCheckpoints } from './checkpoints';
+import { runShard } from './shard';
 import { resolveAndCheck } from './preprocessing';
 
 function writeHtml(file: string, report: Report): void {
@@ -61,6 +64,12 @@ async function runAnalyze(given: AnalyzeArgs): Promise<number> {
   // Which preprocessing, and whether the model's outputs look sane with it, before the long run.
   const { settings } = await resolveAndCheck(exported, (line) => process.stdout.write(`${line}\n`));
   const args: AnalyzeArgs = { ...exported, settings };
+  if (args.shard) {
+    const controller = abortOnInterrupt('Cancelling (the finished jobs are kept; rerun the shard to continue)');
+    const part = await runShard(args, args.shard, controller.signal);
+    process.stdout.write(`Part: ${part}\n`);
+    return 0;
+  }
   const controller = abortOnInterrupt('Cancelling (the finished layers stay in the report)');
   let report: Report | undefined;
   const onProgress = progressPrinter(process.stderr, args.quiet, { recommended: args.layers === undefined });
@@ -105,6 +114,8 @@ async function runLayers(src: ModelSource, backend: AnalyzeArgs['settings']['bac
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'coherency') return runCoherency(argv.slice(1));
+  if (argv[0] === 'merge') return runMerge(argv.slice(1), writeHtml);
+  if (argv[0] === 'compare-checkpoints') return runCompareCheckpoints(argv.slice(1));
   const args = parseCli(argv);
   switch (args.command) {
     case 'help':

@@ -74,6 +74,11 @@ export interface AnalyzeRequest {
    */
   resume?: boolean;
   resumeFrom?: string;
+  /**
+   * The whole analysis's layers when this call analyses part of them (a job of --workers or --shard): BatchNorm
+   * folding then keeps the convs that any of them analyses, so each layer is computed exactly as in a whole run.
+   */
+  analysedLayers?: string[];
   /** Changes the loaded model in memory before analysis (the coherency check rescales weights here). */
   prepareModel?: (model: LoadedModel) => void | Promise<void>;
   onEvent?: EventSink;
@@ -152,7 +157,7 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
     await req.prepareModel?.(model);
     const layers = resolveLayers(model, req.layers);
     // Graph surgery that leaves the analysed layers' outputs as they are (BatchNorm folded into its conv).
-    model.optimizeFor?.(layers);
+    model.optimizeFor?.(req.analysedLayers ?? layers);
     const [height, width] = imageSize(model, req.inputSize, imagePaths[0]);
     const channels = model.input.channels;
     const profile = settingsIn.preprocessing;

@@ -309,7 +309,8 @@ export interface SkippedLayer {
   reason: string;
 }
 
-export type ReportStatus = 'running' | 'complete' | 'failed' | 'cancelled';
+/** 'partial': merged from the parts of a sharded analysis with some shards missing (see `shards`). */
+export type ReportStatus = 'running' | 'complete' | 'failed' | 'cancelled' | 'partial';
 
 /** Where the run's time and memory went: what the user waited for, and what it cost the machine. */
 export interface RunStats {
@@ -343,6 +344,8 @@ export interface Report {
   run?: RunStats;
   /** Schema 3: requested layers that were skipped, with the reason (δ_f² = 0, not differentiable, ...). */
   skippedLayers?: SkippedLayer[];
+  /** Merged from the parts of a sharded analysis (infodiscard merge): N, and the shards (0-based) that were missing. */
+  shards?: { count: number; missing: number[] };
 }
 
 /** Below this held-out PSNR (dB) of its decoder a layer's RU is flagged: the decoder, not the layer, dominates it. */

@@ -7,23 +7,25 @@ import { meanStd, type LayerResult, type Report, type ReportStatus, type RunStat
 import { summarizeConcentration } from './concentration';
 import { layerQuality } from './quality';
 
-const SEVERITY: Record<ReportStatus, number> = { complete: 0, running: 1, cancelled: 2, failed: 3 };
+const SEVERITY: Record<ReportStatus, number> = { complete: 0, partial: 1, running: 1, cancelled: 2, failed: 3 };
 
 /**
  * One layer from parts that each hold some of its images (in any order): the images in order, and every summary
- * recomputed from them exactly as the engine computes it over all images at once. `units` = H*W*C of the input.
+ * recomputed from them exactly as the engine computes it over all images at once. `units` = H*W*C of the input, or
+ * [H, W, C]: then totals are mean*H*W*C multiplied in the engine's order, so they too are bitwise the engine's.
  */
-export function mergeLayerParts(parts: readonly LayerResult[], units: number): LayerResult {
+export function mergeLayerParts(parts: readonly LayerResult[], units: number | readonly [number, number, number]): LayerResult {
   if (parts.length === 1) return parts[0];
+  const times = (mean: number) => (typeof units === 'number' ? mean * units : mean * units[0] * units[1] * units[2]);
   const perImage = parts.flatMap((p) => p.perImage).sort((a, b) => a.image - b.image);
   const sid = meanStd(perImage.map((p) => p.sidMean));
-  const merged: LayerResult = { ...parts[0], sid: { mean: sid.mean, std: sid.std, total: sid.mean * units }, perImage };
+  const merged: LayerResult = { ...parts[0], sid: { mean: sid.mean, std: sid.std, total: times(sid.mean) }, perImage };
   if (parts[0].quality) merged.quality = layerQuality(perImage.map((p) => p.quality));
   if (parts[0].ruQuality) merged.ruQuality = layerQuality(perImage.map((p) => p.ru?.quality));
   if (parts[0].concentration !== undefined) merged.concentration = summarizeConcentration(perImage.map((p) => p.concentration));
   if (parts[0].ru) {
     const ru = meanStd(perImage.map((p) => p.ruMean!));
-    merged.ru = { ...parts[0].ru, mean: ru.mean, std: ru.std, total: ru.mean * units };
+    merged.ru = { ...parts[0].ru, mean: ru.mean, std: ru.std, total: times(ru.mean) };
   }
   if (parts[0].baselines) {
     const stat = (get: (p: (typeof perImage)[number]) => number | null | undefined) => {
@@ -63,7 +65,7 @@ export function mergeReports(parts: readonly Report[], requestedLayers: readonly
   const first = parts[0];
   // Images are stored at the model's input size, so one image's size is the n of sid.total = mean * n.
   const im = first.images[0];
-  const units = im ? im.height * im.width * im.channels : NaN;
+  const units: readonly [number, number, number] = im ? [im.height, im.width, im.channels] : [NaN, NaN, NaN];
   const byName = new Map<string, LayerResult[]>();
   for (const r of parts) for (const l of r.layers) byName.set(l.name, [...(byName.get(l.name) ?? []), l]);
   const status = parts.map((r) => r.status).reduce((a, b) => (SEVERITY[b] > SEVERITY[a] ? b : a), 'complete' as ReportStatus);

@@ -1,12 +1,18 @@
 /**
  * "Open Report…": a quick pick of the saved reports (model, date, status, stale) or any report file, shown in
- * the panel; and the hover link's "open the panel at this layer".
+ * the panel; a folder of shard parts (infodiscard analyze --shard I/N), merged on open when complete, its missing
+ * shards named when not; and the hover link's "open the panel at this layer".
  */
+import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as vscode from 'vscode';
 import { UserError } from '../engine/errors';
-import { parseReport } from '../engine/reportFile';
+import { parseReport, writeReport } from '../engine/reportFile';
+import { readParts } from '../engine/shardFiles';
+import { mergeShardParts, missingShardsText, PART_NAME } from '../engine/shards';
+import { asSeriesFile, isSeriesPartsFolder, mergeSeries, type SeriesFile } from '../engine/series';
+import type { Report } from '../engine/report';
 import type { Ctx } from './ctx';
 import type { ShowLayerArgs } from './hovers';
 import { showError } from './notify';
@@ -64,6 +70,80 @@ export function freshnessText(f: Freshness): string {
 interface ReportItem extends vscode.QuickPickItem {
   file?: string;
   browse?: boolean;
+  browseParts?: boolean;
+}
+
+/** The merged report written into a parts folder when it is opened (the merge's names; not a part). */
+export const MERGED_NAME = 'merged-report.json';
+export const PARTIAL_NAME = 'partial-report.json';
+
+/**
+ * Opens a folder of shard parts: complete, they are merged into <folder>/merged-report.json and it opens; with
+ * shards missing, a warning names them and offers the partial report (<folder>/partial-report.json). Refuses
+ * a mixture of analyses with the merge's one line.
+ */
+export async function openPartsFolder(ctx: Ctx, folder: string): Promise<ReportPanel | undefined> {
+  const merged = mergeShardParts(readParts([folder]));
+  if (merged.missing.length === 0) {
+    const file = path.join(folder, MERGED_NAME);
+    writeReport(file, merged.report);
+    ctx.log.info(`${folder}: merged ${merged.count} shard parts into ${file}`);
+    return openReportFile(ctx, file);
+  }
+  const text = missingShardsText(merged.count, merged.missing);
+  ctx.log.warn(`${folder}: ${text}`);
+  const open = 'Open Partial Report';
+  const choice = await vscode.window.showWarningMessage(
+    `infodiscard: ${path.basename(folder)}: ${text}. ${merged.report.layers.length} of ${merged.report.requestedLayers.length} layers are complete.`,
+    open,
+  );
+  if (choice !== open) return undefined;
+  const file = path.join(folder, PARTIAL_NAME);
+  writeReport(file, merged.report);
+  return openReportFile(ctx, file);
+}
+
+/**
+ * A checkpoint series (infodiscard compare-checkpoints; src/engine/series.ts) as the Compare Checkpoints panel: SID
+ * per layer against epoch, one source per checkpoint that has a report. Checkpoints without one are named.
+ */
+export async function openSeriesFile(ctx: Ctx, file: string, series: SeriesFile): Promise<ReportPanel | undefined> {
+  const base = path.dirname(file);
+  const sources = series.checkpoints.flatMap((c) => (c.report ? [{ path: path.resolve(base, c.report), label: c.label, epoch: c.epoch }] : []));
+  const absent = series.checkpoints.filter((c) => c.status !== 'complete').map((c) => `${c.label} (${c.status === 'missing' ? 'no shard finished' : missingShardsText(c.shards, c.missingShards)})`);
+  if (absent.length > 0) {
+    ctx.log.warn(`${file}: incomplete checkpoints: ${absent.join('; ')}`);
+    void vscode.window.showWarningMessage(`infodiscard: ${path.basename(file)}: ${absent.length} of ${series.checkpoints.length} checkpoints are incomplete: ${absent.join('; ')}`);
+  }
+  if (sources.length === 0) return undefined;
+  const known = new Map<string, Report>();
+  for (const s of sources) known.set(s.path, parseReport(await readFile(s.path, 'utf8'), s.path));
+  return ReportPanel.createOrShow(ctx, sources, panelHooks(ctx), known, { folder: series.folder, axis: series.axis });
+}
+
+/** A report file, a series file, a parts folder (of one analysis or a checkpoint series), or a part file (its folder). */
+export async function openReportPath(ctx: Ctx, file: string): Promise<void> {
+  let dir = false;
+  try {
+    dir = statSync(file).isDirectory();
+  } catch {
+    // openReportFile says it is missing.
+  }
+  if (dir && isSeriesPartsFolder(file)) {
+    const out = path.join(file, 'series.json');
+    await openSeriesFile(ctx, out, mergeSeries(file, out));
+  } else if (dir) await openPartsFolder(ctx, file);
+  else if (PART_NAME.test(path.basename(file))) await openPartsFolder(ctx, path.dirname(file));
+  else {
+    let series: SeriesFile | undefined;
+    try {
+      series = asSeriesFile(JSON.parse(await readFile(file, 'utf8')));
+    } catch {
+      // Not JSON or unreadable: openReportFile says so.
+    }
+    if (series) await openSeriesFile(ctx, file, series);
+    else await openReportFile(ctx, file);
+  }
 }
 
 async function reportItems(ctx: Ctx, summaries: ReportSummary[]): Promise<ReportItem[]> {
@@ -81,13 +161,14 @@ async function reportItems(ctx: Ctx, summaries: ReportSummary[]): Promise<Report
     };
   });
   items.push({ label: '$(folder-opened) Browse…', description: 'any infodiscard report file', browse: true, alwaysShow: true });
+  items.push({ label: '$(files) Open Shard Parts…', description: 'a folder of parts of a sharded analysis (analyze --shard I/N), merged on open', browseParts: true, alwaysShow: true });
   return items;
 }
 
 export async function openReportCommand(ctx: Ctx, uri?: vscode.Uri): Promise<void> {
   try {
     if (uri instanceof vscode.Uri) {
-      await openReportFile(ctx, uri.fsPath);
+      await openReportPath(ctx, uri.fsPath);
       return;
     }
     const items: Promise<ReportItem[]> = ctx.store.list(reportsFolders(ctx)).then((s) => reportItems(ctx, s));
@@ -103,7 +184,11 @@ export async function openReportCommand(ctx: Ctx, uri?: vscode.Uri): Promise<voi
       const uris = await vscode.window.showOpenDialog({ canSelectMany: false, openLabel: 'Open Report', filters: { 'infodiscard report': ['json'] } });
       file = uris?.[0]?.fsPath;
     }
-    if (file) await openReportFile(ctx, file);
+    if (picked.browseParts) {
+      const uris = await vscode.window.showOpenDialog({ canSelectMany: false, canSelectFiles: false, canSelectFolders: true, openLabel: 'Open Shard Parts' });
+      file = uris?.[0]?.fsPath;
+    }
+    if (file) await openReportPath(ctx, file);
   } catch (e) {
     showError(ctx, e);
   }

@@ -163,7 +163,8 @@ export async function runLayersInPool(pool: AnalysisPool, params: AnalyzeParams,
       }
     };
     // One decoder cache for all jobs, beside the merged report (its writes are atomic).
-    const shared = { ...params, images, decoderCacheDir: params.decoderCacheDir ?? path.join(path.dirname(out), 'decoders') };
+    // Every job folds BatchNorms for the whole layer list, as a one-process run does.
+    const shared = { ...params, images, analysedLayers: layers, decoderCacheDir: params.decoderCacheDir ?? path.join(path.dirname(out), 'decoders') };
     const runs = jobs.map((job, j) =>
       pool.run(
         { ...shared, layers: [job.layer], reportPath: partOf(j), ...(existsSync(previous) ? { resumeFrom: previous } : { resume: false }), ...(job.images ? { imageIndices: job.images } : {}) },

@@ -211,6 +211,13 @@ export function imageGrid(image: ImageInfo, hint: Grid): Grid | null {
   return null;
 }
 
+/** A sharded report's shard count and missing shards (infodiscard merge), when well-formed. */
+export function missingShards(report: Report): { count: number; missing: number[] } | null {
+  const s = (report as { shards?: unknown }).shards as { count?: unknown; missing?: unknown } | undefined;
+  if (!s || typeof s !== 'object' || typeof s.count !== 'number' || !Array.isArray(s.missing)) return null;
+  return { count: s.count, missing: s.missing.filter((m): m is number => typeof m === 'number') };
+}
+
 export function statusLabel(report: Report): string {
   const done = report.layers.length;
   const total = layerOrder(report).length;
@@ -219,6 +226,10 @@ export function statusLabel(report: Report): string {
     case 'complete': return 'complete';
     case 'failed': return 'failed';
     case 'cancelled': return `cancelled after ${done} of ${total} layers`;
+    case 'partial': {
+      const m = missingShards(report);
+      return `partial: ${done} of ${total} layers${m && m.missing.length > 0 ? `; shards ${m.missing.join(', ')} of ${m.count} missing` : ''}`;
+    }
     default: return String(report.status);
   }
 }

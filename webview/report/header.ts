@@ -3,7 +3,7 @@ import type { Report } from '../../src/engine/report';
 import { formatDuration } from '../../src/engine/duration';
 import { button } from './controls';
 import { el, fmtNum, isNum } from './dom';
-import { layerOrder, statusLabel } from './data';
+import { layerOrder, missingShards, statusLabel } from './data';
 import { shapeText } from './table';
 import { profileLabel, profileOfSettings } from '../../src/engine/preprocessing/presets';
 
@@ -75,13 +75,14 @@ function reusedCount(report: Report): number {
 export function renderHeader(report: Report, onExportJson: () => void, onEditPreprocessing?: () => void): HTMLElement {
   const total = layerOrder(report).length;
   const done = report.layers.length;
-  const status = ['running', 'complete', 'failed', 'cancelled'].includes(report.status) ? report.status : 'running';
+  const status = ['running', 'complete', 'failed', 'cancelled', 'partial'].includes(report.status) ? report.status : 'running';
+  const missing = missingShards(report);
   const exportJson = button('Export JSON', 'Download the report as JSON', onExportJson);
   const fact = (k: string, v: string): HTMLElement => el('div', null, el('dt', null, k), el('dd', null, v));
   const header = el('header', { class: 'id-header' },
     el('div', { class: 'id-title-row' },
       el('h1', null, 'Information discarding'),
-      el('span', { class: `id-badge ${status}`, title: statusLabel(report) }, report.status === 'running' ? `running · ${done}/${total}` : status),
+      el('span', { class: `id-badge ${status}`, title: statusLabel(report) }, report.status === 'running' ? `running · ${done}/${total}` : report.status === 'partial' ? `partial · ${done}/${total}` : status),
       el('span', { class: 'id-spacer' }),
       exportJson,
     ),
@@ -101,6 +102,15 @@ export function renderHeader(report: Report, onExportJson: () => void, onEditPre
     const bar = el('div');
     bar.style.width = `${Math.round((100 * done) / total)}%`;
     header.append(el('div', { class: 'id-progress', role: 'progressbar', 'aria-valuemin': 0, 'aria-valuemax': total, 'aria-valuenow': done }, bar));
+  }
+  if (report.status === 'partial') {
+    const count = missing ? missing.count : 0;
+    header.append(el('div', { class: 'id-banner partial', role: 'status' },
+      el('strong', null, 'Partial report. '),
+      el('span', null, missing && missing.missing.length > 0
+        ? `Merged from ${count - missing.missing.length} of ${count} shards; missing: ${missing.missing.join(', ')}. ${done} of ${total} layers are complete: run the missing shards (--shard I/${count}) and merge again.`
+        : `${done} of ${total} layers are complete: run the missing shards and merge again.`),
+    ));
   }
   // Schema 3: how many finished layers hold values that are not measurements (each is marked in the table and charts).
   const flagged = report.layers.filter((l) => l.quality && typeof l.quality === 'object' && typeof l.quality.verdict === 'string' && l.quality.verdict !== 'ok');

@@ -79,11 +79,13 @@ h2 { font-size: 1.1em; }
 .id-badge.running::before { animation: id-pulse 1.2s ease-in-out infinite; }
 .id-badge.failed { color: var(--id-err); }
 .id-badge.cancelled { color: var(--id-warn); }
+.id-badge.partial { color: var(--id-warn); }
 @keyframes id-pulse { 50% { opacity: 0.25; } }
 @media (prefers-reduced-motion: reduce) { .id-badge.running::before { animation: none; } }
 .id-banner { padding: 8px 12px; border-radius: 6px; border: 1px solid currentColor; }
 .id-banner.failed { color: var(--id-err); }
 .id-banner.cancelled { color: var(--id-warn); }
+.id-banner.partial { color: var(--id-warn); }
 .id-banner.quality { color: var(--id-warn); }
 .id-banner span { color: var(--id-fg); }
 .id-progress { height: 4px; border-radius: 2px; background: var(--id-panel); border: 1px solid var(--id-border); overflow: hidden; }

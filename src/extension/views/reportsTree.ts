@@ -70,7 +70,7 @@ export function groupReports(summaries: ReportSummary[], baseDir: (reportFile: s
 
 const fmt = (v: number, digits = 3): string => (Number.isFinite(v) ? v.toFixed(digits) : '—');
 
-const STATUS_ICONS: Record<string, string> = { complete: 'pass', running: 'sync~spin', failed: 'error', cancelled: 'circle-slash' };
+const STATUS_ICONS: Record<string, string> = { complete: 'pass', running: 'sync~spin', failed: 'error', cancelled: 'circle-slash', partial: 'warning' };
 
 /** "complete · 2026-12-06 21:48 · 4 layers" (or "3 of 4 layers"). */
 export function reportDescription(s: ReportSummary): string {
