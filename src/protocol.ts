@@ -36,6 +36,11 @@ export interface AnalyzeParams {
   targetClass?: number;
   /** Analyse only these of the images (indices into the collected list); the parallel runner's image groups. */
   imageIndices?: number[];
+  /**
+   * Set by the worker pool, not by callers: false when another worker holds the GPU (one GPU job at a time per
+   * device), so `webgpu` and `auto` run on wasm in this worker. Absent = may use the GPU.
+   */
+  gpu?: boolean;
 }
 
 /** List a model's probe-able layers (for pickers): answered by a 'layers' message. */
@@ -48,6 +53,8 @@ export interface LayersParams {
    * The parallel runner only needs the names.
    */
   checkRescale?: boolean;
+  /** Set by the worker pool: as AnalyzeParams.gpu. */
+  gpu?: boolean;
 }
 
 /**

@@ -6,7 +6,8 @@
  */
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { selectBackend } from './backend';
+import { adapterLabel, currentAdapter, selectBackend, type SelectOptions } from './backend';
+import { withSyncReads } from './reads';
 import { CancelledError, UserError, isUserError } from './errors';
 import type { EventSink } from './events';
 import { collectImages, loadImages, skippedFilesWarning, type ImageOptions, type PreparedImage } from './images';
@@ -68,6 +69,8 @@ export interface AnalyzeRequest {
   prepareModel?: (model: LoadedModel) => void | Promise<void>;
   onEvent?: EventSink;
   signal?: AbortSignal;
+  /** False: leave the GPU to another process (a worker pool's other workers): `webgpu` and `auto` run on wasm. */
+  gpu?: SelectOptions['gpu'];
 }
 
 function imageSize(model: LoadedModel, inputSize: [number, number] | undefined, firstImage: string): [number, number] {
@@ -88,6 +91,12 @@ async function withLayerContext<T>(layer: string, modelPath: string, run: () => 
     if (kernel) {
       throw new UserError(
         `layer "${layer}" needs the ${kernel[1]} kernel, which the ${kernel[2]} backend lacks; try --backend cpu (slower) or install @tensorflow/tfjs-node`,
+        modelPath,
+      );
+    }
+    if (/OffscreenCanvas is not defined/.test(msg)) {
+      throw new UserError(
+        `layer "${layer}": this model reads GPU memory synchronously (an op of its format's loader), which the webgpu backend cannot do in Node; use --backend wasm`,
         modelPath,
       );
     }
@@ -126,7 +135,8 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
   const settingsIn = validateSettings(req.settings);
   const collected = collectImages(req.images);
   const imagePaths = collected.paths;
-  const backend = await selectBackend(settingsIn.backend);
+  const backend = await selectBackend(settingsIn.backend, { gpu: req.gpu });
+  const adapter = currentAdapter();
   const model = await loadModel(req.modelPath);
   let report: Report | undefined;
   try {
@@ -142,7 +152,8 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
       alpha: req.imageOptions?.alpha ?? profile?.alpha ?? { mode: 'composite', background: [0, 0, 0] },
       ...(req.imageOptions?.pad ? { pad: req.imageOptions.pad } : {}),
     };
-    const images: PreparedImage[] = loadImages(imagePaths, height, width, channels, imageOptions);
+    // Resizing reads tensors synchronously: on the cpu backend when the analysis runs on webgpu.
+    const images: PreparedImage[] = await withSyncReads(() => loadImages(imagePaths, height, width, channels, imageOptions));
     // RU decoders train on the analysis images plus --train-images (each file once).
     let trainPixels: Float32Array[] = [];
     const skippedFiles = [...collected.skipped];
@@ -151,7 +162,8 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
       const train = req.trainImages && req.trainImages.length > 0 ? collectImages(req.trainImages) : { paths: [], skipped: [] };
       skippedFiles.push(...train.skipped);
       const extra = train.paths.filter((p) => !seen.has(path.resolve(p)));
-      trainPixels = [...images.map((im) => im.pixels), ...loadImages(extra, height, width, channels, imageOptions).map((im) => im.pixels)];
+      const extraImages = await withSyncReads(() => loadImages(extra, height, width, channels, imageOptions));
+      trainPixels = [...images.map((im) => im.pixels), ...extraImages.map((im) => im.pixels)];
     }
     const mapping = makeInputMapping({ inputRange: settingsIn.inputRange, normalize: settingsIn.normalize }, channels);
     // A preprocessing profile, when one is in force, states the resize mode and alpha handling the images went through.
@@ -186,15 +198,15 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
       layers: [],
       requestedLayers: layers,
       seconds: 0,
-      run: { processes: [] },
+      run: { processes: [], ...(adapter ? { gpu: adapter } : {}) },
     };
     const save = () => {
       report!.seconds = (performance.now() - t0) / 1000;
-      report!.run!.processes = [{ pid: process.pid, peakRssMB: peakRssMB() }];
+      report!.run!.processes = [{ pid: process.pid, peakRssMB: peakRssMB(), backend, ...(adapter ? { adapter } : {}) }];
       if (req.reportPath) writeReport(req.reportPath, report!);
     };
     save();
-    emit({ type: 'started', layers, images: images.length, backend });
+    emit({ type: 'started', layers, images: images.length, backend: adapter ? `webgpu (${adapterLabel(adapter)})` : backend });
     const skipped = skippedFilesWarning(skippedFiles);
     if (skipped) emit({ type: 'warning', message: skipped });
     for (const message of regions.warnings) emit({ type: 'warning', message });
