@@ -127,7 +127,7 @@ test('settings: declared with the engine defaults and ranges', () => {
     const p = props[`infodiscard.${key}`];
     assert.ok(p.exclusiveMinimum === 0 && typeof p.maximum === 'number', `${key} has a range`);
   }
-  assert.deepEqual(props['infodiscard.backend'].enum, ['auto', 'tensorflow', 'wasm', 'cpu']);
+  assert.deepEqual(props['infodiscard.backend'].enum, ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu']);
 });
 
 test('settings: the metrics and decoder settings offer what the extension accepts, each described', () => {
