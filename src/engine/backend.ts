@@ -236,7 +236,11 @@ function prepareWebgpu(): Promise<WebgpuReady> {
           // Not after an orderly destroy (process exit): a lost device mid-analysis fails the next kernel anyway.
           if (lost?.message && !/destroy/i.test(lost.message)) process.stderr.write(`webgpu: device lost: ${lost.message}\n`);
         });
-        return new WebGPUBackend(device, adapter.info);
+        const backend = new WebGPUBackend(device, adapter.info);
+        // tf.profile (src/engine/sampleBatch.ts measures memory with it) would otherwise tell the user, once, to restart
+        // Chrome with a Dawn flag for kernel timings, which nothing here reads.
+        (backend as unknown as { hasTimestampQueryWarned: boolean }).hasTimestampQueryWarned = true;
+        return backend;
       },
       // Below cpu (1): never picked implicitly, only by setBackend('webgpu').
       0,
