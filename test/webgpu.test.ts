@@ -310,3 +310,16 @@ test('without a (hardware) adapter: auto runs on wasm, --backend webgpu is one c
   assert.ok(report.settings.backend === 'wasm' || report.settings.backend === 'tensorflow', `auto fell back to ${report.settings.backend}`);
   assert.equal(report.run?.gpu, undefined);
 });
+
+test('a webgpu backend that fails to initialise: auto falls back to wasm and tf.getBackend() says so; explicit webgpu is a clear error', (t) => {
+  if (!needsAdapter(t)) return;
+  const run = (choice: string) => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', path.resolve('test/helpers/webgpu-failing-device.ts'), choice], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout) as { chose?: string; error?: string; current: string };
+  };
+  assert.deepEqual(run('auto'), { chose: 'wasm', current: 'wasm' });
+  const explicit = run('webgpu');
+  assert.equal(explicit.current, 'wasm', 'tfjs would still say webgpu had the fallback not been set');
+  assert.match(explicit.error ?? '', /^(--backend: )?webgpu: .*: the backend did not initialise; use --backend wasm$/);
+});
