@@ -112,7 +112,9 @@ export async function runLayersInPool(pool: AnalysisPool, params: AnalyzeParams,
         case 'started':
           if (!started) {
             started = true;
-            onEvent({ ...e, layers, images: images.length, backend: `${e.backend}, ${workers} worker processes` });
+            // A pool with a GPU runs one worker on webgpu, the others on wasm (src/worker/client.ts).
+            const where = e.backend.startsWith('webgpu') && workers > 1 ? `${e.backend} on one worker, wasm on the others` : e.backend;
+            onEvent({ ...e, layers, images: images.length, backend: `${where}, ${workers} worker processes` });
             if (skipped) onEvent({ type: 'warning', message: skipped });
           }
           break;
