@@ -16,7 +16,7 @@ import { ALLOW_SOFTWARE_ENV, currentAdapter, describeAdapter, selectBackend } fr
 import type { AnalysisEvent } from '../src/engine/events';
 import { loadModel } from '../src/engine/loaders';
 import { saveLayersModel } from '../src/engine/loaders/saveTfjs';
-import type { GpuAdapter, Report } from '../src/engine/report';
+import { backendSummary, type GpuAdapter, type Report } from '../src/engine/report';
 import { DEFAULT_SETTINGS } from '../src/engine/settings';
 import { AnalysisPool } from '../src/worker/client';
 import { runLayersInPool } from '../src/worker/parallel';
@@ -322,4 +322,19 @@ test('a webgpu backend that fails to initialise: auto falls back to wasm and tf.
   const explicit = run('webgpu');
   assert.equal(explicit.current, 'wasm', 'tfjs would still say webgpu had the fallback not been set');
   assert.match(explicit.error ?? '', /^(--backend: )?webgpu: .*: the backend did not initialise; use --backend wasm$/);
+});
+
+test('the panel header\'s backend and GPU facts: old reports, a GPU run, a mixed pool', () => {
+  const gpu: GpuAdapter = { vendor: 'nvidia', architecture: 'ampere', device: 'NVIDIA GeForce RTX 3080', description: '', software: false };
+  const settings = { ...DEFAULT_SETTINGS, backend: 'wasm' } as Report['settings'];
+  assert.deepEqual(backendSummary({ settings }), { backend: 'wasm', adapter: null }, 'schema 1-2: no run, or no backend per process');
+  assert.deepEqual(backendSummary({ settings, run: { processes: [{ pid: 1, peakRssMB: 100 }] } }), { backend: 'wasm', adapter: null });
+  const one = backendSummary({ settings: { ...settings, backend: 'webgpu' }, run: { processes: [{ pid: 1, peakRssMB: 100, backend: 'webgpu', adapter: gpu }], gpu } });
+  assert.deepEqual(one, { backend: 'webgpu', adapter: 'nvidia ampere (NVIDIA GeForce RTX 3080)' });
+  const mixed = backendSummary({
+    settings: { ...settings, backend: 'webgpu' },
+    run: { processes: [{ pid: 2, peakRssMB: 90, backend: 'wasm' }, { pid: 1, peakRssMB: 100, backend: 'webgpu', adapter: gpu }], gpu },
+  });
+  assert.equal(mixed.backend, 'webgpu + wasm');
+  assert.equal(backendSummary({ settings, run: { processes: [], gpu: { ...gpu, software: true } } }).adapter, 'software: nvidia ampere (NVIDIA GeForce RTX 3080)');
 });
