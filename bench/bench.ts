@@ -3,8 +3,11 @@
  * the same algorithm (bench/sid_reference.py). No timed assertions: it prints tables and exits 0 unless
  * something crashed.
  *
- *   npm run bench [-- --steps 200 --cpu-steps 5 --cpu-layers stem,stage1_block1 --backends wasm,cpu,tensorflow
- *                     --torch-threads 2 --no-marginal --keep]
+ *   npm run bench:backends [-- --steps 200 --cpu-steps 5 --cpu-layers stem,stage1_block1
+ *                     --backends wasm,cpu,tensorflow,webgpu --torch-threads 2 --no-marginal --keep]
+ *
+ * webgpu is timed on a hardware adapter only: on a machine whose only WebGPU adapter is a software one (llvmpipe,
+ * lavapipe, SwiftShader; ~20x slower than wasm) its row says so instead of a speed (docs/performance.md).
  *
  * Two per-step figures, because the CLI spends a fixed amount per layer outside the optimisation loop
  * (adaptive delta_f^2 estimate, level calibration, final ratio check: thousands of forward samples):
@@ -31,6 +34,23 @@ const SHORT = 10; // steps of the extra run used for the marginal cost
 type LayerTiming = TorchLayer;
 interface Run { label: string; steps: number; wallSeconds: number; layers: Map<string, LayerTiming> }
 
+/** The webgpu runs never use a software adapter, whatever the caller's environment says. */
+function hardwareOnlyEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.INFODISCARD_WEBGPU_ALLOW_SOFTWARE;
+  return env;
+}
+
+/** Null when a hardware WebGPU adapter is there (the CLI takes --backend webgpu), else why not, in one line. */
+function webgpuRefusal(modelPath: string): string | null {
+  const r = spawnSync(process.execPath, [CLI, 'layers', modelPath, '--backend', 'webgpu'], { cwd: ROOT, encoding: 'utf8', env: hardwareOnlyEnv() });
+  if (r.status === 0) return null;
+  const line = (r.stderr || '').trim().split('\n').pop() ?? '';
+  // The bench times hardware only: the CLI's hints (the software escape hatch, --backend wasm) do not apply here.
+  const why = line.replace(/^infodiscard: (--backend: )?/, '').replace(/; INFODISCARD_WEBGPU_ALLOW_SOFTWARE=1 allows a software one/, '').replace(/; use --backend wasm$/, '');
+  return why || `exit ${r.status ?? r.signal}`;
+}
+
 /** tfjs-node is an optional dependency with a native binary; probe it in a child so a broken install cannot take the bench down. */
 function tfjsNodeLoads(): boolean {
   return spawnSync(process.execPath, ['-e', "require('@tensorflow/tfjs-node')"], { cwd: ROOT, stdio: 'ignore' }).status === 0;
@@ -42,14 +62,18 @@ function runCli(backend: string, steps: number, layers: string[], fx: { modelPat
     '--max-steps', String(steps), '--backend', backend, '--seed', String(SEED), '--no-resume', '--out', out];
   console.log(`\n$ node ${show(args)}`);
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 << 20, ...(backend === 'webgpu' ? { env: hardwareOnlyEnv() } : {}) });
   const wallSeconds = (performance.now() - t0) / 1000;
   if (r.status !== 0) {
     throw new Error(`CLI (${backend}) exited with ${r.status ?? r.signal}:\n${(r.stderr || r.stdout || '').split('\n').slice(-20).join('\n')}`);
   }
   const report = JSON.parse(readFileSync(out, 'utf8')) as {
     layers: { name: string; perImage: { seconds: number; steps: number; sidMean: number; constraintRatio: number }[] }[];
+    run?: { gpu?: { software: boolean; description: string; device: string } };
   };
+  if (backend === 'webgpu' && (!report.run?.gpu || report.run.gpu.software)) {
+    throw new Error(`webgpu: not timed: it ran on ${report.run?.gpu ? `a software adapter (${report.run.gpu.device || report.run.gpu.description})` : 'no GPU'}; its speed says nothing about a GPU`);
+  }
   const timings = new Map<string, LayerTiming>();
   for (const l of report.layers) {
     const p = l.perImage[0];
@@ -69,9 +93,9 @@ async function main(tmp: string): Promise<number> {
   // The cpu backend is ~100x slower and the CLI's fixed per-layer estimates dominate at few steps:
   // the deep layers alone take tens of minutes there, so only the shallow ones run by default.
   const cpuLayers = arg('--cpu-layers', 'stem,stage1_block1').split(',');
-  const wanted = arg('--backends', 'wasm,cpu,tensorflow').split(',');
+  const wanted = arg('--backends', 'wasm,cpu,tensorflow,webgpu').split(',');
   const withMarginal = !process.argv.includes('--no-marginal');
-  const backends = wanted.filter((b) => b !== 'tensorflow' || tfjsNodeLoads());
+  let backends = wanted.filter((b) => b !== 'tensorflow' || tfjsNodeLoads());
   if (wanted.includes('tensorflow') && !backends.includes('tensorflow')) console.log('tensorflow backend skipped: @tensorflow/tfjs-node does not load');
 
   printMachine();
@@ -87,6 +111,14 @@ async function main(tmp: string): Promise<number> {
   };
   const fx = await makeFixture(path.join(tmp, 'resnet20'), 3, SEED);
   console.log(`fixture: ${fx.modelPath} (ResNet-20, seed ${SEED}), image ${fx.imagePath}`);
+  let webgpuRow: string | null = null;
+  if (backends.includes('webgpu') && existsSync(CLI)) {
+    webgpuRow = webgpuRefusal(fx.modelPath);
+    if (webgpuRow) {
+      console.log(`webgpu: not timed: ${webgpuRow}`);
+      backends = backends.filter((b) => b !== 'webgpu');
+    }
+  }
 
   const runs: Run[] = [];
   const shortRuns = new Map<string, Run>();
@@ -145,7 +177,8 @@ async function main(tmp: string): Promise<number> {
 
   // The step alone, in this process, against torch's loop-only step: the per-step ratio that compares kernels.
   const stepSteps = Number(arg('--step-steps', '40'));
-  for (const b of backends.filter((x) => x !== 'cpu')) {
+  // In-process: wasm and tensorflow (webgpu is timed end to end only).
+  for (const b of backends.filter((x) => x !== 'cpu' && x !== 'webgpu')) {
     const own = await stepMilliseconds(b as 'wasm' | 'tensorflow', fx.modelPath, fx.imagePath, LAYERS, stepSteps, SAMPLES);
     console.log(`\noptimisation step only (median of ${stepSteps - 5} steps, K=${SAMPLES}): ${b} in-process vs torch loop`);
     table(['layer', 'torch loop ms', `${b} ms`, 'ratio'], LAYERS.map((l) => {
@@ -176,6 +209,7 @@ async function main(tmp: string): Promise<number> {
     }));
   }
 
+  if (webgpuRow) console.log(`\nwebgpu: no speed reported (${webgpuRow})`);
   console.log('\nend-to-end wall time');
   for (const r of [...runs, ...shortRuns.values(), ...torch.values()]) {
     console.log(`  ${`${r.label}@${r.steps}`.padEnd(16)} ${r.wallSeconds.toFixed(1)} s`);

@@ -47,6 +47,11 @@ export interface AnalyzeParams {
    */
   resume?: boolean;
   resumeFrom?: string;
+  /**
+   * Set by the worker pool, not by callers: false when another worker holds the GPU (one GPU job at a time per
+   * device), so `webgpu` and `auto` run on wasm in this worker. Absent = may use the GPU.
+   */
+  gpu?: boolean;
 }
 
 /** List a model's probe-able layers (for pickers): answered by a 'layers' message. */
@@ -61,6 +66,8 @@ export interface LayersParams {
    * The parallel runner only needs the names.
    */
   checkRescale?: boolean;
+  /** Set by the worker pool: as AnalyzeParams.gpu. */
+  gpu?: boolean;
 }
 
 /**

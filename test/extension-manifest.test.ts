@@ -138,7 +138,7 @@ test('settings: declared with the engine defaults and ranges', () => {
     const p = props[`infodiscard.${key}`];
     assert.ok(p.exclusiveMinimum === 0 && typeof p.maximum === 'number', `${key} has a range`);
   }
-  assert.deepEqual(props['infodiscard.backend'].enum, ['auto', 'tensorflow', 'wasm', 'cpu']);
+  assert.deepEqual(props['infodiscard.backend'].enum, ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu']);
   assert.deepEqual(props['infodiscard.layers'].enum, [...LAYER_SETTINGS]);
 });
 

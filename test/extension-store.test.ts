@@ -230,7 +230,7 @@ test('settings: validation messages name the setting and the allowed values', ()
     [{ maxSteps: 0 }, 'infodiscard.maxSteps', /"infodiscard\.maxSteps" must be a whole number from 1 to 100000/],
     [{ sigmaGrid: 1 }, 'infodiscard.sigmaGrid', /"infodiscard\.sigmaGrid" must be 0 \(one sigma per pixel\) or a whole number from 2 to 4096, got 1/],
     [{ sigmaMax: 0.01 }, 'infodiscard.sigmaMax', /"infodiscard\.sigmaMax" must be at least sqrt\(alpha \* tau\) = 0\.122/],
-    [{ backend: 'gpu' }, 'infodiscard.backend', /"infodiscard\.backend" must be one of auto, tensorflow, wasm, cpu, got "gpu"/],
+    [{ backend: 'gpu' }, 'infodiscard.backend', /"infodiscard\.backend" must be one of auto, tensorflow, webgpu, wasm, cpu, got "gpu"/],
     [{ inputRange: '1,0' }, 'infodiscard.inputRange', /"infodiscard\.inputRange" must be two numbers "lo,hi" with lo < hi/],
     [{ inputRange: 'abc' }, 'infodiscard.inputRange', /got "abc"/],
     [{ search: 'fast' }, 'infodiscard.search', /"infodiscard\.search" must be one of optimised, warmStart, preview, got "fast"/],

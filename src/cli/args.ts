@@ -79,7 +79,8 @@ says (a Rescaling layer, ONNX metadata, a torchvision-style graph), else [0,1]):
                          center-crop (torchvision's Resize + CenterCrop: use it for torchvision models) or
                          letterbox[:r,g,b] (fit inside, pad with r,g,b 0-255, default black)
   --transparency T       composite[:r,g,b] (over r,g,b 0-255, default black) or drop (ignore alpha)
-  --backend B            auto | tensorflow | wasm | cpu (default auto: tfjs-node if installed, else wasm)
+  --backend B            auto | tensorflow | webgpu | wasm | cpu (default auto: tfjs-node if installed, else
+                         webgpu on a hardware GPU, else wasm; with --workers, one worker uses the GPU, the rest wasm)
   --preview              SID as a first-order map (Jacobian column norms, one level fit): seconds per layer, an
                          approximation of the optimised map, labelled as such in the report
   --warm-start           start the SID search from that map instead of a flat sigma

@@ -6,7 +6,8 @@
  */
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { selectBackend } from './backend';
+import { adapterLabel, currentAdapter, selectBackend, type SelectOptions } from './backend';
+import { withSyncReads } from './reads';
 import { CancelledError, SkipLayerError, UserError, isUserError } from './errors';
 import type { EventSink } from './events';
 import { collectImages, loadImages, skippedFilesWarning, type ImageOptions, type PreparedImage } from './images';
@@ -83,6 +84,8 @@ export interface AnalyzeRequest {
   prepareModel?: (model: LoadedModel) => void | Promise<void>;
   onEvent?: EventSink;
   signal?: AbortSignal;
+  /** False: leave the GPU to another process (a worker pool's other workers): `webgpu` and `auto` run on wasm. */
+  gpu?: SelectOptions['gpu'];
 }
 
 function imageSize(model: LoadedModel, inputSize: [number, number] | undefined, firstImage: string): [number, number] {
@@ -104,6 +107,12 @@ async function withLayerContext<T>(layer: string, modelPath: string, run: () => 
     if (kernel) {
       throw new UserError(
         `layer "${layer}" needs the ${kernel[1]} kernel, which the ${kernel[2]} backend lacks; try --backend cpu (slower) or install @tensorflow/tfjs-node`,
+        modelPath,
+      );
+    }
+    if (/OffscreenCanvas is not defined/.test(msg)) {
+      throw new UserError(
+        `layer "${layer}": this model reads GPU memory synchronously (an op of its format's loader), which the webgpu backend cannot do in Node; use --backend wasm`,
         modelPath,
       );
     }
@@ -140,7 +149,8 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
   const settingsIn = validateSettings(req.settings);
   const collected = collectImages(req.images);
   const imagePaths = collected.paths;
-  const backend = await selectBackend(settingsIn.backend);
+  const backend = await selectBackend(settingsIn.backend, { gpu: req.gpu });
+  const adapter = currentAdapter();
   const model = await loadModel(req.modelPath, { weights: req.weightsPath });
   // The earlier report at this output, read before this run's first write replaces it (resume).
   const resumeFrom = req.resumeFrom ?? req.reportPath;
@@ -166,7 +176,8 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
       alpha: req.imageOptions?.alpha ?? profile?.alpha ?? { mode: 'composite', background: [0, 0, 0] },
       ...(req.imageOptions?.pad ? { pad: req.imageOptions.pad } : {}),
     };
-    const images: PreparedImage[] = loadImages(imagePaths, height, width, channels, imageOptions);
+    // Resizing reads tensors synchronously: on the cpu backend when the analysis runs on webgpu.
+    const images: PreparedImage[] = await withSyncReads(() => loadImages(imagePaths, height, width, channels, imageOptions));
     // RU decoders train on the analysis images plus --train-images (each file once).
     let trainPixels: Float32Array[] = [];
     const skippedFiles = [...collected.skipped];
@@ -175,7 +186,8 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
       const train = req.trainImages && req.trainImages.length > 0 ? collectImages(req.trainImages) : { paths: [], skipped: [] };
       skippedFiles.push(...train.skipped);
       const extra = train.paths.filter((p) => !seen.has(path.resolve(p)));
-      trainPixels = [...images.map((im) => im.pixels), ...loadImages(extra, height, width, channels, imageOptions).map((im) => im.pixels)];
+      const extraImages = await withSyncReads(() => loadImages(extra, height, width, channels, imageOptions));
+      trainPixels = [...images.map((im) => im.pixels), ...extraImages.map((im) => im.pixels)];
     }
     const mapping = makeInputMapping(mappingOptions(settingsIn), channels);
     // A preprocessing profile, when one is in force, states the resize mode and alpha handling the images went through.
@@ -210,11 +222,11 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
       layers: [],
       requestedLayers: layers,
       seconds: 0,
-      run: { processes: [] },
+      run: { processes: [], ...(adapter ? { gpu: adapter } : {}) },
     };
     const save = () => {
       report!.seconds = (performance.now() - t0) / 1000;
-      report!.run!.processes = [{ pid: process.pid, peakRssMB: peakRssMB() }];
+      report!.run!.processes = [{ pid: process.pid, peakRssMB: peakRssMB(), backend, ...(adapter ? { adapter } : {}) }];
       if (req.reportPath) writeReport(req.reportPath, report!);
     };
     const byName = new Map(model.layers.map((l) => [l.name, l]));
@@ -226,7 +238,7 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
     report.skippedLayers = [];
     const order = new Map(layers.map((name, i) => [name, i]));
     save();
-    emit({ type: 'started', layers, images: images.length, backend, ...(resume.reuse.size > 0 ? { reused: [...resume.reuse.keys()] } : {}) });
+    emit({ type: 'started', layers, images: images.length, backend: adapter ? `webgpu (${adapterLabel(adapter)})` : backend, ...(resume.reuse.size > 0 ? { reused: [...resume.reuse.keys()] } : {}) });
     if (resume.reason) emit({ type: 'warning', message: resume.reason });
     const skipped = skippedFilesWarning(skippedFiles);
     if (skipped) emit({ type: 'warning', message: skipped });

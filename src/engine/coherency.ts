@@ -30,6 +30,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { analyze, type AnalyzeRequest } from './analyze';
 import { selectBackend } from './backend';
+import { readValues, withSyncReads } from './reads';
 import { CancelledError, UserError } from './errors';
 import { collectImagePaths, loadImages } from './images';
 import { makeInputMapping, mappingOptions, toModelUnits } from './inputMapping';
@@ -159,7 +160,7 @@ function checkFirst(model: LoadedModel, first: string): void {
  */
 async function verifyRescale(req: CoherencyRequest, factor: number, layersToMeasure: string[] | undefined) {
   const settings = validateSettings(req.settings);
-  await selectBackend(settings.backend);
+  await selectBackend(settings.backend, { gpu: req.gpu });
   const model = await loadModel(req.modelPath);
   try {
     if (!model.rescaleConvPair) {
@@ -175,11 +176,13 @@ async function verifyRescale(req: CoherencyRequest, factor: number, layersToMeas
     if (height === null || width === null) {
       throw new UserError('the model accepts any image size; give one with --input-size HxW (for example 224x224)', imagePaths[0]);
     }
-    const images = loadImages(imagePaths, height, width, channels, {
-      resize: req.imageOptions?.resize ?? settings.preprocessing?.resize,
-      alpha: req.imageOptions?.alpha ?? settings.preprocessing?.alpha,
-      pad: req.imageOptions?.pad,
-    });
+    const images = await withSyncReads(() =>
+      loadImages(imagePaths, height, width, channels, {
+        resize: req.imageOptions?.resize ?? settings.preprocessing?.resize,
+        alpha: req.imageOptions?.alpha ?? settings.preprocessing?.alpha,
+        pad: req.imageOptions?.pad,
+      }),
+    );
     const mapping = makeInputMapping(mappingOptions(settings), channels);
     const inputs = images.map((im) => toModelUnits(im.pixels, mapping));
     const output = model.layers[model.layers.length - 1].name;
@@ -195,7 +198,7 @@ async function verifyRescale(req: CoherencyRequest, factor: number, layersToMeas
     const measured = model.layers.map((l) => l.name).filter((n) => want.has(n));
 
     // Squared norms per layer (summed over images), and the output values themselves.
-    const run = () => {
+    const run = async () => {
       const sq = new Map<string, number>();
       const outs: Float32Array[] = [];
       for (const x of inputs) {
@@ -204,7 +207,7 @@ async function verifyRescale(req: CoherencyRequest, factor: number, layersToMeas
           for (const name of measured) {
             const f = tf.tidy(() => model.probe(name)(xt as tf.Tensor4D));
             try {
-              const values = f.dataSync() as Float32Array;
+              const values = await readValues(f);
               let s = 0;
               for (let i = 0; i < values.length; i++) s += values[i] * values[i];
               sq.set(name, (sq.get(name) ?? 0) + s);
@@ -219,9 +222,9 @@ async function verifyRescale(req: CoherencyRequest, factor: number, layersToMeas
       }
       return { sq, outs };
     };
-    const before = run();
+    const before = await run();
     const pair = model.rescaleConvPair(req.first, factor);
-    const after = run();
+    const after = await run();
 
     let maxAbsDiff = 0;
     let maxAbsOutput = 0;

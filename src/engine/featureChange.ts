@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { CancelledError } from './errors';
+import { readValues } from './reads';
 import { Rng } from './rng';
 
 export interface FeatureChangeEstimate {
@@ -50,11 +51,13 @@ export async function estimateFeatureChange(
     const pass = Math.max(1, Math.min(opts.passBatch ?? opts.batch, opts.batch));
     for (let from = 0; from < opts.batch; from += pass) {
       const n = Math.min(pass, opts.batch - from);
-      d.set(tf.tidy(() => {
+      const sq = tf.tidy(() => {
         const eps = tf.tensor4d(buf.subarray(from * h * w * c, (from + n) * h * w * c), [n, h, w, c]);
         const out = probe(tf.add(x, tf.mul(noiseStd, eps)) as tf.Tensor4D);
-        return tf.sum(tf.square(tf.reshape(tf.sub(out, f), [n, -1])), 1).dataSync() as Float32Array;
-      }), from);
+        return tf.sum(tf.square(tf.reshape(tf.sub(out, f), [n, -1])), 1);
+      });
+      d.set(await readValues(sq), from);
+      sq.dispose();
     }
     for (const v of d) {
       values.push(v);

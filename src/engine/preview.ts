@@ -28,6 +28,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { CancelledError, UserError, SkipLayerError, ZERO_RESPONSE_REASON, NON_FINITE_REASON } from './errors';
 import { solveLevel } from './calibrate';
 import { estimateFeatureChange } from './featureChange';
+import { readValues } from './reads';
 import { toModelUnits } from './inputMapping';
 import { GAUSSIAN_ENTROPY_CONSTANT } from './report';
 import { mixSeed, Rng } from './rng';
@@ -155,7 +156,7 @@ export async function previewSigma(input: SidInput, opts: PreviewOptions): Promi
             if (noiseStd && xNoise) xb = tf.add(xb, tf.mul(noiseStd, tf.tensor4d(xNoise, [b, H, W, C])));
             return tf.sum(tf.square(vjpOf(vT)(xb)), 0);
           });
-          const s = sq.dataSync() as Float32Array;
+          const s = await readValues(sq);
           sq.dispose();
           for (let i = 0; i < s.length; i++) cUnit[i] += s[i];
           done += b;

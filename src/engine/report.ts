@@ -9,7 +9,20 @@ export const SCHEMA_VERSION = 3;
 export type MetricName = 'sid' | 'ru' | 'concentration' | 'baselines';
 export const METRIC_NAMES: readonly MetricName[] = ['sid', 'ru', 'concentration', 'baselines'];
 
-export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
+export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
+
+/**
+ * The WebGPU adapter a process ran on (`run.processes[].adapter`, `run.gpu`), as the adapter describes itself:
+ * vendor, architecture, device and description are whatever the driver reports (any may be empty). `software`: a
+ * CPU rasteriser (llvmpipe, lavapipe, SwiftShader, a fallback adapter), only used when INFODISCARD_WEBGPU_ALLOW_SOFTWARE=1.
+ */
+export interface GpuAdapter {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  software: boolean;
+}
 export type ModelFormat = 'tfjs-layers' | 'tfjs-graph' | 'keras-h5' | 'keras-v3' | 'keras-json' | 'onnx' | 'tf-saved-model';
 
 /** How [0,1] pixels become model inputs: model = pixel * scale[c] + offset[c], per channel. */
@@ -317,7 +330,9 @@ export interface RunStats {
   /** Seconds from the start until the first layer had every image done (what the panel's first chart waits for). */
   firstLayerSeconds?: number;
   /** Each process that analysed: its id and peak resident memory (MB, the OS's maxRSS). One entry in a single-process run. */
-  processes: { pid: number; peakRssMB: number }[];
+  processes: { pid: number; peakRssMB: number; backend?: BackendName; adapter?: GpuAdapter }[];
+  /** The WebGPU adapter that ran some of the layers (absent when none ran on webgpu); per process in `processes`. */
+  gpu?: GpuAdapter;
 }
 
 export interface Report {
@@ -350,6 +365,25 @@ export interface Report {
 
 /** Below this held-out PSNR (dB) of its decoder a layer's RU is flagged: the decoder, not the layer, dominates it. */
 export const POOR_DECODER_PSNR = 15;
+
+/** One line for logs and the panel: "nvidia ampere (NVIDIA GeForce RTX 3080, …)", "software: llvmpipe …". */
+export function adapterLabel(a: GpuAdapter): string {
+  const name = [a.vendor, a.architecture].filter(Boolean).join(' ');
+  const detail = [a.device, a.description].filter(Boolean).join(', ');
+  const text = name && detail ? `${name} (${detail})` : name || detail || 'unnamed adapter';
+  return a.software ? `software: ${text}` : text;
+}
+
+/**
+ * What ran the analysis, for the panel's header: the backend, "webgpu + wasm" when a worker pool ran layers on the
+ * GPU and on wasm beside it, and the adapter (null when no GPU ran). Old reports: settings.backend as it is.
+ */
+export function backendSummary(report: Pick<Report, 'settings' | 'run'>): { backend: string; adapter: string | null } {
+  const gpu = report.run?.gpu;
+  const backends = [...new Set((report.run?.processes ?? []).flatMap((p) => (p.backend ? [p.backend] : [])))];
+  const backend = backends.length > 1 ? backends.sort((a, b) => (a === 'webgpu' ? -1 : b === 'webgpu' ? 1 : a.localeCompare(b))).join(' + ') : String(report.settings?.backend ?? '—');
+  return { backend, adapter: gpu && typeof gpu === 'object' ? adapterLabel(gpu) : null };
+}
 
 /** Pixel-SID constant C = 0.5 * log(2*pi*e). */
 export const GAUSSIAN_ENTROPY_CONSTANT = 0.5 * Math.log(2 * Math.PI * Math.E);

@@ -41,14 +41,33 @@ export function mergeLayerParts(parts: readonly LayerResult[], units: number | r
   return merged;
 }
 
-/** Every process's peak (the highest seen for each pid) and the earliest first finished layer, if known. */
+/**
+ * Every process's peak (the highest seen for each pid), with the backend (and WebGPU adapter) it ran on, the GPU
+ * adapter if any process used one, and the earliest first finished layer, if known.
+ */
 function mergeRunStats(parts: readonly Report[], firstLayerSeconds: number | undefined): RunStats {
-  const peaks = new Map<number, number>();
-  for (const p of parts) for (const { pid, peakRssMB } of p.run?.processes ?? []) peaks.set(pid, Math.max(peaks.get(pid) ?? 0, peakRssMB));
+  const byPid = new Map<number, RunStats['processes'][number]>();
+  for (const p of parts) {
+    for (const proc of p.run?.processes ?? []) {
+      const seen = byPid.get(proc.pid);
+      byPid.set(proc.pid, { ...seen, ...proc, peakRssMB: Math.max(seen?.peakRssMB ?? 0, proc.peakRssMB) });
+    }
+  }
+  const gpu = parts.find((p) => p.run?.gpu)?.run?.gpu;
   return {
     ...(firstLayerSeconds !== undefined ? { firstLayerSeconds } : {}),
-    processes: [...peaks].map(([pid, peakRssMB]) => ({ pid, peakRssMB })),
+    processes: [...byPid.values()],
+    ...(gpu ? { gpu } : {}),
   };
+}
+
+/**
+ * The merged settings: the first part's, except that a run in which some worker used WebGPU says webgpu (its other
+ * workers ran wasm beside it; run.processes says which process ran what), whatever order the parts finished in.
+ */
+function mergedSettings(parts: readonly Report[]): Report['settings'] {
+  const first = parts[0].settings;
+  return parts.some((p) => p.settings.backend === 'webgpu') ? { ...first, backend: 'webgpu' } : first;
 }
 
 export interface MergeOptions {
@@ -79,6 +98,7 @@ export function mergeReports(parts: readonly Report[], requestedLayers: readonly
     layers: requestedLayers.flatMap((name) => (byName.has(name) && !options.incomplete?.has(name) ? [mergeLayerParts(byName.get(name)!, units)] : [])),
     requestedLayers: [...requestedLayers],
     seconds: options.seconds,
+    settings: mergedSettings(parts),
     run: mergeRunStats(parts, options.firstLayerSeconds),
     ...mergeSkipped(parts, requestedLayers),
   };

@@ -14,12 +14,14 @@ export const PASS_BUDGET_MB = 768;
 /** Peak tensor bytes of one sample's forward and input-gradient pass through `probe` (beyond what was allocated before). */
 export async function bytesPerSample(probe: (x: tf.Tensor4D) => tf.Tensor, height: number, width: number, channels: number): Promise<number> {
   const before = tf.memory().numBytes;
-  const info = await tf.profile(() => {
-    tf.tidy(() => {
+  const info = await tf.profile(async () => {
+    const g = tf.tidy(() => {
       const x = tf.randomUniform([1, height, width, channels], 0, 1, 'float32', 1) as tf.Tensor4D;
-      const g = tf.grad((input: tf.Tensor) => tf.sum(tf.square(probe(input as tf.Tensor4D))))(x);
-      g.dataSync();
+      return tf.grad((input: tf.Tensor) => tf.sum(tf.square(probe(input as tf.Tensor4D))))(x);
     });
+    // Read (asynchronously: webgpu has no synchronous read in Node) so that every kernel has run.
+    await g.data();
+    g.dispose();
   });
   return Math.max(0, info.peakBytes - before);
 }

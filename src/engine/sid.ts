@@ -22,6 +22,7 @@ import { CancelledError, UserError, SkipLayerError, ZERO_RESPONSE_REASON, NON_FI
 import { solveLevel } from './calibrate';
 import { RATIO_TOLERANCE } from './quality';
 import { estimateFeatureChange } from './featureChange';
+import { readValues } from './reads';
 import { toModelUnits } from './inputMapping';
 import { GAUSSIAN_ENTROPY_CONSTANT, type InputMapping } from './report';
 import { mixSeed, Rng } from './rng';
@@ -210,29 +211,30 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
       return tf.div(n === K ? tf.mean(sq) : tf.div(tf.sum(sq), K), deltaF2) as tf.Scalar;
     };
     /** Runs `pass` on each run of at most B samples; returns the summed value and gradient (over P or H*W parameters). */
-    const overPasses = (size: number, pass: (from: number, n: number) => { value?: tf.Scalar; grad: tf.Tensor }) => {
+    const overPasses = async (size: number, pass: (from: number, n: number) => { value?: tf.Scalar; grad: tf.Tensor }) => {
       let value = 0;
       const grad = new Float32Array(size);
       for (let from = 0; from < K; from += B) {
-        // Tensors out of tidy, data read after: tidy walks a returned typed array element by element.
+        // Tensors out of tidy, data read after: tidy walks a returned typed array element by element. Read
+        // asynchronously: webgpu has no synchronous read in Node.
         const r = tf.tidy(() => pass(from, Math.min(B, K - from)));
-        if (r.value) value += r.value.dataSync()[0];
-        const g = r.grad.dataSync() as Float32Array;
+        if (r.value) value += (await readValues(r.value))[0];
+        const g = await readValues(r.grad);
         for (let j = 0; j < size; j++) grad[j] += g[j];
         tf.dispose(r);
       }
       return { value, grad };
     };
     /** The ratio and its gradient over the grid parameters v, on the current noise batch (one pass when B = K). */
-    const ratioAndGrad = (vArr: Float32Array): { value: number; grad: Float32Array } =>
+    const ratioAndGrad = (vArr: Float32Array): Promise<{ value: number; grad: Float32Array }> =>
       overPasses(P, (from, n) => tf.valueAndGrad((vT: tf.Tensor2D) => ratioOfFull(grid.upsample(vT), from, n))(tf.tensor2d(vArr, [grid.rows, grid.cols])));
     const entropyTerm = opts.entropy;
     const entropyGradOf = entropyTerm ? tf.valueAndGrad((vT: tf.Tensor2D) => entropyTerm(noisyInput(grid.upsample(vT)))) : null;
     /** RU: running estimate of the (noisy) batch entropy, for the stopping rule and progress. */
     let entropyEst = NaN;
     /** The ratio's gradient over full-resolution log-sigma (H*W), on the current noise batch. */
-    const gradFullAt = (vAt: Float32Array): Float32Array =>
-      overPasses(H * W, (from, n) => ({ grad: tf.grad((vFullT: tf.Tensor) => ratioOfFull(vFullT as tf.Tensor2D, from, n))(tf.tensor2d(vAt, [H, W])) })).grad;
+    const gradFullAt = async (vAt: Float32Array): Promise<Float32Array> =>
+      (await overPasses(H * W, (from, n) => ({ grad: tf.grad((vFullT: tf.Tensor) => ratioOfFull(vFullT as tf.Tensor2D, from, n))(tf.tensor2d(vAt, [H, W])) }))).grad;
 
     /**
      * Pixels whose gradient is exactly zero, both at the learnt sigma and again with themselves at sigma_max (a
@@ -243,7 +245,7 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
         await yieldToEventLoop();
         checkCancel();
         rng.fillNormal(noise);
-        return gradFullAt(vAt).map((gi) => (gi === 0 ? 1 : 0));
+        return (await gradFullAt(vAt)).map((gi) => (gi === 0 ? 1 : 0));
       };
       const candidates = await zeroGradient(vFull);
       if (!candidates.some((c) => c === 1)) return new Uint8Array(H * W);
@@ -257,7 +259,7 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
       await yieldToEventLoop();
       checkCancel();
       rng.fillNormal(noise);
-      const { value: ratio, grad: g } = ratioAndGrad(v);
+      const { value: ratio, grad: g } = await ratioAndGrad(v);
       step++;
       if (!Number.isFinite(ratio)) throw new Error(`the feature change became ${ratio} at step ${step}`);
       ratioEst = Number.isNaN(ratioEst) ? ratio : RATIO_EMA * ratioEst + (1 - RATIO_EMA) * ratio;
@@ -266,8 +268,8 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
       let dH: Float32Array = e;
       if (entropyGradOf) {
         const { value: hT, grad: hG } = tf.tidy(() => entropyGradOf(tf.tensor2d(v, [grid.rows, grid.cols])));
-        const h = hT.dataSync()[0];
-        dH = Float32Array.from(hG.dataSync() as Float32Array);
+        const h = (await readValues(hT))[0];
+        dH = Float32Array.from(await readValues(hG));
         tf.dispose([hT, hG]);
         if (!Number.isFinite(h)) throw new Error(`the reconstruction entropy became ${h} at step ${step}`);
         entropyEst = Number.isNaN(entropyEst) ? h : RATIO_EMA * entropyEst + (1 - RATIO_EMA) * h;

@@ -12,7 +12,7 @@ import type { ImageOptions } from '../engine/geometry';
 import { parseResize, parseTransparency } from '../engine/imageOptions';
 
 export const SECTION = 'infodiscard';
-const BACKENDS: readonly BackendChoice[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
+const BACKENDS: readonly BackendChoice[] = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'];
 export const MAX_WORKERS = 8;
 /** What `infodiscard.metrics` may list (SID always runs and need not be listed). */
 export const EXTRA_METRICS: readonly MetricName[] = ['ru', 'concentration', 'baselines'];

@@ -6,6 +6,11 @@
  * about a second); requests beyond that wait in a FIFO queue. Each worker runs one request at a time (an analysis,
  * a coherency check or a layer listing), and its messages are routed by request id, so concurrent requests never
  * see each other's events.
+ *
+ * One GPU job at a time per device: the first worker given a request that may use WebGPU (backend `auto` or
+ * `webgpu`) holds the GPU for as long as it lives; every other worker is told `gpu: false` and runs such requests on
+ * wasm. So an analysis split into jobs runs on the GPU worker and the wasm workers together (src/worker/parallel.ts);
+ * seeds follow the layer and the image, so the report does not depend on which worker ran what.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -123,6 +128,8 @@ export class AnalysisPool {
   private readonly idleTimeoutMs: number;
   private readonly workers = new Set<Worker>();
   private readonly queue: Job[] = [];
+  /** The worker that may use the GPU (see the file comment); undefined until a request could use it. */
+  private gpuWorker: Worker | undefined;
   private nextId = 1;
   private disposed = false;
 
@@ -245,9 +252,30 @@ export class AnalysisPool {
       clearTimeout(worker.idleTimer);
       worker.job = job;
       job.worker = worker;
+      this.assignGpu(worker, job);
       // A worker still starting gets the request on 'ready'.
       if (worker.ready) this.send(worker, job.request);
     }
+  }
+
+  /** Sets the request's `gpu` flag for this worker: true for the GPU's holder (claimed here when free), else false. */
+  private assignGpu(worker: Worker, job: Job): void {
+    const r = job.request;
+    // The preprocessing check is a few forward passes: it never claims the GPU.
+    if (r.kind === 'checkPreprocessing') return;
+    const choice = r.kind === 'layers' ? (r.params.backend ?? 'auto') : r.params.settings.backend;
+    if (choice !== 'auto' && choice !== 'webgpu') return;
+    if (this.gpuWorker && !this.workers.has(this.gpuWorker)) this.gpuWorker = undefined;
+    this.gpuWorker ??= worker;
+    const gpu = this.gpuWorker === worker;
+    if (r.kind === 'layers') r.params = { ...r.params, gpu };
+    else if (r.kind === 'analyze') r.params = { ...r.params, gpu };
+    else if (r.kind === 'coherency') r.params = { ...r.params, gpu };
+  }
+
+  /** The pid of the worker that holds the GPU (for tests and the log); undefined when none does. */
+  get gpuPid(): number | undefined {
+    return this.gpuWorker && this.workers.has(this.gpuWorker) ? this.gpuWorker.child.pid : undefined;
   }
 
   private spawn(): Worker {

@@ -111,7 +111,7 @@ async function runAnalyze(id: number, params: AnalyzeParams, signal: AbortSignal
  * tried with factor 1 (which leaves the weights as they are) on this throw-away copy of the model.
  */
 async function listLayers(params: LayersParams): Promise<ModelLayers> {
-  await selectBackend(params.backend ?? 'auto');
+  await selectBackend(params.backend ?? 'auto', { gpu: params.gpu });
   claimProcessErrors();
   const model = await loadModel(params.modelPath, { weights: params.weightsPath });
   try {

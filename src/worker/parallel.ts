@@ -117,8 +117,10 @@ export async function runLayersInPool(pool: AnalysisPool, params: AnalyzeParams,
         case 'started':
           if (!started) {
             started = true;
+            // A pool with a GPU runs one worker on webgpu, the others on wasm (src/worker/client.ts).
+            const where = e.backend.startsWith('webgpu') && workers > 1 ? `${e.backend} on one worker, wasm on the others` : e.backend;
             const { reused: _own, ...rest } = e;
-            onEvent({ ...rest, layers, images: images.length, backend: `${e.backend}, ${workers} worker processes` });
+            onEvent({ ...rest, layers, images: images.length, backend: `${where}, ${workers} worker processes` });
             if (skippedFiles) onEvent({ type: 'warning', message: skippedFiles });
           }
           break;

@@ -1,5 +1,5 @@
 /** The page header: model, status, run facts and settings. */
-import type { Report } from '../../src/engine/report';
+import { backendSummary, type Report } from '../../src/engine/report';
 import { formatDuration } from '../../src/engine/duration';
 import { button } from './controls';
 import { el, fmtNum, isNum } from './dom';
@@ -89,7 +89,8 @@ export function renderHeader(report: Report, onExportJson: () => void, onEditPre
     el('div', null, el('span', { class: 'id-muted' }, 'Model '), el('span', { class: 'id-model-path', title: report.model.sha256 ? `sha256 ${report.model.sha256}` : null }, report.model.path || '—')),
     el('dl', { class: 'id-meta' },
       fact('Format', report.model.format || '—'),
-      fact('Backend', String(report.settings?.backend ?? '—')),
+      fact('Backend', backendSummary(report).backend),
+      ...(backendSummary(report).adapter ? [fact('GPU', backendSummary(report).adapter!)] : []),
       fact('Input', Array.isArray(report.model.inputShape) ? shapeText(report.model.inputShape) : '—'),
       fact('Images', String(report.images.length)),
       fact('Layers', `${done} of ${total}${report.skippedLayers?.length ? `, ${report.skippedLayers.length} skipped` : ''}${reusedCount(report) ? `, ${reusedCount(report)} reused` : ''}`),

@@ -70,6 +70,14 @@ export function registerWasmKernels(opts: RegisterOptions = {}): void {
     registerBatchMatMul();
     registered = true;
   }
+  registerGradientFixes(opts);
+}
+
+/**
+ * The backend-independent part: gradient fixes (dilated convs, StridedSlice/DepthToSpace, lazy FusedBatchNorm) and
+ * the fused-op gradient mode. Used as is on webgpu, whose own kernels need no replacing.
+ */
+export function registerGradientFixes(opts: RegisterOptions = {}): void {
   installDilatedConvGrads();
   installMissingGrads();
   installBatchNormGrad();

@@ -15,6 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { CancelledError } from '../errors';
+import { readValues } from '../reads';
 import { GAUSSIAN_ENTROPY_CONSTANT } from '../report';
 import { mixSeed, Rng } from '../rng';
 import { learnSid, type SidInput, type SidOptions } from '../sid';
@@ -120,8 +121,8 @@ export async function reconstructionEntropy(
     }
     const meanSq = tf.div(sum, drawn);
     const units = tf.tidy(() => tf.add(tf.mul(0.5, tf.log(tf.add(meanSq, RU_FLOOR))), GAUSSIAN_ENTROPY_CONSTANT));
-    const values = units.dataSync() as Float32Array;
-    const errors = meanSq.dataSync() as Float32Array;
+    const values = await readValues(units);
+    const errors = await readValues(meanSq);
     tf.dispose([units, meanSq]);
     let atBound = 0;
     for (let i = 0; i < errors.length; i++) {

@@ -26,6 +26,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { CancelledError, UserError } from '../errors';
+import { readValues } from '../reads';
 import { toModelUnits } from '../inputMapping';
 import type { DecoderSettings, InputMapping } from '../report';
 import { Rng, mixSeed } from '../rng';
@@ -164,7 +165,7 @@ export async function trainDecoder(opts: TrainDecoderOptions): Promise<TrainedDe
   for (const idx of batches(all)) {
     checkCancel();
     const f = probeBatch(idx);
-    const data = f.dataSync() as Float32Array;
+    const data = await readValues(f);
     f.dispose();
     if (features) features.set(data, idx[0] * featSize); // `all` is 0..n-1 in order: batches are contiguous
     idx.forEach((k, j) => {
@@ -229,7 +230,7 @@ export async function trainDecoder(opts: TrainDecoderOptions): Promise<TrainedDe
           const x = pixelBatch(idx);
           return tf.mean(tf.squaredDifference(boundDecoderOutput(model.apply(f) as tf.Tensor), x), [1, 2, 3]);
         });
-        mses.push(...(m.dataSync() as Float32Array));
+        mses.push(...(await readValues(m)));
         m.dispose();
         await nextTick();
       }
@@ -257,7 +258,7 @@ export async function trainDecoder(opts: TrainDecoderOptions): Promise<TrainedDe
           }
           return optimizer!.minimize(() => tf.mean(tf.squaredDifference(boundDecoderOutputForTraining(model.apply(f) as tf.Tensor), x)) as tf.Scalar, true, vars)!;
         });
-        lossSum += (cost.dataSync()[0]) * idx.length;
+        lossSum += (await readValues(cost))[0] * idx.length;
         cost.dispose();
         await nextTick();
       }
