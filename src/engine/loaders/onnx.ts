@@ -66,8 +66,10 @@ export const onnxLoader: ModelLoader = {
     }
     const missing = graph.unsupportedOps();
     if (missing.length > 0) {
+      const list = missing.map((m) => `${m.op} (node "${m.node}"${m.count > 1 ? ` and ${m.count - 1} more` : ''})`).join(', ');
+      const custom = missing.some((m) => m.op.includes(':'));
       throw new UserError(
-        `uses ONNX ops not supported by infodiscard: ${missing.join(', ')}; re-export the model without them (for example a different opset or without post-processing)`,
+        `uses ONNX ops that infodiscard does not support: ${list}${custom ? '; ops of a custom domain belong to the runtime that defined them' : ''}`,
         file,
       );
     }
@@ -85,21 +87,48 @@ export const onnxLoader: ModelLoader = {
 
     const feed = (x: tf.Tensor4D): tf.Tensor =>
       layout === 'nchw' ? tf.transpose(x, [0, 3, 1, 2]) : layout === 'flat' ? tf.reshape(x, [x.shape[0], -1]) : x;
-    const reached = graph.dependents([inputName]);
+    const blank = (n: number, h: number, w: number) => tf.tidy(() => feed(tf.zeros([n, h, w, input.channels]) as tf.Tensor4D));
+    try {
+      // Shape arithmetic that depends on neither the batch size nor (where the model takes any) the image size.
+      const [h, w] = [input.height ?? 224, input.width ?? 224];
+      const [h2, w2] = [input.height ?? 256, input.width ?? 256];
+      graph.foldConstants(() => [{ [inputName]: blank(1, h, w) }, { [inputName]: blank(2, h2, w2) }]);
+    } catch (e) {
+      graph.dispose();
+      throw new UserError(`cannot fold the ONNX graph's constants (${oneLine(e)})`, file);
+    }
+    const reached = graph.computedDependents([inputName]);
     const candidates = graph.nodes.flatMap((n) => n.outputs.filter((o) => o && reached.has(o) && n.op !== 'Constant').map((o) => ({ name: o, op: n.op })));
-    const run = (h: number, w: number) =>
+    const run = (batch: number) => (h: number, w: number) =>
       tf.tidy(() => {
-        const zeros = tf.zeros([1, h, w, input.channels]) as tf.Tensor4D;
+        const zeros = tf.zeros([batch, h, w, input.channels]) as tf.Tensor4D;
         return graph.run({ [inputName]: feed(zeros) }, candidates.map((c) => c.name)).map((t) => ({ shape: t.shape, dtype: t.dtype }));
       });
     let outs: ProbedOutput[];
+    // Shapes from a batch of 2, which also tells whether the graph takes batches: PyTorch's exporter writes a
+    // fixed-batch model's reshapes with a literal batch of 1 (ShuffleNet's channel shuffle); such a model is run
+    // one image (one noise sample) at a time.
+    let perSample = false;
     try {
-      outs = outputShapes(input, run);
+      try {
+        outs = outputShapes(input, run(2));
+      } catch (e) {
+        if (e instanceof OnnxVariantError || graph.inputs[0].dims[0] !== 1) throw e;
+        outs = outputShapes(input, run(1));
+        perSample = true;
+      }
     } catch (e) {
       graph.dispose();
-      if (e instanceof OnnxVariantError) throw new UserError(`uses an ONNX op variant not supported by infodiscard (${e.message}); re-export the model without it`, file);
+      if (e instanceof OnnxVariantError) throw new UserError(`uses an ONNX op variant that infodiscard does not support: ${e.message}`, file);
       throw new UserError(`cannot run the ONNX graph (${oneLine(e)})`, file);
     }
+    /** f on the batch, or on each of its images when the graph only takes one at a time. */
+    const batched = <T extends tf.Tensor>(f: (...xs: T[]) => tf.Tensor) => (...xs: T[]): tf.Tensor => {
+      const n = xs[0].shape[0];
+      if (!perSample || n === 1) return f(...xs);
+      const parts = xs.map((x) => tf.split(x, n, 0) as T[]);
+      return tf.concat(parts[0].map((_, i) => f(...parts.map((p) => p[i]))), 0);
+    };
     const layers: ProbeLayer[] = candidates
       .map((c, i) => ({
         name: c.name,
@@ -108,6 +137,7 @@ export const onnxLoader: ModelLoader = {
       }))
       .filter((_, i) => outs[i].dtype === 'float32');
     const known = new Set(layers.map((l) => l.name));
+    const hooks = onnxFeatureHooks(graph, inputName, feed, layout === 'nhwc' ? 'nhwc' : 'nchw');
 
     return {
       path: file,
@@ -117,10 +147,14 @@ export const onnxLoader: ModelLoader = {
       layers,
       probe(layerName) {
         if (!known.has(layerName)) throw new UserError(`no probe-able node output named "${layerName}"`, file);
-        return (x: tf.Tensor4D) => graph.run({ [inputName]: feed(x) }, [layerName])[0];
+        return batched((x: tf.Tensor4D) => graph.run({ [inputName]: feed(x) }, [layerName])[0]);
       },
       rescaleConvPair: (first, factor) => rescaleOnnxConvPair(graph, file, first, factor),
-      ...onnxFeatureHooks(graph, inputName, feed, layout === 'nhwc' ? 'nhwc' : 'nchw'),
+      ...hooks,
+      runWithFeature: (layerName, options) => {
+        const f = hooks.runWithFeature!(layerName, options);
+        return batched<tf.Tensor>((x, feature) => f(x as tf.Tensor4D, feature)) as (x: tf.Tensor4D, feature: tf.Tensor) => tf.Tensor;
+      },
       dispose() {
         graph.dispose();
       },

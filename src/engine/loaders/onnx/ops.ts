@@ -5,7 +5,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { onnx } from 'onnx-proto';
-import { decodeTensor, toInt, DT, OnnxVariantError } from './tensor';
+import { decodeTensor, toInt, toIntSat, DT, OnnxVariantError } from './tensor';
+import { MODERN_OPS } from './ops2';
 
 export { OnnxVariantError };
 
@@ -27,7 +28,7 @@ export class Attrs {
   }
   ints(name: string): number[] | undefined {
     const a = this.map.get(name);
-    return a && (a.ints?.length || a.type === 7) ? (a.ints ?? []).map((v) => toInt(v, name)) : undefined;
+    return a && (a.ints?.length || a.type === 7) ? (a.ints ?? []).map((v) => toIntSat(v)) : undefined;
   }
   floats(name: string): number[] | undefined {
     const a = this.map.get(name);
@@ -516,6 +517,7 @@ export const OPS: Record<string, OpFn> = {
   Unsqueeze: unsqueeze,
   Squeeze: squeeze,
   Cast: (c) => [castTo(req(c, 0), c.attrs.int('to', DT.FLOAT))],
+  ...MODERN_OPS,
 };
 
 export const SUPPORTED_OPS = new Set(Object.keys(OPS));
