@@ -21,6 +21,48 @@ function req(c: OpCtx, i: number): tf.Tensor {
 }
 const present = (t: tf.Tensor | undefined): t is tf.Tensor => !!t && t.size > 0;
 
+/**
+ * Zero gradients for the comparison and logic kernels, which tfjs leaves without one: a mask computed from the
+ * input (Where(Greater(x, 0), ...)) would otherwise stop every input gradient with "gradient function not found".
+ */
+for (const kernelName of ['Greater', 'GreaterEqual', 'Less', 'LessEqual', 'Equal', 'NotEqual', 'LogicalAnd', 'LogicalOr', 'LogicalNot', 'LogicalXor', 'ArgMax', 'ArgMin']) {
+  if (!tf.getGradient(kernelName)) {
+    tf.registerGradient({
+      kernelName,
+      inputsToSave: ['a', 'b', 'x'],
+      gradFunc: (_dy, saved) => Object.fromEntries(['a', 'b', 'x'].slice(0, saved.length).map((k, i) => [k, () => tf.zerosLike(saved[i])])),
+    });
+  }
+}
+
+/**
+ * x ×_axis M: out[..., j, ...] = Σ_i M[j][i] x[..., i, ...], as one matmul (differentiable on every backend; tfjs's
+ * gather has no gradient on wasm). `rows` is M as sparse rows: for each output index, its (source, weight) taps.
+ */
+export function mixAxis(x: tf.Tensor, axis: number, rows: { idx: number[]; w: number[] }[]): tf.Tensor {
+  const d = x.shape[axis];
+  const n = rows.length;
+  const m = new Float32Array(d * n);
+  rows.forEach((r, j) => r.idx.forEach((i, k) => (m[i * n + j] += r.w[k])));
+  const perm = [...Array(x.rank).keys()].filter((a) => a !== axis).concat(axis);
+  const moved = tf.transpose(x, perm);
+  const lead = moved.shape.slice(0, -1);
+  const y = tf.reshape(tf.matMul(tf.reshape(moved, [-1, d]), tf.tensor2d(m, [d, n])), [...lead, n]);
+  const back = perm.map((_, i) => perm.indexOf(i));
+  return tf.transpose(y, back);
+}
+
+/**
+ * x's elements at the given indices along one axis (in range, non-negative). Differentiable: a contiguous run is
+ * a slice, anything else a one-hot matmul for floats; integer and boolean values (shape arithmetic) use gather.
+ */
+export function gatherAxis(x: tf.Tensor, idx: number[], axis: number): tf.Tensor {
+  const contiguous = idx.length > 0 && idx.every((v, i) => v === idx[0] + i);
+  if (contiguous) return tf.slice(x, x.shape.map((_, i) => (i === axis ? idx[0] : 0)), x.shape.map((d, i) => (i === axis ? idx.length : d)));
+  if (x.dtype !== 'float32' || idx.length === 0) return tf.gather(x, tf.tensor1d(idx, 'int32'), axis);
+  return mixAxis(x, axis, idx.map((i) => ({ idx: [i], w: [1] })));
+}
+
 /** numpy broadcasting of two shapes. */
 export function broadcastShapes(a: number[], b: number[]): number[] {
   const r = Math.max(a.length, b.length);
@@ -60,7 +102,16 @@ function reduce(kind: 'mean' | 'sum' | 'max' | 'min' | 'prod' | 'l1' | 'l2' | 's
       case 'sum': return [tf.sum(x, axes, keep)];
       case 'max': return [tf.max(x, axes, keep)];
       case 'min': return [tf.min(x, axes, keep)];
-      case 'prod': return [tf.prod(x, axes, keep)];
+      case 'prod': {
+        if (x.dtype !== 'float32') return [tf.prod(x, axes, keep)];
+        // tfjs's Prod gradient fails without the chained API; d prod / dx_i = prod / x_i (away from zeros).
+        const f = tf.customGrad(((v: tf.Tensor, save: (ts: tf.Tensor[]) => void) => {
+          const p = tf.prod(v, axes, true);
+          save([v, p]);
+          return { value: keep ? p : tf.reshape(p, tf.prod(v, axes, false).shape), gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.div(tf.mul(tf.reshape(dy, saved[1].shape), saved[1]), saved[0]) };
+        }) as unknown as Parameters<typeof tf.customGrad>[0]);
+        return [f(x)];
+      }
       case 'l1': return [tf.sum(tf.abs(x), axes, keep)];
       case 'l2': return [tf.sqrt(tf.sum(tf.square(x), axes, keep))];
       case 'sumSquare': return [tf.sum(tf.square(x), axes, keep)];
@@ -226,7 +277,7 @@ function sliceAxis(x: tf.Tensor, axis: number, start: number, end: number, step:
     const size = x.shape.map((dd, i) => (i === axis ? 0 : dd));
     return tf.slice(x, x.shape.map(() => 0), size);
   }
-  return tf.gather(x, tf.tensor1d(idx, 'int32'), axis);
+  return gatherAxis(x, idx, axis);
 }
 
 function slice(c: OpCtx): tf.Tensor[] {
@@ -313,7 +364,8 @@ function resizeTaps(c: OpCtx, mode: string, coord: string, nearestMode: string, 
     switch (coord) {
       case 'half_pixel': x = (o + 0.5) / scale - 0.5; break;
       case 'pytorch_half_pixel': x = outSize > 1 ? (o + 0.5) / scale - 0.5 : 0; break;
-      case 'align_corners': x = outSize === 1 ? 0 : (o * (inSize - 1)) / (outSize - 1); break;
+      // The resized length is in·scale, unrounded, when the output size comes from scales (as onnxruntime does).
+      case 'align_corners': x = inSize * scale === 1 ? 0 : (o * (inSize - 1)) / (inSize * scale - 1); break;
       case 'asymmetric': x = o / scale; break;
       case 'tf_half_pixel_for_nn': x = (o + 0.5) / scale; break;
       default: throw new OnnxVariantError('Resize', `coordinate_transformation_mode="${coord}"`);
@@ -359,16 +411,7 @@ function resizeTaps(c: OpCtx, mode: string, coord: string, nearestMode: string, 
 }
 
 function resizeAxis(x: tf.Tensor, axis: number, taps: Taps): tf.Tensor {
-  const n = taps.idx[0].length;
-  let y: tf.Tensor | null = null;
-  for (let j = 0; j < n; j++) {
-    const g = tf.gather(x, tf.tensor1d(taps.idx.map((r) => r[j]), 'int32'), axis);
-    if (n === 1) return g;
-    const shape = x.shape.map((_, i) => (i === axis ? taps.idx.length : 1));
-    const term = tf.mul(g, tf.tensor(taps.w.map((r) => r[j]), shape));
-    y = y ? tf.add(y, term) : term;
-  }
-  return y!;
+  return mixAxis(x, axis, taps.idx.map((idx, j) => ({ idx, w: taps.w[j] })));
 }
 
 function resizeWith(c: OpCtx, x: tf.Tensor, mode: string, coord: string, scales: number[] | null, sizes: number[] | null, nearestMode = c.attrs.str('nearest_mode', 'round_prefer_floor')): tf.Tensor {
@@ -583,13 +626,13 @@ export const MODERN_OPS: Record<string, OpFn> = {
   PRelu: prelu,
   Elu: (c) => {
     const x = req(c, 0);
-    return [tf.where(tf.greater(x, 0), x, tf.mul(c.attrs.float('alpha', 1), expm1Neg(x)))];
+    return [tf.add(tf.relu(x), tf.mul(c.attrs.float('alpha', 1), expm1Neg(x)))];
   },
   Selu: (c) => {
     const x = req(c, 0);
     const alpha = c.attrs.float('alpha', 1.67326319217681884765625);
     const gamma = c.attrs.float('gamma', 1.05070102214813232421875);
-    return [tf.mul(gamma, tf.where(tf.greater(x, 0), x, tf.mul(alpha, expm1Neg(x))))];
+    return [tf.mul(gamma, tf.add(tf.relu(x), tf.mul(alpha, expm1Neg(x))))];
   },
   Celu: (c) => {
     const x = req(c, 0);
@@ -598,7 +641,7 @@ export const MODERN_OPS: Record<string, OpFn> = {
   },
   ThresholdedRelu: (c) => {
     const x = req(c, 0);
-    return [tf.where(tf.greater(x, c.attrs.float('alpha', 1)), x, tf.zerosLike(x))];
+    return [tf.mul(x, tf.step(tf.sub(x, c.attrs.float('alpha', 1))))];
   },
   Softplus: unary(tf.softplus),
   Softsign: unary((x) => tf.div(x, tf.add(1, tf.abs(x)))),
