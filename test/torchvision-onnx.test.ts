@@ -17,6 +17,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
 import { selectBackend } from '../src/engine/backend';
+import { computeBaselines } from '../src/engine/baselines';
 import { onnxLoader } from '../src/engine/loaders/onnx';
 import { learnSid } from '../src/engine/sid';
 import { Rng } from '../src/engine/rng';
@@ -144,3 +145,32 @@ for (const name of wanted) {
     }
   });
 }
+
+test('torchvision ViT token features: Grad-CAM on the patch grid (class token dropped), gradient norm everywhere, refusal named elsewhere', { timeout: 120_000 }, async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  const entry = manifest?.vit_tiny;
+  if (!entry || entry.error) return t.skip(`vit_tiny not exported${entry?.error ? `: ${entry.error}` : ''}`);
+  const model = await onnxLoader.load(path.join(DIR, entry.file), undefined);
+  try {
+    const block = model.layers.filter((l) => /encoder_layer_\d+\/Add_1_output_0$/.test(l.name)).at(-1);
+    assert.ok(block, `no encoder block output among ${model.layers.length} layers`);
+    assert.deepEqual(block.outputShape, [17, 64], 'a block output is [class token + 4x4 patches, 64]');
+    assert.deepEqual(model.tokenGrid?.(block.name), { skip: 1, height: 4, width: 4 });
+    const rng = new Rng(9);
+    const x = tf.tensor4d(Float32Array.from({ length: 64 * 64 * 3 }, () => rng.normal()), [1, 64, 64, 3]);
+    const b = await computeBaselines(model, block.name, x, 64, 64);
+    assert.ok(b.gradCam, 'Grad-CAM on the patch grid');
+    assert.match(b.note ?? '', /1 class token dropped, patch tokens read as a 4x4 grid/);
+    assert.equal(b.cam, null);
+    assert.ok(b.gradNorm.flat().some((v: number) => v > 0));
+    // The feature after the class-token Gather is a vector: no map, and no grid.
+    const head = model.layers.find((l) => l.kind === 'Gather' && l.outputShape.length === 1);
+    assert.ok(head, 'the class-token Gather is listed');
+    assert.equal(model.tokenGrid?.(head.name) ?? null, null);
+    const hb = await computeBaselines(model, head.name, x, 64, 64);
+    assert.equal(hb.gradCam, null);
+    x.dispose();
+  } finally {
+    model.dispose();
+  }
+});

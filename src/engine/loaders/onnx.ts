@@ -105,18 +105,14 @@ export const onnxLoader: ModelLoader = {
         return graph.run({ [inputName]: feed(zeros) }, candidates.map((c) => c.name)).map((t) => ({ shape: t.shape, dtype: t.dtype }));
       });
     let outs: ProbedOutput[];
-    // Shapes from a batch of 2, which also tells whether the graph takes batches: PyTorch's exporter writes a
-    // fixed-batch model's reshapes with a literal batch of 1 (ShuffleNet's channel shuffle); such a model is run
-    // one image (one noise sample) at a time.
-    let perSample = false;
+    // PyTorch's exporter writes a fixed-batch model's reshapes with a literal batch of 1 (ShuffleNet's channel
+    // shuffle): such a model is run one image (one noise sample) at a time. Found statically, to spare a second
+    // forward pass (ViT-B/16's intermediates already fill much of the wasm heap at batch 1).
+    const perSample =
+      graph.inputs[0].dims[0] === 1 &&
+      graph.nodes.some((n) => n.op === 'Reshape' && reached.has(n.inputs[0]) && graph.isConstant(n.inputs[1]) && graph.constant(n.inputs[1])!.size > 1 && graph.constant(n.inputs[1])!.dataSync()[0] === 1);
     try {
-      try {
-        outs = outputShapes(input, run(2));
-      } catch (e) {
-        if (e instanceof OnnxVariantError || graph.inputs[0].dims[0] !== 1) throw e;
-        outs = outputShapes(input, run(1));
-        perSample = true;
-      }
+      outs = outputShapes(input, run(1));
     } catch (e) {
       graph.dispose();
       if (e instanceof OnnxVariantError) throw new UserError(`uses an ONNX op variant that infodiscard does not support: ${e.message}`, file);
@@ -150,6 +146,19 @@ export const onnxLoader: ModelLoader = {
         return batched((x: tf.Tensor4D) => graph.run({ [inputName]: feed(x) }, [layerName])[0]);
       },
       rescaleConvPair: (first, factor) => rescaleOnnxConvPair(graph, file, first, factor),
+      tokenGrid(layerName) {
+        // ViT's layout: a class token then the patch grid, (H/p) x (W/p) tokens in row order.
+        const shape = layers.find((l) => l.name === layerName)?.outputShape;
+        if (!shape || shape.length !== 2 || shape[0] === null || input.height === null || input.width === null) return null;
+        for (const skip of [1, 0]) {
+          const n = shape[0] - skip;
+          const aspect = input.width / input.height;
+          const gh = Math.round(Math.sqrt(n / aspect));
+          const gw = gh > 0 ? n / gh : 0;
+          if (gh > 1 && Number.isInteger(gw) && input.height % gh === 0 && input.width % gw === 0 && input.height / gh === input.width / gw) return { skip, height: gh, width: gw };
+        }
+        return null;
+      },
       ...hooks,
       runWithFeature: (layerName, options) => {
         const f = hooks.runWithFeature!(layerName, options);
