@@ -102,6 +102,8 @@ const CASES: Case[] = [
   { name: 'LogSoftmax axis 2', op: 'LogSoftmax', inputs: [x4()], attrs: { axis: 2 } },
   { name: 'Pad reflect', op: 'Pad', inputs: [x4(), i64(0, 0, 2, 1, 0, 0, 1, 3)], attrs: { mode: 'reflect' } },
   { name: 'Pad edge', op: 'Pad', inputs: [x4(), i64(0, 0, 2, 1, 0, 0, 1, 3)], attrs: { mode: 'edge' } },
+  { name: 'ScatterND rows', op: 'ScatterND', inputs: [{ dims: [4, 3], range: 'any' }, { dims: [2, 1], ints: [3, 1] }, { dims: [2, 3], floats: [1, 2, 3, 4, 5, 6] }] },
+  { name: 'ScatterND elements add', op: 'ScatterND', opset: 16, inputs: [{ dims: [2, 3], range: 'any' }, { dims: [3, 2], ints: [0, 1, 1, 2, 0, 1] }, { dims: [3], floats: [1, 2, 3] }], attrs: { reduction: 'add' } },
   { name: 'DepthToSpace CRD', op: 'DepthToSpace', inputs: [{ dims: [1, 8, 2, 3], range: 'any' }], attrs: { blocksize: 2, mode: 'CRD' } },
   { name: 'SpaceToDepth', op: 'SpaceToDepth', inputs: [{ dims: [1, 2, 4, 6], range: 'any' }], attrs: { blocksize: 2 } },
 ];

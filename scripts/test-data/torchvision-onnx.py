@@ -4,7 +4,7 @@ Run: /usr/bin/python3 scripts/test-data/torchvision-onnx.py [--out .cache/torchv
 Needs Debian's python3-torch, python3-torchvision and python3-onnx. Nothing is downloaded: every model is built
 with weights=None and seeded random weights (BatchNorm running statistics randomised too, so no BN is an identity),
 in eval mode, and exported the way a user would: torch.onnx.export, opset 13, a fixed 1x3x224x224 input (no dynamic
-axes), constant folding on. Besides the torchvision zoo, `vit_tiny` is a 2-block VisionTransformer at 64x64 (the same
+axes), constant folding on. Zero-initialised weight matrices get small random values. Besides the torchvision zoo, `vit_tiny` is a 2-block VisionTransformer at 64x64 (the same
 code path as ViT-B/16, small enough for the default test run).
 
 Writes <out>/<name>.onnx and <out>/manifest.json ({name: {file, size, opset, torch, error?}}); a model whose export
@@ -54,6 +54,11 @@ MODELS = {
 def randomise(model, seed):
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
+        # Zero-initialised weight matrices (ViT's classification head) would make the output constant, so every
+        # gradient of it zero: give them small random values as training would.
+        for p in model.parameters():
+            if p.dim() >= 2 and not p.any():
+                p.copy_(torch.randn(p.shape, generator=g) * 0.02)
         for m in model.modules():
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
                 m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)

@@ -348,6 +348,42 @@ function spaceToDepth(c: OpCtx): tf.Tensor[] {
   return [tf.reshape(tf.transpose(t, [0, 3, 5, 1, 2, 4]), [N, C * b * b, H / b, W / b])];
 }
 
+/**
+ * ScatterND (reduction none or add) as data ⊙ (1 − written) + S · updates, S the one-hot [slots, updates] matrix:
+ * differentiable in data and updates. Swin builds its shifted-window attention mask this way (folded at load).
+ */
+function scatterND(c: OpCtx): tf.Tensor[] {
+  const data = req(c, 0);
+  const indices = req(c, 1);
+  const updates = req(c, 2);
+  const reduction = c.attrs.str('reduction', 'none');
+  if (reduction !== 'none' && reduction !== 'add') throw new OnnxVariantError('ScatterND', `reduction="${reduction}"`);
+  const k = indices.shape[indices.rank - 1];
+  const slots = prod(data.shape.slice(0, k));
+  const sliceSize = prod(data.shape.slice(k));
+  const idx = intValues(indices);
+  const u = idx.length / k;
+  const strides = data.shape.slice(0, k).map((_, i) => prod(data.shape.slice(i + 1, k)));
+  const S = new Float32Array(slots * u);
+  const written = new Float32Array(slots);
+  for (let j = 0; j < u; j++) {
+    let slot = 0;
+    for (let i = 0; i < k; i++) {
+      const v = idx[j * k + i];
+      slot += (v < 0 ? v + data.shape[i] : v) * strides[i];
+    }
+    if (reduction === 'none') for (let jj = 0; jj < j; jj++) S[slot * u + jj] = 0; // the last write wins
+    S[slot * u + j] = 1;
+    written[slot] = 1;
+  }
+  const f = (t: tf.Tensor) => (t.dtype === 'float32' ? t : tf.cast(t, 'float32'));
+  const d2 = tf.reshape(f(data), [slots, sliceSize]);
+  const scattered = tf.matMul(tf.tensor2d(S, [slots, u]), tf.reshape(f(updates), [u, sliceSize]));
+  const kept = reduction === 'none' ? tf.mul(d2, tf.tensor2d(written.map((w) => 1 - w), [slots, 1])) : d2;
+  const y = tf.reshape(tf.add(kept, scattered), data.shape);
+  return [data.dtype === 'float32' ? y : tf.cast(tf.round(y), data.dtype)];
+}
+
 // ---- Resize ----
 
 type Taps = { idx: number[][]; w: number[][] };
@@ -682,6 +718,7 @@ export const MODERN_OPS: Record<string, OpFn> = {
   DepthToSpace: depthToSpace,
   SpaceToDepth: spaceToDepth,
   Resize: resize,
+  ScatterND: scatterND,
   Upsample: upsample,
   LayerNormalization: layerNorm,
   InstanceNormalization: instanceNorm,
