@@ -99,18 +99,26 @@ export const onnxLoader: ModelLoader = {
     }
     const reached = graph.computedDependents([inputName]);
     const candidates = graph.nodes.flatMap((n) => n.outputs.filter((o) => o && reached.has(o) && n.op !== 'Constant').map((o) => ({ name: o, op: n.op })));
+    // Values whose first axis is not the image batch (Swin's windows, attention heads folded into the batch) are
+    // not per-image features: not listed.
+    const perImage: boolean[] = [];
     const run = (batch: number) => (h: number, w: number) =>
       tf.tidy(() => {
         const zeros = tf.zeros([batch, h, w, input.channels]) as tf.Tensor4D;
-        return graph.run({ [inputName]: feed(zeros) }, candidates.map((c) => c.name)).map((t) => ({ shape: t.shape, dtype: t.dtype }));
+        const values = graph.run({ [inputName]: feed(zeros) }, candidates.map((c) => c.name));
+        values.forEach((t, i) => (perImage[i] = t.rank > 0 && t.shape[0] === batch));
+        return values.map((t) => ({ shape: t.shape, dtype: t.dtype }));
       });
     let outs: ProbedOutput[];
     // PyTorch's exporter writes a fixed-batch model's reshapes with a literal batch of 1 (ShuffleNet's channel
-    // shuffle): such a model is run one image (one noise sample) at a time. Found statically, to spare a second
-    // forward pass (ViT-B/16's intermediates already fill much of the wasm heap at batch 1).
+    // shuffle, Swin's windows): such a model is run one image (one noise sample) at a time. Found where a Reshape's
+    // constant shape starts with 1, or where the folding pass's batch of 2 did not run (no full second forward
+    // pass at load: ViT-B/16's intermediates already fill much of the wasm heap at batch 1).
+    const fixedBatch = graph.inputs[0].dims[0] === 1;
     const perSample =
-      graph.inputs[0].dims[0] === 1 &&
-      graph.nodes.some((n) => n.op === 'Reshape' && reached.has(n.inputs[0]) && graph.isConstant(n.inputs[1]) && graph.constant(n.inputs[1])!.size > 1 && graph.constant(n.inputs[1])!.dataSync()[0] === 1);
+      fixedBatch &&
+      ((graph.secondFeedFailed && input.height !== null && input.width !== null) ||
+      graph.nodes.some((n) => n.op === 'Reshape' && reached.has(n.inputs[0]) && graph.isConstant(n.inputs[1]) && graph.constant(n.inputs[1])!.size > 1 && graph.constant(n.inputs[1])!.dataSync()[0] === 1));
     try {
       outs = outputShapes(input, run(1));
     } catch (e) {
@@ -121,7 +129,8 @@ export const onnxLoader: ModelLoader = {
     /** f on the batch, or on each of its images when the graph only takes one at a time. */
     const batched = <T extends tf.Tensor>(f: (...xs: T[]) => tf.Tensor) => (...xs: T[]): tf.Tensor => {
       const n = xs[0].shape[0];
-      if (!perSample || n === 1) return f(...xs);
+      if (n === 1) return f(...xs);
+      if (!perSample) return f(...xs);
       const parts = xs.map((x) => tf.split(x, n, 0) as T[]);
       return tf.concat(parts[0].map((_, i) => f(...parts.map((p) => p[i]))), 0);
     };
@@ -131,7 +140,7 @@ export const onnxLoader: ModelLoader = {
         kind: c.op,
         outputShape: outs[i].shape,
       }))
-      .filter((_, i) => outs[i].dtype === 'float32');
+      .filter((_, i) => outs[i].dtype === 'float32' && perImage[i]);
     const known = new Set(layers.map((l) => l.name));
     const hooks = onnxFeatureHooks(graph, inputName, feed, layout === 'nhwc' ? 'nhwc' : 'nchw');
 

@@ -177,6 +177,7 @@ export class OnnxGraph {
       a = read(fa);
       b = read(fb);
     } catch {
+      this.secondFeedFailed = true;
       return folded; // the graph does not run at the second size: fold nothing shape-derived
     } finally {
       tf.dispose([...Object.values(fa), ...Object.values(fb)]);
@@ -194,6 +195,9 @@ export class OnnxGraph {
   private foldable(n: Node): boolean {
     return !n.domain && !!OPS[n.op] && n.op !== 'Constant' && !NOT_FOLDABLE.has(n.op);
   }
+
+  /** Set by foldConstants when the graph failed to run on the second feeds (another batch or image size). */
+  secondFeedFailed = false;
 
   /** Outputs of nodes folded from constants alone (recomputed when a constant changes). */
   private readonly foldedFromConstants = new Set<string>();

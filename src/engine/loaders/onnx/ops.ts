@@ -520,11 +520,12 @@ export const OPS: Record<string, OpFn> = {
   Softmax: softmax,
   Identity: (c) => [tf.clone(req(c, 0))],
   Dropout: (c) => {
-    if (c.outputs > 1) throw new OnnxVariantError('Dropout', 'the mask output');
-    // Training mode with a ratio of 0 is an identity (torchvision's Swin exports its attention dropout this way).
+    // Training mode with a ratio of 0 is an identity (torchvision's Swin exports its attention dropout this way,
+    // mask output included); the mask keeps every element.
     const ratio = c.opset >= 12 ? (c.inputs[1] ? Number(c.inputs[1].dataSync()[0]) : 0.5) : c.attrs.float('ratio', 0.5);
     if (c.inputs[2] && c.inputs[2].dataSync()[0] && ratio !== 0) throw new OnnxVariantError('Dropout', 'training mode');
-    return [tf.clone(req(c, 0))];
+    const x = req(c, 0);
+    return c.outputs > 1 ? [tf.clone(x), tf.cast(tf.onesLike(x), 'bool')] : [tf.clone(x)];
   },
   Constant: (c) => [constantOf(c)],
   Shape: (c) => {

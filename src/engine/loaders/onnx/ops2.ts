@@ -25,12 +25,16 @@ const present = (t: tf.Tensor | undefined): t is tf.Tensor => !!t && t.size > 0;
  * Zero gradients for the comparison and logic kernels, which tfjs leaves without one: a mask computed from the
  * input (Where(Greater(x, 0), ...)) would otherwise stop every input gradient with "gradient function not found".
  */
-for (const kernelName of ['Greater', 'GreaterEqual', 'Less', 'LessEqual', 'Equal', 'NotEqual', 'LogicalAnd', 'LogicalOr', 'LogicalNot', 'LogicalXor', 'ArgMax', 'ArgMin']) {
-  if (!tf.getGradient(kernelName)) {
+for (const [names, inputs] of [
+  [['Greater', 'GreaterEqual', 'Less', 'LessEqual', 'Equal', 'NotEqual', 'LogicalAnd', 'LogicalOr', 'LogicalXor'], ['a', 'b']],
+  [['LogicalNot', 'ArgMax', 'ArgMin'], ['x']],
+] as const) {
+  for (const kernelName of names) {
+    if (tf.getGradient(kernelName)) continue;
     tf.registerGradient({
       kernelName,
-      inputsToSave: ['a', 'b', 'x'],
-      gradFunc: (_dy, saved) => Object.fromEntries(['a', 'b', 'x'].slice(0, saved.length).map((k, i) => [k, () => tf.zerosLike(saved[i])])),
+      inputsToSave: [...inputs],
+      gradFunc: (_dy, saved) => Object.fromEntries(inputs.map((k, i) => [k, () => tf.zerosLike(saved[i])])),
     });
   }
 }
