@@ -105,9 +105,9 @@ export const onnxLoader: ModelLoader = {
     const run = (batch: number) => (h: number, w: number) =>
       tf.tidy(() => {
         const zeros = tf.zeros([batch, h, w, input.channels]) as tf.Tensor4D;
-        const values = graph.run({ [inputName]: feed(zeros) }, candidates.map((c) => c.name));
-        values.forEach((t, i) => (perImage[i] = t.rank > 0 && t.shape[0] === batch));
-        return values.map((t) => ({ shape: t.shape, dtype: t.dtype }));
+        const values = graph.shapes({ [inputName]: feed(zeros) }, candidates.map((c) => c.name));
+        values.forEach((t, i) => (perImage[i] = t.shape.length > 0 && t.shape[0] === batch));
+        return values;
       });
     let outs: ProbedOutput[];
     // PyTorch's exporter writes a fixed-batch model's reshapes with a literal batch of 1 (ShuffleNet's channel

@@ -301,6 +301,63 @@ export class OnnxGraph {
     });
   }
 
+  /**
+   * Shape and dtype of every computed value on the given feeds, with low peak memory: each intermediate is
+   * disposed once its last consumer has run (load-time use only: nothing here may be under a gradient tape).
+   * Values that cannot be computed (nodes after a failure) throw like run().
+   */
+  shapes(feeds: Record<string, tf.Tensor>, names: string[]): { shape: number[]; dtype: tf.DataType }[] {
+    const wanted = new Set(names);
+    const remaining = new Map<string, number>();
+    for (const n of this.nodes) for (const i of n.inputs) if (i) remaining.set(i, (remaining.get(i) ?? 0) + 1);
+    const values = new Map<string, tf.Tensor>();
+    const info = new Map<string, { shape: number[]; dtype: tf.DataType }>();
+    const get = (name: string) => this.consts.get(name) ?? feeds[name] ?? values.get(name);
+    const release = (name: string) => {
+      const t = values.get(name);
+      if (t && !this.consts.has(name) && !Object.prototype.hasOwnProperty.call(feeds, name)) {
+        t.dispose();
+        values.delete(name);
+      }
+    };
+    try {
+      for (const n of this.nodes) {
+        if (n.outputs.every((o) => !o || this.consts.has(o))) continue;
+        const ins = n.inputs.map((name) => (name ? get(name) : undefined));
+        if (n.inputs.some((name, k) => name && !ins[k])) continue; // not computable from these feeds
+        const fn = OPS[n.op];
+        if (!fn || n.domain) throw new OnnxUnsupportedOpError(n.domain ? `${n.domain}:${n.op}` : n.op, n.name);
+        let outs: tf.Tensor[];
+        try {
+          outs = tf.tidy(() => fn(this.ctx(n, ins)));
+        } catch (e) {
+          if (e instanceof OnnxVariantError) throw new OnnxVariantError(n.op, `${e.message.replace(/ is not supported$/, '').replace(/^[^:]*: /, '')} (node "${n.name}")`);
+          throw new Error(`node "${n.name}" (${n.op}): ${(e as Error)?.message ?? String(e)}`);
+        }
+        n.outputs.forEach((o, k) => {
+          const t = outs[k];
+          if (!o || !t) return t?.dispose();
+          info.set(o, { shape: t.shape, dtype: t.dtype });
+          if ((remaining.get(o) ?? 0) > 0) values.set(o, t);
+          else t.dispose();
+        });
+        for (const i of new Set(n.inputs)) {
+          if (!i) continue;
+          const left = (remaining.get(i) ?? 1) - n.inputs.filter((x) => x === i).length;
+          remaining.set(i, left);
+          if (left <= 0) release(i);
+        }
+      }
+    } finally {
+      for (const name of [...values.keys()]) release(name);
+    }
+    return names.map((name) => {
+      const v = info.get(name);
+      if (!v || !wanted.has(name)) throw new Error(`value "${name}" was not computed`);
+      return v;
+    });
+  }
+
   dispose(): void {
     for (const t of this.consts.values()) t.dispose();
     this.consts.clear();
