@@ -256,3 +256,30 @@ test('ONNX folding: a Shape → Gather → Unsqueeze → Concat → Reshape chai
     graph.dispose();
   }
 });
+
+test('ONNX: a mask computed from the input (Where(Greater(x, 0), x, 0.1·x)) keeps the input gradient on wasm', () => {
+  const model = onnx.ModelProto.create({
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 13 }],
+    graph: {
+      name: 'g',
+      node: [
+        { opType: 'Greater', input: ['x', 'zero'], output: ['m'], name: 'mask' },
+        { opType: 'Mul', input: ['x', 'tenth'], output: ['s'], name: 'scaled' },
+        { opType: 'Where', input: ['m', 'x', 's'], output: ['y'], name: 'select' },
+      ],
+      input: [{ name: 'x', type: { tensorType: { elemType: F, shape: { dim: [{ dimValue: 4 }] } } } }],
+      initializer: [{ name: 'zero', dims: [], dataType: F, floatData: [0] }, { name: 'tenth', dims: [], dataType: F, floatData: [0.1] }],
+      output: [{ name: 'y' }],
+    },
+  });
+  const graph = new OnnxGraph(decodeModel(onnx.ModelProto.encode(model).finish()));
+  try {
+    graph.loadConstants();
+    const g = tf.tidy(() => tf.grad((x: tf.Tensor) => tf.sum(graph.run({ x }, ['y'])[0]))(tf.tensor1d([-2, -0.5, 0.5, 2])));
+    assert.deepEqual(Array.from(g.dataSync()).map((v) => Number(v.toFixed(5))), [0.1, 0.1, 1, 1]);
+    g.dispose();
+  } finally {
+    graph.dispose();
+  }
+});
