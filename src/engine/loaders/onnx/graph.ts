@@ -168,8 +168,19 @@ export class OnnxGraph {
       }
     }
     if (candidates.length === 0) return folded;
-    const read = (f: Record<string, tf.Tensor>) =>
-      tf.tidy(() => this.run(f, candidates).map((t) => ({ shape: t.shape, dtype: t.dtype, data: Array.from(t.dataSync() as ArrayLike<number>, Number) })));
+    const wantedSet = new Set(candidates);
+    type Read = { shape: number[]; dtype: tf.DataType; data: number[] };
+    const read = (f: Record<string, tf.Tensor>): Read[] => {
+      const got = new Map<string, Read>();
+      this.evaluateLean(f, (name, t) => {
+        if (wantedSet.has(name)) got.set(name, { shape: t.shape, dtype: t.dtype, data: Array.from(t.dataSync() as ArrayLike<number>, Number) });
+      }, candidates);
+      return candidates.map((name) => {
+        const r = got.get(name);
+        if (!r) throw new Error(`value "${name}" was not computed`);
+        return r;
+      });
+    };
     let a: ReturnType<typeof read>;
     let b: ReturnType<typeof read>;
     const [fa, fb] = feeds();
@@ -307,21 +318,50 @@ export class OnnxGraph {
    * Values that cannot be computed (nodes after a failure) throw like run().
    */
   shapes(feeds: Record<string, tf.Tensor>, names: string[]): { shape: number[]; dtype: tf.DataType }[] {
-    const wanted = new Set(names);
-    const remaining = new Map<string, number>();
-    for (const n of this.nodes) for (const i of n.inputs) if (i) remaining.set(i, (remaining.get(i) ?? 0) + 1);
-    const values = new Map<string, tf.Tensor>();
     const info = new Map<string, { shape: number[]; dtype: tf.DataType }>();
+    this.evaluateLean(feeds, (name, t) => info.set(name, { shape: t.shape, dtype: t.dtype }));
+    return names.map((name) => {
+      const v = info.get(name);
+      if (!v) throw new Error(`value "${name}" was not computed`);
+      return v;
+    });
+  }
+
+  /**
+   * Evaluates every node computable from the feeds in order, calling `seen` on each output, and disposes each
+   * intermediate once its last reader has run: the peak memory of a forward pass, not of all its values.
+   */
+  private evaluateLean(feeds: Record<string, tf.Tensor>, seen: (name: string, t: tf.Tensor) => void, targets?: string[]): void {
+    // Only the nodes the targets need (all of them without targets).
+    let need: Set<Node> | null = null;
+    if (targets) {
+      need = new Set();
+      const stack = [...targets];
+      const visited = new Set<string>();
+      while (stack.length) {
+        const v = stack.pop()!;
+        if (visited.has(v) || this.consts.has(v) || Object.prototype.hasOwnProperty.call(feeds, v)) continue;
+        visited.add(v);
+        const i = this.producer.get(v);
+        if (i === undefined) continue;
+        need.add(this.nodes[i]);
+        for (const inp of this.nodes[i].inputs) if (inp) stack.push(inp);
+      }
+    }
+    const nodes = need ? this.nodes.filter((n) => need!.has(n)) : this.nodes;
+    const remaining = new Map<string, number>();
+    for (const n of nodes) for (const i of n.inputs) if (i) remaining.set(i, (remaining.get(i) ?? 0) + 1);
+    const values = new Map<string, tf.Tensor>();
     const get = (name: string) => this.consts.get(name) ?? feeds[name] ?? values.get(name);
     const release = (name: string) => {
       const t = values.get(name);
-      if (t && !this.consts.has(name) && !Object.prototype.hasOwnProperty.call(feeds, name)) {
+      if (t) {
         t.dispose();
         values.delete(name);
       }
     };
     try {
-      for (const n of this.nodes) {
+      for (const n of nodes) {
         if (n.outputs.every((o) => !o || this.consts.has(o))) continue;
         const ins = n.inputs.map((name) => (name ? get(name) : undefined));
         if (n.inputs.some((name, k) => name && !ins[k])) continue; // not computable from these feeds
@@ -336,13 +376,15 @@ export class OnnxGraph {
         }
         n.outputs.forEach((o, k) => {
           const t = outs[k];
-          if (!o || !t) return t?.dispose();
-          info.set(o, { shape: t.shape, dtype: t.dtype });
+          if (!t) return;
+          if (!o || this.consts.has(o) || Object.prototype.hasOwnProperty.call(feeds, o)) return t.dispose();
+          seen(o, t);
           if ((remaining.get(o) ?? 0) > 0) values.set(o, t);
           else t.dispose();
         });
+        outs.slice(n.outputs.length).forEach((t) => t.dispose());
         for (const i of new Set(n.inputs)) {
-          if (!i) continue;
+          if (!i || !values.has(i)) continue;
           const left = (remaining.get(i) ?? 1) - n.inputs.filter((x) => x === i).length;
           remaining.set(i, left);
           if (left <= 0) release(i);
@@ -351,11 +393,6 @@ export class OnnxGraph {
     } finally {
       for (const name of [...values.keys()]) release(name);
     }
-    return names.map((name) => {
-      const v = info.get(name);
-      if (!v || !wanted.has(name)) throw new Error(`value "${name}" was not computed`);
-      return v;
-    });
   }
 
   dispose(): void {
