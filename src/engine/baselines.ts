@@ -103,11 +103,22 @@ export async function computeBaselines(
     }
     kept.push(g);
 
-    const spatial = f.rank === 4;
+    // A token sequence [1, tokens, dim] is a map only where the model declares its patch grid (ViT: class token
+    // dropped, patches reshaped to the grid); otherwise Grad-CAM and CAM are refused with the reason.
+    const grid = f.rank === 3 ? model.tokenGrid?.(layerName) ?? null : null;
+    let note: string | undefined;
+    if (f.rank === 3) {
+      note = grid
+        ? `token feature [${f.shape[1]}, ${f.shape[2]}]: ${grid.skip ? `${grid.skip} class token dropped, ` : ''}patch tokens read as a ${grid.height}x${grid.width} grid`
+        : `token feature [${f.shape[1]}, ${f.shape[2]}]: Grad-CAM and CAM need a spatial map and these tokens have no recognised patch grid; the gradient norm is over the whole feature`;
+    }
+    const spatial = f.rank === 4 || !!grid;
     // Feature and gradient as [h, w, c].
-    const hwc = (t: tf.Tensor) =>
-      (spatial ? tf.squeeze(layout === 'nchw' ? tf.transpose(t, [0, 2, 3, 1]) : t, [0]) : tf.reshape(t, [1, 1, -1])) as tf.Tensor3D;
-    const weights = spatial ? model.camWeights?.(layerName) ?? null : null;
+    const hwc = (t: tf.Tensor) => {
+      if (grid) return tf.reshape(tf.slice(t, [0, grid.skip, 0], [1, grid.height * grid.width, -1]), [grid.height, grid.width, -1]) as tf.Tensor3D;
+      return (spatial ? tf.squeeze(layout === 'nchw' ? tf.transpose(t, [0, 2, 3, 1]) : t, [0]) : tf.reshape(t, [1, 1, -1])) as tf.Tensor3D;
+    };
+    const weights = f.rank === 4 ? model.camWeights?.(layerName) ?? null : null;
     if (weights) kept.push(weights);
 
     const fm = tf.tidy(() => hwc(f));
@@ -126,6 +137,7 @@ export async function computeBaselines(
     for (const m of [maps.gradNorm, maps.gradCam, maps.cam]) if (m) kept.push(m);
 
     return {
+      ...(note ? { note } : {}),
       targetClass: k,
       gradNorm: await toRows(maps.gradNorm, height, width),
       gradCam: maps.gradCam ? await toRows(maps.gradCam, height, width) : null,

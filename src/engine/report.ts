@@ -248,6 +248,8 @@ export interface BaselineMaps {
   gradCam: number[][] | null;
   /** sum_c w_cy f_ijc at the global-average-pooling input of a GAP + dense head; null elsewhere. */
   cam: number[][] | null;
+  /** Schema 3, optional: why Grad-CAM/CAM are null, or how a token feature was mapped to the image. */
+  note?: string;
   /** Magnitudes for the across-layer chart: the mean of each map before upsampling (null where the map is). */
   magnitude: { gradNorm: number; gradCam: number | null; cam: number | null };
 }

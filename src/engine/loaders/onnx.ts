@@ -67,8 +67,10 @@ export const onnxLoader: ModelLoader = {
     }
     const missing = graph.unsupportedOps();
     if (missing.length > 0) {
+      const list = missing.map((m) => `${m.op} (node "${m.node}"${m.count > 1 ? ` and ${m.count - 1} more` : ''})`).join(', ');
+      const custom = missing.some((m) => m.op.includes(':'));
       throw new UserError(
-        `uses ONNX ops not supported by infodiscard: ${missing.join(', ')}; re-export the model without them (for example a different opset or without post-processing)`,
+        `uses ONNX ops that infodiscard does not support: ${list}${custom ? '; ops of a custom domain belong to the runtime that defined them' : ''}`,
         file,
       );
     }
@@ -86,23 +88,55 @@ export const onnxLoader: ModelLoader = {
 
     const feed = (x: tf.Tensor4D): tf.Tensor =>
       layout === 'nchw' ? tf.transpose(x, [0, 3, 1, 2]) : layout === 'flat' ? tf.reshape(x, [x.shape[0], -1]) : x;
-    const reached = graph.dependents([inputName]);
+    const blank = (n: number, h: number, w: number) => tf.tidy(() => feed(tf.zeros([n, h, w, input.channels]) as tf.Tensor4D));
+    try {
+      // Shape arithmetic that depends on neither the batch size nor (where the model takes any) the image size.
+      const [h, w] = [input.height ?? 224, input.width ?? 224];
+      const [h2, w2] = [input.height ?? 256, input.width ?? 256];
+      graph.foldConstants(() => [{ [inputName]: blank(1, h, w) }, { [inputName]: blank(2, h2, w2) }]);
+    } catch (e) {
+      graph.dispose();
+      throw new UserError(`cannot fold the ONNX graph's constants (${oneLine(e)})`, file);
+    }
+    const reached = graph.computedDependents([inputName]);
     const candidates = graph.nodes.flatMap((n) =>
       n.outputs.filter((o) => o && reached.has(o) && n.op !== 'Constant').map((o) => ({ name: o, op: n.op, inputs: n.inputs.filter((i) => i && reached.has(i)) })),
     );
-    const run = (h: number, w: number) =>
+    // Values whose first axis is not the image batch (Swin's windows, attention heads folded into the batch) are
+    // not per-image features: not listed.
+    const perImage: boolean[] = [];
+    const run = (batch: number) => (h: number, w: number) =>
       tf.tidy(() => {
-        const zeros = tf.zeros([1, h, w, input.channels]) as tf.Tensor4D;
-        return graph.run({ [inputName]: feed(zeros) }, candidates.map((c) => c.name)).map((t) => ({ shape: t.shape, dtype: t.dtype }));
+        const zeros = tf.zeros([batch, h, w, input.channels]) as tf.Tensor4D;
+        const values = graph.shapes({ [inputName]: feed(zeros) }, candidates.map((c) => c.name));
+        values.forEach((t, i) => (perImage[i] = t.shape.length > 0 && t.shape[0] === batch));
+        return values;
       });
     let outs: ProbedOutput[];
+    // PyTorch's exporter writes a fixed-batch model's reshapes with a literal batch of 1 (ShuffleNet's channel
+    // shuffle, Swin's windows): such a model is run one image (one noise sample) at a time. Found where a Reshape's
+    // constant shape starts with 1, or where the folding pass's batch of 2 did not run (no full second forward
+    // pass at load: ViT-B/16's intermediates already fill much of the wasm heap at batch 1).
+    const fixedBatch = graph.inputs[0].dims[0] === 1;
+    const perSample =
+      fixedBatch &&
+      ((graph.secondFeedFailed && input.height !== null && input.width !== null) ||
+      graph.nodes.some((n) => n.op === 'Reshape' && reached.has(n.inputs[0]) && graph.isConstant(n.inputs[1]) && graph.constant(n.inputs[1])!.size > 1 && graph.constant(n.inputs[1])!.dataSync()[0] === 1));
     try {
-      outs = outputShapes(input, run);
+      outs = outputShapes(input, run(1));
     } catch (e) {
       graph.dispose();
-      if (e instanceof OnnxVariantError) throw new UserError(`uses an ONNX op variant not supported by infodiscard (${e.message}); re-export the model without it`, file);
+      if (e instanceof OnnxVariantError) throw new UserError(`uses an ONNX op variant that infodiscard does not support: ${e.message}`, file);
       throw new UserError(`cannot run the ONNX graph (${oneLine(e)})`, file);
     }
+    /** f on the batch, or on each of its images when the graph only takes one at a time. */
+    const batched = <T extends tf.Tensor>(f: (...xs: T[]) => tf.Tensor) => (...xs: T[]): tf.Tensor => {
+      const n = xs[0].shape[0];
+      if (n === 1) return f(...xs);
+      if (!perSample) return f(...xs);
+      const parts = xs.map((x) => tf.split(x, n, 0) as T[]);
+      return tf.concat(parts[0].map((_, i) => f(...parts.map((p) => p[i]))), 0);
+    };
     const layers: ProbeLayer[] = candidates
       .map((c, i) => ({
         name: c.name,
@@ -110,7 +144,7 @@ export const onnxLoader: ModelLoader = {
         outputShape: outs[i].shape,
         inputs: c.inputs,
       }))
-      .filter((_, i) => outs[i].dtype === 'float32');
+      .filter((_, i) => outs[i].dtype === 'float32' && perImage[i]);
     const known = new Set(layers.map((l) => l.name));
     for (const l of layers) l.inputs = l.inputs!.filter((i) => known.has(i));
     const stemNode = graph.nodes.find((n) => n.op === 'Conv' && n.inputs[0] === inputName);
@@ -122,6 +156,7 @@ export const onnxLoader: ModelLoader = {
       layout,
       stem: stemNode && stemWeight ? { weight: (stemWeight.dims ?? []).map(Number), strides: stemNode.attrs.ints('strides') ?? [1, 1] } : null,
     });
+    const hooks = onnxFeatureHooks(graph, inputName, feed, layout === 'nhwc' ? 'nhwc' : 'nchw');
 
     return {
       path: file,
@@ -132,10 +167,27 @@ export const onnxLoader: ModelLoader = {
       ...(hint ? { preprocessingHint: hint } : {}),
       probe(layerName) {
         if (!known.has(layerName)) throw new UserError(`no probe-able node output named "${layerName}"`, file);
-        return (x: tf.Tensor4D) => graph.run({ [inputName]: feed(x) }, [layerName])[0];
+        return batched((x: tf.Tensor4D) => graph.run({ [inputName]: feed(x) }, [layerName])[0]);
       },
       rescaleConvPair: (first, factor) => rescaleOnnxConvPair(graph, file, first, factor),
-      ...onnxFeatureHooks(graph, inputName, feed, layout === 'nhwc' ? 'nhwc' : 'nchw'),
+      tokenGrid(layerName) {
+        // ViT's layout: a class token then the patch grid, (H/p) x (W/p) tokens in row order.
+        const shape = layers.find((l) => l.name === layerName)?.outputShape;
+        if (!shape || shape.length !== 2 || shape[0] === null || input.height === null || input.width === null) return null;
+        for (const skip of [1, 0]) {
+          const n = shape[0] - skip;
+          const aspect = input.width / input.height;
+          const gh = Math.round(Math.sqrt(n / aspect));
+          const gw = gh > 0 ? n / gh : 0;
+          if (gh > 1 && Number.isInteger(gw) && input.height % gh === 0 && input.width % gw === 0 && input.height / gh === input.width / gw) return { skip, height: gh, width: gw };
+        }
+        return null;
+      },
+      ...hooks,
+      runWithFeature: (layerName, options) => {
+        const f = hooks.runWithFeature!(layerName, options);
+        return batched<tf.Tensor>((x, feature) => f(x as tf.Tensor4D, feature)) as (x: tf.Tensor4D, feature: tf.Tensor) => tf.Tensor;
+      },
       dispose() {
         graph.dispose();
       },

@@ -68,6 +68,12 @@ export interface LoadedModel {
    * as [channels, outputs] (w_{c,y}; a new tensor the caller disposes). null for any other layer.
    */
   camWeights?(layerName: string): tf.Tensor2D | null;
+  /**
+   * For a token-sequence feature [tokens, dim] (a vision transformer block's output): the spatial layout of its
+   * patch tokens, when recognised: `skip` leading tokens (ViT's class token) then height x width patches in row
+   * order. null (or absent) where the tokens have no declared grid; Grad-CAM and CAM are then refused.
+   */
+  tokenGrid?(layerName: string): { skip: number; height: number; width: number } | null;
   /** Axis order of the named layer's rank-4 output; 'nhwc' when absent. ONNX convolutional features are NCHW. */
   featureLayout?(layerName: string): FeatureLayout;
   /**

@@ -5,7 +5,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { onnx } from 'onnx-proto';
-import { decodeTensor, toInt, DT, OnnxVariantError } from './tensor';
+import { decodeTensor, toInt, toIntSat, DT, OnnxVariantError } from './tensor';
+import { gatherAxis, MODERN_OPS } from './ops2';
 
 export { OnnxVariantError };
 
@@ -27,7 +28,7 @@ export class Attrs {
   }
   ints(name: string): number[] | undefined {
     const a = this.map.get(name);
-    return a && (a.ints?.length || a.type === 7) ? (a.ints ?? []).map((v) => toInt(v, name)) : undefined;
+    return a && (a.ints?.length || a.type === 7) ? (a.ints ?? []).map((v) => toIntSat(v)) : undefined;
   }
   floats(name: string): number[] | undefined {
     const a = this.map.get(name);
@@ -383,7 +384,7 @@ function reshape(c: OpCtx): tf.Tensor[] {
 function pad(c: OpCtx): tf.Tensor[] {
   const x = req(c, 0);
   const mode = c.attrs.str('mode', 'constant');
-  if (mode !== 'constant') throw new OnnxVariantError('Pad', `mode "${mode}"`);
+  if (mode !== 'constant' && mode !== 'reflect' && mode !== 'edge') throw new OnnxVariantError('Pad', `mode "${mode}"`);
   let pads: number[];
   let value: number;
   if (c.opset < 11) {
@@ -402,7 +403,28 @@ function pad(c: OpCtx): tf.Tensor[] {
     const size = x.shape.map((d, i) => d - begin[i] - Math.max(0, -pads[i + r]));
     y = tf.slice(y, begin, size);
   }
-  return [tf.pad(y, x.shape.map((_, i) => [Math.max(0, pads[i]), Math.max(0, pads[i + r])] as [number, number]), value)];
+  const widths = x.shape.map((_, i) => [Math.max(0, pads[i]), Math.max(0, pads[i + r])] as [number, number]);
+  if (mode === 'constant') return [tf.pad(y, widths, value)];
+  // reflect / edge: a gather per padded axis of the reflected or clamped source indices (gather has gradients).
+  for (let a = 0; a < r; a++) {
+    const [lo, hi] = widths[a];
+    if (!lo && !hi) continue;
+    const d = y.shape[a];
+    const idx: number[] = [];
+    for (let i = -lo; i < d + hi; i++) {
+      if (mode === 'edge') idx.push(Math.min(Math.max(i, 0), d - 1));
+      else {
+        if (d === 1) idx.push(0);
+        else {
+          const period = 2 * (d - 1);
+          const m = ((i % period) + period) % period;
+          idx.push(m < d ? m : period - m);
+        }
+      }
+    }
+    y = gatherAxis(y, idx, a);
+  }
+  return [y === x ? tf.clone(x) : y];
 }
 
 function gather(c: OpCtx): tf.Tensor[] {
@@ -411,8 +433,8 @@ function gather(c: OpCtx): tf.Tensor[] {
   const axis = normAxis(c.attrs.int('axis', 0), x.rank);
   const n = x.shape[axis];
   const vals = intValues(idx).map((i) => (i < 0 ? i + n : i));
-  const ind = tf.tensor(vals, idx.shape, 'int32');
-  return [tf.gather(x, ind, axis)];
+  const y = gatherAxis(x, vals, axis);
+  return [tf.reshape(y, [...x.shape.slice(0, axis), ...idx.shape, ...x.shape.slice(axis + 1)])];
 }
 
 function unsqueeze(c: OpCtx): tf.Tensor[] {
@@ -498,9 +520,12 @@ export const OPS: Record<string, OpFn> = {
   Softmax: softmax,
   Identity: (c) => [tf.clone(req(c, 0))],
   Dropout: (c) => {
-    if (c.outputs > 1) throw new OnnxVariantError('Dropout', 'the mask output');
-    if (c.inputs[2] && c.inputs[2].dataSync()[0]) throw new OnnxVariantError('Dropout', 'training mode');
-    return [tf.clone(req(c, 0))];
+    // Training mode with a ratio of 0 is an identity (torchvision's Swin exports its attention dropout this way,
+    // mask output included); the mask keeps every element.
+    const ratio = c.opset >= 12 ? (c.inputs[1] ? Number(c.inputs[1].dataSync()[0]) : 0.5) : c.attrs.float('ratio', 0.5);
+    if (c.inputs[2] && c.inputs[2].dataSync()[0] && ratio !== 0) throw new OnnxVariantError('Dropout', 'training mode');
+    const x = req(c, 0);
+    return c.outputs > 1 ? [tf.clone(x), tf.cast(tf.onesLike(x), 'bool')] : [tf.clone(x)];
   },
   Constant: (c) => [constantOf(c)],
   Shape: (c) => {
@@ -516,6 +541,7 @@ export const OPS: Record<string, OpFn> = {
   Unsqueeze: unsqueeze,
   Squeeze: squeeze,
   Cast: (c) => [castTo(req(c, 0), c.attrs.int('to', DT.FLOAT))],
+  ...MODERN_OPS,
 };
 
 export const SUPPORTED_OPS = new Set(Object.keys(OPS));

@@ -1,6 +1,6 @@
 /**
  * ONNX TensorProto → tfjs tensor. Floats (float, double, float16) become float32; integer types become int32 (ONNX
- * int64 values, which shape arithmetic uses, are range-checked); bool stays bool.
+ * int64 values, which shape arithmetic uses, saturate at the int32 bounds, as INT64_MAX "to the end" must); bool stays bool.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { onnx } from 'onnx-proto';
@@ -26,6 +26,20 @@ export function toInt(v: unknown, what = 'value'): number {
   else n = Number(v);
   if (!Number.isFinite(n) || n > 2147483647 || n < -2147483648) throw new RangeError(`${what} ${n} does not fit in 32 bits`);
   return n;
+}
+
+/**
+ * An int64 as a JS number saturated to the int32 range: exporters write "to the end" as INT64_MAX (Slice ends) and
+ * "from the start" as INT64_MIN, which clamp to the same result in 32 bits.
+ */
+export function toIntSat(v: unknown): number {
+  let n: number;
+  if (v && typeof v === 'object' && 'low' in v && 'high' in v) {
+    const l = v as { low: number; high: number };
+    n = l.high * 4294967296 + (l.low >>> 0);
+  } else n = Number(v);
+  if (Number.isNaN(n)) throw new RangeError(`value ${String(v)} is not an integer`);
+  return Math.min(Math.max(n, -2147483648), 2147483647);
 }
 
 function halfToFloat(h: number): number {
@@ -83,8 +97,7 @@ export function decodeTensor(t: onnx.ITensorProto, externalHint = ''): tf.Tensor
     case DT.INT64: {
       const out = new Int32Array(size);
       for (let i = 0; i < size; i++) {
-        const v = view ? view.getBigInt64(i * 8, true) : t.int64Data![i];
-        out[i] = toInt(v, `int64 value in "${name}"`);
+        out[i] = toIntSat(view ? view.getBigInt64(i * 8, true) : t.int64Data![i]);
       }
       values = out;
       break;
