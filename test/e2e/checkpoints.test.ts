@@ -25,16 +25,20 @@ let wb: Workbench;
 let dir: string | undefined;
 let setupError: Error | undefined;
 
-/** run/epoch-01 and run/epoch-03 (the sample models), two sample images, short analyses. */
+/**
+ * run/epoch-01 and run/epoch-03 (the sample models) and the six sample images. The analyses must last longer than
+ * the panel takes to appear, or the chart is first seen complete and the fill-in cannot be watched: with two images
+ * and 40 steps an idle machine finished both checkpoints before the webview had drawn.
+ */
 function makeWorkspace(): string {
   const ws = mkdtempSync(path.join(os.tmpdir(), 'infodiscard-e2e-ckpt-'));
   const sample = path.join(ROOT, 'media', 'sample');
   cpSync(path.join(sample, 'fashion-cnn-early'), path.join(ws, 'run', 'epoch-01'), { recursive: true });
   cpSync(path.join(sample, 'fashion-cnn'), path.join(ws, 'run', 'epoch-03'), { recursive: true });
   mkdirSync(path.join(ws, 'images'));
-  for (const f of ['0-tshirt.png', '1-trouser.png']) cpSync(path.join(sample, 'images', f), path.join(ws, 'images', f));
+  for (const f of readdirSync(path.join(sample, 'images')).filter((f) => f.endsWith('.png'))) cpSync(path.join(sample, 'images', f), path.join(ws, 'images', f));
   mkdirSync(path.join(ws, '.vscode'));
-  writeFileSync(path.join(ws, '.vscode', 'settings.json'), JSON.stringify({ 'infodiscard.maxSteps': 40, 'infodiscard.images': 'images' }, null, 2));
+  writeFileSync(path.join(ws, '.vscode', 'settings.json'), JSON.stringify({ 'infodiscard.maxSteps': 200, 'infodiscard.images': 'images' }, null, 2));
   return ws;
 }
 
