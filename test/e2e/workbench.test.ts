@@ -4,7 +4,7 @@
  * notifications, the report panel's webview, hovers, window reload.
  *
  * One code-server for the whole file (started in `before`, its process group killed in `after`); the scenarios
- * run in order in one workspace (copies of the sample models, two images, maxSteps 40). Screenshots go to
+ * run in order in one workspace (copies of the sample models, six images, maxSteps 200). Screenshots go to
  * out/e2e/: one at each scenario's key moment, and one on failure.
  *
  * Tools (code-server, Node 24, Chromium) are installed on first use by scripts/e2e-tools.sh into .e2e-tools/.

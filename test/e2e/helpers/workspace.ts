@@ -1,9 +1,9 @@
 /**
- * The workspace folder the end-to-end suite opens: copies of the sample models and two sample images, a malformed
+ * The workspace folder the end-to-end suite opens: copies of the sample models and the six sample images, a malformed
  * model.json, a model with a hostile layer name, the sample training script, and workspace settings that keep
  * analyses short.
  */
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { writeGraphModel } from '../../fixtures/graphModel';
@@ -24,7 +24,9 @@ export interface Workspace {
 }
 
 export const BASE_SETTINGS = {
-  'infodiscard.maxSteps': 40,
+  // The default step limit and six images: the analysis must outlast the webview's first draw, or scenario 1 sees
+  // the chart complete at once (it did, with two images and 40 steps, on an idle machine).
+  'infodiscard.maxSteps': 200,
   'infodiscard.images': 'images',
   // The scenarios analyse every layer without the layer picker (which has its own mocked tests).
   'infodiscard.layers': 'all',
@@ -43,7 +45,7 @@ export function makeWorkspace(): Workspace {
   copyModel('fashion-cnn-early', 'after-error');
 
   mkdirSync(path.join(dir, 'images'));
-  for (const f of ['0-tshirt.png', '1-trouser.png']) cpSync(path.join(sample, 'images', f), path.join(dir, 'images', f));
+  for (const f of readdirSync(path.join(sample, 'images')).filter((f) => f.endsWith('.png'))) cpSync(path.join(sample, 'images', f), path.join(dir, 'images', f));
 
   // Cut off in the middle of the JSON.
   mkdirSync(path.join(dir, 'broken'));
