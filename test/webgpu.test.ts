@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { pearson } from '../bench/util';
 import { analyze } from '../src/engine/analyze';
 import { ALLOW_SOFTWARE_ENV, currentAdapter, describeAdapter, selectBackend } from '../src/engine/backend';
 import type { AnalysisEvent } from '../src/engine/events';
@@ -154,20 +155,6 @@ const sidSettings = { ...DEFAULT_SETTINGS, samples: 8, maxSteps: 60, seed: 5 };
 
 async function sidOn(backend: 'webgpu' | 'wasm', seed = sidSettings.seed): Promise<Report> {
   return analyze({ modelPath: model, images: [image], layers: ['conv2'], settings: { ...sidSettings, seed, backend } });
-}
-
-function pearson(a: number[], b: number[]): number {
-  const ma = a.reduce((s, v) => s + v, 0) / a.length;
-  const mb = b.reduce((s, v) => s + v, 0) / b.length;
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += (a[i] - ma) * (b[i] - mb);
-    aa += (a[i] - ma) ** 2;
-    bb += (b[i] - mb) ** 2;
-  }
-  return ab / Math.sqrt(aa * bb);
 }
 
 test('a full SID of an 8x8 model on webgpu equals wasm within the search\'s own noise', async (t) => {
