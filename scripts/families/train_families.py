@@ -3,6 +3,11 @@
 
     /usr/bin/python3 scripts/families/train_families.py --out media/families --seed 1
     /usr/bin/python3 scripts/families/train_families.py --quick            # smoke run into out/families-quick
+    nice -n 19 /usr/bin/python3 scripts/families/train_families.py --seed 2   # the same models, seed 2 (and --seed 3)
+
+Another seed (no --out) writes media/families/seed<N>/ (same relative paths, its own manifest.json, the folder's
+images) and then merges the seed groups into media/families/manifest.json (every model's seed, its variant group and
+the other seeds' runs; `--merge-seeds` only re-merges). Seed 1's files are not touched.
 
 Debian's PyTorch (python3-torch, 1.13) and Debian's Fashion-MNIST (dataset-fashion-mnist) on the CPU with 2
 threads; node (with this repository's node_modules) for the renaming step (scripts/families/rename-onnx.ts).
@@ -426,10 +431,14 @@ class Exporter:
 
 # ---------------------------------------------------------------------------------------------------------------
 
-def write_images(out, test_images, test_labels):
+def write_images(out, test_images, test_labels, write=True):
     """The first test image of each IMAGE_CLASSES class as an 8-bit grayscale PNG, and boxes.json (tight box of
-    the pixels > 0). Returns (file names, test-set indices)."""
+    the pixels > 0). Returns (file names, test-set indices). write=False: only the names and indices (a seed run
+    inside a families folder shares the folder's images)."""
     folder = os.path.join(out, 'images')
+    if not write:
+        return ([f'{c}-{CLASSES[c]}.png' for c in IMAGE_CLASSES],
+                [int(np.nonzero(test_labels == c)[0][0]) for c in IMAGE_CLASSES])
     os.makedirs(folder, exist_ok=True)
     files, indices, boxes = [], [], {}
     for c in IMAGE_CLASSES:
@@ -451,7 +460,11 @@ def write_images(out, test_images, test_labels):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--out', default=None, help='output folder (default media/families; with --quick out/families-quick)')
-    ap.add_argument('--seed', type=int, default=1)
+    ap.add_argument('--seed', type=int, default=1,
+                    help='seed of the initial weights, training subset and data order (default 1; with another seed and no '
+                         '--out the run goes to media/families/seed<N> and is merged into media/families/manifest.json)')
+    ap.add_argument('--merge-seeds', action='store_true',
+                    help='only (re)write the seed groups of <out>/manifest.json from <out>/seed*/manifest.json')
     ap.add_argument('--quick', action='store_true', help='tiny smoke run: 512 training images, 1 epoch, 1000 test images')
     ap.add_argument('--train-size', type=int, default=None, help='training images (a seeded subset of the 60k; default 16000)')
     ap.add_argument('--epochs', type=int, default=None, help='epochs of every training run (default 4)')
@@ -460,6 +473,11 @@ def main():
     args = ap.parse_args()
     if args.out is None:
         args.out = os.path.join(REPO, 'out', 'families-quick') if args.quick else os.path.join(REPO, 'media', 'families')
+        if args.seed != 1 and not args.merge_seeds and not args.readme_only:
+            args.out = os.path.join(args.out, f'seed{args.seed}')
+    if args.merge_seeds:
+        merge_seeds(args.out)
+        return
     if args.readme_only:
         with open(os.path.join(args.out, 'manifest.json')) as f:
             write_readme(args.out, json.load(f))
@@ -483,7 +501,9 @@ def main():
     test_x, test_y = to_tensor(test_images[:test_size]), torch.from_numpy(test_labels[:test_size].astype(np.int64))
     trainer = Trainer(args, train_x, train_y, test_x, test_y)
     os.makedirs(args.out, exist_ok=True)
-    image_files, image_indices = write_images(args.out, test_images, test_labels)
+    # A seed run inside a families folder (<families>/seed<N>) uses the folder's images.
+    parent = seed_parent(args.out)
+    image_files, image_indices = write_images(args.out, test_images, test_labels, write=parent is None)
     exporter = Exporter(args.out, to_tensor(test_images[image_indices]))
     print(f'{train_size} training images, {epochs} epochs per run, {test_size} test images; writing {args.out}', flush=True)
 
@@ -659,7 +679,8 @@ def main():
     ]
     manifest = {
         'dataset': 'Fashion-MNIST (Debian dataset-fashion-mnist)', 'seed': args.seed, 'script': 'scripts/families/train_families.py',
-        'images': 'images', 'boxes': 'images/boxes.json', 'trainImages': '../sample/train',
+        'images': 'images' if parent is None else '../images', 'boxes': 'images/boxes.json' if parent is None else '../images/boxes.json',
+        'trainImages': '../sample/train' if parent is None else '../../sample/train',
         'imageFiles': image_files, 'imageTestIndices': image_indices,
         'input': 'NCHW float [N,1,28,28], pixel/255 in [0,1]; input range 0,1',
         'training': {'trainImages': train_size, 'epochs': epochs, 'testImages': test_size, 'batch': BATCH,
@@ -669,9 +690,65 @@ def main():
     }
     with open(os.path.join(args.out, 'manifest.json'), 'w') as f:
         f.write(dumps(manifest) + '\n')
-    write_readme(args.out, manifest)
+    if parent is None:
+        write_readme(args.out, manifest)
     total = sum(e['sizeBytes'] for e in results.values())
     print(f'done in {elapsed:.0f} s ({cpu:.0f} CPU seconds); {len(results)} ONNX files, {total / 1e6:.2f} MB', flush=True)
+    if parent is not None:
+        merge_seeds(parent)
+
+
+def seed_parent(out):
+    """The families folder that `out` is the seed folder of (<families>/seed<N> beside a manifest.json), else None."""
+    out = os.path.abspath(out)
+    base = os.path.basename(out)
+    parent = os.path.dirname(out)
+    if base.startswith('seed') and base[4:].isdigit() and os.path.exists(os.path.join(parent, 'manifest.json')):
+        return parent
+    return None
+
+
+def merge_seeds(root):
+    """Seed groups in <root>/manifest.json: every model gets its seed and its variant group (`group`: the file path
+    without .onnx, the same for one variant in every seed run; the damage and task families reuse the depth-resnet
+    ResNet-14, so they share its group), and `runs`: the same variant trained with the other seeds, read from
+    <root>/seed<N>/manifest.json (files relative to <root>). Seed 1's files and fields are left as they are."""
+    path = os.path.join(root, 'manifest.json')
+    with open(path) as f:
+        manifest = json.load(f)
+    subs = []
+    for name in sorted(os.listdir(root), key=lambda n: (len(n), n)):
+        sub = os.path.join(root, name, 'manifest.json')
+        if name.startswith('seed') and name[4:].isdigit() and os.path.exists(sub):
+            with open(sub) as f:
+                subs.append((name, json.load(f)))
+    seeds = [manifest['seed']]
+    for fam in manifest['families']:
+        for m in fam['models']:
+            m['seed'] = manifest['seed']
+            m['group'] = m['file'][:-5] if m['file'].endswith('.onnx') else m['file']
+            m['runs'] = []
+    for name, sub in subs:
+        if sub['seed'] in seeds:
+            raise SystemExit(f'{root}/{name}/manifest.json: seed {sub["seed"]} appears twice; remove one of the seed folders')
+        seeds.append(sub['seed'])
+        fams = {f['id']: f for f in sub['families']}
+        for fam in manifest['families']:
+            other = {m['file']: m for m in fams.get(fam['id'], {'models': []})['models']}
+            for m in fam['models']:
+                o = other.get(m['file'])
+                if o is None:
+                    raise SystemExit(f'{root}/{name}/manifest.json has no {m["file"]} in family {fam["id"]}; rerun that seed')
+                run = {'seed': sub['seed'], 'file': f'{name}/{o["file"]}', 'testAccuracy': o.get('testAccuracy'), 'params': o['params'],
+                       'sizeBytes': o['sizeBytes'], 'trainSeconds': o.get('trainSeconds')}
+                if o.get('testMSE') is not None:
+                    run['testMSE'] = o['testMSE']
+                m['runs'].append(run)
+    manifest['seeds'] = seeds
+    with open(path, 'w') as f:
+        f.write(dumps(manifest) + '\n')
+    write_readme(root, manifest)
+    print(f'{path}: seed groups of seeds {seeds}', flush=True)
 
 
 def dumps(value, indent=0):
@@ -757,6 +834,29 @@ def write_readme(out, manifest):
     for fam in manifest['families']:
         lines.append(f'- **{fam["id"]}** ({fam["finding"]}): {fam["title"]}. Claim: {fam["claim"]}. Layers compared: '
                      + ', '.join(f'`{l}`' for l in fam['layers']) + '. ' + fam.get('note', ''))
+    seeds = manifest.get('seeds', [manifest['seed']])
+    if len(seeds) > 1:
+        lines += ['', '## Seeds', '',
+                  f'Every model was also trained with seeds {", ".join(str(s) for s in seeds[1:])} (another training subset, initialisation '
+                  'and data order; everything else the same), into `seed<N>/` with the same relative paths and its own `manifest.json` '
+                  '(the images are this folder\'s). In `manifest.json` every model has its `seed`, its variant `group` (the file path '
+                  'without `.onnx`: one variant, whatever the seed) and its other seeds\' `runs`. Made by',
+                  '', '```sh']
+        lines += [f'nice -n 19 /usr/bin/python3 scripts/families/train_families.py --seed {s}   # -> media/families/seed{s}, merged here'
+                  for s in seeds[1:]]
+        lines += ['/usr/bin/python3 scripts/families/train_families.py --merge-seeds   # only re-merge the seed folders', '```', '',
+                  '| group | ' + ' | '.join(f'seed {s}' for s in seeds) + ' |', '|---|' + '---|' * len(seeds)]
+        done = set()
+        for fam in manifest['families']:
+            for m in fam['models']:
+                if m['group'] in done:
+                    continue
+                done.add(m['group'])
+                cells = []
+                for r in [m] + m.get('runs', []):
+                    acc = f'{r["testAccuracy"] * 100:.2f} %' if r.get('testAccuracy') is not None else f'MSE {r.get("testMSE")}'
+                    cells.append(acc)
+                lines.append(f'| `{m["group"]}` | ' + ' | '.join(cells) + ' |')
     with open(os.path.join(out, 'README.md'), 'w') as f:
         f.write('\n'.join(lines) + '\n')
 

@@ -22,6 +22,20 @@ export interface ModelSpec {
   notes?: string;
   /** e.g. teacher, baseline, original, scratch, distilled, damaged. */
   role?: string;
+  /** The training seed of this file (train_families.py --seed). */
+  seed?: number;
+  /** Variant group: one variant, whatever the seed (train_families.py: the file path without .onnx). */
+  group?: string;
+  /** The same variant trained with other seeds (files relative to the manifest's folder). */
+  runs?: SeedRun[];
+}
+
+export interface SeedRun {
+  seed: number;
+  file: string;
+  testAccuracy?: number | null;
+  testMSE?: number | null;
+  params?: number | null;
 }
 
 export interface FamilySpec {
@@ -80,6 +94,8 @@ export function parseManifest(value: unknown): Manifest {
     else f.models.forEach((m: unknown, j: number) => {
       if (!isObj(m) || typeof m.name !== 'string' || typeof m.file !== 'string') problems.push(`${where}.models[${j}] needs "name" and "file"`);
       else if (!isNum(m.x)) problems.push(`${where}.models[${j}] ("${m.name}") needs a numeric "x"`);
+      else if (m.runs !== undefined && (!Array.isArray(m.runs) || !m.runs.every((r) => isObj(r) && isNum(r.seed) && typeof r.file === 'string')))
+        problems.push(`${where}.models[${j}] ("${m.name}"): "runs" must be an array of {seed, file}`);
     });
     return undefined;
   });
@@ -116,6 +132,25 @@ export function familyInputs(family: FamilySpec, manifest: Pick<Manifest, 'image
     ...(train ? { trainImages: path.resolve(manifestDir, train) } : {}),
     models: family.models.map((spec) => ({ spec, file: path.resolve(manifestDir, spec.file) })),
   };
+}
+
+/** The seeds a manifest's models were trained with (1 when it names none): the model's own and its runs'. */
+export function manifestSeeds(manifest: Pick<Manifest, 'families' | 'seed'>): number[] {
+  const seeds = new Set<number>();
+  for (const f of manifest.families) for (const m of f.models) {
+    seeds.add(m.seed ?? manifest.seed ?? 1);
+    for (const r of m.runs ?? []) seeds.add(r.seed);
+  }
+  return [...seeds].sort((a, b) => a - b);
+}
+
+/**
+ * A model's file for one seed (relative to the manifest's folder, as in the manifest), or undefined when that
+ * seed was not trained. The model's own seed is its `seed` (else the manifest's, else 1).
+ */
+export function seedFile(spec: ModelSpec, seed: number, manifestSeed = 1): string | undefined {
+  if ((spec.seed ?? manifestSeed) === seed) return spec.file;
+  return spec.runs?.find((r) => r.seed === seed)?.file;
 }
 
 /**
