@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import type { LayerResult, PerImageResult, Report } from '../src/engine/report';
 import {
   aggregateReport, damageLayers, defaultRuLayers, extractDiscussions, familyVerdicts, mergeRu, pickRuImages, highLayers, metricTable, pairedDiff, parseManifest, pickBaseline, renderMarkdown,
-  similarityMargin, slug, statOf, tCritical, treatmentOrder, trendChartData,
-  type FamilyResult, type FamilySpec, type Finding, type ModelResult, type RunInfo,
+  similarityMargin, slug, statOf, tCritical, treatmentOrder, trendChartData, acrossVerdicts, runMeans,
+  type FamilyResult, type SeedRun, type FamilySpec, type Finding, type ModelResult, type RunInfo,
 } from '../scripts/repro/summarise';
 
 const IMAGES = ['a.png', 'b.png', 'c.png', 'd.png'];
@@ -319,4 +319,70 @@ test('renderMarkdown: sections, tables, verdict lines, discussion blocks kept', 
   assert.deepEqual(extractDiscussions(md), { depth: 'Kept prose.', epochs: '' });
   // Round trip: generating again from the generated file keeps the prose.
   assert.equal(extractDiscussions(renderMarkdown(run, fams, extractDiscussions(md))).depth, 'Kept prose.');
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Across training runs (--seeds N)
+
+/** A depth family's three seeds: the deepest model's SID exceeds the shallowest's by effects[seed] at every layer. */
+function depthRuns(effects: number[]): { fam: FamilySpec; runs: SeedRun[] } {
+  const fam = family('depth', [{ name: 'd8', x: 8 }, { name: 'd14', x: 14 }, { name: 'd20', x: 20 }]);
+  const runs = effects.map((e, k) => ({
+    seed: k + 1,
+    // A run offset (0.5·k) shared by its models: the run-to-run level change the paired effects remove.
+    models: results(fam, (m, l) => ({ sid: -1 + 0.1 * l + 0.5 * k + (m / 2) * e })),
+  }));
+  return { fam, runs };
+}
+
+test('across runs: an effect that holds in every seed reproduces; one inside the run-to-run spread does not', () => {
+  const good = depthRuns([0.3, 0.25, 0.35]);
+  const v = acrossVerdicts(good.fam, good.runs).find((x) => x.metric === 'sid')!;
+  assert.equal(v.level, 'reproduces', v.text);
+  assert.equal(v.nRuns, 3);
+  const t = v.tests.find((x) => x.layer === 'l4')!;
+  assert.equal(t.across!.test, 'paired-t');
+  assert.ok(Math.abs(t.across!.estimate - 0.3) < 0.01, `Δ ${t.across!.estimate}`);
+  assert.ok(Math.abs(t.across!.runSD - 0.05) < 0.01, `run SD ${t.across!.runSD}`);
+  assert.ok(t.across!.lo > 0);
+  assert.match(v.text, /^Reproduces across 3 runs: SID higher in deeper networks/);
+  // Seed 1 alone is clear (+0.4, image noise ~0.004), but the seeds disagree: +0.4, −0.3, +0.05.
+  const shaky = depthRuns([0.4, -0.3, 0.05]);
+  assert.equal(familyVerdicts(shaky.fam, shaky.runs[0].models).find((x) => x.metric === 'sid')!.level, 'reproduces', 'single run says yes');
+  const across = acrossVerdicts(shaky.fam, shaky.runs).find((x) => x.metric === 'sid')!;
+  assert.equal(across.level, 'does-not-reproduce', across.text);
+  assert.ok(across.tests.every((x) => x.outcome === 'neutral' && /interval contains 0/.test(x.result)));
+  // Consistently against the claim: disagrees.
+  const against = depthRuns([-0.3, -0.25, -0.35]);
+  assert.equal(acrossVerdicts(against.fam, against.runs)[0].tests[0].outcome, 'disagrees');
+});
+
+test('across runs: run means, trend chart bars = SD across runs, markdown with both views', () => {
+  const { fam, runs } = depthRuns([0.3, 0.25, 0.35]);
+  const means = runMeans(fam, runs, 'sid');
+  const d20 = means.find((m) => m.model === 'd20' && m.layer === 'l1')!;
+  // Means over images per run: −1 + 0.5k + e_k (the image offsets average to 0; jitter ≈ 0).
+  assert.ok(Math.abs(d20.mean - (-1 + 0.5 + 0.3)) < 0.01, `${d20.mean}`);
+  assert.equal(d20.n, 3);
+  const chart = trendChartData(fam, runs[0].models, runs)!;
+  assert.deepEqual(chart.spread, { over: 'runs', runs: 3 });
+  const sd = chart.lines[0].std[2]!;
+  const expected = Math.sqrt([0.3, 0.5 + 0.25, 1 + 0.35].reduce((a, x, _i, xs) => a + (x - xs.reduce((p, q) => p + q, 0) / 3) ** 2, 0) / 2);
+  assert.ok(Math.abs(sd - expected) < 0.01, `bar ${sd} vs ${expected}`);
+  assert.deepEqual(trendChartData(fam, runs[0].models)!.spread, { over: 'images' });
+  const fams: FamilyResult[] = [{ spec: fam, models: runs[0].models, chart: null, seconds: 30, across: runs }];
+  const run: RunInfo = {
+    date: '2025-01-01T00:00:00Z', command: 'npm run repro -- --seeds 3', totalSeconds: 125, analysisSeconds: 20, reused: 0, machine: 'cpu × 2', node: '20', backend: 'wasm',
+    commit: 'abc', ru: false, settings: [], manifest: 'media/families/manifest.json', failures: [],
+  };
+  const md = renderMarkdown(run, fams);
+  assert.match(md, /\| finding \| family \| paper \| verdict across runs \(SID\) \| runs \|/);
+  assert.match(md, /\| depth \| depth family \| [^|]+ \| \*\*Reproduces\*\* \| 3 \|/);
+  assert.match(md, /#### Across 3 training runs \(seeds 1, 2, 3\)/);
+  assert.match(md, /#### Single run \(seed 1\)/);
+  assert.match(md, /\*\*Verdict across runs \(SID, rule: trend\)\.\*\* Reproduces across 3 runs/);
+  assert.match(md, /\| l4 \| d8 → d20 \| paired t \| 3 \| \+0\.300 \| \[\+0\.\d{3}, \+0\.\d{3}\] \| 0\.050 \|/);
+  assert.match(md, /\*\*Across runs\*\* \(`--seeds N`/);
+  // One run: today's document, no across-run columns.
+  assert.doesNotMatch(renderMarkdown(run, [{ ...fams[0], across: undefined }]), /verdict across runs|#### Across|Single run/);
 });

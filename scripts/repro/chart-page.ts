@@ -17,6 +17,8 @@ export interface ChartPayload {
   series: { label: string; report: Report }[];
   concentration: boolean;
   trend: TrendChartData | null;
+  /** Across runs (--seeds N): what the points and bars are, e.g. "mean over 3 training runs, error bars ± 1 SD across runs". */
+  spread?: string;
 }
 
 declare global {
@@ -88,16 +90,16 @@ window.reproRender = (payload: ChartPayload): void => {
     const withRu = series.some((s) => s.report.layers.some((l) => typeof l.ru?.mean === 'number'));
     // The per-layer chart across the top; the others side by side below it (one alone: full width too).
     const secondary = (payload.trend ? 1 : 0) + (payload.concentration ? 1 : 0);
-    const layersCanvas = card(grid, withRu ? 'SID and RU per layer' : 'SID per layer', `One line per model; mean over images, error bars ± 1 std across images.${withRu ? ' RU dashed (triangles), measured at fewer layers; hatched "!" = decoder PSNR < 15 dB.' : ''} Higher = more of the input discarded.`, true);
+    const layersCanvas = card(grid, withRu ? 'SID and RU per layer' : 'SID per layer', `One line per model; ${payload.spread ?? 'mean over images, error bars ± 1 std across images'}.${withRu ? ' RU dashed (triangles), measured at fewer layers; hatched "!" = decoder PSNR < 15 dB.' : ''} Higher = more of the input discarded.`, true);
     renderChart(layersCanvas, sidRuSpec(series, theme), theme);
     if (payload.trend) {
       const t = payload.trend;
       const what = t.lines.map((l) => l.label.split(' at ')[0]).join(' and ');
-      const c = card(grid, `${what} at ${t.layer} vs ${t.xTitle}`, `Mean over images ± 1 std across images, models in order of ${t.xTitle}.`, secondary === 1);
+      const c = card(grid, `${what} at ${t.layer} vs ${t.xTitle}`, `${t.spread?.over === 'runs' ? `Mean over ${t.spread.runs} training runs (each the mean over images) ± 1 SD across runs` : 'Mean over images ± 1 std across images'}, models in order of ${t.xTitle}.`, secondary === 1);
       retitleX(renderChart(c, trendSpec(t, theme), theme), t.xTitle);
     }
     if (payload.concentration) {
-      const c = card(grid, 'Concentration per layer', 'Mean SID outside the object box minus inside (Eq. 7); positive = more background than object discarded. Mean ± 1 std over images.', secondary === 1);
+      const c = card(grid, 'Concentration per layer', `Mean SID outside the object box minus inside (Eq. 7); positive = more background than object discarded. ${payload.spread ? `${payload.spread[0].toUpperCase()}${payload.spread.slice(1)}` : 'Mean ± 1 std over images'}.`, secondary === 1);
       renderChart(c, concentrationSpec(series, 0, theme), theme);
     }
     requestAnimationFrame(() => {

@@ -6,7 +6,11 @@
  *
  *   node --import tsx scripts/repro/main.ts [--manifest media/families/manifest.json] [--families a,b] [--no-ru]
  *        [--ru-all] [--skip-layers a,b] [--reuse] [--no-charts] [--no-keras] [--keras-dir DIR] [--out out/repro]
- *        [--doc docs/reproduction.md]
+ *        [--doc docs/reproduction.md] [--seeds N] [--seeds-ru]
+ *
+ * --seeds N (N > 1): every model also for seeds 2..N (the manifest's `runs`, media/families/seed<N>/), reports in
+ * <out>/seed<N>/<family>/; the verdicts are then drawn across the runs (summarise.ts acrossVerdicts), the seed-1
+ * tables kept as the secondary view, the charts show mean ± SD across runs. RU only for seed 1 unless --seeds-ru.
  *
  * Two CLI runs at a time, each with a worker per core. Families not selected with --families keep their reports
  * from earlier runs (if any) in the document. A model whose analysis fails is named in one line; the others go
@@ -17,7 +21,8 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync,
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { familyInputs } from '../../src/engine/families';
+import { familyInputs, manifestSeeds, seedFile } from '../../src/engine/families';
+import { meanReport } from '../../src/engine/stats/seedGroups';
 import { collectImagePaths } from '../../src/engine/imagePaths';
 import type { Report } from '../../src/engine/report';
 import type { ChartPayload } from './chart-page';
@@ -25,7 +30,7 @@ import { CHROMIUM, chromiumAvailable, renderCharts, renderDigits, type DigitImag
 import { classifyDigits } from './digits';
 import {
   aggregateReport, CLAIMS, defaultRuLayers, extractDiscussions, mergeRu, pickRuImages, FINDINGS, formatDuration, parseManifest, renderMarkdown, slug, trendChartData,
-  type FamilyResult, type FamilySpec, type Manifest, type ModelResult, type ModelSpec, type RunInfo,
+  type FamilyResult, type FamilySpec, type Manifest, type ModelResult, type ModelSpec, type RunInfo, type SeedRun,
 } from './summarise';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -49,7 +54,10 @@ const USAGE = `usage: node --import tsx scripts/repro/main.ts [options]
   --no-keras        leave out the third-party Keras MNIST epoch series
   --keras-dir DIR   where the Keras checkpoints are (default ../shared/data/keras-mnist-dnn-repair)
   --out DIR         reports folder (default out/repro)
-  --doc FILE        the document to write (default docs/reproduction.md; charts go to <its folder>/repro/)`;
+  --doc FILE        the document to write (default docs/reproduction.md; charts go to <its folder>/repro/)
+  --seeds N         analyse each model's training seeds 1..N (default 1: seed 1 only) and draw the verdicts
+                    across the runs (media/families/seed<N>, made by train_families.py --seed N)
+  --seeds-ru        RU for the other seeds too (default: RU on seed 1 only; across-run RU needs this)`;
 
 interface Options {
   manifest: string;
@@ -62,6 +70,8 @@ interface Options {
   kerasDir: string | null;
   out: string;
   doc: string;
+  seeds: number;
+  seedsRu: boolean;
 }
 
 function options(argv: string[]): Options {
@@ -79,6 +89,8 @@ function options(argv: string[]): Options {
       'keras-dir': { type: 'string' },
       out: { type: 'string' },
       doc: { type: 'string' },
+      seeds: { type: 'string' },
+      'seeds-ru': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -88,7 +100,14 @@ function options(argv: string[]): Options {
     process.exit(0);
   }
   const abs = (p: string): string => path.resolve(ROOT, p);
+  const seeds = values.seeds === undefined ? 1 : Number(values.seeds);
+  if (!Number.isInteger(seeds) || seeds < 1) {
+    console.error(`repro: --seeds ${values.seeds}: give a whole number of training runs ≥ 1 (e.g. --seeds 3)`);
+    process.exit(2);
+  }
   return {
+    seeds,
+    seedsRu: !!values['seeds-ru'],
     manifest: abs(values.manifest ?? 'media/families/manifest.json'),
     families: values.families ? values.families.split(',').map((s) => s.trim()).filter(Boolean) : null,
     ru: !values['no-ru'],
@@ -117,6 +136,8 @@ interface Planned {
   note: string[];
   selected: boolean;
   files: Map<ModelSpec, string>;
+  /** The training seed of this plan's model files; reports of seed s > 1 go to <out>/seed<s>/<family>/. */
+  seed: number;
 }
 
 /** One CLI run: the main analysis of a model (SID, concentration, every layer), or its RU run (a few layers). */
@@ -140,7 +161,7 @@ function imageFiles(images: string): string[] {
   }
 }
 
-function plan(given: FamilySpec, manifest: Manifest | null, manifestDir: string, opts: Options, selected: boolean, ru: boolean): Planned {
+function plan(given: FamilySpec, manifest: Manifest | null, manifestDir: string, opts: Options, selected: boolean, ru: boolean, seed = 1): Planned {
   const skipped = given.layers.filter((l) => opts.skipLayers.includes(l));
   const spec: FamilySpec = skipped.length
     ? { ...given, layers: given.layers.filter((l) => !skipped.includes(l)), ...(given.focusLayer && skipped.includes(given.focusLayer) ? { focusLayer: undefined } : {}) }
@@ -156,11 +177,11 @@ function plan(given: FamilySpec, manifest: Manifest | null, manifestDir: string,
   if (ruLayers.length) note.push(`RU (costly: a decoder per layer and model) at ${ruLayers.map((l) => `\`${l}\``).join(' and ')} only, on ${ruImages.length} of the images (${ruImages.map((f) => `\`${path.basename(f)}\``).join(', ')}): \`--decoder light\`, decoders trained on \`${rel(trainImages)}\` plus those images.`);
   else if (RU_FINDINGS.has(spec.finding)) note.push(opts.ru ? 'RU: not measured for this family (by default only the first family of each finding about RU gets it; `--ru-all` for all).' : 'RU: skipped (`--no-ru`).');
   const files = new Map(inputs.models.map((m) => [m.spec, m.file]));
-  return { spec, images, boxes, trainImages: ruLayers.length ? trainImages : null, ruLayers, ruImages, note, selected, files };
+  return { spec, images, boxes, trainImages: ruLayers.length ? trainImages : null, ruLayers, ruImages, note, selected, files, seed };
 }
 
 function jobsOf(p: Planned, opts: Options): Job[] {
-  const dir = path.join(opts.out, p.spec.id);
+  const dir = p.seed === 1 ? path.join(opts.out, p.spec.id) : path.join(opts.out, `seed${p.seed}`, p.spec.id);
   return p.spec.models.flatMap((model) => {
     const file = p.files.get(model)!;
     const common = [...(p.spec.inputRange ? ['--input-range', p.spec.inputRange] : []), '--seed', String(SEED)];
@@ -350,10 +371,30 @@ async function main(): Promise<number> {
   const skipped: FamilyResult[] = [];
   // RU: the families whose claims are about it; by default only the first of each finding (--ru-all: every one).
   const ruFindings = new Set<string>();
+  // --seeds N: the manifest's seeds 1..N (the first N it lists); every family once per seed.
+  const available = manifest ? manifestSeeds(manifest) : [1];
+  const seeds = available.slice(0, opts.seeds);
+  if (manifest && seeds.length < opts.seeds) {
+    const missing = Array.from({ length: opts.seeds }, (_, i) => i + 1).filter((s) => !available.includes(s));
+    console.error(`repro: --seeds ${opts.seeds}: ${rel(opts.manifest)} lists seed${available.length === 1 ? '' : 's'} ${available.join(', ')} only; train the others first: ${missing.map((s) => `nice -n 19 /usr/bin/python3 scripts/families/train_families.py --seed ${s}`).join(' && ')}`);
+    return 2;
+  }
+  const manifestSeed = manifest?.seed ?? 1;
   for (const spec of manifest?.families ?? []) {
     const ru = opts.ru && RU_FINDINGS.has(spec.finding) && (opts.ruAll || !ruFindings.has(spec.finding));
     if (ru) ruFindings.add(spec.finding);
-    planned.push(plan(spec, manifest, manifestDir, opts, isSelected(spec.id), ru));
+    for (const seed of seeds) {
+      if (seed === manifestSeed) {
+        planned.push(plan(spec, manifest, manifestDir, opts, isSelected(spec.id), ru, seed));
+        continue;
+      }
+      const models = spec.models.flatMap((m) => {
+        const file = seedFile(m, seed, manifestSeed);
+        if (!file) failures.push(`${spec.id}/${m.name}: no seed ${seed} file in ${rel(opts.manifest)} (train_families.py --seed ${seed})`);
+        return file ? [{ ...m, file, seed }] : [];
+      });
+      if (models.length) planned.push(plan({ ...spec, models }, manifest, manifestDir, opts, isSelected(spec.id), ru && opts.seedsRu, seed));
+    }
   }
   if (opts.kerasDir) {
     log('Keras MNIST checkpoints: preparing images…');
@@ -384,7 +425,7 @@ async function main(): Promise<number> {
   log(`${toRun.length} analyses of ${new Set(toRun.map((j) => j.file)).size} model files in ${planned.filter((p) => p.selected).length} families${opts.ru ? '' : ' (no RU)'}, ${CONCURRENCY} at a time; reports in ${rel(opts.out)}/`);
   let started = 0;
   const runJob = async (job: Job): Promise<void> => {
-    const name = `${job.family.spec.id}/${job.model.name}${job.kind === 'ru' ? ' (RU)' : ''}`;
+    const name = `${job.family.seed === 1 ? '' : `seed${job.family.seed}/`}${job.family.spec.id}/${job.model.name}${job.kind === 'ru' ? ' (RU)' : ''}`;
     let error: string | undefined;
     let reused = false;
     if (!job.family.selected) {
@@ -471,11 +512,16 @@ async function main(): Promise<number> {
 
   // 3. Family results (families not selected: only when they have earlier reports).
   const families: FamilyResult[] = [];
+  const modelsOf = (p: Planned): ModelResult[] => p.spec.models.filter((m) => results.has(m)).map((m) => results.get(m)!);
   for (const p of planned) {
-    const models = p.spec.models.filter((m) => results.has(m)).map((m) => results.get(m)!);
+    if (p.spec.id !== 'epochs-keras-mnist' && p.seed !== manifestSeed) continue;
+    const models = modelsOf(p);
     if (!p.selected && models.length === 0) continue;
-    const seconds = models.reduce((a, m) => a + (m.seconds ?? 0), 0);
-    families.push({ spec: p.spec, models, chart: null, note: p.note.join(' '), seconds });
+    const others = planned.filter((q) => q !== p && q.spec.id === p.spec.id && q.seed !== p.seed);
+    const across: SeedRun[] | undefined = others.length ? [{ seed: p.seed, models }, ...others.map((q) => ({ seed: q.seed, models: modelsOf(q) }))].filter((r) => r.models.length) : undefined;
+    const seconds = [p, ...others].reduce((a, q) => a + modelsOf(q).reduce((b, m) => b + (m.seconds ?? 0), 0), 0);
+    const note = across ? [...p.note, `Seeds: ${across.map((r) => r.seed).join(', ')} (reports of seed s > 1 in \`${rel(opts.out)}/seed<s>/\`)${p.ruLayers.length && !opts.seedsRu ? '; RU on seed 1 only (`--seeds-ru` for all)' : ''}.`] : p.note;
+    families.push({ spec: p.spec, models, chart: null, note: note.join(' '), seconds, ...(across && across.length > 1 ? { across } : {}) });
   }
   families.push(...skipped);
   families.sort((a, b) => FINDINGS.indexOf(a.spec.finding) - FINDINGS.indexOf(b.spec.finding));
@@ -487,7 +533,12 @@ async function main(): Promise<number> {
   for (const f of families) {
     if (f.skipped) continue;
     const p = planned.find((x) => x.spec === f.spec)!;
-    const series = p.spec.models.filter((m) => slim.has(m) && !results.get(m)?.error).map((m) => ({ label: m.name, report: slim.get(m)! }));
+    const plansOf = f.across ? planned.filter((q) => q.spec.id === p.spec.id && f.across!.some((r) => r.seed === q.seed)) : [p];
+    // Across runs: each model's reports of every seed averaged (mean over runs, std = SD across runs).
+    const series = p.spec.models.filter((m) => slim.has(m) && !results.get(m)?.error).map((m) => {
+      const reps = plansOf.flatMap((q) => q.spec.models.filter((x) => x.name === m.name && slim.has(x) && !results.get(x)?.error).map((x) => slim.get(x)!));
+      return reps.length > 1 ? { label: `${m.name} (${reps.length} runs)`, report: meanReport(reps) as Report } : { label: m.name, report: slim.get(m)! };
+    });
     if (!series.length) continue;
     const claim = CLAIMS[f.spec.finding];
     chartJobs.push({
@@ -498,7 +549,8 @@ async function main(): Promise<number> {
         subtitle: `Paper: "${claim.quote}" (${claim.figure.replace(/^Sec\. 4, "[^"]*", /, '')})`,
         series,
         concentration: series.some((s) => s.report.layers.some((l) => typeof l.concentration?.mean === 'number')),
-        trend: trendChartData(f.spec, f.models),
+        trend: trendChartData(f.spec, f.models, f.across),
+        spread: f.across ? `mean over ${f.across.length} training runs, error bars ± 1 SD across runs` : undefined,
       },
     });
   }

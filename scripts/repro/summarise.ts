@@ -15,6 +15,7 @@
  */
 import type { LayerResult, Report } from '../../src/engine/report';
 import { meanStd, POOR_DECODER_PSNR } from '../../src/engine/report';
+import { acrossRuns, describeAcross, type AcrossRuns } from '../../src/engine/stats/acrossRuns';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Manifest (src/engine/families.ts, shared with the extension's example comparisons)
@@ -647,6 +648,229 @@ export function familyVerdicts(family: FamilySpec, results: ModelResult[]): Verd
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// Across training runs (npm run repro -- --seeds N; src/engine/stats/acrossRuns.ts)
+
+/** One training run (seed) of a family: its models' results, matched across seeds by model name. */
+export interface SeedRun {
+  seed: number;
+  models: ModelResult[];
+}
+
+/** One tested (model pair, layer) across runs. */
+export interface AcrossTest {
+  layer: string;
+  comparison: string;
+  across: AcrossRuns | null;
+  outcome: LayerOutcome;
+  result: string;
+}
+
+export interface AcrossVerdict {
+  metric: Metric;
+  check: Check;
+  level: Level;
+  text: string;
+  tests: AcrossTest[];
+  /** Runs that had the metric (the most any test used). */
+  nRuns: number;
+}
+
+export const ACROSS_RULES_MD = [
+  `- **Across runs** (\`--seeds N\`, N > 1). Every model was trained N times (seeds 1..N: another training subset, initialisation and data order; within a seed all variants share them), and each run analysed on the same images. Per run, the effect of a comparison is the mean over images of the paired per-image difference (B − A); across runs, a **paired t over runs** on those N effects (the seeds pair the variants) gives the effect, its 95 % interval (Student's t quantile, N − 1 df) and the run-to-run SD; a DerSimonian–Laird random-effects estimate combining the within-run SEs with the between-run variance τ² is shown beside it. A comparison *agrees* only when its interval excludes zero in the claimed direction, *disagrees* when it excludes zero against it; for *similar* claims, the interval must lie inside the margin. The same per-finding rules (trend, baseline, similar, ib; the same counting into Reproduces / Partly / Does not reproduce) then apply to these across-run comparisons. The single-run tables (seed 1) are kept below each family as the secondary view.`,
+].join('\n');
+
+function runsOf(runs: SeedRun[], a: ModelResult, b: ModelResult, layer: string, metric: Metric): { a?: Record<string, number>; b?: Record<string, number>; seed: number }[] {
+  return runs.flatMap((r) => {
+    const ma = r.models.find((m) => m.spec.name === a.spec.name && !m.error);
+    const mb = r.models.find((m) => m.spec.name === b.spec.name && !m.error);
+    if (!ma || !mb) return [];
+    if (metric === 'ru' && poorRu([ma, mb], layer)) return [];
+    const sa = metricStat(ma, layer, metric);
+    const sb = metricStat(mb, layer, metric);
+    return sa && sb ? [{ a: sa.perImage, b: sb.perImage, seed: r.seed }] : [];
+  });
+}
+
+function acrossPair(runs: SeedRun[], a: ModelResult, b: ModelResult, layer: string, metric: Metric): AcrossRuns | null {
+  const data = runsOf(runs, a, b, layer, metric);
+  return data.length ? acrossRuns(data, true) : null;
+}
+
+const hasInterval = (r: AcrossRuns | null): r is AcrossRuns => !!r && r.nRuns >= 2 && isNum(r.lo) && isNum(r.hi);
+
+function directional(r: AcrossRuns | null, dir: 1 | -1, up: string, down: string): { outcome: LayerOutcome; result: string } {
+  if (!r) return { outcome: 'missing', result: 'not measured' };
+  if (!hasInterval(r)) return { outcome: 'missing', result: 'fewer than 2 runs' };
+  if (r.lo > 0 || r.hi < 0) {
+    const sign = r.lo > 0 ? 1 : -1;
+    return sign === dir ? { outcome: 'agrees', result: `${sign > 0 ? up : down}: interval excludes 0` } : { outcome: 'disagrees', result: `${sign > 0 ? up : down} (against the claim): interval excludes 0` };
+  }
+  return { outcome: 'neutral', result: 'interval contains 0 (within the run-to-run spread)' };
+}
+
+/** Every check of the family's finding, across the runs (runs[0] is the reference run: its models order the family). */
+export function acrossVerdicts(family: FamilySpec, runs: SeedRun[]): AcrossVerdict[] {
+  const claim = CLAIMS[family.finding];
+  const ref = runs[0]?.models.filter((r) => !r.error) ?? [];
+  const out: AcrossVerdict[] = [];
+  for (const check of claim.checks) {
+    const any = runs.some((run) => run.models.some((r) => family.layers.some((l) => metricStat(r, l, check.metric))));
+    if (!any) continue;
+    const name = METRIC_LABEL[check.metric];
+    const tests: AcrossTest[] = [];
+    const dir = check.direction ?? 1;
+    if (check.kind === 'trend') {
+      const order = treatmentOrder(family, ref);
+      if (order.length >= 2) {
+        const first = order[0];
+        const last = order[order.length - 1];
+        for (const layer of family.layers) {
+          const r = acrossPair(runs, first, last, layer, check.metric);
+          tests.push({ layer, comparison: `${first.spec.name} → ${last.spec.name}`, across: r, ...directional(r, dir, 'rise', 'fall') });
+        }
+      }
+    } else if (check.kind === 'baseline') {
+      const base = pickBaseline(family, ref);
+      const counted = damageLayers(family);
+      for (const t of base ? comparedModels(family, ref).filter((r) => r !== base) : []) {
+        for (const layer of family.layers) {
+          const r = acrossPair(runs, base!, t, layer, check.metric);
+          const d = directional(r, dir, 'higher', 'lower');
+          tests.push({ layer, comparison: `${base!.spec.name} → ${t.spec.name}`, across: r, ...(counted.includes(layer) ? d : { outcome: 'missing', result: `${d.result}; not counted (before the focus layer)` }) });
+        }
+      }
+    } else if (check.kind === 'similar') {
+      const order = family.finding === 'compression' ? treatmentOrder(family, ref) : null;
+      const base = order ? order[0] ?? null : pickBaseline(family, ref);
+      // The margin from every run's baseline (mean of the per-run margins).
+      const margins = runs.flatMap((run) => {
+        const b = base && run.models.find((m) => m.spec.name === base.spec.name);
+        return b ? [similarityMargin(b, family.layers, check.metric)] : [];
+      });
+      const margin = margins.length ? margins.reduce((a, b) => a + b, 0) / margins.length : NaN;
+      for (const o of base ? (order ?? comparedModels(family, ref)).filter((r) => r !== base) : []) {
+        for (const layer of family.layers) {
+          const r = acrossPair(runs, base!, o, layer, check.metric);
+          let outcome: LayerOutcome = 'missing';
+          let result = r ? 'fewer than 2 runs' : 'not measured';
+          if (hasInterval(r)) {
+            if (r.lo >= -margin && r.hi <= margin) {
+              outcome = 'agrees';
+              result = `similar (interval inside ±${fmt(margin)})`;
+            } else if ((r.lo > 0 || r.hi < 0) && Math.abs(r.estimate) > margin) {
+              outcome = 'disagrees';
+              result = `different (interval excludes 0, |Δ| beyond ±${fmt(margin)})`;
+            } else {
+              outcome = 'neutral';
+              result = `undecided (margin ±${fmt(margin)})`;
+            }
+          }
+          tests.push({ layer, comparison: `${base!.spec.name} → ${o.spec.name}`, across: r, outcome, result });
+        }
+      }
+    } else {
+      const order = comparedModels(family, ref).sort((a, b) => a.spec.x - b.spec.x);
+      for (const layer of highLayers(family.layers)) {
+        const models = order.filter((r) => runs.every((run) => {
+          const m = run.models.find((x) => x.spec.name === r.spec.name);
+          return m && !m.error && metricStat(m, layer, check.metric);
+        }));
+        if (models.length < 2) {
+          tests.push({ layer, comparison: '—', across: null, outcome: 'missing', result: 'fewer than 2 checkpoints measured in every run' });
+          continue;
+        }
+        // The minimum of the across-run mean curve.
+        const curve = models.map((r) => {
+          const xs = runs.map((run) => metricStat(run.models.find((x) => x.spec.name === r.spec.name)!, layer, check.metric)!.mean);
+          return xs.reduce((a, b) => a + b, 0) / xs.length;
+        });
+        let m = 0;
+        for (let i = 1; i < curve.length; i++) if (curve[i] < curve[m]) m = i;
+        const first = models[0];
+        const last = models[models.length - 1];
+        const fall = m > 0 ? acrossPair(runs, first, models[m], layer, check.metric) : null;
+        const rise = m < models.length - 1 ? acrossPair(runs, models[m], last, layer, check.metric) : null;
+        const fell = hasInterval(fall) && fall.hi < 0;
+        const rose = hasInterval(rise) && rise.lo > 0;
+        const overall = acrossPair(runs, first, last, layer, check.metric);
+        const at = `${family.xLabel} ${num(models[m].spec.x)}`;
+        const outcome: LayerOutcome = fell && rose ? 'agrees' : 'neutral';
+        const result = fell && rose ? `fall then rise (minimum at ${at}: ${signed(fall!.estimate)}, then ${signed(rise!.estimate)})`
+          : rose ? `rise only (compression phase; ${m === 0 ? 'minimum at the first checkpoint' : 'no fall excluding 0 before it'}: ${signed(rise!.estimate)})`
+            : fell ? `fall only (no rise excluding 0 after ${at}: ${signed(fall!.estimate)})` : 'no fall or rise whose interval excludes 0';
+        tests.push({ layer, comparison: `${first.spec.name} → ${last.spec.name}`, across: overall, outcome, result });
+      }
+    }
+    const measured = tests.filter((t) => t.outcome !== 'missing');
+    const nRuns = Math.max(0, ...tests.map((t) => t.across?.nRuns ?? 0));
+    const agree = measured.filter((t) => t.outcome === 'agrees').length;
+    const disagree = measured.filter((t) => t.outcome === 'disagrees').length;
+    let level: Level;
+    if (check.kind === 'ib') {
+      const rises = measured.filter((t) => t.result.startsWith('rise only')).length;
+      level = !measured.length ? 'not-measured' : agree * 2 >= measured.length && agree > 0 ? 'reproduces' : agree + rises > 0 ? 'partly' : 'does-not-reproduce';
+    } else {
+      level = countLevel(agree, disagree, measured.length);
+    }
+    if (level === 'not-measured') {
+      out.push({ metric: check.metric, check, level, tests, nRuns, text: `${LEVEL_LABEL[level]} across runs: no ${name} comparison with two or more runs.` });
+      continue;
+    }
+    const focus = focusLayer(family, ref, check.metric);
+    const ft = tests.filter((t) => t.layer === focus && hasInterval(t.across));
+    const seq = ft.length ? ` At ${focus}: ${ft.map((t) => `${t.comparison}: ${describeAcross(t.across!, 'nats')}`).join('; ')}.` : '';
+    const body = `${name} ${check.says}, with the interval across ${nRuns} runs excluding 0 in the claimed direction${check.kind === 'similar' ? ' (similar: inside the margin)' : ''}, at ${agree} of ${measured.length} ${check.kind === 'trend' || check.kind === 'ib' ? 'layers' : '(model, layer) pairs'}${disagree ? `; against it at ${disagree}` : ''}.`;
+    out.push({ metric: check.metric, check, level, tests, nRuns, text: `${LEVEL_LABEL[level]} across ${nRuns} runs: ${body}${seq}` });
+  }
+  return out;
+}
+
+/**
+ * A family's models as means over runs: per model and layer, the mean over runs of each run's mean over images,
+ * and the SD across runs (for the across-run tables and charts).
+ */
+export function runMeans(family: FamilySpec, runs: SeedRun[], metric: Metric): { model: string; layer: string; mean: number; sd: number; n: number }[] {
+  const out: { model: string; layer: string; mean: number; sd: number; n: number }[] = [];
+  for (const m of runs[0]?.models ?? []) {
+    for (const layer of family.layers) {
+      const xs = runs.flatMap((run) => {
+        const r = run.models.find((x) => x.spec.name === m.spec.name && !x.error);
+        const s = r ? metricStat(r, layer, metric) : null;
+        return s ? [s.mean] : [];
+      });
+      if (!xs.length) continue;
+      const { mean, std } = meanStd(xs);
+      out.push({ model: m.spec.name, layer, mean, sd: std, n: xs.length });
+    }
+  }
+  return out;
+}
+
+function acrossTable(family: FamilySpec, runs: SeedRun[], metric: Metric): string {
+  const rows = runMeans(family, runs, metric);
+  if (!rows.length) return '';
+  const models = [...new Set(rows.map((r) => r.model))];
+  const head = `| model | ${family.layers.map(escapeCell).join(' | ')} |`;
+  const sep = `| --- | ${family.layers.map(() => '---:').join(' | ')} |`;
+  const lines = models.map((m) => `| ${escapeCell(m)} | ${family.layers.map((l) => {
+    const r = rows.find((x) => x.model === m && x.layer === l);
+    return r ? `${fmt(r.mean)} ± ${fmt(r.sd)}${r.n < runs.length ? ` (${r.n} runs)` : ''}` : '—';
+  }).join(' | ')} |`);
+  return [head, sep, ...lines].join('\n');
+}
+
+function acrossTestsTable(v: AcrossVerdict): string {
+  if (!v.tests.length) return '';
+  const lines = ['| layer | comparison | test | runs | Δ (later − earlier) | 95 % CI | run SD | within-run SE | random effects (DL) | result |', '| --- | --- | --- | ---: | ---: | --- | ---: | ---: | --- | --- |'];
+  for (const t of v.tests) {
+    const r = t.across;
+    const re = r?.randomEffects;
+    lines.push(`| ${escapeCell(t.layer)} | ${escapeCell(t.comparison)} | ${r ? (r.test === 'paired-t' ? 'paired t' : 'Welch t') : '—'} | ${r?.nRuns ?? '—'} | ${signed(r?.estimate)} | ${r && isNum(r.lo) ? `[${signed(r.lo)}, ${signed(r.hi)}]` : '—'} | ${fmt(r?.runSD)} | ${fmt(r?.withinSE)} | ${re ? `${signed(re.estimate)} [${signed(re.lo)}, ${signed(re.hi)}], τ ${fmt(Math.sqrt(re.tau2))}` : '—'} | ${escapeCell(t.result)} |`);
+  }
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // Chart data (what the browser page draws with the project's chart code)
 
 export interface TrendChartData {
@@ -655,10 +879,16 @@ export interface TrendChartData {
   xTitle: string;
   layer: string;
   lines: { label: string; metric: Metric; data: (number | null)[]; std: (number | null)[] }[];
+  /** What the error bars are: the std across images (one run) or the SD across runs (mean over runs drawn). */
+  spread?: { over: 'images' } | { over: 'runs'; runs: number };
 }
 
-/** The focus layer's SID (and RU) against x, for families ordered by a number (depth, compression, epochs). */
-export function trendChartData(family: FamilySpec, results: ModelResult[]): TrendChartData | null {
+/**
+ * The focus layer's SID (and RU) against x, for families ordered by a number (depth, compression, epochs). With
+ * `runs` (two or more seeds), each point is the mean over runs of the run's mean over images, its bar the SD
+ * across runs.
+ */
+export function trendChartData(family: FamilySpec, results: ModelResult[], runs?: SeedRun[]): TrendChartData | null {
   if (!['depth', 'compression', 'epochs'].includes(family.finding)) return null;
   const order = (family.finding === 'epochs' ? comparedModels(family, results).sort((a, b) => a.spec.x - b.spec.x) : treatmentOrder(family, results)).filter((r) => !r.error);
   if (order.length < 2) return null;
@@ -667,10 +897,17 @@ export function trendChartData(family: FamilySpec, results: ModelResult[]): Tren
   for (const metric of ['sid', 'ru'] as Metric[]) {
     const stats = order.map((r) => metricStat(r, layer, metric));
     if (!stats.some(Boolean)) continue;
+    if (runs && runs.length > 1) {
+      const means = runMeans({ ...family, layers: [layer] }, runs, metric);
+      const at = order.map((r) => means.find((m) => m.model === r.spec.name) ?? null);
+      lines.push({ label: `${METRIC_LABEL[metric]} at ${layer}`, metric, data: at.map((m) => m?.mean ?? null), std: at.map((m) => (m && m.n > 1 ? m.sd : null)) });
+      continue;
+    }
     lines.push({ label: `${METRIC_LABEL[metric]} at ${layer}`, metric, data: stats.map((s) => s?.mean ?? null), std: stats.map((s) => s?.std ?? null) });
   }
   if (!lines.length) return null;
-  return { labels: order.map((r) => `${num(r.spec.x)}`), xTitle: family.xLabel, layer, lines };
+  const spread: TrendChartData['spread'] = runs && runs.length > 1 ? { over: 'runs', runs: runs.length } : { over: 'images' };
+  return { labels: order.map((r) => `${num(r.spec.x)}`), xTitle: family.xLabel, layer, lines, spread };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -685,6 +922,8 @@ export interface FamilyResult {
   note?: string;
   skipped?: boolean;
   seconds: number;
+  /** --seeds N > 1: the family's results per training run (the first is the run of `models`). */
+  across?: SeedRun[];
 }
 
 export interface RunInfo {
@@ -812,6 +1051,7 @@ export function renderMarkdown(run: RunInfo, families: FamilyResult[], discussio
   out.push('npm run repro -- --ru-all                # RU for every depth/compression family, not only the first of each');
   out.push('npm run repro -- --no-keras              # leave out the third-party Keras MNIST checkpoints');
   out.push('npm run repro -- --skip-layers gap       # leave a layer out of every family (gap is the ResNets\' slowest)');
+  out.push('npm run repro -- --seeds 3               # every model\'s seeds 1..3 (media/families/seed<N>): verdicts across runs');
   out.push('```', '');
   out.push(`Models come from \`${run.manifest}\`${run.script ? ` (trained by \`${run.script}\`)` : ''}${run.dataset ? ` on ${run.dataset}` : ''}. Each model is analysed by the real CLI (\`node dist/cli.js analyze …\`); reports go to \`out/repro/<family>/<model>.report.json\`, charts to \`docs/repro/<family>.png\`, drawn by the report panel's own chart code (\`webview/report/chart.ts\`) in headless Chromium.`, '');
   out.push('## Machine and time', '');
@@ -829,18 +1069,30 @@ export function renderMarkdown(run: RunInfo, families: FamilyResult[], discussio
   out.push('- **RU** (Sec. 3.2): the same entropy for the reconstruction of a decoder trained on the layer (here the `light` decoder, 3 residual blocks). ⚠ marks a decoder with held-out PSNR below 15 dB.');
   out.push('- **Concentration** (Eq. 7): mean pixel SID outside the object box minus inside; positive = the layer discards more of the background than of the object.');
   out.push('- Tables give mean ± std **over the images**; verdicts compare models **image by image** (paired), which removes the image-to-image spread.', '');
-  out.push('### Verdict rules', '', RULES_MD, '');
+  const acrossOf = new Map<FamilyResult, AcrossVerdict[]>(families.filter((f) => !f.skipped && (f.across?.length ?? 0) > 1).map((f) => [f, acrossVerdicts(f.spec, f.across!)]));
+  out.push('### Verdict rules', '', RULES_MD, ...(acrossOf.size ? [ACROSS_RULES_MD] : []), '');
   if (run.failures.length) {
     out.push('### Failures', '');
     for (const f of run.failures) out.push(`- ${f}`);
     out.push('');
   }
   out.push('## Summary', '');
-  out.push('| finding | family | paper | verdict (SID) | other metrics |', '| --- | --- | --- | --- | --- |');
-  for (const f of families) {
-    const v = verdictsOf.get(f) ?? [];
-    const others = v.filter((x) => x.metric !== 'sid').map((x) => `${METRIC_LABEL[x.metric]}: ${LEVEL_LABEL[x.level]}`).join('; ');
-    out.push(`| ${f.spec.finding} | ${escapeCell(f.spec.title)} | ${CLAIMS[f.spec.finding].figure.replace(/^Sec\. 4, "[^"]*", /, '')} | ${f.skipped ? `skipped` : `**${LEVEL_LABEL[overallLevel(v)]}**`} | ${others || '—'} |`);
+  if (acrossOf.size) {
+    out.push('| finding | family | paper | verdict across runs (SID) | runs | other metrics across runs | single run (seed 1, SID) |', '| --- | --- | --- | --- | ---: | --- | --- |');
+    for (const f of families) {
+      const v = verdictsOf.get(f) ?? [];
+      const a = acrossOf.get(f);
+      const others = (a ?? []).filter((x) => x.metric !== 'sid').map((x) => `${METRIC_LABEL[x.metric]}: ${LEVEL_LABEL[x.level]}`).join('; ');
+      const sid = a?.find((x) => x.metric === 'sid') ?? a?.[0];
+      out.push(`| ${f.spec.finding} | ${escapeCell(f.spec.title)} | ${CLAIMS[f.spec.finding].figure.replace(/^Sec\. 4, "[^"]*", /, '')} | ${f.skipped ? 'skipped' : sid ? `**${LEVEL_LABEL[sid.level]}**` : 'one run only'} | ${sid?.nRuns ?? (f.skipped ? '—' : 1)} | ${others || '—'} | ${f.skipped ? '—' : LEVEL_LABEL[overallLevel(v)]} |`);
+    }
+  } else {
+    out.push('| finding | family | paper | verdict (SID) | other metrics |', '| --- | --- | --- | --- | --- |');
+    for (const f of families) {
+      const v = verdictsOf.get(f) ?? [];
+      const others = v.filter((x) => x.metric !== 'sid').map((x) => `${METRIC_LABEL[x.metric]}: ${LEVEL_LABEL[x.level]}`).join('; ');
+      out.push(`| ${f.spec.finding} | ${escapeCell(f.spec.title)} | ${CLAIMS[f.spec.finding].figure.replace(/^Sec\. 4, "[^"]*", /, '')} | ${f.skipped ? `skipped` : `**${LEVEL_LABEL[overallLevel(v)]}**`} | ${others || '—'} |`);
+    }
   }
   out.push('');
   for (const finding of FINDINGS) {
@@ -855,7 +1107,21 @@ export function renderMarkdown(run: RunInfo, families: FamilyResult[], discussio
       if (f.spec.note) out.push(f.spec.note, '');
       if (f.note) out.push(f.note, '');
       if (f.skipped) continue;
-      if (f.chart) out.push(`![${f.spec.title}: SID per layer, one line per model](${f.chart})`, '');
+      const across = acrossOf.get(f);
+      if (f.chart) out.push(`![${f.spec.title}: SID per layer, one line per model${across ? ', mean ± SD across runs' : ''}](${f.chart})`, '');
+      if (across) {
+        out.push(`#### Across ${f.across!.length} training runs (seeds ${f.across!.map((r) => r.seed).join(', ')})`, '');
+        for (const metric of ['sid', 'ru', 'concentration'] as Metric[]) {
+          const table = acrossTable(f.spec, f.across!, metric);
+          if (table) out.push(`${METRIC_LABEL[metric] === 'concentration' ? 'Concentration' : METRIC_LABEL[metric]} per layer across runs (mean over runs of the mean over images ± SD across runs):`, '', table, '');
+        }
+        for (const v of across) {
+          out.push(`**Verdict across runs (${METRIC_LABEL[v.metric]}, rule: ${v.check.kind}).** ${v.text}`, '');
+          const t = acrossTestsTable(v);
+          if (t) out.push('<details><summary>per-layer tests across runs</summary>', '', t, '', '</details>', '');
+        }
+        out.push('#### Single run (seed 1)', '');
+      }
       out.push(modelsTable(f.spec, f.models), '');
       for (const metric of ['sid', 'ru', 'concentration'] as Metric[]) {
         const table = metricTable(f.spec, f.models, metric);
@@ -864,7 +1130,7 @@ export function renderMarkdown(run: RunInfo, families: FamilyResult[], discussio
       }
       out.push(qualityLine(f.spec, f.models), '');
       for (const v of verdictsOf.get(f) ?? []) {
-        out.push(`**Verdict (${METRIC_LABEL[v.metric]}, rule: ${v.check.kind}).** ${v.text}`, '');
+        out.push(`**Verdict${across ? ' (seed 1 alone)' : ''} (${METRIC_LABEL[v.metric]}, rule: ${v.check.kind}).** ${v.text}`, '');
         const t = testsTable(v);
         if (t) out.push('<details><summary>per-layer tests</summary>', '', t, '', '</details>', '');
       }
