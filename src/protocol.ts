@@ -216,6 +216,13 @@ export interface ReportSeries {
   report: Report;
   /** The report file (absolute path): the webview echoes it in 'setRegion' so the extension knows what to update. */
   source?: string;
+  /**
+   * Runs of one variant (issue 17): series with the same `group` are one model trained with different seeds, drawn
+   * as ONE series with mean ± SD across runs (without a group, names differing only by a seed suffix group alike).
+   */
+  group?: string;
+  /** The training seed of this series' model, when known. */
+  seed?: number;
 }
 
 /** A report file a panel shows, and its legend label. */
@@ -225,6 +232,9 @@ export interface ReportSource {
   label: string;
   /** Compare Checkpoints: the checkpoint's x on the epoch chart (its epoch, or its place in name order). */
   epoch?: number;
+  /** Its variant group and training seed (ReportSeries.group / seed), e.g. an example family's seed runs. */
+  group?: string;
+  seed?: number;
 }
 
 /** What a Compare Checkpoints panel charts against epoch (every one of its sources has an `epoch`). */

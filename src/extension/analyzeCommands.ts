@@ -16,7 +16,7 @@ import { MODEL_EXTENSIONS } from './checkpoints';
 import { readSettings, type ExtensionSettings } from './config';
 import type { Ctx } from './ctx';
 import { boxesFileFor, chooseImages, DEFAULT_BOXES_FILE, skippedImagesNote, trainImagesFor, type ImageChoice } from './inputs';
-import { exampleChoice, exampleFamilies, exampleItem, familiesFolder, type ExampleFamily } from './examples';
+import { exampleChoice, exampleFamilies, exampleItem, exampleRuns, familiesFolder, type ExampleFamily } from './examples';
 import { profileSettings } from '../engine/preprocessing/presets';
 import { profileForRun, storedProfile } from './preprocessing/prompt';
 import { showError } from './notify';
@@ -335,10 +335,12 @@ interface CompareItem extends vscode.QuickPickItem {
   uri?: vscode.Uri;
   browse?: boolean;
   example?: ExampleFamily;
+  /** The example family across all its trained seeds. */
+  acrossSeeds?: boolean;
 }
 
-/** What the Compare picker returned: files to compare, or one example family. */
-type ComparePick = { files: vscode.Uri[] } | { example: ExampleFamily };
+/** What the Compare picker returned: files to compare, or one example family (maybe across its seeds). */
+type ComparePick = { files: vscode.Uri[] } | { example: ExampleFamily; acrossSeeds: boolean };
 
 /** Multi-select of saved reports and workspace model files, the shipped example families, and "Browse…". */
 async function pickForCompare(ctx: Ctx): Promise<ComparePick | undefined> {
@@ -356,7 +358,10 @@ async function pickForCompare(ctx: Ctx): Promise<ComparePick | undefined> {
     items.push({ label: modelName(r.modelPath), description: `${r.createdAt.slice(0, 16).replace('T', ' ')} · ${r.status} · ${r.layers.length} layers`, detail: vscode.workspace.asRelativePath(r.path), uri: vscode.Uri.file(r.path) });
   }
   if (examples.length) items.push({ label: 'Example model families (shipped with infodiscard)', kind: vscode.QuickPickItemKind.Separator });
-  for (const f of examples) items.push({ ...exampleItem(f), example: f });
+  for (const f of examples) {
+    items.push({ ...exampleItem(f), example: f });
+    if (f.seeds.length > 1) items.push({ ...exampleItem(f, true), example: f, acrossSeeds: true });
+  }
   items.push({ label: '', kind: vscode.QuickPickItemKind.Separator }, { label: '$(folder-opened) Browse…', description: 'other models or reports', browse: true, alwaysShow: true });
   const picked = await vscode.window.showQuickPick(items, {
     canPickMany: true,
@@ -371,7 +376,7 @@ async function pickForCompare(ctx: Ctx): Promise<ComparePick | undefined> {
       void vscode.window.showWarningMessage('infodiscard: an example family is compared on its own; pick one family, or models and reports without a family.');
       return undefined;
     }
-    return { example: chosenExamples[0].example! };
+    return { example: chosenExamples[0].example!, acrossSeeds: !!chosenExamples[0].acrossSeeds };
   }
   const out = picked.filter((p) => p.uri).map((p) => p.uri!);
   if (picked.some((p) => p.browse)) {
@@ -421,7 +426,7 @@ export async function compareModels(ctx: Ctx, uri?: vscode.Uri, uris?: vscode.Ur
     const given = Array.isArray(uris) && uris.length >= 2 ? { files: uris } : undefined;
     const pick = given ?? (await pickForCompare(ctx));
     if (!pick) return;
-    if ('example' in pick) return await compareFamily(ctx, pick.example);
+    if ('example' in pick) return await compareFamily(ctx, pick.example, pick.acrossSeeds);
     const unique = [...new Map(pick.files.map((f) => [f.fsPath, f])).values()];
     if (unique.length < 2) {
       void vscode.window.showWarningMessage('infodiscard: pick two or more models or saved reports to compare.');
@@ -462,23 +467,37 @@ export async function compareExample(ctx: Ctx): Promise<void> {
       void vscode.window.showWarningMessage(`infodiscard: no example families found in ${familiesFolder(ctx)}; reinstall the extension to get them.`);
       return;
     }
-    const picked = await vscode.window.showQuickPick(families.map((f) => ({ ...exampleItem(f), family: f })), {
+    const picked = await vscode.window.showQuickPick(families.flatMap((f) => [
+      { ...exampleItem(f), family: f, acrossSeeds: false },
+      ...(f.seeds.length > 1 ? [{ ...exampleItem(f, true), family: f, acrossSeeds: true }] : []),
+    ]), {
       title: 'infodiscard: compare an example model family',
       placeHolder: 'Small Fashion-MNIST networks trained for the paper\'s comparisons',
       matchOnDescription: true,
       matchOnDetail: true,
     });
-    if (picked) await compareFamily(ctx, picked.family);
+    if (picked) await compareFamily(ctx, picked.family, picked.acrossSeeds);
   } catch (e) {
     showError(ctx, e);
   }
 }
 
-/** Analyses (or reuses the reports of) every model of a family on its images and layers, charted in one panel. */
-async function compareFamily(ctx: Ctx, family: ExampleFamily): Promise<void> {
+/**
+ * Analyses (or reuses the reports of) every model of a family on its images and layers, charted in one panel.
+ * `acrossSeeds`: every trained seed of each model, each model's runs one group (drawn as mean ± SD across runs).
+ */
+async function compareFamily(ctx: Ctx, family: ExampleFamily, acrossSeeds = false): Promise<void> {
   const settings = settingsOrShow(ctx, undefined);
   if (!settings) return;
   const choice = await exampleChoice(settings, family);
+  if (acrossSeeds && family.seeds.length > 1) {
+    const runs = exampleRuns(family, family.seeds);
+    const picked = runs.map((r) => ({ uri: vscode.Uri.file(r.file), group: r.group, seed: r.seed }));
+    const labels = runs.map((r) => `${r.spec.name} (seed ${r.seed})`);
+    ctx.log.info(`Example family "${family.spec.title}" across seeds ${family.seeds.join(', ')}: ${runs.length} models at ${family.spec.layers.join(', ')} on ${choice.images.files.length} images`);
+    await showComparison(ctx, picked, labels, choice);
+    return;
+  }
   const picked = family.inputs.models.map((m) => ({ uri: vscode.Uri.file(m.file) }));
   const names = family.inputs.models.map((m) => m.spec.name);
   const labels = new Set(names).size === names.length ? names : distinctLabels(family.inputs.models.map((m) => m.file));
@@ -490,20 +509,21 @@ async function compareFamily(ctx: Ctx, family: ExampleFamily): Promise<void> {
  * Opens the comparison panel on `picked` (saved reports shown as they are; models analysed with `choice`, or
  * their current reports reused), then fills it in as analyses finish, a worker's worth at a time.
  */
-async function showComparison(ctx: Ctx, picked: { uri: vscode.Uri; report?: Report }[], labels: string[], choice: RunChoice | undefined): Promise<void> {
+async function showComparison(ctx: Ctx, picked: { uri: vscode.Uri; report?: Report; group?: string; seed?: number }[], labels: string[], choice: RunChoice | undefined): Promise<void> {
   // Report paths first (hashing the models), so the panel can open before any analysis runs.
   const sources: ReportSource[] = [];
   const known = new Map<string, Report>();
   const jobs: (() => Promise<Resolved>)[] = [];
   for (const [i, p] of picked.entries()) {
+    const runOf = { ...(p.group !== undefined ? { group: p.group } : {}), ...(p.seed !== undefined ? { seed: p.seed } : {}) };
     if (p.report) {
-      sources.push({ path: p.uri.fsPath, label: labels[i] });
+      sources.push({ path: p.uri.fsPath, label: labels[i], ...runOf });
       known.set(p.uri.fsPath, p.report);
       continue;
     }
     const c = choice!;
     const plan = await planReport(ctx, p.uri, c);
-    sources.push({ path: plan.reusable?.path ?? plan.reportPath, label: labels[i] });
+    sources.push({ path: plan.reusable?.path ?? plan.reportPath, label: labels[i], ...runOf });
     jobs.push(() => ensureReport(ctx, p.uri, labels[i], c, undefined, plan));
   }
   const panel = ReportPanel.createOrShow(ctx, sources, panelHooks(ctx), known);

@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as vscode from 'vscode';
-import { familyInputs, familyProfile, parseManifest, type FamilyInputs, type FamilySpec } from '../engine/families';
+import { familyInputs, familyProfile, manifestSeeds, parseManifest, seedFile, type FamilyInputs, type FamilySpec, type ModelSpec } from '../engine/families';
 import { profileSettings } from '../engine/preprocessing/presets';
 import type { PreprocessingProfile } from '../engine/report';
 import type { ExtensionSettings } from './config';
@@ -24,6 +24,28 @@ export interface ExampleFamily {
   inputs: FamilyInputs;
   /** The manifest's preprocessing for this family (source 'manifest'). */
   profile: PreprocessingProfile;
+  /** The training seeds every model of the family has a file for (train_families.py --seed N; [1] without). */
+  seeds: number[];
+  /** The manifest's own seed (its models' `file`). */
+  manifestSeed: number;
+  /** The manifest's folder (seed files are relative to it). */
+  dir: string;
+}
+
+/** One model file of a family for one seed, with its variant group (the model, whatever the seed). */
+export interface ExampleRun {
+  spec: ModelSpec;
+  file: string;
+  seed: number;
+  group: string;
+}
+
+/** Every model of the family for each of `seeds` (seed-major order: all models of the first seed, then the next). */
+export function exampleRuns(f: ExampleFamily, seeds: number[] = [f.manifestSeed]): ExampleRun[] {
+  return seeds.flatMap((seed) => f.spec.models.flatMap((spec) => {
+    const rel = seedFile(spec, seed, f.manifestSeed);
+    return rel ? [{ spec, file: path.resolve(f.dir, rel), seed, group: spec.group ?? spec.file }] : [];
+  }));
 }
 
 export function familiesFolder(ctx: Ctx): string {
@@ -42,8 +64,13 @@ export async function exampleFamilies(ctx: Ctx): Promise<ExampleFamily[]> {
   }
   try {
     const manifest = parseManifest(JSON.parse(text));
+    const manifestSeed = manifest.seed ?? 1;
     return manifest.families
-      .map((spec) => ({ spec, inputs: familyInputs(spec, manifest, dir), profile: familyProfile(spec, manifest) }))
+      .map((spec) => {
+        const seeds = manifestSeeds({ families: [spec], seed: manifestSeed })
+          .filter((s) => spec.models.every((m) => { const f = seedFile(m, s, manifestSeed); return !!f && existsSync(path.resolve(dir, f)); }));
+        return { spec, inputs: familyInputs(spec, manifest, dir), profile: familyProfile(spec, manifest), seeds, manifestSeed, dir };
+      })
       .filter((f) => f.inputs.models.every((m) => existsSync(m.file)));
   } catch (e) {
     ctx.log.warn(`${file}: ${(e as Error).message}; the example families are not offered`);
@@ -51,10 +78,20 @@ export async function exampleFamilies(ctx: Ctx): Promise<ExampleFamily[]> {
   }
 }
 
-/** How a family reads in a quick pick: its title, its models and the paper's claim it tests. */
-export function exampleItem(f: ExampleFamily): { label: string; description: string; detail: string } {
+/**
+ * How a family reads in a quick pick: its title, its models and the paper's claim it tests. `acrossSeeds`: the
+ * entry that analyses every trained seed of each model and draws each model as one series (mean ± SD across runs).
+ */
+export function exampleItem(f: ExampleFamily, acrossSeeds = false): { label: string; description: string; detail: string } {
   const names = f.spec.models.map((m) => m.name);
   const shown = names.length > 4 ? `${names.slice(0, 4).join(', ')}, …` : names.join(', ');
+  if (acrossSeeds) {
+    return {
+      label: `$(beaker) ${f.spec.title}, across ${f.seeds.length} training runs`,
+      description: `${names.length} models × seeds ${f.seeds.join(', ')}`,
+      detail: `Each model drawn as one series, mean ± SD across its runs; says whether differences exceed the run-to-run spread${f.spec.claim ? `. Paper: ${f.spec.claim}` : ''}`,
+    };
+  }
   return {
     label: `$(beaker) ${f.spec.title}`,
     description: `${names.length} models: ${shown}`,

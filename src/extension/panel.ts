@@ -36,7 +36,7 @@ const MAX_SAVE_BYTES = 64 * 1024 * 1024;
  */
 const FOREIGN_RUN_QUIET_MS = 120_000;
 /** Most reports a restored panel reopens: a compare panel, and a Compare Checkpoints panel (a whole training run). */
-const MAX_SOURCES = 16;
+const MAX_SOURCES = 32;
 const MAX_CHECKPOINT_SOURCES = 512;
 
 export interface PanelHooks {
@@ -74,6 +74,8 @@ export function sourcesFromState(state: unknown): ReportSource[] {
       path: s.path,
       label: typeof s.label === 'string' ? s.label : path.basename(s.path),
       ...(checkpoints ? { epoch: s.epoch } : {}),
+      ...(typeof s.group === 'string' ? { group: s.group } : {}),
+      ...(typeof s.seed === 'number' && Number.isInteger(s.seed) ? { seed: s.seed } : {}),
     }))
     .slice(0, checkpoints ? MAX_CHECKPOINT_SOURCES : MAX_SOURCES);
 }
@@ -209,7 +211,10 @@ export class ReportPanel {
   /** The message that shows this panel's reports, or undefined while none is loaded. */
   private content(): ToWebview | undefined {
     // Each report goes with its file, which the webview names when it asks to save an object box.
-    const series = this.sources.filter((s) => this.reports.has(s.path)).map((s) => ({ label: s.label, report: this.reports.get(s.path)!, source: s.path }));
+    const series = this.sources.filter((s) => this.reports.has(s.path)).map((s) => ({
+      label: s.label, report: this.reports.get(s.path)!, source: s.path,
+      ...(s.group !== undefined ? { group: s.group } : {}), ...(s.seed !== undefined ? { seed: s.seed } : {}),
+    }));
     if (series.length === 0) return undefined;
     if (this.checkpoints) {
       const epochs = this.sources.map((s) => s.epoch ?? NaN);
