@@ -29,6 +29,7 @@ import type { LayerResult, Report } from '../../src/engine/report';
 import { alignLayers, layerOrder, perImage, poorDecoderText } from './data';
 import { boundPrefix, isFlagged, qualityNote } from '../../src/engine/quality';
 import type { Theme } from './theme';
+import { groupRuns, groupStatements, hasSeedGroups, meanReport } from '../../src/engine/stats/seedGroups';
 
 Chart.register(LineController, LineElement, PointElement, CategoryScale, LinearScale, LogarithmicScale, Tooltip, Legend);
 
@@ -37,6 +38,38 @@ export interface ChartSeries {
   report: Report;
   /** The report file, when the host said (the VS Code panel); echoed back in 'setRegion'. */
   source?: string;
+  /** Runs of one variant (protocol ReportSeries.group / seed): grouped by groupSeries. */
+  group?: string;
+  seed?: number;
+  /** Set on a grouped series: how many runs its mean ± SD is over. */
+  runs?: number;
+}
+
+/** Series grouped by variant: one per group, and the across-run statements (groupSeries). */
+export interface GroupedSeries {
+  /** One series per variant: a group of runs is its meanReport (mean over runs ± SD across runs), labelled "X (n runs)". */
+  series: ChartSeries[];
+  /** "SID at L: B − A: exceeds / does not exceed the run-to-run spread (test, n runs, Δ, 95 % CI …)", each group vs the first. */
+  statements: string[];
+  /** The layer of the statements: the deepest layer every run has SID at (null: none). */
+  layer: string | null;
+}
+
+/**
+ * Runs of one variant (the same `group`, or names differing only by a seed suffix: "resnet8", "resnet8-seed2",
+ * "ResNet-8 (seed 3)") drawn as ONE series with mean ± SD across runs; null when no variant has two runs (then the
+ * series are drawn as they are).
+ */
+export function groupSeries(series: ChartSeries[]): GroupedSeries | null {
+  const groups = groupRuns(series.map((s) => ({ label: s.label, report: s.report, ...(s.group !== undefined ? { group: s.group } : {}), seed: s.seed ?? null })));
+  if (!hasSeedGroups(groups)) return null;
+  const grouped: ChartSeries[] = groups.map((g) => (g.runs.length > 1
+    ? { label: `${g.label} (${g.runs.length} runs)`, report: meanReport(g.runs.map((r) => r.report)), runs: g.runs.length }
+    : { label: g.runs[0].label, report: g.runs[0].report, ...(series.find((s) => s.report === g.runs[0].report)?.source ? { source: series.find((s) => s.report === g.runs[0].report)!.source } : {}) }));
+  const all = groups.flatMap((g) => g.runs.map((r) => r.report));
+  const common = layerOrder(all[0]).filter((name) => all.every((r) => r.layers.some((l) => l.name === name && typeof l.sid?.mean === 'number' && Number.isFinite(l.sid.mean))));
+  const layer = common.length ? common[common.length - 1] : null;
+  return { series: grouped, statements: layer ? groupStatements(groups, layer) : [], layer };
 }
 
 /** One line of a layer chart. */
@@ -103,7 +136,7 @@ declare module 'chart.js' {
 }
 
 /** Vertical error bars with caps, drawn in each dataset's line colour after the datasets. */
-const errorBarsPlugin: Plugin<'line', ErrorBarsOptions> = {
+export const errorBarsPlugin: Plugin<'line', ErrorBarsOptions> = {
   id: 'errorBars',
   afterDatasetsDraw(chart, _args, options) {
     const std = options?.std ?? [];

@@ -1,10 +1,11 @@
 /**
  * Compare Checkpoints: SID per layer against epoch, a chart.js line chart on a linear x axis (epoch), one line per
  * layer in the theme's series colours (point styles cycle once the colours run out), RU of the same layer dashed in
- * its colour. The data comes from epochData.ts (pure); std and the checkpoint's name are in the tooltip.
+ * its colour. The data comes from epochData.ts (pure); std and the checkpoint's name are in the tooltip. Seeded
+ * trajectories (points that are the mean over several runs) get error bars of ± 1 SD across the runs.
  */
 import { Chart, LinearScale, LineController, LineElement, PointElement, Legend, Tooltip, type PointStyle } from 'chart.js';
-import { backgroundPlugin } from './chart';
+import { backgroundPlugin, errorBarsPlugin } from './chart';
 import type { EpochChartData, EpochLine } from './epochData';
 import type { Theme } from './theme';
 
@@ -86,7 +87,7 @@ export function renderEpochChart(
         ...(s.dash ? { borderDash: s.dash } : {}),
       })),
     },
-    plugins: [backgroundPlugin],
+    plugins: [backgroundPlugin, errorBarsPlugin],
     options: {
       animation: false,
       responsive: true,
@@ -138,7 +139,7 @@ export function renderEpochChart(
             label(item) {
               const p = specs[item.datasetIndex]?.line.points[item.dataIndex];
               if (!p) return '';
-              return `${item.dataset.label}: ${p.bound ? '≥' : ''}${nats(p.y, p.std)}`;
+              return `${item.dataset.label}: ${p.bound ? '≥' : ''}${nats(p.y, p.std)}${p.runs && p.runs > 1 ? ` (mean ± SD across ${p.runs} runs)` : ''}`;
             },
             afterLabel(item) {
               return specs[item.datasetIndex]?.line.points[item.dataIndex]?.warning ?? '';
@@ -146,6 +147,8 @@ export function renderEpochChart(
           },
         },
         background: { color: theme.bg },
+        // Bars only where a point is the mean over runs (its std is then the SD across runs, not across images).
+        errorBars: { std: specs.map((s) => s.line.points.map((p) => (p.runs && p.runs > 1 ? p.std : null))) },
       },
     },
   });

@@ -10,6 +10,7 @@
 import type { LayerResult, Report } from '../../src/engine/report';
 import { layerOrder, poorDecoderText } from './data';
 import { isBound, isFlagged, qualityNote } from '../../src/engine/quality';
+import { seedOf } from '../../src/engine/stats/seedGroups';
 
 export interface EpochInput {
   /** x: the epoch (or place in name order). */
@@ -17,6 +18,8 @@ export interface EpochInput {
   /** The checkpoint's label (tooltips). */
   label: string;
   report: Report;
+  /** The training seed, when known (else read from a seed suffix of the label: "epoch-03-seed2"). */
+  seed?: number | null;
 }
 
 export interface EpochPoint {
@@ -31,6 +34,8 @@ export interface EpochPoint {
   warning?: string;
   /** The value is a lower bound (saturated / at-bound): printed with "≥". */
   bound?: boolean;
+  /** Seeded trajectories: the point is the mean over this many runs at its epoch, `std` the SD across them. */
+  runs?: number;
 }
 
 /** The warning and bound flag of a layer value with quality `q` (absent in older reports: nothing). */
@@ -55,8 +60,10 @@ export interface EpochChartData {
   /** Per layer its SID line, then its RU line when any checkpoint has RU there. */
   lines: EpochLine[];
   withRu: boolean;
-  /** The checkpoints' x values, in epoch order. */
+  /** The checkpoints' x values, in epoch order (each once when runs share an epoch). */
   epochs: number[];
+  /** Seeded trajectories (checkpoints of several training runs, told apart by their seed): the most runs at one epoch (absent: one run). */
+  runs?: number;
 }
 
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
@@ -93,5 +100,28 @@ export function epochChartData(checkpoints: EpochInput[]): EpochChartData {
     lines.push({ layer, metric: 'sid', points: sid });
     if (ru.length) lines.push({ layer, metric: 'ru', points: ru });
   }
+  // Seeded trajectories: checkpoints that carry a seed and share an epoch are runs of one schedule: one point each.
+  const seeded = sorted.some((c) => (c.seed ?? seedOf(c.label).seed) !== null);
+  const perEpoch = new Map<number, number>();
+  for (const c of sorted) perEpoch.set(c.epoch, (perEpoch.get(c.epoch) ?? 0) + 1);
+  const runs = seeded ? Math.max(...perEpoch.values()) : 1;
+  if (runs > 1) {
+    for (const line of lines) line.points = meanOverRuns(line.points);
+    return { layers, omitted, lines, withRu: lines.some((l) => l.metric === 'ru'), epochs: [...perEpoch.keys()], runs };
+  }
   return { layers, omitted, lines, withRu: lines.some((l) => l.metric === 'ru'), epochs: sorted.map((c) => c.epoch) };
+}
+
+/** Points at one x merged: mean of the runs' values, std = SD across runs (n > 1), flags kept (any run's). */
+export function meanOverRuns(points: EpochPoint[]): EpochPoint[] {
+  const byX = new Map<number, EpochPoint[]>();
+  for (const p of points) byX.set(p.x, [...(byX.get(p.x) ?? []), p]);
+  return [...byX.entries()].map(([x, ps]) => {
+    if (ps.length === 1) return ps[0];
+    const y = ps.reduce((a, p) => a + p.y, 0) / ps.length;
+    const sd = Math.sqrt(ps.reduce((a, p) => a + (p.y - y) ** 2, 0) / (ps.length - 1));
+    const warning = ps.map((p) => p.warning).filter(Boolean).join('\n');
+    const base = seedOf(ps[0].checkpoint).base;
+    return { x, y, std: sd, checkpoint: `${base} (${ps.length} runs)`, runs: ps.length, ...(warning ? { warning } : {}), ...(ps.some((p) => p.bound) ? { bound: true } : {}) };
+  });
 }

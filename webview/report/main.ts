@@ -19,7 +19,7 @@ import type { Chart } from 'chart.js';
 import type { Box } from '../../src/engine/concentration';
 import type { Report } from '../../src/engine/report';
 import type { CheckpointsView, FromWebview, PanelState, ToWebview, WebviewSavedState } from '../../src/protocol';
-import { baselinesSpec, chartHooks, concentrationSpec, layerAxis, renderChart as drawChart, sidRuSpec, type ChartSeries, type ChartSpec } from './chart';
+import { baselinesSpec, chartHooks, concentrationSpec, groupSeries, layerAxis, renderChart as drawChart, sidRuSpec, type ChartSeries, type ChartSpec } from './chart';
 import { button, dropdown } from './controls';
 import { basename, findLayer, hasBaselines, hasConcentration, hasRu, layerOrder, normalizeReport } from './data';
 import { cardHead, download, el, replaceChildren, vscodeApi } from './dom';
@@ -111,6 +111,8 @@ function mount(): void {
 
 /** The series the charts show: every compared report, or the one report. */
 function chartSeries(report: Report): ChartSeries[] {
+  // Runs of one variant (seeds) are drawn as one series, mean ± SD across runs (chart.ts groupSeries).
+  if (state.series && !state.checkpoints) return groupSeries(state.series)?.series ?? state.series;
   return state.series ?? [{ label: modelLabel(report), report, source: state.source ?? undefined }];
 }
 
@@ -136,6 +138,16 @@ function renderChartHead(): void {
   }
   const picker = dropdown('Details for', series.map((s, i) => ({ value: String(i), label: s.label, selected: i === state.seriesIndex })),
     (value) => selectSeries(Number(value)));
+  const grouped = state.checkpoints ? null : groupSeries(series);
+  if (grouped) {
+    const runs = `${grouped.series.length} models, ${series.length} runs`;
+    replaceChildren(chartHeadSlot,
+      ...cardHead(`${title}, ${runs}`, `One line per model; a model trained with several seeds is one line: the mean over its runs of the mean pixel SID, with error bars of ± 1 SD across runs (not across images). The header, heatmaps and table below show the run picked here.${withRu ? ruHint : ''}`, exportPngButton()),
+      el('div', { class: 'id-controls' }, el('label', null, 'Details for', picker)),
+      ...(grouped.statements.length ? [el('ul', { class: 'id-hint', 'data-run-spread': grouped.layer ?? '' }, ...grouped.statements.map((s) => el('li', null, s)))] : []),
+    );
+    return;
+  }
   replaceChildren(chartHeadSlot,
     ...cardHead(`${title}, ${series.length} ${state.checkpoints ? 'checkpoints' : 'models'}`, `One line per ${state.checkpoints ? 'checkpoint' : 'model'}: mean pixel SID per layer, ± 1 std across images.${layerAxis(series).depth ? " The models' layer names differ (different architectures), so each model's layers are placed at their relative depth, 0 = its first analysed layer, 1 = its last; each line joins only its own model's layers." : ''} The header, heatmaps and table below show the ${state.checkpoints ? 'checkpoint' : 'model'} picked here.${withRu ? ruHint : ''}`, exportPngButton()),
     el('div', { class: 'id-controls' }, el('label', null, 'Details for', picker)),
@@ -170,7 +182,7 @@ function renderEpochsCard(): void {
     return;
   }
   const theme = readTheme();
-  const inputs = series.map((s, i) => ({ epoch: cps.of[i], label: s.label, report: s.report })).filter((c) => Number.isFinite(c.epoch));
+  const inputs = series.map((s, i) => ({ epoch: cps.of[i], label: s.label, report: s.report, ...(s.seed !== undefined ? { seed: s.seed } : {}) })).filter((c) => Number.isFinite(c.epoch));
   const data = epochChartData(inputs);
   const hooks = epochChartHooks(epochLineSpecs(data, theme));
   const byOrder = cps.view.axis === 'order';
@@ -187,6 +199,7 @@ function renderEpochsCard(): void {
   const done = inputs.length;
   const hint = [
     `One line per layer: mean pixel SID of each checkpoint against its ${byOrder ? 'place in name order (no checkpoint name carries an epoch number)' : 'epoch'}; hover for ± 1 std across images.`,
+    (data.runs ?? 1) > 1 ? `Checkpoints of ${data.runs} training runs (seeds) share an epoch: each point is the mean over the runs, its error bar ± 1 SD across runs.` : '',
     data.withRu ? 'RU (dashed, triangles) is the reconstruction uncertainty of the same layer.' : '',
     done < cps.epochs.length ? `${done} of ${cps.epochs.length} checkpoints so far.` : '',
     data.omitted.length ? `Left out (not in every checkpoint): ${data.omitted.join(', ')}.` : '',
@@ -378,7 +391,12 @@ function parseSeries(value: unknown, max: number, epochs?: number[]): ChartSerie
     if (!report) continue;
     const label = (item as { label?: unknown }).label;
     const source = (item as { source?: unknown }).source;
-    series.push({ label: typeof label === 'string' && label ? label : modelLabel(report), report, ...(typeof source === 'string' && source ? { source } : {}) });
+    const group = (item as { group?: unknown }).group;
+    const seed = (item as { seed?: unknown }).seed;
+    series.push({
+      label: typeof label === 'string' && label ? label : modelLabel(report), report, ...(typeof source === 'string' && source ? { source } : {}),
+      ...(typeof group === 'string' && group ? { group } : {}), ...(typeof seed === 'number' && Number.isInteger(seed) ? { seed } : {}),
+    });
     const epoch = (item as { epoch?: unknown }).epoch;
     epochs?.push(typeof epoch === 'number' && Number.isFinite(epoch) ? epoch : NaN);
   }

@@ -47,20 +47,36 @@ export interface RunGroup<T = Report> {
 
 /**
  * Items grouped by variant, groups in order of first appearance. Only names that carry a seed (or an explicit
- * group) are grouped: two files that merely share a stem without a seed suffix stay apart.
+ * group) are grouped: two files that merely share a stem without a seed suffix stay apart. A name without a seed
+ * whose stem is a seeded group's name ("resnet8" beside "resnet8-seed2") joins that group, as seed 1 when no other
+ * run of the group is seed 1 (train_families.py's layout: seed 1 at the top, seed<N>/ beside it).
  */
 export function groupRuns<T>(items: RunItem<T>[]): RunGroup<T>[] {
+  const parsed = items.map((item) => seedOf(item.label));
+  const seededBases = new Set(parsed.filter((p, i) => p.seed !== null && items[i].group === undefined).map((p) => p.base));
   const groups = new Map<string, RunGroup<T>>();
   items.forEach((item, i) => {
-    const parsed = seedOf(item.label);
-    const seed = item.seed ?? parsed.seed;
-    const key = item.group ?? (parsed.seed !== null ? `seed-group:${parsed.base}` : `single:${i}:${item.label}`);
-    const label = item.group ? item.group.split('/').pop() ?? item.group : parsed.seed !== null ? parsed.base : item.label;
+    const p = parsed[i];
+    const seed = item.seed ?? p.seed;
+    const seeded = p.seed !== null || seededBases.has(p.base);
+    const key = item.group ?? (seeded ? `seed-group:${p.base}` : `single:${i}:${item.label}`);
+    const label = item.group ? itemName(item, p) : seeded ? p.base : item.label;
     const g = groups.get(key) ?? { key, label, runs: [] };
     g.runs.push({ ...item, seed });
     groups.set(key, g);
   });
+  for (const g of groups.values()) {
+    const unseeded = g.runs.filter((r) => r.seed === null);
+    if (g.key.startsWith('seed-group:') && g.runs.length > 1 && unseeded.length === 1 && !g.runs.some((r) => r.seed === 1)) unseeded[0].seed = 1;
+  }
   return [...groups.values()];
+}
+
+/** A group's display name: the item's label without a "(seed N)" / seed suffix. */
+function itemName<T>(item: RunItem<T>, p: { base: string; seed: number | null }): string {
+  const m = /^(.*?)\s*\((?:seed|s)\s*\d+\)$/i.exec(item.label);
+  if (m) return m[1];
+  return p.seed !== null ? p.base : item.label;
 }
 
 /** True when some group has two or more runs (worth drawing grouped). */
