@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { LayerResult, Report } from '../src/engine/report';
+import { manifestSeeds, parseManifest, seedFile } from '../src/engine/families';
 import { groupComparison, groupRuns, meanReport, seedOf } from '../src/engine/stats/seedGroups';
 import { groupSeries } from '../webview/report/chart';
 import { epochChartData } from '../webview/report/epochData';
@@ -116,4 +117,21 @@ test('epochChartData: seeded trajectories give one point per epoch, mean ± SD a
   const one = epochChartData(inputs.filter((c) => c.label.endsWith('seed1')));
   assert.equal(one.runs, undefined);
   assert.equal(one.lines[0].points[0].runs, undefined);
+});
+
+test('families manifest seeds: manifestSeeds, seedFile, and "runs" validated', () => {
+  const m = parseManifest({
+    seed: 1,
+    families: [{ id: 'd', finding: 'depth', layers: ['l'], models: [
+      { name: 'A', file: 'd/a.onnx', x: 1, seed: 1, group: 'd/a', runs: [{ seed: 2, file: 'seed2/d/a.onnx' }, { seed: 3, file: 'seed3/d/a.onnx' }] },
+      { name: 'B', file: 'd/b.onnx', x: 2, runs: [{ seed: 2, file: 'seed2/d/b.onnx' }] },
+    ] }],
+  });
+  assert.deepEqual(manifestSeeds(m), [1, 2, 3]);
+  const [a, b] = m.families[0].models;
+  assert.equal(seedFile(a, 1), 'd/a.onnx');
+  assert.equal(seedFile(a, 3), 'seed3/d/a.onnx');
+  assert.equal(seedFile(b, 3), undefined);
+  assert.deepEqual(manifestSeeds({ families: [{ ...m.families[0], models: [{ name: 'x', file: 'x', x: 0 }] }] }), [1]);
+  assert.throws(() => parseManifest({ families: [{ id: 'd', finding: 'depth', layers: ['l'], models: [{ name: 'A', file: 'a', x: 1, runs: [{ file: 'b' }] }] }] }), /"runs" must be an array of \{seed, file\}/);
 });
