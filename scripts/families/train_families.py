@@ -844,7 +844,10 @@ def write_readme(out, manifest):
                   '', '```sh']
         lines += [f'nice -n 19 /usr/bin/python3 scripts/families/train_families.py --seed {s}   # -> media/families/seed{s}, merged here'
                   for s in seeds[1:]]
-        lines += ['/usr/bin/python3 scripts/families/train_families.py --merge-seeds   # only re-merge the seed folders', '```', '',
+        lines += ['/usr/bin/python3 scripts/families/train_families.py --merge-seeds   # only re-merge the seed folders']
+        lines += [f'FAMILIES_DIR=media/families/seed{s} node --import tsx --test test/families.test.ts   # check seed {s}\'s files against PyTorch'
+                  for s in seeds[1:]]
+        lines += ['```', '', 'Test accuracy per variant group and seed (`npm run repro -- --seeds N` draws the verdicts across these runs):', '',
                   '| group | ' + ' | '.join(f'seed {s}' for s in seeds) + ' |', '|---|' + '---|' * len(seeds)]
         done = set()
         for fam in manifest['families']:
