@@ -136,8 +136,10 @@ interface Planned {
   note: string[];
   selected: boolean;
   files: Map<ModelSpec, string>;
-  /** The training seed of this plan's model files; reports of seed s > 1 go to <out>/seed<s>/<family>/. */
+  /** The training seed of this plan's model files. */
   seed: number;
+  /** The manifest's own seed (its models' files): reports in <out>/<family>/ as without --seeds; others in <out>/seed<s>/<family>/. */
+  primary: boolean;
 }
 
 /** One CLI run: the main analysis of a model (SID, concentration, every layer), or its RU run (a few layers). */
@@ -161,7 +163,7 @@ function imageFiles(images: string): string[] {
   }
 }
 
-function plan(given: FamilySpec, manifest: Manifest | null, manifestDir: string, opts: Options, selected: boolean, ru: boolean, seed = 1): Planned {
+function plan(given: FamilySpec, manifest: Manifest | null, manifestDir: string, opts: Options, selected: boolean, ru: boolean, seed = manifest?.seed ?? 1): Planned {
   const skipped = given.layers.filter((l) => opts.skipLayers.includes(l));
   const spec: FamilySpec = skipped.length
     ? { ...given, layers: given.layers.filter((l) => !skipped.includes(l)), ...(given.focusLayer && skipped.includes(given.focusLayer) ? { focusLayer: undefined } : {}) }
@@ -177,11 +179,11 @@ function plan(given: FamilySpec, manifest: Manifest | null, manifestDir: string,
   if (ruLayers.length) note.push(`RU (costly: a decoder per layer and model) at ${ruLayers.map((l) => `\`${l}\``).join(' and ')} only, on ${ruImages.length} of the images (${ruImages.map((f) => `\`${path.basename(f)}\``).join(', ')}): \`--decoder light\`, decoders trained on \`${rel(trainImages)}\` plus those images.`);
   else if (RU_FINDINGS.has(spec.finding)) note.push(opts.ru ? 'RU: not measured for this family (by default only the first family of each finding about RU gets it; `--ru-all` for all).' : 'RU: skipped (`--no-ru`).');
   const files = new Map(inputs.models.map((m) => [m.spec, m.file]));
-  return { spec, images, boxes, trainImages: ruLayers.length ? trainImages : null, ruLayers, ruImages, note, selected, files, seed };
+  return { spec, images, boxes, trainImages: ruLayers.length ? trainImages : null, ruLayers, ruImages, note, selected, files, seed, primary: seed === (manifest?.seed ?? seed) };
 }
 
 function jobsOf(p: Planned, opts: Options): Job[] {
-  const dir = p.seed === 1 ? path.join(opts.out, p.spec.id) : path.join(opts.out, `seed${p.seed}`, p.spec.id);
+  const dir = p.primary ? path.join(opts.out, p.spec.id) : path.join(opts.out, `seed${p.seed}`, p.spec.id);
   return p.spec.models.flatMap((model) => {
     const file = p.files.get(model)!;
     const common = [...(p.spec.inputRange ? ['--input-range', p.spec.inputRange] : []), '--seed', String(SEED)];
@@ -425,7 +427,7 @@ async function main(): Promise<number> {
   log(`${toRun.length} analyses of ${new Set(toRun.map((j) => j.file)).size} model files in ${planned.filter((p) => p.selected).length} families${opts.ru ? '' : ' (no RU)'}, ${CONCURRENCY} at a time; reports in ${rel(opts.out)}/`);
   let started = 0;
   const runJob = async (job: Job): Promise<void> => {
-    const name = `${job.family.seed === 1 ? '' : `seed${job.family.seed}/`}${job.family.spec.id}/${job.model.name}${job.kind === 'ru' ? ' (RU)' : ''}`;
+    const name = `${job.family.primary ? '' : `seed${job.family.seed}/`}${job.family.spec.id}/${job.model.name}${job.kind === 'ru' ? ' (RU)' : ''}`;
     let error: string | undefined;
     let reused = false;
     if (!job.family.selected) {
@@ -514,7 +516,7 @@ async function main(): Promise<number> {
   const families: FamilyResult[] = [];
   const modelsOf = (p: Planned): ModelResult[] => p.spec.models.filter((m) => results.has(m)).map((m) => results.get(m)!);
   for (const p of planned) {
-    if (p.spec.id !== 'epochs-keras-mnist' && p.seed !== manifestSeed) continue;
+    if (!p.primary) continue;
     const models = modelsOf(p);
     if (!p.selected && models.length === 0) continue;
     const others = planned.filter((q) => q !== p && q.spec.id === p.spec.id && q.seed !== p.seed);
