@@ -424,7 +424,7 @@ async function main(): Promise<number> {
   const reports = new Map<Job, Report>();
   const outcome = new Map<Job, { error?: string; reused: boolean }>();
   const inflight = new Map<Job, Promise<void>>();
-  log(`${toRun.length} analyses of ${new Set(toRun.map((j) => j.file)).size} model files in ${planned.filter((p) => p.selected).length} families${opts.ru ? '' : ' (no RU)'}, ${CONCURRENCY} at a time; reports in ${rel(opts.out)}/`);
+  log(`${toRun.length} analyses of ${new Set(toRun.map((j) => j.file)).size} model files in ${new Set(planned.filter((p) => p.selected).map((p) => p.spec.id)).size} families${seeds.length > 1 ? ` × seeds ${seeds.join(', ')}` : ''}${opts.ru ? '' : ' (no RU)'}, ${CONCURRENCY} at a time; reports in ${rel(opts.out)}/`);
   let started = 0;
   const runJob = async (job: Job): Promise<void> => {
     const name = `${job.family.primary ? '' : `seed${job.family.seed}/`}${job.family.spec.id}/${job.model.name}${job.kind === 'ru' ? ' (RU)' : ''}`;
