@@ -36,7 +36,8 @@ function report(level: number, k = 0, path = 'm.onnx'): Report {
 
 test('seedOf: seed suffixes, "(seed N)" and seed<N>/ folders; names without one', () => {
   assert.deepEqual(seedOf('resnet8-seed2.onnx'), { base: 'resnet8', seed: 2 });
-  assert.deepEqual(seedOf('resnet8_s3'), { base: 'resnet8', seed: 3 });
+  assert.deepEqual(seedOf('resnet8_seed3'), { base: 'resnet8', seed: 3 });
+  assert.deepEqual(seedOf('resnet8_s3'), { base: 'resnet8_s3', seed: null }, 'a bare s<N> is not read as a seed');
   assert.deepEqual(seedOf('ResNet-8 (seed 2)'), { base: 'ResNet-8', seed: 2 });
   assert.deepEqual(seedOf('media/families/seed3/depth-resnet/resnet8.onnx'), { base: 'resnet8', seed: 3 });
   assert.deepEqual(seedOf('plain6-pruned50.onnx'), { base: 'plain6-pruned50', seed: null });

@@ -3,7 +3,7 @@
  * compare view, the epoch chart and `npm run repro -- --seeds N` use it.
  *
  *  - seedOf(label): a seed read from a name that differs from its variant's only by a seed suffix
- *    ("resnet8-seed2.onnx", "resnet8_s3", "ResNet-8 (seed 2)", "seed2/resnet8.onnx") and the variant's name.
+ *    ("resnet8-seed2.onnx", "resnet8_seed3", "ResNet-8 (seed 2)", "seed2/resnet8.onnx") and the variant's name.
  *  - groupRuns(items): items → groups (by an explicit group, else the name without its seed suffix).
  *  - meanReport(reports): one report whose per-layer mean is the mean over runs of each run's mean over images and
  *    whose std is the SD ACROSS RUNS (not across images), so the existing charts draw mean ± run spread.
@@ -16,7 +16,8 @@ import { acrossRuns, spreadStatement, type AcrossRuns } from './acrossRuns';
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
 /** A seed suffix at the end of a name (extension dropped first) or a seed<N> folder in its path. */
-const SUFFIX = /(?:[-_. ]+(?:seed|s)[-_ ]?(\d+)|\s*\((?:seed|s)\s*(\d+)\))$/i;
+// Only the word "seed": a bare "s2" suffix too often means something else (a stride, a size).
+const SUFFIX = /(?:[-_. ]+seed[-_ ]?(\d+)|\s*\(seed\s*(\d+)\))$/i;
 const FOLDER = /(?:^|[\\/])seed[-_]?(\d+)[\\/]/i;
 
 /** The variant name and seed of a model name or path: "resnet8-seed2.onnx" → { base: "resnet8", seed: 2 }. */
@@ -74,7 +75,7 @@ export function groupRuns<T>(items: RunItem<T>[]): RunGroup<T>[] {
 
 /** A group's display name: the item's label without a "(seed N)" / seed suffix. */
 function itemName<T>(item: RunItem<T>, p: { base: string; seed: number | null }): string {
-  const m = /^(.*?)\s*\((?:seed|s)\s*\d+\)$/i.exec(item.label);
+  const m = /^(.*?)\s*\(seed\s*\d+\)$/i.exec(item.label);
   if (m) return m[1];
   return p.seed !== null ? p.base : item.label;
 }
