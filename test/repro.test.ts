@@ -330,7 +330,7 @@ function depthRuns(effects: number[]): { fam: FamilySpec; runs: SeedRun[] } {
   const runs = effects.map((e, k) => ({
     seed: k + 1,
     // A run offset (0.5·k) shared by its models: the run-to-run level change the paired effects remove.
-    models: results(fam, (m, l) => ({ sid: -1 + 0.1 * l + 0.5 * k + (m / 2) * e })),
+    models: results(fam, (m, l) => ({ sid: -1 + 0.1 * l + 0.5 * k + (m / 2) * e })).map((r) => ({ ...r, spec: { ...r.spec, testAccuracy: 0.9 + 0.01 * k } })),
   }));
   return { fam, runs };
 }
@@ -378,7 +378,7 @@ test('across runs: run means, trend chart bars = SD across runs, markdown with b
   const md = renderMarkdown(run, fams);
   assert.match(md, /\| finding \| family \| paper \| verdict across runs \(SID\) \| runs \|/);
   assert.match(md, /\| depth \| depth family \| [^|]+ \| \*\*Reproduces\*\* \| 3 \|/);
-  assert.match(md, /#### Across 3 training runs \(seeds 1, 2, 3\)/);
+  assert.match(md, /#### Across 3 training runs \(seeds 1, 2, 3\)\n\nTest accuracy over the runs \(mean ± SD\): d8 91\.00 ± 1\.00 %/);
   assert.match(md, /#### Single run \(seed 1\)/);
   assert.match(md, /\*\*Verdict across runs \(SID, rule: trend\)\.\*\* Reproduces across 3 runs/);
   assert.match(md, /\| l4 \| d8 → d20 \| paired t \| 3 \| \+0\.300 \| \[\+0\.\d{3}, \+0\.\d{3}\] \| 0\.050 \|/);

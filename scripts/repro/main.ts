@@ -393,7 +393,10 @@ async function main(): Promise<number> {
       const models = spec.models.flatMap((m) => {
         const file = seedFile(m, seed, manifestSeed);
         if (!file) failures.push(`${spec.id}/${m.name}: no seed ${seed} file in ${rel(opts.manifest)} (train_families.py --seed ${seed})`);
-        return file ? [{ ...m, file, seed }] : [];
+        // The seed's own accuracy and parameter count (the run's), not seed 1's.
+        const run = m.runs?.find((r) => r.seed === seed);
+        const own = run ? { testAccuracy: run.testAccuracy ?? null, testMSE: run.testMSE ?? null, params: run.params ?? m.params } : {};
+        return file ? [{ ...m, ...own, file, seed }] : [];
       });
       if (models.length) planned.push(plan({ ...spec, models }, manifest, manifestDir, opts, isSelected(spec.id), ru && opts.seedsRu, seed));
     }

@@ -859,6 +859,25 @@ function acrossTable(family: FamilySpec, runs: SeedRun[], metric: Metric): strin
   return [head, sep, ...lines].join('\n');
 }
 
+/** "Test accuracy over the runs (mean ± SD): ResNet-8 85.10 ± 0.80 %, …" (MSE for reconstruction models). */
+export function accuracyAcross(runs: SeedRun[]): string {
+  const parts = (runs[0]?.models ?? []).flatMap((m) => {
+    const specs = runs.map((r) => r.models.find((x) => x.spec.name === m.spec.name)?.spec).filter((s): s is ModelSpec => !!s);
+    const acc = specs.map((s) => s.testAccuracy).filter(isNum);
+    const mse = specs.map((s) => s.testMSE).filter(isNum);
+    if (acc.length === specs.length && acc.length) {
+      const { mean, std } = meanStd(acc.map((a) => a * 100));
+      return [`${m.spec.name} ${mean.toFixed(2)} ± ${std.toFixed(2)} %`];
+    }
+    if (mse.length === specs.length && mse.length) {
+      const { mean, std } = meanStd(mse);
+      return [`${m.spec.name} MSE ${mean.toFixed(5)} ± ${std.toFixed(5)}`];
+    }
+    return [];
+  });
+  return parts.length ? `Test accuracy over the runs (mean ± SD): ${parts.join(', ')}.` : '';
+}
+
 function acrossTestsTable(v: AcrossVerdict): string {
   if (!v.tests.length) return '';
   const lines = ['| layer | comparison | test | runs | Δ (later − earlier) | 95 % CI | run SD | within-run SE | random effects (DL) | result |', '| --- | --- | --- | ---: | ---: | --- | ---: | ---: | --- | --- |'];
@@ -1111,6 +1130,8 @@ export function renderMarkdown(run: RunInfo, families: FamilyResult[], discussio
       if (f.chart) out.push(`![${f.spec.title}: SID per layer, one line per model${across ? ', mean ± SD across runs' : ''}](${f.chart})`, '');
       if (across) {
         out.push(`#### Across ${f.across!.length} training runs (seeds ${f.across!.map((r) => r.seed).join(', ')})`, '');
+        const acc = accuracyAcross(f.across!);
+        if (acc) out.push(acc, '');
         for (const metric of ['sid', 'ru', 'concentration'] as Metric[]) {
           const table = acrossTable(f.spec, f.across!, metric);
           if (table) out.push(`${METRIC_LABEL[metric] === 'concentration' ? 'Concentration' : METRIC_LABEL[metric]} per layer across runs (mean over runs of the mean over images ± SD across runs):`, '', table, '');
