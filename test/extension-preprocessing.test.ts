@@ -80,10 +80,11 @@ test('first analysis of a 0-255 Keras checkpoint: asked, [0,1] flagged, 0-255 re
 
   assert.equal(lists.length, 1, 'one quick pick: the preprocessing');
   const items = lists[0];
-  assert.deepEqual(items.map((i) => i.label), ['[0, 1]', '0–255', '[−1, 1]', 'Custom…'], 'the 1-channel model gets no per-channel presets');
-  assert.match(items[0].description ?? '', /^default/, 'nothing detected: the default first, saying so');
-  assert.match(items[0].detail ?? '', /looks wrong: the same output for every image; near-uniform probabilities/);
-  assert.match(items[1].detail ?? '', /^#1 class 1 \(1\.00\), #2 class 7 \(1\.00\), #3 class 0 \(1\.00\)$/, 'top predictions at 0-255 (files in name order: one, seven, zero)');
+  assert.deepEqual(items.map((i) => i.label), ['0–255', '[0, 1]', '[−1, 1]', 'Custom…'], 'the check\'s recommendation first; the 1-channel model gets no per-channel presets');
+  assert.equal(items[0].description, 'recommended: at [0, 1] the outputs look degenerate');
+  assert.match(items[0].detail ?? '', /^#1 class 1 \(1\.00\), #2 class 7 \(1\.00\), #3 class 0 \(1\.00\)$/, 'top predictions at 0-255 (files in name order: one, seven, zero)');
+  assert.match(items[1].description ?? '', /^default/, 'nothing detected: the default next, saying so');
+  assert.match(items[1].detail ?? '', /looks wrong: the same output for every image; near-uniform probabilities/);
   const warning = mock.messages.find((m) => m.level === 'warning' && /outputs look degenerate/.test(m.message));
   assert.ok(warning, 'the check warned');
   assert.deepEqual(warning.items, ['Use 0–255 (recommended)', 'Keep', 'Edit…']);

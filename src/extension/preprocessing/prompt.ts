@@ -62,6 +62,15 @@ export function parseCustom(text: string): PreprocessingProfile | string {
   return customProfile({ inputRange: [r[0], r[1]], channelOrder: bgr ? 'bgr' : 'rgb' }, 'user');
 }
 
+/**
+ * The alternative the check recommends over `first`: set when the check ran with `first` as its chosen profile, found
+ * it degenerate and found an alternative that is not (null otherwise).
+ */
+export function recommendedOver(check: PreprocessingCheck, first: PreprocessingProfile): ProfileCheck | null {
+  if (!check.recommended || !sameMapping(check.chosen.profile, first)) return null;
+  return check.recommended;
+}
+
 interface ProfileItem extends vscode.QuickPickItem {
   profile?: PreprocessingProfile;
   custom?: true;
@@ -95,6 +104,10 @@ async function pickProfile(first: PreprocessingProfile, outcome: PreprocessingOu
     if (items.some((i) => i.profile && sameMapping(i.profile, p))) return;
     items.push({ label: profileLabel(p), description, detail: topLine(resultFor(check, p)), profile: p });
   };
+  // The check's recommendation first when the first choice gives degenerate outputs: a new user who accepts the top
+  // item gets a model fed correctly (the first choice follows, marked "looks wrong" by its detail).
+  const rec = recommendedOver(check, first);
+  if (rec) add({ ...rec.profile, preset: presetNameOf(rec.profile), source: 'user (recommended by the check)' }, `recommended: at ${profileLabel(first)} the outputs look degenerate`);
   add(first, first.source === 'default' ? 'default: the model file says nothing' : first.source);
   if (setting) add(setting, 'workspace setting');
   // Per-channel presets (ImageNet, Caffe BGR) only for 3-channel models.
