@@ -5,7 +5,7 @@
  * analysis asks nothing; "Edit preprocessing…" from the panel asks again; the example families use their manifest's
  * preprocessing whatever the user's input range setting says.
  */
-import { makeExtensionContext, mock, Uri } from './helpers/vscode-mock';
+import { makeExtensionContext, mock, Uri, workspace } from './helpers/vscode-mock';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -15,7 +15,7 @@ import type { Ctx } from '../src/extension/ctx';
 import { ReportPanel } from '../src/extension/panel';
 import { exampleChoice, exampleFamilies } from '../src/extension/examples';
 import { readSettings } from '../src/extension/config';
-import { parseCustom } from '../src/extension/preprocessing/prompt';
+import { inputRangeIsSet, parseCustom } from '../src/extension/preprocessing/prompt';
 import { planReport, runChoice } from '../src/extension/analyzeCommands';
 import { imagesAt } from '../src/extension/inputs';
 import type { Report } from '../src/engine/report';
@@ -144,4 +144,19 @@ test('example families use their manifest\'s preprocessing, never the user\'s in
   assert.equal(choice.settings.analysis.normalize, null);
   assert.deepEqual([choice.settings.analysis.preprocessing?.preset, choice.settings.analysis.preprocessing?.source], ['[0,1]', 'manifest']);
   mock.config.delete('infodiscard.inputRange');
+});
+
+test('the prompt offers infodiscard.inputRange as the "workspace setting" only when the user set it (VS Code reads an unset one as "0,1")', () => {
+  const original = workspace.getConfiguration;
+  const inspected = (values: Record<string, unknown>) => () => ({ get: () => '0,1', inspect: () => ({ key: 'infodiscard.inputRange', defaultValue: '0,1', ...values }) });
+  try {
+    (workspace as { getConfiguration: unknown }).getConfiguration = inspected({});
+    assert.equal(inputRangeIsSet(undefined), false, 'only the package.json default');
+    (workspace as { getConfiguration: unknown }).getConfiguration = inspected({ workspaceValue: '0,1' });
+    assert.equal(inputRangeIsSet(undefined), true, 'set in the workspace (even to the default value)');
+    (workspace as { getConfiguration: unknown }).getConfiguration = inspected({ globalValue: '0,255' });
+    assert.equal(inputRangeIsSet(undefined), true, 'set in the user settings');
+  } finally {
+    (workspace as { getConfiguration: unknown }).getConfiguration = original;
+  }
 });

@@ -27,6 +27,17 @@ export function settingProfile(settings: ExtensionSettings): PreprocessingProfil
   return customProfile({ inputRange: a.inputRange, normalize: a.normalize }, 'setting infodiscard.inputRange');
 }
 
+/**
+ * Whether the user set infodiscard.inputRange (user, workspace or folder settings). VS Code reads an unset setting as
+ * its package.json default "0,1", which the prompt must not present as the user's "workspace setting".
+ */
+export function inputRangeIsSet(scope: vscode.Uri | undefined): boolean {
+  const config = vscode.workspace.getConfiguration('infodiscard', scope);
+  const i = typeof config.inspect === 'function' ? config.inspect<string>('inputRange') : undefined;
+  if (!i) return true;
+  return [i.globalValue, i.workspaceValue, i.workspaceFolderValue, i.globalLanguageValue, i.workspaceLanguageValue, i.workspaceFolderLanguageValue].some((v) => v !== undefined);
+}
+
 const sameMapping = (a: PreprocessingProfile, b: PreprocessingProfile) =>
   JSON.stringify([a.inputRange, a.normalize, a.channelOrder]) === JSON.stringify([b.inputRange, b.normalize, b.channelOrder]);
 
@@ -150,7 +161,7 @@ export async function askProfile(
   options: { onDismiss?: 'suggestion' | 'cancel' } = {},
 ): Promise<PreprocessingProfile | undefined> {
   const modelPath = model.fsPath;
-  const setting = settingProfile(settings);
+  const setting = inputRangeIsSet(model) ? settingProfile(settings) : null;
   // Dismissed on a first analysis: the suggestion for this run, not stored, so the next analysis asks again.
   const suggestion = (p: PreprocessingProfile) => (options.onDismiss === 'suggestion' ? p : undefined);
   let outcome = await runCheck(ctx, settings, modelPath, images, current, setting ? [setting] : []);
