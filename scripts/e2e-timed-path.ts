@@ -141,12 +141,20 @@ async function timeCase(c: Case, imagesSetting: boolean): Promise<Record<string,
       await waitForQuickPick(wb, 'images to analyse with', 120_000);
       await mark('2-imagesAsked');
       await wb.quickInput.locator('.quick-input-list .monaco-list-row', { hasText: 'Browse…' }).first().click();
-      // code-server's simple file dialog: type the folder, then its OK button ("Use these images").
-      const input = wb.quickInput.locator('input.input, .quick-input-box input').first();
+      // code-server's simple file dialog: type the folder (with its trailing slash: the dialog goes into it and lists
+      // its images), then its OK button ("Use these images"), again while the dialog is still busy navigating.
+      const input = wb.quickInput.locator('.quick-input-box input').first();
       await waitFor('the file dialog', async () => (await wb.quickInput.isVisible()) && (await input.inputValue().catch(() => '')).startsWith('/'), 30_000);
-      await input.fill(path.join(ws, c.images));
-      await sleep(800);
-      await wb.quickInput.locator('.quick-input-action .monaco-button, .quick-input-header .monaco-button', { hasText: 'Use these images' }).first().click({ timeout: 10_000 });
+      const folder = `${path.join(ws, c.images)}/`;
+      await input.fill(folder);
+      await waitFor('the images listed in the dialog', async () => (await quickPickRows(wb)).some((r) => /\.png$/i.test(r.label)), 30_000);
+      const ok = wb.quickInput.locator('.monaco-button', { hasText: 'Use these images' }).first();
+      await waitFor('the file dialog accepted', async () => {
+        if (!(await ok.isVisible().catch(() => false))) return true;
+        await ok.click({ timeout: 2_000 }).catch(() => {});
+        await sleep(1_500);
+        return !(await ok.isVisible().catch(() => false));
+      }, 60_000, 0);
       await mark('3-imagesAnswered');
     }
 
@@ -159,8 +167,10 @@ async function timeCase(c: Case, imagesSetting: boolean): Promise<Record<string,
     const layers = await waitForQuickPick(wb, 'layers of', 600_000);
     await sleep(300);
     await mark('5-layersAsked');
-    const checked = (await quickPickRows(wb)).filter((r) => r.checked && !/^(Recommended layers|All \d+ layers|Last choice)/.test(r.label)).map((r) => r.label);
-    times.layersChecked = `${checked.length} of ${layers.filter((r) => !/^(Recommended layers|All \d+ layers|Last choice)/.test(r.label)).length}: ${checked.join(', ')}`;
+    // The list is virtual (only the visible rows are in the page): the count badge says how many are checked.
+    const badge = ((await wb.quickInput.locator('.quick-input-count').textContent().catch(() => '')) ?? '').trim();
+    const visibleChecked = (await quickPickRows(wb)).filter((r) => r.checked && !/^(Recommended layers|All \d+ layers|Last choice)/.test(r.label)).map((r) => r.label);
+    times.layersChecked = `${badge} · ${layers[0].label} · first checked: ${visibleChecked.slice(0, 3).join(', ')}`;
     await wb.page.keyboard.press('Enter');
 
     await wb.tab(c.tab).waitFor({ timeout: 600_000 });
