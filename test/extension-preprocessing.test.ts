@@ -5,7 +5,7 @@
  * analysis asks nothing; "Edit preprocessing…" from the panel asks again; the example families use their manifest's
  * preprocessing whatever the user's input range setting says.
  */
-import { makeExtensionContext, mock, Uri } from './helpers/vscode-mock';
+import { makeExtensionContext, mock, Uri, workspace } from './helpers/vscode-mock';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -15,7 +15,7 @@ import type { Ctx } from '../src/extension/ctx';
 import { ReportPanel } from '../src/extension/panel';
 import { exampleChoice, exampleFamilies } from '../src/extension/examples';
 import { readSettings } from '../src/extension/config';
-import { parseCustom } from '../src/extension/preprocessing/prompt';
+import { inputRangeIsSet, parseCustom } from '../src/extension/preprocessing/prompt';
 import { planReport, runChoice } from '../src/extension/analyzeCommands';
 import { imagesAt } from '../src/extension/inputs';
 import type { Report } from '../src/engine/report';
@@ -80,10 +80,11 @@ test('first analysis of a 0-255 Keras checkpoint: asked, [0,1] flagged, 0-255 re
 
   assert.equal(lists.length, 1, 'one quick pick: the preprocessing');
   const items = lists[0];
-  assert.deepEqual(items.map((i) => i.label), ['[0, 1]', '0–255', '[−1, 1]', 'Custom…'], 'the 1-channel model gets no per-channel presets');
-  assert.match(items[0].description ?? '', /^default/, 'nothing detected: the default first, saying so');
-  assert.match(items[0].detail ?? '', /looks wrong: the same output for every image; near-uniform probabilities/);
-  assert.match(items[1].detail ?? '', /^#1 class 1 \(1\.00\), #2 class 7 \(1\.00\), #3 class 0 \(1\.00\)$/, 'top predictions at 0-255 (files in name order: one, seven, zero)');
+  assert.deepEqual(items.map((i) => i.label), ['0–255', '[0, 1]', '[−1, 1]', 'Custom…'], 'the check\'s recommendation first; the 1-channel model gets no per-channel presets');
+  assert.equal(items[0].description, 'recommended: at [0, 1] the outputs look degenerate');
+  assert.match(items[0].detail ?? '', /^#1 class 1 \(1\.00\), #2 class 7 \(1\.00\), #3 class 0 \(1\.00\)$/, 'top predictions at 0-255 (files in name order: one, seven, zero)');
+  assert.match(items[1].description ?? '', /^default/, 'nothing detected: the default next, saying so');
+  assert.match(items[1].detail ?? '', /looks wrong: the same output for every image; near-uniform probabilities/);
   const warning = mock.messages.find((m) => m.level === 'warning' && /outputs look degenerate/.test(m.message));
   assert.ok(warning, 'the check warned');
   assert.deepEqual(warning.items, ['Use 0–255 (recommended)', 'Keep', 'Edit…']);
@@ -143,4 +144,19 @@ test('example families use their manifest\'s preprocessing, never the user\'s in
   assert.equal(choice.settings.analysis.normalize, null);
   assert.deepEqual([choice.settings.analysis.preprocessing?.preset, choice.settings.analysis.preprocessing?.source], ['[0,1]', 'manifest']);
   mock.config.delete('infodiscard.inputRange');
+});
+
+test('the prompt offers infodiscard.inputRange as the "workspace setting" only when the user set it (VS Code reads an unset one as "0,1")', () => {
+  const original = workspace.getConfiguration;
+  const inspected = (values: Record<string, unknown>) => () => ({ get: () => '0,1', inspect: () => ({ key: 'infodiscard.inputRange', defaultValue: '0,1', ...values }) });
+  try {
+    (workspace as { getConfiguration: unknown }).getConfiguration = inspected({});
+    assert.equal(inputRangeIsSet(undefined), false, 'only the package.json default');
+    (workspace as { getConfiguration: unknown }).getConfiguration = inspected({ workspaceValue: '0,1' });
+    assert.equal(inputRangeIsSet(undefined), true, 'set in the workspace (even to the default value)');
+    (workspace as { getConfiguration: unknown }).getConfiguration = inspected({ globalValue: '0,255' });
+    assert.equal(inputRangeIsSet(undefined), true, 'set in the user settings');
+  } finally {
+    (workspace as { getConfiguration: unknown }).getConfiguration = original;
+  }
 });

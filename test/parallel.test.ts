@@ -1,9 +1,17 @@
-/** How the parallel runner splits an analysis into jobs, and how their parts merge back (pure functions). */
+/** How the parallel runner splits an analysis into jobs, how their parts merge back (pure functions), and when it writes the merged report. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { planJobs } from '../src/worker/parallel';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { planJobs, runLayersInPool } from '../src/worker/parallel';
 import { mergeLayerParts } from '../src/engine/reportMerge';
-import { meanStd, type LayerResult } from '../src/engine/report';
+import { meanStd, type LayerResult, type Report } from '../src/engine/report';
+import { readReport, writeReport } from '../src/engine/reportFile';
+import { DEFAULT_SETTINGS } from '../src/engine/settings';
+import type { AnalysisEvent } from '../src/engine/events';
+import type { AnalyzeParams } from '../src/protocol';
+import { sampleReport } from './fixtures/sample-report';
 
 test('planJobs: one job per layer, or each layer\'s images in contiguous groups, at most one per worker', () => {
   assert.deepEqual(planJobs(['a', 'b'], 5, 1, true), [{ layer: 'a', layerIndex: 0 }, { layer: 'b', layerIndex: 1 }]);
@@ -35,4 +43,43 @@ test('mergeLayerParts: images in order and every summary as if computed over all
   assert.equal(merged.ru!.decoder.key, 'k');
   assert.ok(Math.abs(merged.baselines!.gradNorm.mean - 2) < 1e-12);
   assert.equal(merged.baselines!.gradCam, null);
+});
+
+/** A pool whose jobs write their part (no layer finished) and say 'started', then stop; `seen` is the merged report then. */
+function startingPool(out: string, seen: (Report | null)[]) {
+  const layers = ['l1', 'l2', 'l3'].map((name) => ({ name, kind: 'Conv2D', outputShape: [28, 28, 2], conv: true }));
+  return {
+    listLayers: async () => ({ status: 'complete' as const, model: { modelPath: 'm.json', format: 'tfjs-layers' as const, input: { height: 28, width: 28, channels: 1 }, layers } }),
+    run: async (params: AnalyzeParams, h: { onEvent?: (e: AnalysisEvent) => void }) => {
+      writeReport(params.reportPath, { ...sampleReport({ finishedLayers: 0, status: 'running' }), requestedLayers: params.layers! });
+      h.onEvent?.({ type: 'started', layers: params.layers!, images: 1, backend: 'wasm' });
+      seen.push(existsSync(out) ? readReport(out) : null);
+      return { status: 'cancelled' as const, reportPath: params.reportPath };
+    },
+  };
+}
+
+test('runLayersInPool: the merged report is written when the run starts (every layer pending), so a panel shows the run at once', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'infodiscard-parallel-'));
+  try {
+    writeFileSync(path.join(dir, 'a.png'), '');
+    const out = path.join(dir, 'r.json');
+    const seen: (Report | null)[] = [];
+    const params = { modelPath: 'm.json', images: [path.join(dir, 'a.png')], settings: { ...DEFAULT_SETTINGS, backend: 'wasm' as const }, reportPath: out };
+    await runLayersInPool(startingPool(out, seen) as never, params, 2);
+    assert.ok(seen[0], 'the report exists once the first job has started');
+    assert.equal(seen[0].status, 'running');
+    assert.deepEqual(seen[0].layers, []);
+    assert.deepEqual(seen[0].requestedLayers, ['l1', 'l2', 'l3'], 'every layer, pending');
+
+    // An earlier report (resume) is not replaced by an empty one at the start.
+    const before = { ...sampleReport({ finishedLayers: 1, status: 'cancelled' }), requestedLayers: ['l1', 'l2', 'l3'] };
+    writeReport(out, before);
+    const again: (Report | null)[] = [];
+    await runLayersInPool(startingPool(out, again) as never, params, 2);
+    assert.equal(again[0]?.status, 'cancelled', 'the earlier report until a layer finishes');
+    assert.equal(again[0]?.layers.length, 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -82,7 +82,8 @@ export async function runLayersInPool(pool: AnalysisPool, params: AnalyzeParams,
   // Resume: every job reads the earlier report as it was before this run (the merged report replaces it as layers
   // finish), and takes its layer over when model, settings and images match (engine/resume.ts).
   const previous = path.join(partsDir, 'previous.json');
-  if (params.resume !== false && existsSync(out)) copyFileSync(out, previous);
+  const earlier = existsSync(out);
+  if (params.resume !== false && earlier) copyFileSync(out, previous);
   try {
     const partOf = (j: number) => path.join(partsDir, `${j}.json`);
     const jobsOf = layers.map((_, i) => jobs.flatMap((job, j) => (job.layerIndex === i ? [j] : [])));
@@ -117,6 +118,13 @@ export async function runLayersInPool(pool: AnalysisPool, params: AnalyzeParams,
         case 'started':
           if (!started) {
             started = true;
+            // The report is there from the start (every layer pending, status running), as a one-process run writes
+            // it, so an open panel shows the run rather than nothing until the first layer finishes (minutes on a
+            // 224×224 model). Made from this job's first save; an earlier report (resume) stays until then.
+            if (!earlier && read.size === 0) {
+              const part = readPart(partOf(j));
+              if (part) writeReport(out, { ...mergeReports([part], layers, { seconds: (performance.now() - t0) / 1000, incomplete: new Set(layers) }), status: 'running' });
+            }
             // A pool with a GPU runs one worker on webgpu, the others on wasm (src/worker/client.ts).
             const where = e.backend.startsWith('webgpu') && workers > 1 ? `${e.backend} on one worker, wasm on the others` : e.backend;
             const { reused: _own, ...rest } = e;

@@ -173,5 +173,6 @@ table.id-table { border-collapse: collapse; width: 100%; font-variant-numeric: t
 }
 .id-table td.skipped { color: var(--id-warn); white-space: normal; }
 .id-table .tag { font-size: 0.78em; color: var(--id-warn); margin-left: 4px; }
+.id-table .tag.reused { color: var(--id-muted); }
 .id-footer { margin-top: 18px; color: var(--id-muted); font-size: 0.85em; }
 `;

@@ -10,6 +10,8 @@ export interface LayerRow {
   state: 'done' | 'running' | 'pending' | 'skipped';
   /** Why the layer was skipped (state skipped). */
   reason?: string;
+  /** Resume (schema 3): taken over from an earlier report, not computed by this run. */
+  reused: boolean;
   kind: string;
   shape: string;
   mean: number | null;
@@ -66,7 +68,7 @@ export function layerRows(report: Report): LayerRow[] {
       const reason = skippedReason(report, name);
       const state = reason !== undefined ? 'skipped' : report.status === 'running' && firstPending ? 'running' : 'pending';
       if (state !== 'skipped') firstPending = false;
-      return { index, name, state, ...(reason !== undefined ? { reason } : {}), kind: '', shape: '', mean: null, std: null, total: null, ratio: null, ratioOff: 0, steps: null, stepsMin: null, stepsMax: null, hitMaxSteps: 0, saturated: null, seconds: null, images: 0,
+      return { index, name, state, ...(reason !== undefined ? { reason } : {}), reused: false, kind: '', shape: '', mean: null, std: null, total: null, ratio: null, ratioOff: 0, steps: null, stepsMin: null, stepsMax: null, hitMaxSteps: 0, saturated: null, seconds: null, images: 0,
         ruMean: null, ruStd: null, ruTotal: null, psnr: null, poorDecoder: null, concMean: null, concStd: null, concImages: null, gradNorm: null, gradCam: null, cam: null, quality: null, ruQuality: null };
     }
     const p = l.perImage;
@@ -76,6 +78,7 @@ export function layerRows(report: Report): LayerRow[] {
       index,
       name,
       state: 'done',
+      reused: l.reused === true,
       kind: l.kind,
       shape: shapeText(l.outputShape),
       mean: isNum(l.sid.mean) ? l.sid.mean : null,
@@ -145,7 +148,7 @@ export function renderTable(report: Report, selected: string | null, onSelect: (
   const body = el('tbody');
   for (const r of layerRows(report)) {
     const done = r.state === 'done';
-    const tr = el('tr', { class: done ? (r.name === selected ? 'selected' : null) : 'pending', 'data-layer': r.index });
+    const tr = el('tr', { class: done ? (r.name === selected ? 'selected' : null) : 'pending', 'data-layer': r.index, 'data-reused': r.reused ? 'true' : null });
     const ratioCell = el('td', r.ratioOff ? { class: 'warn', title: `${r.ratioOff} of ${r.images} images more than 5 % off alpha` } : null, done ? fmt(r.ratio, 4) : '');
     if (r.ratioOff) ratioCell.append(' ⚠');
     const stepsCell = el('td', r.stepsMin !== null && r.stepsMin !== r.stepsMax ? { title: `${r.stepsMin}–${r.stepsMax} over images` } : null, done ? fmt(r.steps, 0) : '');
@@ -163,7 +166,7 @@ export function renderTable(report: Report, selected: string | null, onSelect: (
       ratioCell,
       stepsCell,
       el('td', null, done ? fmt(r.saturated, r.saturated !== null && Number.isInteger(r.saturated) ? 0 : 1) : ''),
-      el('td', null, done ? fmt(r.seconds, 1) : ''),
+      secondsCell(r, done),
     );
 
     if (done) {
@@ -179,6 +182,13 @@ export function renderTable(report: Report, selected: string | null, onSelect: (
     body.append(tr);
   }
   return el('div', { class: 'id-table-wrap' }, el('table', { class: 'id-table' }, el('thead', null, head), body));
+}
+
+/** Seconds; a layer resumed from an earlier report is tagged "reused" (its seconds are that run's). */
+function secondsCell(r: LayerRow, done: boolean): HTMLElement {
+  const cell = el('td', null, done ? fmt(r.seconds, 1) : '');
+  if (done && r.reused) cell.append(el('span', { class: 'tag reused', title: 'Taken over from the earlier report of this model (same settings and images), not computed again; the seconds are that run\'s' }, 'reused'));
+  return cell;
 }
 
 /** The schema-2 cells of a row (RU, decoder PSNR, concentration), for the columns the report has. */

@@ -27,6 +27,17 @@ export function settingProfile(settings: ExtensionSettings): PreprocessingProfil
   return customProfile({ inputRange: a.inputRange, normalize: a.normalize }, 'setting infodiscard.inputRange');
 }
 
+/**
+ * Whether the user set infodiscard.inputRange (user, workspace or folder settings). VS Code reads an unset setting as
+ * its package.json default "0,1", which the prompt must not present as the user's "workspace setting".
+ */
+export function inputRangeIsSet(scope: vscode.Uri | undefined): boolean {
+  const config = vscode.workspace.getConfiguration('infodiscard', scope);
+  const i = typeof config.inspect === 'function' ? config.inspect<string>('inputRange') : undefined;
+  if (!i) return true;
+  return [i.globalValue, i.workspaceValue, i.workspaceFolderValue, i.globalLanguageValue, i.workspaceLanguageValue, i.workspaceFolderLanguageValue].some((v) => v !== undefined);
+}
+
 const sameMapping = (a: PreprocessingProfile, b: PreprocessingProfile) =>
   JSON.stringify([a.inputRange, a.normalize, a.channelOrder]) === JSON.stringify([b.inputRange, b.normalize, b.channelOrder]);
 
@@ -62,6 +73,15 @@ export function parseCustom(text: string): PreprocessingProfile | string {
   return customProfile({ inputRange: [r[0], r[1]], channelOrder: bgr ? 'bgr' : 'rgb' }, 'user');
 }
 
+/**
+ * The alternative the check recommends over `first`: set when the check ran with `first` as its chosen profile, found
+ * it degenerate and found an alternative that is not (null otherwise).
+ */
+export function recommendedOver(check: PreprocessingCheck, first: PreprocessingProfile): ProfileCheck | null {
+  if (!check.recommended || !sameMapping(check.chosen.profile, first)) return null;
+  return check.recommended;
+}
+
 interface ProfileItem extends vscode.QuickPickItem {
   profile?: PreprocessingProfile;
   custom?: true;
@@ -95,6 +115,10 @@ async function pickProfile(first: PreprocessingProfile, outcome: PreprocessingOu
     if (items.some((i) => i.profile && sameMapping(i.profile, p))) return;
     items.push({ label: profileLabel(p), description, detail: topLine(resultFor(check, p)), profile: p });
   };
+  // The check's recommendation first when the first choice gives degenerate outputs: a new user who accepts the top
+  // item gets a model fed correctly (the first choice follows, marked "looks wrong" by its detail).
+  const rec = recommendedOver(check, first);
+  if (rec) add({ ...rec.profile, preset: presetNameOf(rec.profile), source: 'user (recommended by the check)' }, `recommended: at ${profileLabel(first)} the outputs look degenerate`);
   add(first, first.source === 'default' ? 'default: the model file says nothing' : first.source);
   if (setting) add(setting, 'workspace setting');
   // Per-channel presets (ImageNet, Caffe BGR) only for 3-channel models.
@@ -137,7 +161,7 @@ export async function askProfile(
   options: { onDismiss?: 'suggestion' | 'cancel' } = {},
 ): Promise<PreprocessingProfile | undefined> {
   const modelPath = model.fsPath;
-  const setting = settingProfile(settings);
+  const setting = inputRangeIsSet(model) ? settingProfile(settings) : null;
   // Dismissed on a first analysis: the suggestion for this run, not stored, so the next analysis asks again.
   const suggestion = (p: PreprocessingProfile) => (options.onDismiss === 'suggestion' ? p : undefined);
   let outcome = await runCheck(ctx, settings, modelPath, images, current, setting ? [setting] : []);

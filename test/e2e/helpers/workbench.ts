@@ -274,3 +274,50 @@ export class Workbench {
     }, 45_000, 500);
   }
 }
+
+/** One row of the open quick pick, as a user sees it. */
+export interface QuickPickRow {
+  index: number;
+  ariaLabel: string;
+  label: string;
+  description: string;
+  detail: string;
+  /** Multi-select lists: whether its checkbox is checked. */
+  checked: boolean;
+  focused: boolean;
+}
+
+/** The visible rows of the open quick pick in list order (separators that are rows of their own left out). */
+export async function quickPickRows(wb: Workbench): Promise<QuickPickRow[]> {
+  const rows = wb.quickInput.locator('.quick-input-list .monaco-list-row');
+  // No named functions inside: tsx (esbuild keepNames) would wrap them in a __name() the page does not have.
+  const all = await rows.evaluateAll((els) => els.map((e) => ({
+    index: Number(e.getAttribute('data-index')),
+    ariaLabel: e.getAttribute('aria-label') ?? '',
+    label: (e.querySelector('.label-name')?.textContent ?? '').trim(),
+    description: (e.querySelector('.label-description')?.textContent ?? '').trim(),
+    detail: (e.querySelector('.quick-input-list-detail, .quick-input-list-label-meta .label-name')?.textContent ?? '').trim(),
+    checked: e.getAttribute('aria-checked') === 'true'
+      || (e.querySelector('input[type=checkbox]') as HTMLInputElement | null)?.checked === true
+      || !!e.querySelector('.monaco-custom-toggle.checked, .monaco-checkbox.checked, [role=checkbox][aria-checked="true"]'),
+    focused: e.classList.contains('focused'),
+    separatorOnly: e.classList.contains('quick-input-list-separator-as-item') || !e.querySelector('.label-name'),
+  })));
+  return all.filter((r) => !r.separatorOnly).sort((a, b) => a.index - b.index).map(({ separatorOnly: _s, ...r }) => r);
+}
+
+/** Waits for a quick pick whose title contains `title` and whose rows are there (the list fills in after the title). */
+export async function waitForQuickPick(wb: Workbench, title: string | RegExp, timeoutMs = 120_000): Promise<QuickPickRow[]> {
+  return waitFor(`the quick pick "${title}"`, async () => {
+    if (!(await wb.quickInput.isVisible())) return undefined;
+    const t = ((await wb.quickInput.locator('.quick-input-title').textContent().catch(() => '')) ?? '').trim();
+    if (typeof title === 'string' ? !t.includes(title) : !title.test(t)) return undefined;
+    const rows = await quickPickRows(wb);
+    return rows.length > 0 ? rows : undefined;
+  }, timeoutMs, 100);
+}
+
+/** The status bar's texts (left and right), codicons left out. */
+export async function statusBarTexts(wb: Workbench): Promise<string[]> {
+  return (await wb.page.locator('.statusbar-item').allTextContents()).map((t) => t.replace(/\s+/g, ' ').trim()).filter((t) => t);
+}
