@@ -81,6 +81,17 @@ for (const opset of [13, 17]) {
   });
 }
 
+test('infodiscard layers on a ViT: block outputs read "17 tokens × 32 (1 class token + 4×4 patches)", marked recommended', { skip: noTorch ?? false, timeout: 120_000 }, () => {
+  const file = path.join(dir, 'vit3-opset13.onnx');
+  if (!existsSync(file)) exportSmallVit(13);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src', 'cli', 'main.ts'), 'layers', file, '--backend', 'wasm'], { encoding: 'utf8', cwd: ROOT });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^\* \/encoder\/layers\/encoder_layer_0\/Add_1_output_0\s+Add\s+17 tokens × 32 \(1 class token \+ 4×4 patches\)\s+\* recommended: encoder block 1 output$/m);
+  assert.match(r.stdout, /^\* \/Gather_output_0\s+Gather\s+\[32\]\s+\* recommended: class token feature$/m);
+  assert.doesNotMatch(r.stdout, /\[17, 32\]/, 'no token sequence listed as a plain shape');
+  assert.match(r.stdout, /\* 7 of \d+ layers recommended/);
+});
+
 function cached(name: string): string | null {
   const mf = path.join(CACHE, 'manifest.json');
   const entry = existsSync(mf) ? (JSON.parse(readFileSync(mf, 'utf8')) as Record<string, { file: string; error?: string }>)[name] : undefined;

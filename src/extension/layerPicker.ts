@@ -9,6 +9,7 @@ import type { ModelLayer, ModelLayers } from '../protocol';
 import type { ExtensionSettings } from './config';
 import type { Ctx } from './ctx';
 import { plainMessage } from './messages';
+import { featureShapeText } from '../engine/featureShape';
 
 export type Shortcut = 'recommended' | 'all' | 'last';
 
@@ -22,7 +23,7 @@ export function lastChoiceKey(modelPath: string): string {
   return `infodiscard.layers:${modelPath}`;
 }
 
-const shape = (l: ModelLayer): string => `[${l.outputShape.map((d) => d ?? '?').join(', ')}]`;
+const shape = (l: ModelLayer): string => featureShapeText(l.outputShape, l.tokenGrid);
 
 /** The picker's items: the shortcuts, then a separator per block and its layers (checked: last choice, else recommended). */
 export function layerPickItems(listed: ModelLayers, last: readonly string[] | undefined): LayerPickItem[] {
