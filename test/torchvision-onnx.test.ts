@@ -3,7 +3,8 @@
  * scripts/test-data/torchvision-onnx.py with Debian's python3-torch): each loads, lists its layers, matches
  * onnxruntime-node at probed node outputs within 1e-4 of the output's scale, and a short SID on one mid layer
  * meets its constraint. By default a subset (a 2-block ViT at 64x64, ResNet-18, MobileNetV3-S, ShuffleNetV2: about
- * a minute; ConvNeXt-T and Swin-T take 10+ minutes of SID at 224 on one wasm thread);
+ * a minute; ConvNeXt-T and Swin-T take 10+ minutes of SID at 224 on one wasm thread, ViT-B/16 about 8 minutes:
+ * 6-9 s per noise sample's forward and backward pass at block 5, one sample per pass, under load);
  * INFODISCARD_TORCHVISION=all runs every exported model, or a comma list names some. The exports live in
  * .cache/torchvision-onnx/ (INFODISCARD_TORCHVISION_DIR): made here when torch is installed and they are missing,
  * skipped with the reason when it is not. Per model the log prints: layers, worst ORT difference, SID, ratio and
