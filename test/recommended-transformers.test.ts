@@ -176,3 +176,31 @@ test('recommended layers: CNN residual merges are untouched (one add per block, 
   assert.deepEqual(r.names, ['add_0', 'add_1', 'add_2', 'gap', 'fc']);
   assert.equal(r.reasons.get('add_1'), 'residual merge');
 });
+
+test('recommended layers: a TensorFlow graph ViT (LayerNorm as Mean / SquaredDifference / Rsqrt ops) pairs its residual adds the same way', () => {
+  const layers: ProbeLayer[] = [L('embed', 'AddV2', [16, 32], [])];
+  let x = 'embed';
+  const norm = (p: string, input: string): string => {
+    layers.push(
+      L(`${p}/mean`, 'Mean', [16, 1], [input]),
+      L(`${p}/sqdiff`, 'SquaredDifference', [16, 32], [input, `${p}/mean`]),
+      L(`${p}/var`, 'Mean', [16, 1], [`${p}/sqdiff`]),
+      L(`${p}/eps`, 'AddV2', [16, 1], [`${p}/var`]),
+      L(`${p}/rsqrt`, 'Rsqrt', [16, 1], [`${p}/eps`]),
+      L(`${p}/sub`, 'Sub', [16, 32], [input, `${p}/mean`]),
+      L(`${p}/out`, 'Mul', [16, 32], [`${p}/sub`, `${p}/rsqrt`]),
+    );
+    return `${p}/out`;
+  };
+  for (let b = 0; b < 2; b++) {
+    const n1 = norm(`b${b}/ln1`, x);
+    layers.push(L(`b${b}/attn`, 'BatchMatMulV2', [16, 32], [n1]), L(`b${b}/add1`, 'AddV2', [16, 32], [x, `b${b}/attn`]));
+    const n2 = norm(`b${b}/ln2`, `b${b}/add1`);
+    layers.push(L(`b${b}/fc1`, 'MatMul', [16, 64], [n2]), L(`b${b}/gelu`, 'Relu', [16, 64], [`b${b}/fc1`]), L(`b${b}/fc2`, 'MatMul', [16, 32], [`b${b}/gelu`]));
+    layers.push(L(`b${b}/add2`, 'AddV2', [16, 32], [`b${b}/add1`, `b${b}/fc2`]));
+    x = `b${b}/add2`;
+  }
+  layers.push(L('cls', 'StridedSlice', [32], [x]), L('logits', 'MatMul', [10], ['cls']));
+  const r = recommendLayers(layers);
+  assert.deepEqual(r.names, ['embed', 'b0/add2', 'b1/add2', 'cls', 'logits'], [...r.reasons.entries()].join('; '));
+});

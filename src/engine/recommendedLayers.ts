@@ -20,7 +20,8 @@
  *
  * Transformers (ViT, Swin, a Keras MultiHeadAttention model): a LayerNorm written out by PyTorch's exporter
  * (ReduceMean -> Sub -> Pow -> ReduceMean -> Add -> Sqrt -> Div -> Mul -> Add) is first read as one
- * LayerNormalization. A pre-norm residual chain (residual adds whose skip input also feeds a LayerNorm: x + attn(ln(x)),
+ * LayerNormalization. A pre-norm residual chain (residual adds whose skip input also feeds a LayerNorm, or the mean over
+ * the last axis that starts one, as in a TensorFlow graph: x + attn(ln(x)),
  * then x + mlp(ln(x))) pairs its adds into blocks, and inside a chain only each block's output (the second add of
  * a pair) is recommended, not every Add/MatMul/LayerNorm of the block; before the first chain, the embedding that
  * enters it; between chains (Swin's patch merging) nothing, as the stage's last block output stands for it; after
@@ -218,14 +219,20 @@ function transformerBlocks(layers: readonly ProbeLayer[], inputs: string[][], re
   const readers = layers.map(() => [] as number[]);
   inputs.forEach((ins, i) => ins.forEach((n) => readers[index.get(n)!].push(i)));
   const same = (a: readonly (number | null)[], b: readonly (number | null)[]) => a.length === b.length && a.every((d, j) => d === b[j]);
-  // The skip input of a pre-norm residual add: an input of the same shape that a LayerNorm also reads.
+  // The skip input of a pre-norm residual add: an input of the same shape that a LayerNorm also reads (or the mean
+  // over the last axis that starts one written out in ops another way, as a TensorFlow graph does).
+  const normStart = (j: number) => {
+    const k = kindOf(layers[j].kind);
+    const shape = layers[j].outputShape;
+    return k === NORM || (/^(reduce_?)?mean$/.test(k) && shape.length > 0 && shape[shape.length - 1] === 1);
+  };
   const skipOf = new Map<number, number>();
   layers.forEach((l, i) => {
     const k = kindOf(l.kind);
     if (!(k === 'add' || k === 'addv2') || inputs[i].length !== 2) return;
     const ins = inputs[i].map((n) => index.get(n)!);
     if (!ins.every((j) => same(layers[j].outputShape, l.outputShape))) return;
-    const skip = ins.find((j) => readers[j].some((r) => r !== i && kindOf(layers[r].kind) === NORM));
+    const skip = ins.find((j) => readers[j].some((r) => r !== i && normStart(r)));
     if (skip !== undefined) skipOf.set(i, skip);
   });
   if (skipOf.size === 0) return;
