@@ -168,6 +168,11 @@ test('torchvision ViT token features: Grad-CAM on the patch grid (class token dr
     assert.ok(block, `no encoder block output among ${model.layers.length} layers`);
     assert.deepEqual(block.outputShape, [17, 64], 'a block output is [class token + 4x4 patches, 64]');
     assert.deepEqual(model.tokenGrid?.(block.name), { skip: 1, height: 4, width: 4 });
+    // The patch embedding flattened to [channels, positions] before its transpose is not a token sequence, although
+    // 64 channels would fit an 8x8 grid of 8-pixel patches: only the patch convolution's 4x4 grid is read.
+    const flat = model.layers.find((l) => l.kind === 'Reshape' && l.outputShape.join('x') === '64x16');
+    assert.ok(flat, 'the [64, 16] reshape of the patch embedding is listed');
+    assert.equal(model.tokenGrid?.(flat.name) ?? null, null);
     const rng = new Rng(9);
     const x = tf.tensor4d(Float32Array.from({ length: 64 * 64 * 3 }, () => rng.normal()), [1, 64, 64, 3]);
     const b = await computeBaselines(model, block.name, x, 64, 64);
