@@ -33,7 +33,7 @@ export function layerPickItems(listed: ModelLayers, last: readonly string[] | un
   const checked = new Set(lastValid && lastValid.length > 0 ? lastValid : recommended);
   const preview = (list: string[]) => (list.length > 4 ? `${list.slice(0, 4).join(', ')}, …` : list.join(', '));
   const items: LayerPickItem[] = [
-    { label: `$(star) Recommended layers (${recommended.length} of ${listed.layers.length})`, description: preview(recommended), detail: 'The outputs of the blocks: after residual merges, each resolution stage\'s last activation, the global pool, the output', shortcut: 'recommended', alwaysShow: true },
+    { label: `$(star) Recommended layers (${recommended.length} of ${listed.layers.length})`, description: preview(recommended), detail: 'The outputs of the blocks: after residual merges, each resolution stage\'s last activation, the global pool, the output; in a transformer, each encoder block\'s output', shortcut: 'recommended', alwaysShow: true },
     { label: `$(list-flat) All ${listed.layers.length} layers`, description: 'paddings, BatchNorms and activations included', shortcut: 'all', alwaysShow: true },
   ];
   if (lastValid && lastValid.length > 0) {
