@@ -55,4 +55,27 @@ export function guardWasmHeap(): void {
     return ptr;
   };
   guarded.add(wasm);
+  // Under tf.profile (sampleBatch.ts measures memory with it) every kernel runs inside the backend's `time`, which
+  // tfjs-wasm declares async: the error would become a rejected promise nobody awaits (the process's unhandled
+  // rejection) and tfjs would go on with no outputs ("Cannot read properties of undefined (reading 'map')"). Run
+  // the kernel synchronously, so its error reaches the caller.
+  const backend = tf.backend() as unknown as { time(f: () => void): Promise<{ kernelMs: number }> };
+  backend.time = (f: () => void) => {
+    const start = performance.now();
+    f();
+    return Promise.resolve({ kernelMs: performance.now() - start });
+  };
+}
+
+/**
+ * After an error thrown inside tf.grad's forward pass (a WasmMemoryError, or a layer TensorFlow.js cannot
+ * differentiate), tfjs keeps the tape of that pass and the tensors its gradients had saved (the activations: about
+ * 1 GB for one ViT-B/16 sample) until the next tf.grad replaces the tape without freeing them. This frees them. Call
+ * it where such an error is caught, outside any gradient computation; a no-op otherwise.
+ */
+export function releaseAbandonedTape(): void {
+  const state = (tf.engine() as unknown as { state: { gradientDepth: number; activeTape: { saved?: tf.Tensor[] }[] | null } }).state;
+  if (state.gradientDepth !== 0 || !state.activeTape) return;
+  for (const node of state.activeTape) for (const t of node.saved ?? []) t.dispose();
+  state.activeTape = null;
 }
