@@ -208,3 +208,31 @@ test('recommended layers: a TensorFlow graph ViT (LayerNorm as Mean / SquaredDif
   const r = recommendLayers(layers);
   assert.deepEqual(r.names, ['embed', 'b0/add2', 'b1/add2', 'cls', 'logits'], [...r.reasons.entries()].join('; '));
 });
+
+test('recommended layers: a hybrid (CNN stages, then transformer blocks) keeps the CNN stage ends before the embedding', () => {
+  const layers: ProbeLayer[] = [
+    L('stem', 'Conv', [32, 32, 8], []),
+    L('stage1', 'Relu', [32, 32, 8], ['stem']),
+    L('down', 'Conv', [16, 16, 16], ['stage1']),
+    L('stage2', 'Relu', [16, 16, 16], ['down']),
+    L('patch', 'Conv', [4, 4, 32], ['stage2']),
+    L('tokens', 'Reshape', [16, 32], ['patch']),
+    L('pos', 'Add', [16, 32], ['tokens']),
+  ];
+  let x = 'pos';
+  for (let b = 0; b < 2; b++) {
+    layers.push(
+      L(`ln1_${b}`, 'LayerNormalization', [16, 32], [x]),
+      L(`mha_${b}`, 'MultiHeadAttention', [16, 32], [`ln1_${b}`]),
+      L(`add1_${b}`, 'Add', [16, 32], [x, `mha_${b}`]),
+      L(`ln2_${b}`, 'LayerNormalization', [16, 32], [`add1_${b}`]),
+      L(`mlp_${b}`, 'Dense', [16, 32], [`ln2_${b}`]),
+      L(`add2_${b}`, 'Add', [16, 32], [`add1_${b}`, `mlp_${b}`]),
+    );
+    x = `add2_${b}`;
+  }
+  layers.push(L('ln', 'LayerNormalization', [16, 32], [x]), L('gap', 'GlobalAveragePooling1D', [32], ['ln']), L('head', 'Dense', [10], ['gap']));
+  const r = recommendLayers(layers);
+  assert.deepEqual(r.names, ['stage1', 'stage2', 'pos', 'add2_0', 'add2_1', 'ln', 'gap', 'head'], [...r.reasons.entries()].join('; '));
+  assert.equal(r.reasons.get('stage2'), 'end of the 16x16 stage');
+});

@@ -23,9 +23,10 @@
  * LayerNormalization. A pre-norm residual chain (residual adds whose skip input also feeds a LayerNorm, or the mean over
  * the last axis that starts one, as in a TensorFlow graph: x + attn(ln(x)),
  * then x + mlp(ln(x))) pairs its adds into blocks, and inside a chain only each block's output (the second add of
- * a pair) is recommended, not every Add/MatMul/LayerNorm of the block; before the first chain, the embedding that
- * enters it; between chains (Swin's patch merging) nothing, as the stage's last block output stands for it; after
- * the last chain the usual head rule (final norm, class token or pooled feature, head output).
+ * a pair) is recommended, not every Add/MatMul/LayerNorm of the block; the embedding that enters the first chain
+ * (and, in a hybrid, the CNN stages before it, less the patch-embedding map); between chains (Swin's patch merging)
+ * nothing, as the stage's last block output stands for it; after the last chain the usual head rule (final norm,
+ * class token or pooled feature, head output).
  */
 import type { FeatureLayout, ProbeLayer } from './loaders/types';
 
@@ -137,7 +138,7 @@ export function recommendLayers(all: readonly ProbeLayer[], layoutOf: (name: str
     add(stageLast, `end of the ${s.h}x${s.w} stage`);
   }
 
-  transformerBlocks(layers, inputs, reasons);
+  transformerBlocks(layers, inputs, reasons, spatialOf);
 
   const chosen = [...reasons.keys()].sort((a, b) => a - b);
   const names = chosen.map((i) => layers[i].name);
@@ -214,7 +215,12 @@ function collapseLayerNorms(layers: readonly ProbeLayer[]): readonly ProbeLayer[
  * Pre-norm transformer chains (see the file's comment): rewrites `reasons` so that inside each chain only block
  * outputs are recommended. `inputs` are the listed producers of each layer (indices into `layers` via names).
  */
-function transformerBlocks(layers: readonly ProbeLayer[], inputs: string[][], reasons: Map<number, string>): void {
+function transformerBlocks(
+  layers: readonly ProbeLayer[],
+  inputs: string[][],
+  reasons: Map<number, string>,
+  spatialOf: (i: number) => { h: number; w: number } | null,
+): void {
   const index = new Map(layers.map((l, i) => [l.name, i]));
   const readers = layers.map(() => [] as number[]);
   inputs.forEach((ins, i) => ins.forEach((n) => readers[index.get(n)!].push(i)));
@@ -253,10 +259,17 @@ function transformerBlocks(layers: readonly ProbeLayer[], inputs: string[][], re
   const regions = real.map((c) => ({ start: skipOf.get(c[0])!, end: c[c.length - 1], outputs: c.length % 2 === 0 ? c.filter((_, j) => j % 2 === 1) : c }));
   const lastEnd = Math.max(...regions.map((r) => r.end));
   const firstStart = Math.min(...regions.map((r) => r.start));
-  for (const i of [...reasons.keys()]) {
-    const inside = regions.some((r) => i > r.start && i <= r.end);
-    if (inside || i < lastEnd) reasons.delete(i);
-  }
+  // Inside and between the chains: only block outputs. Before the first chain (a hybrid's CNN stages) the CNN rule
+  // stands, less what the token layers made of it (everything after the last spatial map read as "head") and the
+  // patch-embedding map that the embedding restates (the last stage end before it).
+  for (const i of [...reasons.keys()]) if (i > firstStart && i <= lastEnd) reasons.delete(i);
+  const earlier = [...reasons.keys()].filter((i) => i < firstStart);
+  for (const i of earlier) if (/^(head layer|global-pool feature|output)$/.test(reasons.get(i)!)) reasons.delete(i);
+  const lastEarlier = Math.max(-1, ...[...reasons.keys()].filter((i) => i < firstStart));
+  const grid = lastEarlier >= 0 ? spatialOf(lastEarlier) : null;
+  const tokens = layers[firstStart].outputShape.length === 2 ? layers[firstStart].outputShape[0] : null;
+  // The map whose positions are the tokens (ViT's 14x14 patch conv for 197 tokens: one class token more, or none).
+  if (grid && tokens !== null && (tokens === grid.h * grid.w || tokens === grid.h * grid.w + 1)) reasons.delete(lastEarlier);
   let block = 0;
   regions.sort((a, b) => a.start - b.start);
   for (const [stage, r] of regions.entries()) {
