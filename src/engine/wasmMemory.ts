@@ -20,8 +20,8 @@ export const WASM_HEAP_MAX_BYTES = 4294901760;
 export class WasmMemoryError extends SkipLayerError {
   constructor(readonly requestedBytes: number, readonly heapBytes: number) {
     super(
-      `the wasm backend ran out of memory (a ${mb(requestedBytes)} tensor did not fit; its heap is limited to 4 GB and holds ${mb(heapBytes)}): ` +
-        'use --sample-batch 1, a layer nearer the input, or --backend tensorflow',
+      `the wasm backend ran out of memory (a ${mb(requestedBytes)} tensor did not fit; its heap is limited to 4 GB and has grown to ${mb(heapBytes)}): ` +
+        'use fewer noise samples per pass (--sample-batch 1), a layer nearer the input, a smaller input, or --backend tensorflow',
     );
     this.name = 'WasmMemoryError';
   }
