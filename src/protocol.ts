@@ -106,6 +106,8 @@ export interface ModelLayer {
   why?: string;
   /** The block it belongs to: the name of the recommended layer that closes it (the layer picker's groups). */
   block?: string;
+  /** A token sequence [tokens, dim] with a declared patch grid (ViT: class token + patches), for its shape text. */
+  tokenGrid?: { skip: number; height: number; width: number };
   /** For a conv layer the coherency check can rescale: the layer scaled up with it and the outputs between. */
   rescale?: Omit<RescaledPair, 'first'>;
   /** For a conv layer it cannot rescale: why, one line (without the model path). */

@@ -3,7 +3,8 @@
  * scripts/test-data/torchvision-onnx.py with Debian's python3-torch): each loads, lists its layers, matches
  * onnxruntime-node at probed node outputs within 1e-4 of the output's scale, and a short SID on one mid layer
  * meets its constraint. By default a subset (a 2-block ViT at 64x64, ResNet-18, MobileNetV3-S, ShuffleNetV2: about
- * a minute; ConvNeXt-T and Swin-T take 10+ minutes of SID at 224 on one wasm thread);
+ * a minute; ConvNeXt-T and Swin-T take 10+ minutes of SID at 224 on one wasm thread, ViT-B/16 about 8 minutes:
+ * 6-9 s per noise sample's forward and backward pass at block 5, one sample per pass, under load);
  * INFODISCARD_TORCHVISION=all runs every exported model, or a comma list names some. The exports live in
  * .cache/torchvision-onnx/ (INFODISCARD_TORCHVISION_DIR): made here when torch is installed and they are missing,
  * skipped with the reason when it is not. Per model the log prints: layers, worst ORT difference, SID, ratio and
@@ -21,6 +22,7 @@ import { selectBackend } from '../src/engine/backend';
 import { computeBaselines } from '../src/engine/baselines';
 import { onnxLoader } from '../src/engine/loaders/onnx';
 import { learnSid } from '../src/engine/sid';
+import { bytesPerSample, passSize } from '../src/engine/sampleBatch';
 import { Rng } from '../src/engine/rng';
 import { tempDir } from './helpers/fixtures';
 
@@ -120,17 +122,25 @@ for (const name of wanted) {
       }
       x.dispose();
       // Short SID on a mid layer: a few steps on a coarse σ grid; the level calibration must meet the constraint.
-      const mid = model.layers[Math.floor(model.layers.length * 0.4)];
+      // Transformers: the encoder block output nearest that point (a token sequence [tokens, dim]).
+      const at = Math.floor(model.layers.length * 0.4);
+      const blockOutputs = model.layers.map((l, i) => [l, i] as const).filter(([l]) => /encoder_layer_\d+\/Add_1_output_0$/.test(l.name));
+      const mid = blockOutputs.length > 0 ? blockOutputs.reduce((a, b) => (Math.abs(b[1] - at) < Math.abs(a[1] - at) ? b : a))[0] : model.layers[at];
       const pixels = Float32Array.from({ length: size * size * 3 }, (_, i) => {
         const p = Math.floor(i / 3);
         return 0.5 + 0.4 * Math.sin((p % size) / 7 + (i % 3)) * Math.cos(Math.floor(p / size) / 5);
       });
       const mapping = { description: 'normalize imagenet', scale: [1 / 0.229, 1 / 0.224, 1 / 0.225], offset: [-0.485 / 0.229, -0.456 / 0.224, -0.406 / 0.225] };
       const steps = 3;
+      const samples = 2;
+      const probe = model.probe(mid.name);
+      // Noise samples per pass as the analysis chooses them (src/engine/sampleBatch.ts): ViT-B/16 at 224 needs
+      // about 1 GB of wasm heap per sample through 12 blocks, and the heap holds 4 GB.
+      const sampleBatch = passSize(samples, await bytesPerSample(probe, size, size, 3));
       const before = tf.memory().numTensors;
       const sid = await learnSid(
-        { probe: model.probe(mid.name), pixels, height: size, width: size, channels: 3, mapping },
-        { alpha: 1.5, tau: 0.01, samples: 2, maxSteps: steps, minSteps: 1, sigmaMax: 1, sigmaGrid: 8, learningRate: 0.05, seed: 3, targetRelSe: 0.05 },
+        { probe, pixels, height: size, width: size, channels: 3, mapping },
+        { alpha: 1.5, tau: 0.01, samples, sampleBatch, maxSteps: steps, minSteps: 1, sigmaMax: 1, sigmaGrid: 8, learningRate: 0.05, seed: 3, targetRelSe: 0.05 },
       );
       assert.equal(tf.memory().numTensors, before, `${name}: SID leaked tensors`);
       assert.ok(Number.isFinite(sid.sidMean), `${name} ${mid.name}: SID ${sid.sidMean}`);
@@ -139,7 +149,7 @@ for (const name of wanted) {
       t.diagnostic(
         `${name}: load ${loadS.toFixed(1)} s, ${model.layers.length} layers, ORT worst ${worstAll.toExponential(1)} over ${probes.length} probes; ` +
           `SID at ${mid.name} (${mid.kind} [${mid.outputShape.join('x')}]) ${sid.sidMean.toFixed(3)} nats, ratio ${sid.constraintRatio.toFixed(3)}±${sid.constraintRatioSe.toFixed(3)}, ` +
-          `${sid.steps} steps in ${sid.seconds.toFixed(1)} s (${(sid.seconds / sid.steps).toFixed(2)} s/step incl. calibration, K=2)`,
+          `${sid.steps} steps in ${sid.seconds.toFixed(1)} s (${(sid.seconds / sid.steps).toFixed(2)} s/step incl. calibration, K=${samples}, ${sampleBatch} per pass)`,
       );
     } finally {
       model.dispose();
@@ -158,6 +168,11 @@ test('torchvision ViT token features: Grad-CAM on the patch grid (class token dr
     assert.ok(block, `no encoder block output among ${model.layers.length} layers`);
     assert.deepEqual(block.outputShape, [17, 64], 'a block output is [class token + 4x4 patches, 64]');
     assert.deepEqual(model.tokenGrid?.(block.name), { skip: 1, height: 4, width: 4 });
+    // The patch embedding flattened to [channels, positions] before its transpose is not a token sequence, although
+    // 64 channels would fit an 8x8 grid of 8-pixel patches: only the patch convolution's 4x4 grid is read.
+    const flat = model.layers.find((l) => l.kind === 'Reshape' && l.outputShape.join('x') === '64x16');
+    assert.ok(flat, 'the [64, 16] reshape of the patch embedding is listed');
+    assert.equal(model.tokenGrid?.(flat.name) ?? null, null);
     const rng = new Rng(9);
     const x = tf.tensor4d(Float32Array.from({ length: 64 * 64 * 3 }, () => rng.normal()), [1, 64, 64, 3]);
     const b = await computeBaselines(model, block.name, x, 64, 64);

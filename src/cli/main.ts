@@ -10,6 +10,7 @@ import { selectBackend } from '../engine/backend';
 import { CancelledError, isUserError } from '../engine/errors';
 import { loadModel } from '../engine/loaders';
 import { recommendedFor } from '../engine/recommendedLayers';
+import { featureShapeText } from '../engine/featureShape';
 import type { Report } from '../engine/report';
 import { readReport } from '../engine/reportFile';
 import { VERSION } from '../engine/version';
@@ -103,7 +104,7 @@ async function runLayers(src: ModelSource, backend: AnalyzeArgs['settings']['bac
     const rec = recommendedFor(m);
     for (const l of m.layers) {
       const mark = rec.reasons.has(l.name) ? `  * recommended: ${rec.reasons.get(l.name)}` : '';
-      process.stdout.write(`${mark ? '* ' : '  '}${l.name.padEnd(32)} ${l.kind.padEnd(22)} [${l.outputShape.map((d) => d ?? '?').join(', ')}]${mark}\n`);
+      process.stdout.write(`${mark ? '* ' : '  '}${l.name.padEnd(32)} ${l.kind.padEnd(22)} ${featureShapeText(l.outputShape, m.tokenGrid?.(l.name))}${mark}\n`);
     }
     process.stdout.write(`* ${rec.names.length} of ${m.layers.length} layers recommended (block outputs): the default of "analyze"; --layers all analyses every layer\n`);
   } finally {

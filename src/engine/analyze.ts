@@ -30,6 +30,7 @@ import { mapRows, searchOptions, type LayerJob } from './layerJob';
 import { mixSeed } from './rng';
 import { layerQuality, ruQuality, sidQuality } from './quality';
 import { bytesPerSample, passSize } from './sampleBatch';
+import { releaseAbandonedTape } from './wasmMemory';
 import { VERSION } from './version';
 
 export { resolveLayers };
@@ -267,6 +268,8 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
         // The whole layer in the layer's context: the memory probe (sampleBatch) runs a gradient pass too.
         finish(await withLayerContext(name, model.path, () => analyzeLayer(index, name)), index);
       } catch (e) {
+        // A pass that threw inside tf.grad (out of wasm memory, an op without a gradient) left its saved tensors.
+        releaseAbandonedTape();
         if (!(e instanceof SkipLayerError)) throw e;
         report.skippedLayers.push({ name, reason: e.reason });
         save();

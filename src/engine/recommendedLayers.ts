@@ -17,6 +17,16 @@
  *    - every non-passive unit after the last spatial one: the global-pool feature, dense layers of the head;
  *    - the final output(s): units that feed nothing.
  * Only spatial maps larger than 1x1 count as spatial (an ONNX global pool gives C x 1 x 1).
+ *
+ * Transformers (ViT, Swin, a Keras MultiHeadAttention model): a LayerNorm written out by PyTorch's exporter
+ * (ReduceMean -> Sub -> Pow -> ReduceMean -> Add -> Sqrt -> Div -> Mul -> Add) is first read as one
+ * LayerNormalization. A pre-norm residual chain (residual adds whose skip input also feeds a LayerNorm, or the mean over
+ * the last axis that starts one, as in a TensorFlow graph: x + attn(ln(x)),
+ * then x + mlp(ln(x))) pairs its adds into blocks, and inside a chain only each block's output (the second add of
+ * a pair) is recommended, not every Add/MatMul/LayerNorm of the block; the embedding that enters the first chain
+ * (and, in a hybrid, the CNN stages before it, less the patch-embedding map); between chains (Swin's patch merging)
+ * nothing, as the stage's last block output stands for it; after the last chain the usual head rule (final norm,
+ * class token or pooled feature, head output).
  */
 import type { FeatureLayout, ProbeLayer } from './loaders/types';
 
@@ -60,7 +70,8 @@ function spatial(shape: readonly (number | null)[], layout: FeatureLayout): { h:
   return { h, w };
 }
 
-export function recommendLayers(layers: readonly ProbeLayer[], layoutOf: (name: string) => FeatureLayout = () => 'nhwc'): RecommendedLayers {
+export function recommendLayers(all: readonly ProbeLayer[], layoutOf: (name: string) => FeatureLayout = () => 'nhwc'): RecommendedLayers {
+  const layers = collapseLayerNorms(all);
   const index = new Map(layers.map((l, i) => [l.name, i]));
   // Producers among the listed layers; without connectivity the list is taken as a chain.
   const inputs = layers.map((l, i) => (l.inputs ? l.inputs.filter((n) => index.has(n)) : i > 0 ? [layers[i - 1].name] : []));
@@ -127,13 +138,16 @@ export function recommendLayers(layers: readonly ProbeLayer[], layoutOf: (name: 
     add(stageLast, `end of the ${s.h}x${s.w} stage`);
   }
 
+  transformerBlocks(layers, inputs, reasons, spatialOf);
+
   const chosen = [...reasons.keys()].sort((a, b) => a - b);
   const names = chosen.map((i) => layers[i].name);
+  const chosenNames = new Set(names);
   const blocks: RecommendedLayers['blocks'] = [];
   let current: string[] = [];
-  for (const [i, l] of layers.entries()) {
+  for (const l of all) {
     current.push(l.name);
-    if (reasons.has(i)) {
+    if (chosenNames.has(l.name)) {
       blocks.push({ name: l.name, layers: current });
       current = [];
     }
@@ -145,4 +159,132 @@ export function recommendLayers(layers: readonly ProbeLayer[], layoutOf: (name: 
 /** The recommended set of a loaded model (its feature layout decides where the spatial axes are). */
 export function recommendedFor(model: { layers: readonly ProbeLayer[]; featureLayout?(name: string): FeatureLayout }): RecommendedLayers {
   return recommendLayers(model.layers, (name) => model.featureLayout?.(name) ?? 'nhwc');
+}
+
+const NORM = 'layernormalization';
+
+/**
+ * The list with each LayerNorm that PyTorch's exporter wrote out as elementwise ops (opset < 17) replaced by one
+ * LayerNormalization layer, named after its last op (the affine Add, else the Mul, else the Div), reading the normalised
+ * input. Its internal layers are dropped from the list the rule sees; they still belong to its block.
+ */
+function collapseLayerNorms(layers: readonly ProbeLayer[]): readonly ProbeLayer[] {
+  const byName = new Map(layers.map((l) => [l.name, l]));
+  const consumers = new Map<string, string[]>();
+  for (const l of layers) for (const n of l.inputs ?? []) consumers.set(n, [...(consumers.get(n) ?? []), l.name]);
+  const k = (l: ProbeLayer | undefined) => (l ? kindOf(l.kind) : '');
+  const only = (l: ProbeLayer | undefined) => (l?.inputs?.length === 1 ? byName.get(l.inputs[0]) : undefined);
+  const dropped = new Set<string>();
+  const replaced = new Map<string, ProbeLayer>();
+  for (const div of layers) {
+    if (k(div) !== 'div' || div.inputs?.length !== 2) continue;
+    const [sub, sqrt] = div.inputs.map((n) => byName.get(n));
+    if (k(sub) !== 'sub' || k(sqrt) !== 'sqrt' || sub!.inputs?.length !== 2) continue;
+    const [x, mean] = sub!.inputs.map((n) => byName.get(n));
+    if (!x || !/^reduce_?mean$|^mean$/.test(k(mean)) || mean!.inputs?.[0] !== x.name) continue;
+    // sqrt <- [Add eps] <- ReduceMean <- Pow/Mul <- sub
+    const chain: ProbeLayer[] = [sqrt!];
+    let cur = only(sqrt);
+    if (k(cur) === 'add') chain.push(cur!), (cur = only(cur));
+    if (!/^reduce_?mean$|^mean$/.test(k(cur))) continue;
+    chain.push(cur!);
+    cur = only(cur);
+    if (!(k(cur) === 'pow' || k(cur) === 'square') || cur!.inputs?.[0] !== sub!.name) continue;
+    chain.push(cur!);
+    // The affine part: Mul by gamma, Add beta, each the only reader of the one before.
+    let last = div;
+    for (const want of ['mul', 'add']) {
+      const next = consumers.get(last.name) ?? [];
+      const c = next.length === 1 ? byName.get(next[0]) : undefined;
+      if (k(c) === want && c!.inputs?.length === 1) last = c!;
+    }
+    const members = [mean!, sub!, ...chain, div];
+    for (let l: ProbeLayer | undefined = div; l && l !== last; ) {
+      const c: ProbeLayer = byName.get((consumers.get(l.name) ?? [])[0])!;
+      members.push(c);
+      l = c;
+    }
+    for (const m of members) if (m !== last) dropped.add(m.name);
+    replaced.set(last.name, { ...last, kind: 'LayerNormalization', inputs: [x.name] });
+  }
+  if (dropped.size === 0) return layers;
+  return layers.filter((l) => !dropped.has(l.name)).map((l) => replaced.get(l.name) ?? l);
+}
+
+/**
+ * Pre-norm transformer chains (see the file's comment): rewrites `reasons` so that inside each chain only block
+ * outputs are recommended. `inputs` are the listed producers of each layer (indices into `layers` via names).
+ */
+function transformerBlocks(
+  layers: readonly ProbeLayer[],
+  inputs: string[][],
+  reasons: Map<number, string>,
+  spatialOf: (i: number) => { h: number; w: number } | null,
+): void {
+  const index = new Map(layers.map((l, i) => [l.name, i]));
+  const readers = layers.map(() => [] as number[]);
+  inputs.forEach((ins, i) => ins.forEach((n) => readers[index.get(n)!].push(i)));
+  const same = (a: readonly (number | null)[], b: readonly (number | null)[]) => a.length === b.length && a.every((d, j) => d === b[j]);
+  // The skip input of a pre-norm residual add: an input of the same shape that a LayerNorm also reads (or the mean
+  // over the last axis that starts one written out in ops another way, as a TensorFlow graph does).
+  const normStart = (j: number) => {
+    const k = kindOf(layers[j].kind);
+    const shape = layers[j].outputShape;
+    return k === NORM || (/^(reduce_?)?mean$/.test(k) && shape.length > 0 && shape[shape.length - 1] === 1);
+  };
+  const skipOf = new Map<number, number>();
+  layers.forEach((l, i) => {
+    const k = kindOf(l.kind);
+    if (!(k === 'add' || k === 'addv2') || inputs[i].length !== 2) return;
+    const ins = inputs[i].map((n) => index.get(n)!);
+    if (!ins.every((j) => same(layers[j].outputShape, l.outputShape))) return;
+    const skip = ins.find((j) => readers[j].some((r) => r !== i && normStart(r)));
+    if (skip !== undefined) skipOf.set(i, skip);
+  });
+  if (skipOf.size === 0) return;
+  // Chains: each add's skip input is the add before it (the first one's is the embedding).
+  const chains: number[][] = [];
+  const chainOf = new Map<number, number[]>();
+  for (const [i, skip] of [...skipOf.entries()].sort((a, b) => a[0] - b[0])) {
+    const prev = chainOf.get(skip);
+    const chain = prev ?? [];
+    if (!prev) chains.push(chain);
+    chain.push(i);
+    chainOf.set(i, chain);
+  }
+  // A lone residual add with a norm beside it is not a transformer (a ConvNeXt-like block has one add per block
+  // and its skip feeds a conv): only chains of two or more adds are read as blocks.
+  const real = chains.filter((c) => c.length >= 2);
+  if (real.length === 0) return;
+  const regions = real.map((c) => ({ start: skipOf.get(c[0])!, end: c[c.length - 1], outputs: c.length % 2 === 0 ? c.filter((_, j) => j % 2 === 1) : c }));
+  const lastEnd = Math.max(...regions.map((r) => r.end));
+  const firstStart = Math.min(...regions.map((r) => r.start));
+  // Inside and between the chains: only block outputs. Before the first chain (a hybrid's CNN stages) the CNN rule
+  // stands, less what the token layers made of it (everything after the last spatial map read as "head") and the
+  // patch-embedding map that the embedding restates (the last stage end before it).
+  for (const i of [...reasons.keys()]) if (i > firstStart && i <= lastEnd) reasons.delete(i);
+  const earlier = [...reasons.keys()].filter((i) => i < firstStart);
+  for (const i of earlier) if (/^(head layer|global-pool feature|output)$/.test(reasons.get(i)!)) reasons.delete(i);
+  const lastEarlier = Math.max(-1, ...[...reasons.keys()].filter((i) => i < firstStart));
+  const grid = lastEarlier >= 0 ? spatialOf(lastEarlier) : null;
+  const tokens = layers[firstStart].outputShape.length === 2 ? layers[firstStart].outputShape[0] : null;
+  // The map whose positions are the tokens (ViT's 14x14 patch conv for 197 tokens: one class token more, or none).
+  if (grid && tokens !== null && (tokens === grid.h * grid.w || tokens === grid.h * grid.w + 1)) reasons.delete(lastEarlier);
+  let block = 0;
+  regions.sort((a, b) => a.start - b.start);
+  for (const [stage, r] of regions.entries()) {
+    for (const i of r.outputs) {
+      const end = regions.length > 1 && i === r.outputs[r.outputs.length - 1] ? `, end of stage ${stage + 1}` : '';
+      reasons.set(i, `encoder block ${++block} output${end}`);
+    }
+  }
+  reasons.set(firstStart, 'embedding (input of the first block)');
+  // After the last block: the usual head rule, with the transformer's names for its layers.
+  let normSeen = false;
+  for (const i of [...reasons.keys()].filter((j) => j > lastEnd).sort((a, b) => a - b)) {
+    const k = kindOf(layers[i].kind);
+    if (k === NORM && !normSeen) reasons.set(i, 'final norm');
+    else if (k === 'gather' && layers[i].outputShape.length === 1) reasons.set(i, 'class token feature');
+    normSeen ||= k === NORM;
+  }
 }

@@ -9,6 +9,7 @@ import type { ModelLayer, ModelLayers } from '../protocol';
 import type { ExtensionSettings } from './config';
 import type { Ctx } from './ctx';
 import { plainMessage } from './messages';
+import { featureShapeText } from '../engine/featureShape';
 
 export type Shortcut = 'recommended' | 'all' | 'last';
 
@@ -22,7 +23,7 @@ export function lastChoiceKey(modelPath: string): string {
   return `infodiscard.layers:${modelPath}`;
 }
 
-const shape = (l: ModelLayer): string => `[${l.outputShape.map((d) => d ?? '?').join(', ')}]`;
+const shape = (l: ModelLayer): string => featureShapeText(l.outputShape, l.tokenGrid);
 
 /** The picker's items: the shortcuts, then a separator per block and its layers (checked: last choice, else recommended). */
 export function layerPickItems(listed: ModelLayers, last: readonly string[] | undefined): LayerPickItem[] {
@@ -32,7 +33,7 @@ export function layerPickItems(listed: ModelLayers, last: readonly string[] | un
   const checked = new Set(lastValid && lastValid.length > 0 ? lastValid : recommended);
   const preview = (list: string[]) => (list.length > 4 ? `${list.slice(0, 4).join(', ')}, …` : list.join(', '));
   const items: LayerPickItem[] = [
-    { label: `$(star) Recommended layers (${recommended.length} of ${listed.layers.length})`, description: preview(recommended), detail: 'The outputs of the blocks: after residual merges, each resolution stage\'s last activation, the global pool, the output', shortcut: 'recommended', alwaysShow: true },
+    { label: `$(star) Recommended layers (${recommended.length} of ${listed.layers.length})`, description: preview(recommended), detail: 'The outputs of the blocks: after residual merges, each resolution stage\'s last activation, the global pool, the output; in a transformer, each encoder block\'s output', shortcut: 'recommended', alwaysShow: true },
     { label: `$(list-flat) All ${listed.layers.length} layers`, description: 'paddings, BatchNorms and activations included', shortcut: 'all', alwaysShow: true },
   ];
   if (lastValid && lastValid.length > 0) {

@@ -129,6 +129,7 @@ async function listLayers(params: LayersParams): Promise<ModelLayers> {
         recommended: rec.reasons.has(l.name),
         ...(rec.reasons.has(l.name) ? { why: rec.reasons.get(l.name) } : {}),
         ...(blockOf.has(l.name) ? { block: blockOf.get(l.name) } : {}),
+        ...(l.outputShape.length === 2 && model.tokenGrid?.(l.name) ? { tokenGrid: model.tokenGrid(l.name)! } : {}),
       };
       if (!out.conv || !checkRescale || !model.rescaleConvPair) return out;
       try {

@@ -442,6 +442,8 @@ export function renderMaps(report: Report, state: MapsState, theme: Theme, handl
       const m = b.magnitude ?? { gradNorm: NaN, gradCam: null, cam: null };
       fact('Baselines', `class ${isNum(b.targetClass) ? b.targetClass : '?'}; magnitude: gradient norm ${fmtNum(m.gradNorm, 3)}, Grad-CAM ${fmtNum(m.gradCam, 3)}, CAM ${fmtNum(m.cam, 3)}`,
         'Mean of each baseline map before upsampling; "—": the layer has no such map');
+      // A token feature [tokens, dim]: how its tokens were mapped to the image, or why there is no Grad-CAM/CAM.
+      if (typeof b.note === 'string' && b.note) fact('Baseline maps', b.note, 'Grad-CAM and CAM need a spatial map: a token sequence is drawn on its patch grid when the model declares one (ViT: class token dropped)');
     }
   }
   side.append(facts);

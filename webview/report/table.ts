@@ -1,6 +1,7 @@
 /** The per-layer table and its CSV form. Schema-2 columns (RU, decoder PSNR, concentration) appear only when present. */
 import type { LayerQuality, LayerResult, Report } from '../../src/engine/report';
 import { boundPrefix, isFlagged, qualityNote } from '../../src/engine/quality';
+import { featureShapeText } from '../../src/engine/featureShape';
 import { el, fmt, fmtNum, isNum } from './dom';
 import { decoderPsnr, hasBaselines, hasConcentration, hasRu, layerOrder, poorDecoderText, skippedReason } from './data';
 
@@ -54,8 +55,9 @@ function mean(values: unknown[]): number | null {
   return v.length ? v.reduce((a, b) => a + b, 0) / v.length : null;
 }
 
+/** "[h, w, c]", or "197 tokens × 768" for a token sequence (src/engine/featureShape.ts). */
 export function shapeText(shape: unknown[]): string {
-  return `[${shape.map((d) => (d === null || d === undefined ? '?' : String(d))).join(', ')}]`;
+  return featureShapeText(shape);
 }
 
 export function layerRows(report: Report): LayerRow[] {

@@ -40,6 +40,7 @@ import { registerResizeBilinearGrad } from './resizeBilinearGrad';
 import { registerResizeNearestNeighborGrad } from './resizeNearestNeighborGrad';
 import { registerSlice } from './slice';
 import { registerTile } from './tile';
+import { guardWasmHeap } from '../wasmMemory';
 
 export { clearDerivedCache, derivedCacheSize } from './derivedCache';
 export { installFusedGradMode, uninstallFusedGradMode } from './fusedGradMode';
@@ -70,6 +71,7 @@ export function registerWasmKernels(opts: RegisterOptions = {}): void {
     registerBatchMatMul();
     registered = true;
   }
+  guardWasmHeap();
   registerGradientFixes(opts);
 }
 

@@ -157,6 +157,16 @@ export const onnxLoader: ModelLoader = {
       stem: stemNode && stemWeight ? { weight: (stemWeight.dims ?? []).map(Number), strides: stemNode.attrs.ints('strides') ?? [1, 1] } : null,
     });
     const hooks = onnxFeatureHooks(graph, inputName, feed, layout === 'nhwc' ? 'nhwc' : 'nchw');
+    let grids: Set<string> | undefined;
+    /** The spatial grids (h x w) of the graph's convolution outputs. */
+    const convGrids = (): Set<string> => {
+      grids ??= new Set(
+        layers
+          .filter((l) => l.kind === 'Conv' && l.outputShape.length === 3)
+          .map((l) => (hooks.featureLayout?.(l.name) === 'nhwc' ? l.outputShape.slice(0, 2) : l.outputShape.slice(1)).join('x')),
+      );
+      return grids;
+    };
 
     return {
       path: file,
@@ -179,7 +189,11 @@ export const onnxLoader: ModelLoader = {
           const aspect = input.width / input.height;
           const gh = Math.round(Math.sqrt(n / aspect));
           const gw = gh > 0 ? n / gh : 0;
-          if (gh > 1 && Number.isInteger(gw) && input.height % gh === 0 && input.width % gw === 0 && input.height / gh === input.width / gw) return { skip, height: gh, width: gw };
+          const fits = gh > 1 && Number.isInteger(gw) && input.height % gh === 0 && input.width % gw === 0 && input.height / gh === input.width / gw;
+          // Where the graph has convolutions (the patch embedding), the grid must be one of their output grids: the
+          // patch embedding's [C, h*w] before its transpose is channels by positions, not tokens (a 64-channel
+          // embedding of 4x4 patches would otherwise read as 64 tokens on an 8x8 grid).
+          if (fits && (convGrids().size === 0 || convGrids().has(`${gh}x${gw}`))) return { skip, height: gh, width: gw };
         }
         return null;
       },

@@ -356,8 +356,24 @@ function matMul(c: OpCtx): tf.Tensor[] {
   const bb = pad(batchB);
   const batch = ba.map((d, i) => Math.max(d, bb[i]));
   let y: tf.Tensor;
+  const m = a.shape[a.rank - 2];
+  const k = a.shape[a.rank - 1];
+  const nOut = b.shape[b.rank - 1];
+  const count = (s: number[]) => s.reduce((p, q) => p * q, 1);
   if (rank === 0) y = tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D);
-  else {
+  else if (count(bb) === 1) {
+    // A weight matrix applied to a batch (every Linear of a transformer: [tokens, 1, d] x [d, 3d]): one GEMM over
+    // the batch's rows. Broadcasting the matrix instead materialises one copy per row (ViT-B/16's attention input
+    // projection: 197 x 768 x 2304 floats, 1.4 GB per block), which exhausts tfjs-wasm's 4 GB heap.
+    const rows = tf.matMul(tf.reshape(a, [count(ba) * m, k]) as tf.Tensor2D, tf.reshape(b, [k, nOut]) as tf.Tensor2D);
+    y = tf.reshape(rows, [...batch, m, nOut]);
+  } else if (count(ba) === 1) {
+    // A matrix times a batch of matrices: a [m, k] x b [n, k, N] = (a x b') with b' = b as [k, n * N] columns.
+    const nb = count(bb);
+    const cols = tf.reshape(tf.transpose(tf.reshape(b, [nb, k, nOut]), [1, 0, 2]), [k, nb * nOut]);
+    const prod = tf.matMul(tf.reshape(a, [m, k]) as tf.Tensor2D, cols as tf.Tensor2D);
+    y = tf.reshape(tf.transpose(tf.reshape(prod, [m, nb, nOut]), [1, 0, 2]), [...batch, m, nOut]);
+  } else {
     const full = (t: tf.Tensor, bs: number[]) => {
       const r = tf.reshape(t, [...bs, ...t.shape.slice(-2)]);
       const target = [...batch, ...t.shape.slice(-2)];
