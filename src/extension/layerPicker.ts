@@ -10,6 +10,7 @@ import type { ExtensionSettings } from './config';
 import type { Ctx } from './ctx';
 import { plainMessage } from './messages';
 import { featureShapeText } from '../engine/featureShape';
+import { layerLabel, shortLayerLabels } from '../engine/layerLabel';
 
 export type Shortcut = 'recommended' | 'all' | 'last';
 
@@ -31,7 +32,7 @@ export function layerPickItems(listed: ModelLayers, last: readonly string[] | un
   const lastValid = last?.filter((n) => names.has(n));
   const recommended = listed.layers.filter((l) => l.recommended).map((l) => l.name);
   const checked = new Set(lastValid && lastValid.length > 0 ? lastValid : recommended);
-  const preview = (list: string[]) => (list.length > 4 ? `${list.slice(0, 4).join(', ')}, …` : list.join(', '));
+  const preview = (list: string[]) => (list.length > 4 ? `${list.slice(0, 4).map((n) => layerLabel(n)).join(', ')}, …` : list.map((n) => layerLabel(n)).join(', '));
   const items: LayerPickItem[] = [
     { label: `$(star) Recommended layers (${recommended.length} of ${listed.layers.length})`, description: preview(recommended), detail: 'The outputs of the blocks: after residual merges, each resolution stage\'s last activation, the global pool, the output; in a transformer, each encoder block\'s output', shortcut: 'recommended', alwaysShow: true },
     { label: `$(list-flat) All ${listed.layers.length} layers`, description: 'paddings, BatchNorms and activations included', shortcut: 'all', alwaysShow: true },
@@ -40,20 +41,25 @@ export function layerPickItems(listed: ModelLayers, last: readonly string[] | un
     items.push({ label: `$(history) Last choice for this model (${lastValid.length} layers)`, description: preview(lastValid), shortcut: 'last', alwaysShow: true });
   }
   let block: string | undefined;
-  for (const l of listed.layers) {
+  // Short labels for long exported names ("layer1.1/relu_1"); the full name is the item's detail (searched too).
+  const labels = shortLayerLabels(listed.layers.map((l) => l.name));
+  listed.layers.forEach((l, i) => {
     const b = l.block ?? '';
     if (b !== block) {
       block = b;
-      items.push({ label: b ? `block ending at ${b}` : 'layers', kind: vscode.QuickPickItemKind.Separator });
+      items.push({ label: b ? `block ending at ${layerLabel(b)}` : 'layers', kind: vscode.QuickPickItemKind.Separator });
     }
+    const why = l.recommended ? `recommended: ${l.why ?? 'block output'}` : '';
+    const full = labels[i] !== l.name ? l.name : '';
+    const detail = [full, why].filter(Boolean).join(' · ');
     items.push({
-      label: l.name,
+      label: labels[i],
       description: `${l.kind} ${shape(l)}`,
-      ...(l.recommended ? { detail: `recommended: ${l.why ?? 'block output'}` } : {}),
+      ...(detail ? { detail } : {}),
       picked: checked.has(l.name),
       layer: l.name,
     });
-  }
+  });
   return items;
 }
 
@@ -97,6 +103,7 @@ export async function chooseLayers(ctx: Ctx, modelPath: string, label: string, s
     title: `infodiscard: layers of ${plainMessage(label)} to analyse`,
     placeHolder: 'Check layers, or one of the first three items (recommended, all, last choice); set "infodiscard.layers" to stop asking',
     matchOnDescription: true,
+    matchOnDetail: true,
     ignoreFocusOut: true,
   });
   if (!picked) return 'cancel';

@@ -28,6 +28,7 @@ import {
 import type { LayerResult, Report } from '../../src/engine/report';
 import { alignLayers, layerOrder, perImage, poorDecoderText } from './data';
 import { boundPrefix, isFlagged, qualityNote } from '../../src/engine/quality';
+import { shortLayerLabels } from '../../src/engine/layerLabel';
 import type { Theme } from './theme';
 import { groupRuns, groupStatements, hasSeedGroups, meanReport } from '../../src/engine/stats/seedGroups';
 
@@ -258,10 +259,6 @@ const warningsPlugin: Plugin<'line', WarningsOptions> = {
 /** The tooltip warning of a flagged layer value (schema 3), or null (ok, or an older report without verdicts). */
 export function qualityWarning(q: LayerResult['quality'] | null | undefined): string | null {
   return q && typeof q === 'object' && isFlagged(q) ? `⚠ ${qualityNote(q)}` : null;
-}
-
-function truncate(s: string, n: number): string {
-  return s.length > n ? `${s.slice(0, n - 1)}…` : s;
 }
 
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
@@ -499,6 +496,7 @@ export function renderChart(canvas: HTMLCanvasElement, spec: ChartSpec, theme: T
   const anyData = Number.isFinite(lo);
   const yRange = spec.log ? logRange(spec) : anyData ? { suggestedMin: lo - pad, suggestedMax: hi + pad } : { min: 0, max: 1 };
   const depth = spec.xAxis === 'depth';
+  const axisLabels = depth ? [] : shortLayerLabels(spec.labels);
   const hollow = (line: LineSpec) => (c: ScriptableContext<'line'>): string => (line.warnings?.[c.dataIndex] ? theme.bg : line.color);
   return new Chart(canvas, {
     type: 'line',
@@ -550,7 +548,9 @@ export function renderChart(canvas: HTMLCanvasElement, spec: ChartSpec, theme: T
           }
           : {
             title: { display: true, text: 'layer (model order)', color: theme.muted, font },
-            ticks: { color: theme.fg, font, maxRotation: 40, autoSkip: true, callback(value) { return truncate(String(this.getLabelForValue(Number(value))), 24); } },
+            // Short labels on the axis ("layer1.1/relu_1" for "/layer1/layer1.1/relu_1/Relu_output_0"); the tooltip's
+            // title is the full name.
+            ticks: { color: theme.fg, font, maxRotation: 40, autoSkip: true, callback(value) { return axisLabels[Number(value)] ?? String(this.getLabelForValue(Number(value))); } },
             offset: true,
             grid: { color: theme.grid, display: false },
             border: { color: theme.grid },
