@@ -4,7 +4,7 @@ import type { RunStats } from '../engine/report';
 import { peakRssMB } from '../engine/runStats';
 import { boundPrefix, isFlagged } from '../engine/quality';
 import { formatDuration } from '../engine/duration';
-import { progressText, ProgressTracker } from '../engine/progressEstimate';
+import { progressText, ProgressTracker, runningLayersText } from '../engine/progressEstimate';
 
 /** "; first layer after 3.1 s; peak memory 2 workers 402 + 388 MB, this process 61 MB: 851 MB in all". */
 export function runSummary(run: RunStats | undefined, self = process.pid, selfPeakMB = peakRssMB()): string {
@@ -42,7 +42,7 @@ export function progressPrinter(stream: NodeJS.WriteStream, quiet: boolean, opti
         if (e.reused?.length) stream.write(`Resuming: ${e.reused.length} layer(s) taken over from the earlier report at the same output\n`);
         break;
       case 'layerStarted':
-        tracker.layerStarted();
+        tracker.layerStarted(e.layer);
         break;
       case 'step': {
         if (!tty) break;
@@ -50,11 +50,13 @@ export function progressPrinter(stream: NodeJS.WriteStream, quiet: boolean, opti
         if (now - lastDraw < 100) break;
         lastDraw = now;
         const est = tracker.step(e);
+        // --workers: several layers at once, all named (shortened).
+        const running = tracker.running();
         const width = 20;
         const filled = Math.min(width, Math.round((e.step / est.expectedSteps) * width));
         clear();
         stream.write(
-          `  ${e.layer} ${(e.metric ?? 'sid').toUpperCase()} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] image ${e.image + 1}/${images} ${progressText(est, e.step, e.maxSteps, formatDuration)}  ratio ${e.ratio.toFixed(2)}`,
+          `  ${running.length > 1 ? runningLayersText(running) : e.layer} ${(e.metric ?? 'sid').toUpperCase()} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] image ${e.image + 1}/${images} ${progressText(est, e.step, e.maxSteps, formatDuration)}  ratio ${e.ratio.toFixed(2)}`,
         );
         break;
       }
@@ -73,7 +75,7 @@ export function progressPrinter(stream: NodeJS.WriteStream, quiet: boolean, opti
         }
         break;
       case 'layerSkipped':
-        tracker.layerEnded();
+        tracker.layerEnded(undefined, e.layer);
         clear();
         stream.write(`[${e.index + 1}/${e.total}] ${e.layer.padEnd(24)} skipped: ${e.reason}\n`);
         break;
@@ -86,7 +88,7 @@ export function progressPrinter(stream: NodeJS.WriteStream, quiet: boolean, opti
       case 'layerDone': {
         clear();
         const r = e.result;
-        tracker.layerEnded(r.reused ? undefined : r.perImage);
+        tracker.layerEnded(r.reused ? undefined : r.perImage, e.layer);
         const ratio = r.perImage.reduce((a, p) => a + p.constraintRatio, 0) / r.perImage.length;
         const steps = r.perImage.reduce((a, p) => a + p.steps, 0);
         const secs = r.perImage.reduce((a, p) => a + p.seconds, 0);

@@ -11,6 +11,7 @@
  *   steps: deeper layers are usually slower, so this is a lower estimate early on; it is only given once two layers
  *   have finished, when the expected steps rest on more than one layer.
  */
+import { shortLayerLabels } from './layerLabel';
 
 /** One finished layer as measured in this run (reused and preview layers are left out by the caller). */
 export interface FinishedLayer {
@@ -78,39 +79,66 @@ export function progressText(e: ProgressEstimate, step: number, maxSteps: number
   return `${steps}${layer}${total}`;
 }
 
+/** How many running layers the progress text names; the others are counted ("+2"). */
+export const RUNNING_NAMED = 2;
+
 /**
- * Follows a run's events and gives the estimate at each step: the finished layers' measures, and per image of the
- * current layer its latest step and time (images of a layer may run in parallel, in worker processes).
+ * The layers running now, for a progress line: every one when there are at most `named`, else the first `named` and
+ * "+N" ("layer1.1/relu_1, layer2.0/relu_1 +1"). Long exported names are shortened (engine/layerLabel.ts).
+ */
+export function runningLayersText(names: readonly string[], named = RUNNING_NAMED): string {
+  const labels = shortLayerLabels(names);
+  if (labels.length <= named) return labels.join(', ');
+  return `${labels.slice(0, named).join(', ')} +${labels.length - named}`;
+}
+
+/**
+ * Follows a run's events and gives the estimate at each step: the finished layers' measures, and per image of each
+ * running layer its latest step and time. With several worker processes, layers run at once (each its own images)
+ * and the images of one layer may run in parallel; events without a layer name count as one layer.
  */
 export class ProgressTracker {
   private finished: FinishedLayer[] = [];
   private images = 1;
   private total = 0;
   private done = 0;
-  private current = new Map<number, { step: number; elapsedMs: number }>();
+  /** Per running layer (in the order they started), per image: the latest step and its time. */
+  private current = new Map<string, Map<number, { step: number; elapsedMs: number }>>();
 
   started(layers: number, images: number): void {
     this.total = layers;
     this.images = images;
   }
 
-  layerStarted(): void {
-    this.current = new Map();
+  layerStarted(layer = ''): void {
+    this.current.set(layer, new Map());
   }
 
   /** A layer is over: measured when it ran its search in this run (not reused, not a preview, not skipped). */
-  layerEnded(perImage?: readonly { steps: number; seconds: number }[]): void {
+  layerEnded(perImage?: readonly { steps: number; seconds: number }[], layer = ''): void {
     this.done++;
     const m = perImage ? measureLayer(perImage) : undefined;
     if (m) this.finished.push(m);
-    this.current = new Map();
+    this.current.delete(layer);
   }
 
-  step(e: { image: number; step: number; maxSteps: number; elapsedMs: number; metric?: 'sid' | 'ru' }): ProgressEstimate {
-    this.current.set(e.image, { step: e.step, elapsedMs: e.elapsedMs });
+  /** The layers started and not yet over, in the order they started. */
+  running(): string[] {
+    return [...this.current.keys()];
+  }
+
+  step(e: { layer?: string; image: number; step: number; maxSteps: number; elapsedMs: number; metric?: 'sid' | 'ru' }): ProgressEstimate {
+    const layer = e.layer ?? '';
+    let images = this.current.get(layer);
+    if (!images) {
+      // A step before its layer's start event (or a caller that does not send them): the layer is running.
+      images = new Map();
+      this.current.set(layer, images);
+    }
+    images.set(e.image, { step: e.step, elapsedMs: e.elapsedMs });
     let doneSteps = 0;
     let doneMs = 0;
-    for (const [image, s] of this.current) {
+    for (const [image, s] of images) {
       if (image === e.image) continue;
       doneSteps += s.step;
       doneMs += s.elapsedMs;
@@ -120,8 +148,8 @@ export class ProgressTracker {
       images: this.images,
       // RU's own search has no measured layers yet: its bound only.
       finished: e.metric === 'ru' ? [] : this.finished,
-      layersAfter: Math.max(0, this.total - this.done - 1),
-      imagesDone: this.current.size - 1,
+      layersAfter: Math.max(0, this.total - this.done - Math.max(1, this.current.size)),
+      imagesDone: images.size - 1,
       step: e.step,
       elapsedMs: e.elapsedMs,
       doneSteps,

@@ -13,7 +13,8 @@ import type { AnalysisEvent } from '../engine/events';
 import type { LayerResult, Report } from '../engine/report';
 import { parseReport, writeReport } from '../engine/reportFile';
 import { formatDuration } from '../engine/duration';
-import { progressText, ProgressTracker } from '../engine/progressEstimate';
+import { progressText, ProgressTracker, runningLayersText } from '../engine/progressEstimate';
+import { layerLabel } from '../engine/layerLabel';
 import type { SettingsInput } from '../engine/settings';
 import type { ImageOptions } from '../engine/geometry';
 import { describeImageOptions } from '../engine/imageOptions';
@@ -158,6 +159,8 @@ export function runAnalysis(ctx: Ctx, job: AnalysisJob): Thenable<AnalysisOutcom
           if (pick === 'Show Log') log.show(true);
         });
       };
+      // After a layer's end, the layers still running (other workers): " · running layer2, layer3".
+      const stillRunning = (): string => (tracker.running().length ? ` · running ${plainMessage(runningLayersText(tracker.running()))}` : '');
       const onEvent = (e: AnalysisEvent): void => {
         switch (e.type) {
           case 'started':
@@ -171,12 +174,15 @@ export function runAnalysis(ctx: Ctx, job: AnalysisJob): Thenable<AnalysisOutcom
             for (const note of job.notes ?? []) warn(note);
             publish();
             break;
-          case 'layerStarted':
-            tracker.layerStarted();
+          case 'layerStarted': {
+            // With several workers, layers run at once: the notification and the status bar name every one.
+            tracker.layerStarted(e.layer);
             layerPos = `${e.index + 1}/${e.total}`;
-            run.setProgress(`${e.layer} ${layerPos}`);
-            progress.report({ message: `${plainMessage(e.layer)} (${e.index + 1}/${e.total})` });
+            const running = runningLayersText(tracker.running());
+            run.setProgress(`${running} ${layerPos}`);
+            progress.report({ message: `${plainMessage(running)} (${layerPos})` });
             break;
+          }
           case 'step': {
             // The worker sends at most ~10 per second; the notification needs fewer.
             const now = Date.now();
@@ -184,15 +190,17 @@ export function runAnalysis(ctx: Ctx, job: AnalysisJob): Thenable<AnalysisOutcom
             lastStepReport = now;
             const metric = e.metric === 'ru' ? ' · RU' : '';
             const est = tracker.step(e);
-            progress.report({ message: `${plainMessage(e.layer)}${metric} · image ${e.image + 1}/${images} · ${progressText(est, e.step, e.maxSteps, formatDuration)}` });
+            progress.report({ message: `${plainMessage(runningLayersText(tracker.running()))}${metric} · image ${e.image + 1}/${images} · ${progressText(est, e.step, e.maxSteps, formatDuration)}` });
             break;
           }
           case 'phase': {
             const what = `${PHASE_TEXT[e.phase] ?? e.phase}${e.detail ? ` (${e.detail})` : ''}`;
             // SID starts every layer (layerStarted says so already); the other phases are news.
             if (e.phase !== 'sid' || e.detail) log.info(`${job.label}: ${e.layer}: ${what}`);
-            run.setProgress(`${e.layer} ${layerPos}${e.phase === 'sid' ? '' : ` · ${e.phase === 'decoder' ? 'decoder' : PHASE_TEXT[e.phase] ?? e.phase}`}`);
-            progress.report({ message: `${plainMessage(e.layer)} · ${plainMessage(what)}` });
+            const others = tracker.running().filter((l) => l !== e.layer);
+            const also = others.length ? ` (also running: ${runningLayersText(others, 1)})` : '';
+            run.setProgress(`${runningLayersText(tracker.running())} ${layerPos}${e.phase === 'sid' ? '' : ` · ${layerLabel(e.layer)}: ${e.phase === 'decoder' ? 'decoder' : PHASE_TEXT[e.phase] ?? e.phase}`}`);
+            progress.report({ message: `${plainMessage(layerLabel(e.layer))} · ${plainMessage(what)}${plainMessage(also)}` });
             break;
           }
           case 'decoderEpoch': {
@@ -200,7 +208,7 @@ export function runAnalysis(ctx: Ctx, job: AnalysisJob): Thenable<AnalysisOutcom
             const now = Date.now();
             if (now - lastStepReport < 250 && e.epoch < e.maxEpochs) break;
             lastStepReport = now;
-            progress.report({ message: `${plainMessage(e.layer)} · decoder epoch ${e.epoch}/${e.maxEpochs} · held-out loss ${prec(e.heldOutLoss)}` });
+            progress.report({ message: `${plainMessage(layerLabel(e.layer))} · decoder epoch ${e.epoch}/${e.maxEpochs} · held-out loss ${prec(e.heldOutLoss)}` });
             break;
           }
           case 'warning':
@@ -209,18 +217,20 @@ export function runAnalysis(ctx: Ctx, job: AnalysisJob): Thenable<AnalysisOutcom
           case 'layerDone': {
             done++;
             if (e.result.reused) reused++;
-            tracker.layerEnded(e.result.reused ? undefined : e.result.perImage);
+            tracker.layerEnded(e.result.reused ? undefined : e.result.perImage, e.layer);
             log.info(`${job.label}: ${layerLogLine(e.result, e.index, e.total, job.settings.alpha)}${e.result.reused ? ' (reused from the earlier report)' : ''}`);
-            progress.report({ increment: 100 / Math.max(1, e.total), message: `${plainMessage(e.layer)} ${e.result.reused ? 'reused' : 'done'} (${e.index + 1}/${e.total})` });
+            progress.report({ increment: 100 / Math.max(1, e.total), message: `${plainMessage(layerLabel(e.layer))} ${e.result.reused ? 'reused' : 'done'} (${e.index + 1}/${e.total})${stillRunning()}` });
+            if (tracker.running().length) run.setProgress(`${runningLayersText(tracker.running())} · ${done}/${e.total} done`);
             publish();
             break;
           }
           case 'layerSkipped':
             done++;
             skipped++;
-            tracker.layerEnded();
+            tracker.layerEnded(undefined, e.layer);
             log.warn(`${job.label}: [${e.index + 1}/${e.total}] ${e.layer} skipped: ${e.reason}`);
-            progress.report({ increment: 100 / Math.max(1, e.total), message: `${plainMessage(e.layer)} skipped (${e.index + 1}/${e.total})` });
+            progress.report({ increment: 100 / Math.max(1, e.total), message: `${plainMessage(layerLabel(e.layer))} skipped (${e.index + 1}/${e.total})${stillRunning()}` });
+            if (tracker.running().length) run.setProgress(`${runningLayersText(tracker.running())} · ${done}/${e.total} done`);
             publish();
             break;
           case 'done':
