@@ -447,6 +447,24 @@ export function baselinesSpec(series: ChartSeries[], theme: Theme): ChartSpec {
   return { labels: axis.labels, ...(axis.depth ? { xAxis: 'depth' as const } : {}), lines, yTitle: 'map magnitude (log scale)', log: true, legend: true, labelTooltips: true };
 }
 
+/**
+ * What the SID chart card says instead of a chart while no shown report has a finished layer (a run's first minutes):
+ * axes then would show a 0–1 scale as if there were data. null once any layer has finished.
+ */
+export function chartWaitingText(series: readonly ChartSeries[]): string | null {
+  if (series.length === 0 || series.some((s) => s.report.layers.length > 0)) return null;
+  const skipped = new Set(series.flatMap((s) => (s.report.skippedLayers ?? []).map((l) => l.name)));
+  const queued = layerLabels([...series]).filter((n) => !skipped.has(n)).length;
+  const layers = `${queued} layer${queued === 1 ? '' : 's'}`;
+  if (series.some((s) => s.report.status === 'running')) return `Waiting for the first layer… (${layers} queued)`;
+  return `No layer has finished (${series.map((s) => s.report.status).filter((v, i, a) => a.indexOf(v) === i).join(', ')}${queued ? `; ${layers} not analysed` : ''}).`;
+}
+
+/** The x-axis tick labels of a names axis: short forms of long exported layer names (none on a depth axis). */
+export function chartAxisLabels(spec: ChartSpec): string[] {
+  return spec.xAxis === 'depth' ? [] : shortLayerLabels(spec.labels);
+}
+
 /** Test hooks for a chart canvas: its line labels and how many points each has. */
 export function chartHooks(spec: ChartSpec): { series: string; points: string } {
   return {
@@ -496,7 +514,7 @@ export function renderChart(canvas: HTMLCanvasElement, spec: ChartSpec, theme: T
   const anyData = Number.isFinite(lo);
   const yRange = spec.log ? logRange(spec) : anyData ? { suggestedMin: lo - pad, suggestedMax: hi + pad } : { min: 0, max: 1 };
   const depth = spec.xAxis === 'depth';
-  const axisLabels = depth ? [] : shortLayerLabels(spec.labels);
+  const axisLabels = chartAxisLabels(spec);
   const hollow = (line: LineSpec) => (c: ScriptableContext<'line'>): string => (line.warnings?.[c.dataIndex] ? theme.bg : line.color);
   return new Chart(canvas, {
     type: 'line',

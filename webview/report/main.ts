@@ -19,7 +19,7 @@ import type { Chart } from 'chart.js';
 import type { Box } from '../../src/engine/concentration';
 import type { Report } from '../../src/engine/report';
 import type { CheckpointsView, FromWebview, PanelState, ToWebview, WebviewSavedState } from '../../src/protocol';
-import { baselinesSpec, chartHooks, concentrationSpec, groupSeries, layerAxis, renderChart as drawChart, sidRuSpec, type ChartSeries, type ChartSpec } from './chart';
+import { baselinesSpec, chartAxisLabels, chartHooks, chartWaitingText, concentrationSpec, groupSeries, layerAxis, renderChart as drawChart, sidRuSpec, type ChartSeries, type ChartSpec } from './chart';
 import { button, dropdown } from './controls';
 import { basename, findLayer, hasBaselines, hasConcentration, hasRu, layerOrder, normalizeReport } from './data';
 import { cardHead, download, el, replaceChildren, vscodeApi } from './dom';
@@ -123,6 +123,7 @@ function chartCanvas(name: string, spec: ChartSpec, ariaLabel: string): HTMLCanv
   canvas.setAttribute('data-series', hooks.series);
   canvas.setAttribute('data-points', hooks.points);
   canvas.setAttribute('data-x-axis', spec.xAxis ?? 'names');
+  canvas.setAttribute('data-axis-labels', JSON.stringify(chartAxisLabels(spec)));
   return canvas;
 }
 
@@ -156,8 +157,17 @@ function renderChartHead(): void {
 
 function renderChart(report: Report): void {
   chart?.destroy();
+  chart = null;
   const theme = readTheme();
   const series = chartSeries(report);
+  // Before the first layer has finished: a short waiting line, no empty axes.
+  const waiting = chartWaitingText(series);
+  if (waiting) {
+    replaceChildren(chartCanvasBox, el('p', { class: 'id-empty id-chart-waiting', 'data-chart-waiting': '', role: 'status' }, waiting));
+    renderConcentrationCard();
+    renderBaselinesCard();
+    return;
+  }
   const spec = sidRuSpec(series, theme);
   const withRu = series.some((s) => hasRu(s.report));
   const what = withRu ? 'mean pixel SID and RU' : 'mean pixel SID';

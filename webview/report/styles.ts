@@ -98,6 +98,7 @@ h2 { font-size: 1.1em; }
 .id-chart-box { position: relative; height: 300px; }
 .id-chart-box canvas { display: block; }
 .id-chart-box-small { height: 240px; }
+.id-chart-box .id-chart-waiting { height: 100%; box-sizing: border-box; margin: 0; display: flex; align-items: center; justify-content: center; }
 
 /* Controls */
 button.id-button {

@@ -1,0 +1,96 @@
+/**
+ * The SID chart card in the real webview (headless Chromium, the panel's page and CSP, as test/extension-webview.test.ts):
+ * before the first layer has finished it shows a waiting line with the queued layers and no chart (no 0–1 axis as if
+ * there were data); the first finished layer brings the chart. Long ONNX layer names get short axis labels, the
+ * report keeping the full names. Needs dist/webview.js (`npm run build`) and /usr/bin/chromium (skipped without it).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { chromium } from 'playwright-core';
+import type { Page } from 'playwright-core';
+import type { Report } from '../src/engine/report';
+import type { ToWebview } from '../src/protocol';
+import { makeNonce, reportHtmlDocument } from '../src/report-html/render';
+import { sampleReport } from './fixtures/sample-report';
+
+const ROOT = path.resolve(__dirname, '..');
+const CHROMIUM = '/usr/bin/chromium';
+
+function panelPage(dir: string): string {
+  const bundle = path.join(ROOT, 'dist', 'webview.js');
+  if (!existsSync(bundle)) execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'build.mjs')], { cwd: ROOT, stdio: 'inherit' });
+  const nonce = makeNonce();
+  const html = reportHtmlDocument({
+    title: 'infodiscard report',
+    nonce,
+    csp: `default-src 'none'; img-src file: data: blob:; style-src 'nonce-${nonce}'; script-src 'nonce-${nonce}'`,
+    script: { src: pathToFileURL(bundle).toString() },
+  });
+  const file = path.join(dir, 'panel.html');
+  writeFileSync(file, html);
+  return file;
+}
+
+async function post(page: Page, message: ToWebview): Promise<void> {
+  await page.evaluate((m) => window.postMessage(m, '*'), message as unknown as Record<string, unknown>);
+}
+
+const ONNX = ['/layer1/layer1.0/relu_1/Relu_output_0', '/layer1/layer1.1/relu_1/Relu_output_0', '/layer2/layer2.0/relu_1/Relu_output_0'];
+
+/** The sample report with torchvision-style ONNX layer names. */
+function onnxReport(finishedLayers: number): Report {
+  const r = sampleReport({ finishedLayers, status: finishedLayers === 3 ? 'complete' : 'running' });
+  const rename = new Map(sampleReport().requestedLayers.map((n, i) => [n, ONNX[i]]));
+  r.requestedLayers = r.requestedLayers.map((n) => rename.get(n) ?? n);
+  r.layers = r.layers.map((l) => ({ ...l, name: rename.get(l.name) ?? l.name }));
+  return r;
+}
+
+test('SID chart card: a waiting line until the first layer, then the chart with short axis labels', { timeout: 120_000 }, async (t) => {
+  if (!existsSync(CHROMIUM)) {
+    t.skip(`${CHROMIUM} not found`);
+    return;
+  }
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'infodiscard-waiting-'));
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--allow-file-access-from-files'] });
+  t.after(async () => {
+    await browser.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+  const problems: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(m.text());
+  });
+  page.on('pageerror', (e) => problems.push(e.message));
+  await page.addInitScript({ content: 'window.acquireVsCodeApi = function () { return { postMessage: function () {}, getState: function () {}, setState: function () {} }; };' });
+  await page.goto(pathToFileURL(panelPage(dir)).toString());
+  await page.waitForSelector('.id-empty');
+
+  // A run's report before its first layer: every layer pending.
+  await post(page, { type: 'report', report: onnxReport(0) });
+  await page.waitForSelector('.id-app[data-rendered="running"]');
+  const card = page.locator('section[aria-label="SID per layer"]');
+  assert.equal((await card.locator('[data-chart-waiting]').textContent())?.trim(), 'Waiting for the first layer… (3 layers queued)');
+  assert.equal(await card.locator('canvas').count(), 0, 'no axes before there is data');
+
+  // The first layer finished: the chart, its axis labels short, the full names in the report.
+  await post(page, { type: 'report', report: onnxReport(1) });
+  await page.waitForSelector('section[aria-label="SID per layer"] canvas[data-chart="sid"]');
+  assert.equal(await card.locator('[data-chart-waiting]').count(), 0);
+  const canvas = card.locator('canvas[data-chart="sid"]');
+  assert.equal(await canvas.getAttribute('data-points'), '1');
+  assert.deepEqual(JSON.parse((await canvas.getAttribute('data-axis-labels')) ?? '[]'), ['layer1.0/relu_1', 'layer1.1/relu_1', 'layer2.0/relu_1']);
+
+  // A run cancelled before any layer: no chart either, and it says so.
+  await post(page, { type: 'report', report: { ...onnxReport(0), status: 'cancelled' } });
+  await page.waitForSelector('.id-app[data-rendered="cancelled"]');
+  assert.equal((await card.locator('[data-chart-waiting]').textContent())?.trim(), 'No layer has finished (cancelled; 3 layers not analysed).');
+  assert.equal(await card.locator('canvas').count(), 0);
+  assert.deepEqual(problems, []);
+});
