@@ -1,8 +1,8 @@
 /**
  * The SID chart card in the real webview (headless Chromium, the panel's page and CSP, as test/extension-webview.test.ts):
  * before the first layer has finished it shows a waiting line with the queued layers and no chart (no 0–1 axis as if
- * there were data); the first finished layer brings the chart. Long ONNX layer names get short axis labels, the
- * report keeping the full names. Needs dist/webview.js (`npm run build`) and /usr/bin/chromium (skipped without it).
+ * there were data); the first finished layer brings the chart. Long ONNX layer names get short axis labels and
+ * short labels in the maps' layer picker (full names as tooltips), the report keeping the full names. Needs dist/webview.js (`npm run build`) and /usr/bin/chromium (skipped without it).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -86,6 +86,12 @@ test('SID chart card: a waiting line until the first layer, then the chart with 
   const canvas = card.locator('canvas[data-chart="sid"]');
   assert.equal(await canvas.getAttribute('data-points'), '1');
   assert.deepEqual(JSON.parse((await canvas.getAttribute('data-axis-labels')) ?? '[]'), ['layer1.0/relu_1', 'layer1.1/relu_1', 'layer2.0/relu_1']);
+
+  // The maps' layer picker: the short label, the full name as its tooltip.
+  await post(page, { type: 'report', report: onnxReport(2) });
+  await page.waitForFunction(() => document.querySelectorAll('[aria-label="Layer"] vscode-option, [aria-label="Layer"] option').length === 2);
+  const options = await page.locator('[aria-label="Layer"] vscode-option, [aria-label="Layer"] option').evaluateAll((os) => os.map((o) => [o.textContent, o.getAttribute('title')]));
+  assert.deepEqual(options, [['1. layer1.0/relu_1', ONNX[0]], ['2. layer1.1/relu_1', ONNX[1]]]);
 
   // A run cancelled before any layer: no chart either, and it says so.
   await post(page, { type: 'report', report: { ...onnxReport(0), status: 'cancelled' } });

@@ -31,6 +31,8 @@ export interface DropdownOption {
   value: string;
   label: string;
   selected?: boolean;
+  /** Tooltip (the full text of a shortened label). */
+  title?: string;
 }
 
 export function dropdown(ariaLabel: string, options: DropdownOption[], onChange: (value: string) => void): HTMLElement {
@@ -42,7 +44,11 @@ export function dropdown(ariaLabel: string, options: DropdownOption[], onChange:
       const opt = document.createElement('vscode-option');
       opt.value = o.value;
       opt.textContent = o.label;
-      if (o.selected) opt.selected = true;
+      if (o.title) opt.title = o.title;
+      if (o.selected) {
+        opt.selected = true;
+        if (o.title) select.title = o.title;
+      }
       select.append(opt);
     }
     select.addEventListener('change', () => onChange(select.value));
@@ -50,8 +56,9 @@ export function dropdown(ariaLabel: string, options: DropdownOption[], onChange:
   }
   const select = el('select', { 'aria-label': ariaLabel });
   for (const o of options) {
-    const opt = el('option', { value: o.value }, o.label);
+    const opt = el('option', { value: o.value, ...(o.title ? { title: o.title } : {}) }, o.label);
     opt.selected = !!o.selected;
+    if (o.selected && o.title) select.title = o.title;
     select.append(opt);
   }
   select.addEventListener('change', () => onChange(select.value));

@@ -9,6 +9,7 @@
  * keyboard: arrows, Enter, Escape, Delete); concentration is recomputed live from the stored SID maps of every
  * layer (regionEdit.ts) and the box is handed to the host to persist.
  */
+import { shortLayerLabels } from '../../src/engine/layerLabel';
 import { boundPrefix, isFlagged, qualityNote } from '../../src/engine/quality';
 import { modelRectToBox, type Box } from '../../src/engine/concentration';
 import { describeGeometry } from '../../src/engine/geometry';
@@ -113,7 +114,9 @@ export function renderMaps(report: Report, state: MapsState, theme: Theme, handl
 
   // Controls.
   const order = layerOrder(report);
-  const layerSelect = dropdown('Layer', report.layers.map((l) => ({ value: l.name, label: `${order.indexOf(l.name) + 1}. ${l.name}`, selected: l === layer })),
+  // Short labels for long exported names ("layer1.1/relu_1"), the full name as the tooltip.
+  const labels = shortLayerLabels(report.layers.map((l) => l.name));
+  const layerSelect = dropdown('Layer', report.layers.map((l, i) => ({ value: l.name, label: `${order.indexOf(l.name) + 1}. ${labels[i]}`, selected: l === layer, ...(labels[i] !== l.name ? { title: l.name } : {}) })),
     (value) => handlers.select({ layer: value }));
   const imageCount = Math.max(report.images.length, layer.perImage.length);
   const imageSelect = dropdown('Image', Array.from({ length: imageCount }, (_, i) => {
