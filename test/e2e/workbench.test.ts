@@ -141,6 +141,8 @@ scenario('1. Explorer → Analyze Model…: progress, the panel beside the edito
   await waitFor('the complete report in the panel', async () => {
     const state = await wb.chartState(frame).catch(() => null);
     if (state && state.points[0] !== seen[seen.length - 1]) seen.push(state.points[0]);
+    // Before the first layer the card shows a waiting line, not empty axes: 0 points.
+    if (!state && seen.length === 0 && (await frame.locator('[data-chart-waiting]').count().catch(() => 0)) > 0) seen.push(0);
     if (state && state.points[0] > 0 && !shot) {
       shot = true;
       await wb.screenshot('s1-analyze-running');
