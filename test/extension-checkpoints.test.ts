@@ -10,7 +10,6 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { saveLayersModel } from '../src/engine/loaders/saveTfjs';
@@ -19,8 +18,7 @@ import type { PanelState, ToWebview } from '../src/protocol';
 import { activate } from '../src/extension/main';
 import type { Ctx } from '../src/extension/ctx';
 import { checkpointsFromState, ReportPanel, sourcesFromState } from '../src/extension/panel';
-import { chromium } from 'playwright-core';
-import { makeNonce, reportHtmlDocument } from '../src/report-html/render';
+import { openPanel, panelPage, post as postTo, webviewBrowser } from './helpers/webviewPage';
 import { sampleReport, sampleReportV2 } from './fixtures/sample-report';
 import { randomArray, reluConvNet, tempDir, writeGrayPng } from './helpers/fixtures';
 
@@ -266,45 +264,13 @@ test('restore state is untrusted: a bad view restores a plain panel; checkpoints
 // ---------------------------------------------------------------------------------------------------------------
 // The webview: the epoch chart in headless Chromium (the panel's page and CSP, a stub acquireVsCodeApi).
 
-const CHROMIUM = '/usr/bin/chromium';
 
 test('webview: "SID per layer vs epoch" fills in, RU dashed, exports, name-order axis, gone for a plain compare', { timeout: 120_000 }, async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    t.skip(`${CHROMIUM} not found`);
-    return;
-  }
-  const dir = tempDir('infodiscard-ckpt-webview-');
-  const nonce = makeNonce();
-  const file = path.join(dir, 'panel.html');
-  writeFileSync(file, reportHtmlDocument({
-    title: 'infodiscard report',
-    nonce,
-    csp: `default-src 'none'; img-src file: data: blob:; style-src 'nonce-${nonce}'; script-src 'nonce-${nonce}'`,
-    script: { src: pathToFileURL(path.join(ROOT, 'dist', 'webview.js')).toString() },
-  }));
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--allow-file-access-from-files'] });
-  t.after(async () => {
-    await browser.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const page = await browser.newPage({ viewport: { width: 1200, height: 1000 } });
-  const problems: string[] = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  await page.addInitScript({
-    content: `
-      window.__posted = [];
-      window.acquireVsCodeApi = function () {
-        return { postMessage: function (m) { window.__posted.push(m); }, getState: function () { return window.__state; }, setState: function (s) { window.__state = s; } };
-      };
-      document.addEventListener('securitypolicyviolation', function (e) { console.error('CSP violation: ' + e.violatedDirective); });
-    `,
-  });
-  await page.goto(pathToFileURL(file).toString());
+  const chrome = await webviewBrowser(t, 'infodiscard-ckpt-webview-');
+  if (!chrome) return;
+  const { page, problems } = await openPanel(chrome.browser, panelPage(chrome.dir));
   await page.waitForFunction(() => (window as unknown as { __posted: unknown[] }).__posted.length > 0);
-  const post = (m: ToWebview) => page.evaluate((x) => window.postMessage(x, '*'), m as unknown as Record<string, unknown>);
+  const post = (m: ToWebview) => postTo(page, m);
   const attr = async (name: string) => page.locator('canvas[data-chart="epochs"]').getAttribute(name);
 
   const ckpt = (shift: number, v2 = false, finishedLayers?: number) => {

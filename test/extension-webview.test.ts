@@ -11,42 +11,17 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { chromium } from 'playwright-core';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { concentration, modelRectToBox, regionMaskFromBox, summarizeConcentration } from '../src/engine/concentration';
 import type { Report } from '../src/engine/report';
-import type { FromWebview, ToWebview } from '../src/protocol';
-import { makeNonce, reportHtmlDocument } from '../src/report-html/render';
+import type { FromWebview } from '../src/protocol';
+import { openPanel, panelPage, post, postAndRender, webviewBrowser } from './helpers/webviewPage';
 import { EVIL_LAYER_NAME, sampleReport, sampleReportV2, V2_ORIGINAL_SIZES } from './fixtures/sample-report';
 
 const ROOT = path.resolve(__dirname, '..');
-const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOTS = path.join(ROOT, 'out', 'screenshots');
-
-function panelPage(dir: string): string {
-  const bundle = path.join(ROOT, 'dist', 'webview.js');
-  if (!existsSync(bundle)) execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'build.mjs')], { cwd: ROOT, stdio: 'inherit' });
-  const nonce = makeNonce();
-  // The same document and CSP as src/extension/panel.ts builds (file: stands in for webview.cspSource).
-  const html = reportHtmlDocument({
-    title: 'infodiscard report',
-    nonce,
-    csp: `default-src 'none'; img-src file: data: blob:; style-src 'nonce-${nonce}'; script-src 'nonce-${nonce}'`,
-    script: { src: pathToFileURL(bundle).toString() },
-  });
-  const file = path.join(dir, 'panel.html');
-  writeFileSync(file, html);
-  return file;
-}
-
-async function post(page: Page, message: ToWebview): Promise<void> {
-  await page.evaluate((m) => window.postMessage(m, '*'), message as unknown as Record<string, unknown>);
-}
 
 const hostPosted = (page: Page) => page.evaluate(() => (window as unknown as { __posted: { type: string }[] }).__posted);
 const hostState = (page: Page) => page.evaluate(() => (window as unknown as { __state: Record<string, unknown> }).__state);
@@ -58,49 +33,11 @@ function otherModel(): Report {
   return r;
 }
 
-/** The panel page with a stub acquireVsCodeApi recording posts and state; `problems` collects console errors. */
-async function openPanel(browser: Browser, file: string): Promise<{ page: Page; problems: string[] }> {
-  const page = await browser.newPage({ viewport: { width: 1200, height: 1000 } });
-  const problems: string[] = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('dialog', (d) => {
-    problems.push(`dialog: ${d.message()}`);
-    void d.dismiss();
-  });
-  // A string, not a function: tsx's transform would add helper calls the page does not have.
-  await page.addInitScript({
-    content: `
-      window.__posted = [];
-      window.__state = undefined;
-      window.acquireVsCodeApi = function () {
-        return {
-          postMessage: function (m) { window.__posted.push(m); },
-          getState: function () { return window.__state; },
-          setState: function (s) { window.__state = s; },
-        };
-      };
-      document.addEventListener('securitypolicyviolation', function (e) { console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI); });
-    `,
-  });
-  await page.goto(pathToFileURL(file).toString());
-  return { page, problems };
-}
-
 test('report UI inside a VS Code webview', { timeout: 120_000 }, async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    t.skip(`${CHROMIUM} not found`);
-    return;
-  }
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'infodiscard-webview-'));
+  const chrome = await webviewBrowser(t, 'infodiscard-webview-');
+  if (!chrome) return;
+  const { browser, dir } = chrome;
   mkdirSync(SCREENSHOTS, { recursive: true });
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--allow-file-access-from-files'] });
-  t.after(async () => {
-    await browser.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
   const { page, problems } = await openPanel(browser, panelPage(dir));
 
   await t.test('says ready once and waits', async () => {
@@ -227,17 +164,10 @@ function expectedConcentration(report: Report, bbox: number[] | null): [(number 
 }
 
 test('schema-2 report inside a VS Code webview: RU, baselines, object boxes', { timeout: 120_000 }, async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    t.skip(`${CHROMIUM} not found`);
-    return;
-  }
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'infodiscard-webview2-'));
+  const chrome = await webviewBrowser(t, 'infodiscard-webview2-');
+  if (!chrome) return;
+  const { browser, dir } = chrome;
   mkdirSync(SCREENSHOTS, { recursive: true });
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--allow-file-access-from-files'] });
-  t.after(async () => {
-    await browser.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
   const { page, problems } = await openPanel(browser, panelPage(dir));
   await page.waitForFunction(() => (window as unknown as { __posted: unknown[] }).__posted.length > 0);
   const report = sampleReportV2();
@@ -394,8 +324,7 @@ test('schema-2 report inside a VS Code webview: RU, baselines, object boxes', { 
   });
 
   await t.test('a schema-1 report shows none of it', async () => {
-    await post(page, { type: 'report', report: sampleReport(), source: SOURCE });
-    await page.waitForSelector('.id-app[data-rendered="complete"]');
+    await postAndRender(page, { type: 'report', report: sampleReport(), source: SOURCE }, 'complete');
     assert.deepEqual(await page.locator('canvas[data-chart]').evaluateAll((cs) => cs.map((c) => c.getAttribute('data-chart'))), ['sid']);
     assert.deepEqual(await attr(page, 'canvas[data-chart="sid"]', 'data-series'), ['b>-cnn'], 'one line, labelled by the model folder as before');
     assert.equal(await page.locator('canvas[data-chart="sid"]').getAttribute('data-points'), '3');

@@ -6,39 +6,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { chromium } from 'playwright-core';
-import type { Page } from 'playwright-core';
 import type { Report } from '../src/engine/report';
-import type { ToWebview } from '../src/protocol';
-import { makeNonce, reportHtmlDocument } from '../src/report-html/render';
+import { openPanel, panelPage, post, webviewBrowser } from './helpers/webviewPage';
 import { sampleReport } from './fixtures/sample-report';
-
-const ROOT = path.resolve(__dirname, '..');
-const CHROMIUM = '/usr/bin/chromium';
-
-function panelPage(dir: string): string {
-  const bundle = path.join(ROOT, 'dist', 'webview.js');
-  if (!existsSync(bundle)) execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'build.mjs')], { cwd: ROOT, stdio: 'inherit' });
-  const nonce = makeNonce();
-  const html = reportHtmlDocument({
-    title: 'infodiscard report',
-    nonce,
-    csp: `default-src 'none'; img-src file: data: blob:; style-src 'nonce-${nonce}'; script-src 'nonce-${nonce}'`,
-    script: { src: pathToFileURL(bundle).toString() },
-  });
-  const file = path.join(dir, 'panel.html');
-  writeFileSync(file, html);
-  return file;
-}
-
-async function post(page: Page, message: ToWebview): Promise<void> {
-  await page.evaluate((m) => window.postMessage(m, '*'), message as unknown as Record<string, unknown>);
-}
 
 const ONNX = ['/layer1/layer1.0/relu_1/Relu_output_0', '/layer1/layer1.1/relu_1/Relu_output_0', '/layer2/layer2.0/relu_1/Relu_output_0'];
 
@@ -52,24 +22,9 @@ function onnxReport(finishedLayers: number): Report {
 }
 
 test('SID chart card: a waiting line until the first layer, then the chart with short axis labels', { timeout: 120_000 }, async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    t.skip(`${CHROMIUM} not found`);
-    return;
-  }
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'infodiscard-waiting-'));
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--allow-file-access-from-files'] });
-  t.after(async () => {
-    await browser.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
-  const problems: string[] = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(m.text());
-  });
-  page.on('pageerror', (e) => problems.push(e.message));
-  await page.addInitScript({ content: 'window.acquireVsCodeApi = function () { return { postMessage: function () {}, getState: function () {}, setState: function () {} }; };' });
-  await page.goto(pathToFileURL(panelPage(dir)).toString());
+  const chrome = await webviewBrowser(t, 'infodiscard-waiting-');
+  if (!chrome) return;
+  const { page, problems } = await openPanel(chrome.browser, panelPage(chrome.dir), { width: 1200, height: 900 });
   await page.waitForSelector('.id-empty');
 
   // A run's report before its first layer: every layer pending.

@@ -5,18 +5,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { chromium } from 'playwright-core';
 import type { Report } from '../src/engine/report';
 import type { ToWebview } from '../src/protocol';
-import { makeNonce, reportHtmlDocument } from '../src/report-html/render';
 import { sampleReport } from './fixtures/sample-report';
-import { tempDir } from './helpers/fixtures';
-
-const ROOT = path.resolve(__dirname, '..');
-const CHROMIUM = '/usr/bin/chromium';
+import { openPanel, panelPage, post as postTo, webviewBrowser } from './helpers/webviewPage';
 
 /** The sample report with every SID value (per image and mean) shifted by `shift`. */
 function shifted(shift: number): Report {
@@ -26,41 +18,11 @@ function shifted(shift: number): Report {
 }
 
 test('webview: runs of one variant are one line with the across-run statement; seeded epochs one point each', { timeout: 120_000 }, async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    t.skip(`${CHROMIUM} not found`);
-    return;
-  }
-  const dir = tempDir('infodiscard-seeds-webview-');
-  const nonce = makeNonce();
-  const file = path.join(dir, 'panel.html');
-  writeFileSync(file, reportHtmlDocument({
-    title: 'infodiscard report',
-    nonce,
-    csp: `default-src 'none'; img-src file: data: blob:; style-src 'nonce-${nonce}'; script-src 'nonce-${nonce}'`,
-    script: { src: pathToFileURL(path.join(ROOT, 'dist', 'webview.js')).toString() },
-  }));
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--allow-file-access-from-files'] });
-  t.after(async () => {
-    await browser.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const page = await browser.newPage({ viewport: { width: 1200, height: 1000 } });
-  const problems: string[] = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  await page.addInitScript({
-    content: `
-      window.__posted = [];
-      window.acquireVsCodeApi = function () {
-        return { postMessage: function (m) { window.__posted.push(m); }, getState: function () { return window.__state; }, setState: function (s) { window.__state = s; } };
-      };
-    `,
-  });
-  await page.goto(pathToFileURL(file).toString());
+  const chrome = await webviewBrowser(t, 'infodiscard-seeds-webview-');
+  if (!chrome) return;
+  const { page, problems } = await openPanel(chrome.browser, panelPage(chrome.dir));
   await page.waitForFunction(() => (window as unknown as { __posted: unknown[] }).__posted.length > 0);
-  const post = (m: ToWebview) => page.evaluate((x) => window.postMessage(x, '*'), m as unknown as Record<string, unknown>);
+  const post = (m: ToWebview) => postTo(page, m);
 
   // A: levels 0, 0.2, 0.4 for seeds 1..3; B = A + 1 ± 0.05, paired by seed.
   const series = [1, 2, 3].flatMap((seed, k) => [
