@@ -9,21 +9,17 @@
  * run, copied to run/epoch-03 and run/epoch-01. Run: npm run build, then
  *   node --import tsx --test test/e2e/checkpoints.test.ts
  */
-import { after, before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { FrameLocator } from 'playwright-core';
-import { CodeServer, ensureTools, ROOT } from './helpers/codeServer';
+import { ROOT } from './helpers/codeServer';
+import { e2eSuite } from './helpers/suite';
 import { waitFor, Workbench } from './helpers/workbench';
 
-const unsupported = process.platform !== 'linux' ? 'the end-to-end suite runs on Linux only' : undefined;
-
-let server: CodeServer | undefined;
 let wb: Workbench;
 let dir: string | undefined;
-let setupError: Error | undefined;
 
 /**
  * run/epoch-01 and run/epoch-03 (the sample models) and the six sample images. The analyses must last longer than
@@ -42,42 +38,12 @@ function makeWorkspace(): string {
   return ws;
 }
 
-before(async () => {
-  if (unsupported) return;
-  try {
-    if (!existsSync(path.join(ROOT, 'dist', 'extension.js')) || !existsSync(path.join(ROOT, 'dist', 'worker.js'))) {
-      throw new Error('dist/ is not built: run "npm run build" (npm run test:e2e does)');
-    }
-    const tools = ensureTools();
-    dir = makeWorkspace();
-    server = await CodeServer.start(tools, dir);
-    wb = await Workbench.open(tools.chromium, server.url, dir);
-  } catch (e) {
-    setupError = e as Error;
-  }
-}, { timeout: 25 * 60_000 });
-
-after(async () => {
-  await wb?.close();
-  if (server) {
-    await server.stop();
-    assert.deepEqual(server.processes(), [], 'code-server left processes behind');
-  }
-  if (dir) rmSync(dir, { recursive: true, force: true });
-}, { timeout: 60_000 });
-
-function scenario(name: string, slug: string, fn: (t: TestContext) => Promise<void>, timeoutMs = 300_000): void {
-  test(name, { timeout: timeoutMs, skip: unsupported }, async (t) => {
-    if (setupError) throw setupError;
-    try {
-      await wb.page.keyboard.press('Escape');
-      await fn(t);
-    } catch (e) {
-      await wb.screenshot(`${slug}-failure`);
-      throw e;
-    }
-  });
-}
+const scenario = e2eSuite({
+  workspace: makeWorkspace,
+  folder: (ws) => ws,
+  started: (s) => ({ wb, workspace: dir } = s),
+  timeoutMs: 300_000,
+});
 
 /** The epoch chart's test attributes (null while it is not drawn). */
 async function epochChart(frame: FrameLocator): Promise<{ epochs: number[]; series: string[]; points: string } | null> {

@@ -14,25 +14,23 @@
  * ../shared/data beside the clone, 28×28 digits). Screenshots in out/e2e/. Run: npm run build, then
  *   node --import tsx --test --test-concurrency=1 test/e2e/own-model.test.ts
  */
-import { after, before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { FrameLocator } from 'playwright-core';
 import type { Report } from '../../src/engine/report';
-import { CodeServer, ensureTools, ROOT } from './helpers/codeServer';
+import { type CodeServer, ROOT } from './helpers/codeServer';
+import { e2eSuite } from './helpers/suite';
 import { kerasCheckpoint, writeDigits } from './helpers/ownModel';
 import { quickPickRows, statusBarTexts, waitFor, waitForQuickPick, Workbench } from './helpers/workbench';
 
-const unsupported = process.platform !== 'linux' ? 'the end-to-end suite runs on Linux only' : undefined;
 const KERAS = kerasCheckpoint();
 const noKeras = KERAS ? undefined : 'no ../shared/data/keras-mnist-dnn-repair/saved-model-01-0.96.hdf5 beside the clone';
 
 let server: CodeServer | undefined;
 let wb: Workbench;
 let dir: string | undefined;
-let setupError: Error | undefined;
 
 const MODELS = { keras: 'keras/saved-model-01-0.96.hdf5', picker: 'picker/model.json', crash: 'crash-me/model.json', resume: 'resume-me/model.json' };
 
@@ -70,46 +68,17 @@ async function setSettings(extra: Record<string, unknown>): Promise<void> {
   await new Promise((r) => setTimeout(r, 4_000));
 }
 
-before(async () => {
-  if (unsupported) return;
-  try {
-    if (!existsSync(path.join(ROOT, 'dist', 'extension.js')) || !existsSync(path.join(ROOT, 'dist', 'worker.js'))) {
-      throw new Error('dist/ is not built: run "npm run build" (npm run test:e2e does)');
-    }
-    const tools = ensureTools();
-    dir = makeWorkspace();
-    server = await CodeServer.start(tools, dir);
-    wb = await Workbench.open(tools.chromium, server.url, dir);
-  } catch (e) {
-    setupError = e as Error;
-  }
-}, { timeout: 25 * 60_000 });
-
-after(async () => {
-  await wb?.close();
-  if (server) {
-    await server.stop();
-    assert.deepEqual(server.processes(), [], 'code-server left processes behind');
-  }
-  if (dir) rmSync(dir, { recursive: true, force: true });
-}, { timeout: 60_000 });
-
-function scenario(name: string, slug: string, fn: (t: TestContext) => Promise<void>, options: { timeoutMs?: number; skip?: string } = {}): void {
-  test(name, { timeout: options.timeoutMs ?? 300_000, skip: unsupported ?? options.skip }, async (t) => {
-    if (setupError) throw setupError;
-    try {
-      await wb.page.keyboard.press('Escape');
-      await wb.closeAllEditors();
-      await wb.clearNotifications();
-      await fn(t);
-    } catch (e) {
-      await wb.screenshot(`${slug}-failure`);
-      throw e;
-    } finally {
-      await setSettings({});
-    }
-  });
-}
+const scenario = e2eSuite({
+  workspace: makeWorkspace,
+  folder: (ws) => ws,
+  started: (s) => ({ server, wb, workspace: dir } = s),
+  beforeScenario: async (page) => {
+    await page.closeAllEditors();
+    await page.clearNotifications();
+  },
+  afterScenario: () => setSettings({}),
+  timeoutMs: 300_000,
+});
 
 const reportsDir = (): string => path.join(dir!, '.infodiscard');
 

@@ -10,13 +10,13 @@
  * Tools (code-server, Node 24, Chromium) are installed on first use by scripts/e2e-tools.sh into .e2e-tools/.
  * Run: npm run test:e2e
  */
-import { after, before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
 import type { FrameLocator } from 'playwright-core';
-import { CodeServer, ensureTools, ROOT } from './helpers/codeServer';
+import type { CodeServer } from './helpers/codeServer';
+import { e2eSuite } from './helpers/suite';
 import { waitFor, Workbench } from './helpers/workbench';
 import { BASE_SETTINGS, makeWorkspace, XSS_NAME, type Workspace } from './helpers/workspace';
 
@@ -27,52 +27,20 @@ interface ReportJson {
   layers: { name: string; kind: string; sid: { mean: number; std: number } }[];
 }
 
-const unsupported = process.platform !== 'linux' ? 'the end-to-end suite runs on Linux only' : undefined;
-
 let server: CodeServer | undefined;
 let wb: Workbench;
 let ws: Workspace;
-let setupError: Error | undefined;
 
-before(async () => {
-  if (unsupported) return;
-  try {
-    if (!existsSync(path.join(ROOT, 'dist', 'extension.js')) || !existsSync(path.join(ROOT, 'dist', 'worker.js'))) {
-      throw new Error('dist/ is not built: run "npm run build" (npm run test:e2e does)');
-    }
-    const tools = ensureTools();
-    ws = makeWorkspace();
-    server = await CodeServer.start(tools, ws.dir);
-    wb = await Workbench.open(tools.chromium, server.url, ws.dir);
-  } catch (e) {
-    setupError = e as Error;
-  }
-}, { timeout: 25 * 60_000 });
-
-after(async () => {
-  await wb?.close();
-  if (server) {
-    await server.stop();
-    assert.deepEqual(server.processes(), [], 'code-server left processes behind');
-  }
-  if (ws) rmSync(ws.dir, { recursive: true, force: true });
-}, { timeout: 60_000 });
-
-/** One scenario: a fresh editor area and no notifications; a screenshot on failure. */
-function scenario(name: string, slug: string, fn: (t: TestContext) => Promise<void>, timeoutMs = 180_000): void {
-  test(name, { timeout: timeoutMs, skip: unsupported }, async (t) => {
-    if (setupError) throw setupError;
-    try {
-      await wb.page.keyboard.press('Escape');
-      await wb.closeAllEditors();
-      await wb.clearNotifications();
-      await fn(t);
-    } catch (e) {
-      await wb.screenshot(`${slug}-failure`);
-      throw e;
-    }
-  });
-}
+const scenario = e2eSuite({
+  workspace: makeWorkspace,
+  folder: (w) => w.dir,
+  started: (s) => ({ server, wb, workspace: ws } = s),
+  beforeScenario: async (page) => {
+    await page.closeAllEditors();
+    await page.clearNotifications();
+  },
+  timeoutMs: 180_000,
+});
 
 function reportFiles(prefix: string): string[] {
   if (!existsSync(ws.reportsDir)) return [];
