@@ -293,6 +293,10 @@ test('progress estimate: the bound before any layer finished, then measured step
   assert.equal(third.layerSeconds, ((40 + 100) * 50) / 1000);
   assert.equal(third.totalSeconds, ((40 + 100) * 50 + 3 * 4 * 50 * 50) / 1000);
   assert.equal(progressText(third, 10, 200, formatDuration), 'step 10 of ~50 (at most 200) · layer ~7.0 s left · run ~37.0 s left');
+  // Two workers: the 3 layers after this one are shared between 2 lanes (not counted one after another).
+  const both = [one, { stepsPerImage: 60, msPerStep: 20 }];
+  assert.equal(estimateProgress({ ...base, finished: both, concurrent: 2 }).totalSeconds, ((40 + 100) * 50 + (3 * 4 * 50 * 50) / 2) / 1000);
+  assert.equal(estimateProgress({ ...base, layersAfter: 0, finished: both, concurrent: 2 }).totalSeconds, third.layerSeconds, 'nothing after: this layer only');
   assert.equal(estimateProgress({ ...base, step: 70, finished: [one] }).expectedSteps, 70, 'never below the steps already taken');
   assert.equal(measureLayer([{ steps: 0, seconds: 0.1 }]), undefined, 'a preview layer measures no steps');
 });

@@ -99,3 +99,16 @@ test('the progress notification and the status bar name every running layer', as
   assert.equal(status(`layerDone ${A}`), 'layer1.1/relu_1, layer2.0/relu_1 · 1/3 done');
   runs.dispose();
 });
+
+test('progress tracker: with two layers at once, the layers still to come are shared between the two', () => {
+  const t = new ProgressTracker();
+  t.started(6, 1);
+  for (const name of [A, B]) t.layerStarted(name);
+  for (const name of [A, B]) t.layerEnded([{ steps: 40, seconds: 2 }], name);
+  t.layerStarted(C);
+  t.layerStarted('/layer2/layer2.1/relu_1/Relu_output_0');
+  const e = t.step({ layer: C, image: 0, step: 10, maxSteps: 200, elapsedMs: 500 });
+  // This layer: 30 steps left at 50 ms. After it and the one beside it: 2 layers of 40 steps, two at a time.
+  assert.equal(e.layerSeconds, 1.5);
+  assert.equal(e.totalSeconds, 1.5 + (2 * 40 * 50) / 2 / 1000);
+});

@@ -9,7 +9,9 @@
  * - Seconds per step: this layer's own, from the step events (elapsed on this image / steps on this image).
  * - The rest of the run: each layer still to come is assumed to cost what this one does per step, with the expected
  *   steps: deeper layers are usually slower, so this is a lower estimate early on; it is only given once two layers
- *   have finished, when the expected steps rest on more than one layer.
+ *   have finished, when the expected steps rest on more than one layer. With several layers running at once (one per
+ *   worker process), the layers still to come are shared among that many: their time is divided by it (each layer's
+ *   seconds per step already include the workers' competition for the cores).
  */
 import { shortLayerLabels } from './layerLabel';
 
@@ -34,6 +36,8 @@ export interface ProgressInput {
   /** Steps and milliseconds of this layer's images already past (they time a step better than the first steps). */
   doneSteps?: number;
   doneMs?: number;
+  /** Layers running at once (worker processes busy); the layers after are shared among them. Default 1. */
+  concurrent?: number;
 }
 
 /** Below this many timed steps in the layer, its time per step is not given (the first includes the δ_f² estimate). */
@@ -67,7 +71,8 @@ export function estimateProgress(p: ProgressInput): ProgressEstimate {
   const imagesAfter = Math.max(0, p.images - p.imagesDone - 1);
   const stepsLeft = Math.max(0, expectedSteps - p.step) + imagesAfter * Math.round(mean);
   const layerSeconds = (stepsLeft * msPerStep) / 1000;
-  const totalSeconds = p.finished.length >= 2 ? layerSeconds + (p.layersAfter * p.images * mean * msPerStep) / 1000 : null;
+  const lanes = Math.max(1, Math.min(p.concurrent ?? 1, p.layersAfter + 1));
+  const totalSeconds = p.finished.length >= 2 ? layerSeconds + (p.layersAfter * p.images * mean * msPerStep) / lanes / 1000 : null;
   return { expectedSteps, measured, layerSeconds, totalSeconds };
 }
 
@@ -104,6 +109,8 @@ export class ProgressTracker {
   private done = 0;
   /** Per running layer (in the order they started), per image: the latest step and its time. */
   private current = new Map<string, Map<number, { step: number; elapsedMs: number }>>();
+  /** The most layers seen running at once: the run's parallelism (its worker processes). */
+  private lanes = 1;
 
   started(layers: number, images: number): void {
     this.total = layers;
@@ -112,6 +119,7 @@ export class ProgressTracker {
 
   layerStarted(layer = ''): void {
     this.current.set(layer, new Map());
+    this.lanes = Math.max(this.lanes, this.current.size);
   }
 
   /** A layer is over: measured when it ran its search in this run (not reused, not a preview, not skipped). */
@@ -134,6 +142,7 @@ export class ProgressTracker {
       // A step before its layer's start event (or a caller that does not send them): the layer is running.
       images = new Map();
       this.current.set(layer, images);
+      this.lanes = Math.max(this.lanes, this.current.size);
     }
     images.set(e.image, { step: e.step, elapsedMs: e.elapsedMs });
     let doneSteps = 0;
@@ -154,6 +163,7 @@ export class ProgressTracker {
       elapsedMs: e.elapsedMs,
       doneSteps,
       doneMs,
+      concurrent: this.lanes,
     });
   }
 }
