@@ -8,7 +8,7 @@
  *   node --import tsx bench/grid224.ts --layer /relu/Relu_output_0 --runs ref1,ref2,pixel,16,32 --out a.json [--steps 200]
  *   node --import tsx bench/grid224.ts --combine a.json,b.json
  * Run names: ref1 / ref2 (per pixel, --steps fixed steps, seed 1 / 2), pixel (per pixel, defaults), N (an N x N grid,
- * defaults), pN (the first-order preview at grid N, or pixel for p0).
+ * defaults), pN (the first-order preview at grid N, or per pixel for p0; pNxP: with P linearisation passes, default 3).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -41,9 +41,10 @@ async function run(): Promise<void> {
     const t0 = performance.now();
     const load = os.loadavg()[0];
     let res: { steps?: number; sidMean: number; constraintRatio: number; map: Float32Array };
-    if (name.startsWith('p')) {
-      const g = Number(name.slice(1));
-      res = await previewSigma(input, { ...base, sigmaGrid: g > 0 ? g : null });
+    const pm = /^p(\d+)(?:x(\d+))?$/.exec(name);
+    if (pm) {
+      const g = Number(pm[1]);
+      res = await previewSigma(input, { ...base, sigmaGrid: g > 0 ? g : null, ...(pm[2] ? { passes: Number(pm[2]) } : {}) });
     } else if (name === 'ref1' || name === 'ref2') {
       res = await learnSid(input, { ...base, minSteps: steps, seed: name === 'ref1' ? 1 : 2 });
     } else {
