@@ -163,7 +163,7 @@ async function main(tmp: string): Promise<number> {
   const runs = variants.map((v) => runCli(`infodiscard ${v.join(' ') || '(defaults)'}`, fx, layers, [...v, ...extra], tmp));
   const torch = process.argv.includes('--no-torch') ? 'skipped (--no-torch)' : runTorch(fx, layers, steps);
   // --ref-report: an earlier fixed-step report of this fixture (same seed, same model) instead of a new run.
-  const fixedSteps = ['--min-steps', String(steps), '--max-steps', String(steps)];
+  const fixedSteps = ['--min-steps', String(steps), '--max-steps', String(steps), ...fx.cliArgs];
   const refFile = arg('--ref-report', '');
   const ref: CliRun = refFile ? reusedRun(`engine ${steps} steps`, refFile) : runCli(`engine ${steps} steps`, fx, layers, fixedSteps, tmp);
   // --ref-seeds 2 (or --ref2-report FILE): a second fixed-step run with another seed. How far two references are
