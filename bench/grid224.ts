@@ -8,7 +8,8 @@
  *   node --import tsx bench/grid224.ts --layer /relu/Relu_output_0 --runs ref1,ref2,pixel,16,32 --out a.json [--steps 200]
  *   node --import tsx bench/grid224.ts --combine a.json,b.json
  * Run names: ref1 / ref2 (per pixel, --steps fixed steps, seed 1 / 2), pixel (per pixel, defaults), pixelmM (per pixel,
- * at least M steps instead of 30), warm (analyze.ts's --warm-start), N (an N x N grid,
+ * at least M steps instead of 30), warm (analyze.ts's --warm-start), sbN (--steps fixed steps, N samples per pass),
+ * N (an N x N grid,
  * defaults), pN (the first-order preview at grid N, or per pixel for p0; pNxP: with P linearisation passes, default 3).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -52,6 +53,9 @@ async function run(): Promise<void> {
       // analyze.ts's warm start: one linearisation pass of the preview, no level fit, its delta_f^2 reused.
       const first = await previewSigma(input, { ...base, measure: false, passes: 1 });
       res = await learnSid(input, { ...base, initialLogSigma: first.sigma.map(Math.log), deltaF2: { mean: first.deltaF2, relSe: first.deltaF2RelSe } });
+    } else if (/^sb\d+$/.test(name)) {
+      // Cost of a fixed number of steps (--steps) with N noise samples per pass (sb16: one pass of all K).
+      res = await learnSid(input, { ...base, minSteps: steps, sampleBatch: Number(name.slice(2)) });
     } else if (/^pixelm\d+$/.test(name)) {
       res = await learnSid(input, { ...base, minSteps: Number(name.slice(6)) });
     } else {
