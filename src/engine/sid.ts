@@ -122,7 +122,7 @@ const RECAL_EVALUATIONS = 8;
 const RECAL_BUDGET = 4;
 
 /**
- * Samples after which a feature-change estimate may stop when it is already four times tighter than asked (one
+ * Samples after which a feature-change estimate may stop when it is already twice as tight as asked (one
  * batch of K, at least 16): large inputs' estimates are (delta_f^2, the calibration set, the final check). Shared with
  * the preview, whose delta_f^2 must come out identical.
  */
