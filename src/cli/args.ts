@@ -81,8 +81,9 @@ says (a Rescaling layer, ONNX metadata, a torchvision-style graph), else [0,1]):
   --transparency T       composite[:r,g,b] (over r,g,b 0-255, default black) or drop (ignore alpha)
   --backend B            auto | tensorflow | webgpu | wasm | cpu (default auto: tfjs-node if installed, else
                          webgpu on a hardware GPU, else wasm; with --workers, one worker uses the GPU, the rest wasm)
-  --preview              SID as a first-order map (Jacobian column norms, one level fit): seconds per layer, an
-                         approximation of the optimised map, labelled as such in the report
+  --preview              SID as a first-order map (Jacobian column norms, one level fit): seconds per layer at
+                         32×32, 20–100 s at 224×224 on CPU; an approximation of the optimised map, labelled as
+                         such in the report
   --warm-start           start the SID search from that map instead of a flat sigma
   --shard I/N            run shard I of N (0-based) and write <out>/shard-I-of-N.json; --out is then a folder
                          (default infodiscard-parts); a rerun skips its finished jobs, a finished shard exits

@@ -26,6 +26,14 @@ export interface EstimateOptions {
   /** ... and at least this many samples were drawn; never more than maxSamples. */
   minSamples: number;
   maxSamples: number;
+  /**
+   * Stop already after this many samples (fewer than minSamples) when the relative standard error is then at most
+   * half of targetRelSe: at 224x224 a feature map has 10^5 units and 16 samples give 0.2-0.45 % against the 1 %
+   * asked for, so the second batch only costs time (a quarter was measured too strict: the 16-sample error
+   * estimate scatters around 0.25 %). The margin keeps a rough standard error (16 samples) from stopping a
+   * heavy-tailed estimate. The random stream is unchanged (the same first samples).
+   */
+  tightSamples?: number;
   /** Checked between batches, so a cancel takes effect within one forward pass. */
   signal?: AbortSignal;
 }
@@ -68,7 +76,8 @@ export async function estimateFeatureChange(
     const mean = sum / n;
     const variance = Math.max(0, (sumSq - n * mean * mean) / Math.max(1, n - 1));
     const relSe = mean > 0 ? Math.sqrt(variance / n) / mean : Infinity;
-    if (n >= opts.maxSamples || (n >= opts.minSamples && relSe <= opts.targetRelSe)) {
+    const tight = opts.tightSamples !== undefined && n >= opts.tightSamples && relSe <= opts.targetRelSe / 2;
+    if (n >= opts.maxSamples || (n >= opts.minSamples && relSe <= opts.targetRelSe) || tight) {
       return { mean, relSe, samples: n };
     }
   }

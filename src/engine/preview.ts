@@ -32,7 +32,7 @@ import { readValues } from './reads';
 import { toModelUnits } from './inputMapping';
 import { GAUSSIAN_ENTROPY_CONSTANT } from './report';
 import { mixSeed, Rng } from './rng';
-import type { SidInput } from './sid';
+import { tightSampleCount, type SidInput } from './sid';
 import { interpolationMatrix, makeSigmaGrid } from './sigmaGrid';
 
 export interface PreviewOptions {
@@ -117,7 +117,7 @@ export async function previewSigma(input: SidInput, opts: PreviewOptions): Promi
     const estimate = async (std: tf.Tensor4D, seed: number) => {
       try {
         return await estimateFeatureChange(probe, x, f, std, {
-          batch: K, seed, targetRelSe, minSamples: Math.max(32, 2 * K), maxSamples: 4096, signal: opts.signal,
+          batch: K, seed, targetRelSe, minSamples: Math.max(32, 2 * K), maxSamples: 4096, tightSamples: tightSampleCount(K), signal: opts.signal,
         });
       } finally {
         std.dispose();

@@ -121,6 +121,13 @@ const RECAL_MAX_SAMPLES = 16384;
 const RECAL_EVALUATIONS = 8;
 const RECAL_BUDGET = 4;
 
+/**
+ * Samples after which a feature-change estimate may stop when it is already twice as tight as asked (one
+ * batch of K, at least 16): large inputs' estimates are (delta_f^2, the calibration set, the final check). Shared with
+ * the preview, whose delta_f^2 must come out identical.
+ */
+export const tightSampleCount = (K: number): number => Math.max(16, K);
+
 export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidResult> {
   const t0 = performance.now();
   const { height: H, width: W, channels: C, probe } = input;
@@ -160,6 +167,7 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
           targetRelSe: fixedSamples ? 0 : targetRelSe,
           minSamples: fixedSamples ?? Math.max(32, 2 * K, atLeast ?? 0),
           maxSamples: fixedSamples ?? Math.max(MAX_CHECK_SAMPLES, atLeast ?? 0),
+          ...(fixedSamples === undefined && atLeast === undefined ? { tightSamples: tightSampleCount(K) } : {}),
           signal: opts.signal,
         });
       } finally {
