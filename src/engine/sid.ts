@@ -18,15 +18,16 @@
  * Stops early once the constraint holds and the averaged entropy has stopped moving.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { CancelledError, UserError, SkipLayerError, ZERO_RESPONSE_REASON, NON_FINITE_REASON } from './errors';
+import { CancelledError, SkipLayerError, ZERO_RESPONSE_REASON, NON_FINITE_REASON } from './errors';
 import { solveLevel } from './calibrate';
 import { RATIO_TOLERANCE } from './quality';
-import { estimateFeatureChange } from './featureChange';
-import { readValues } from './reads';
+import { estimateFeatureChange, type FeatureChangeEstimate } from './featureChange';
 import { toModelUnits } from './inputMapping';
 import { GAUSSIAN_ENTROPY_CONSTANT, type InputMapping } from './report';
 import { mixSeed, Rng } from './rng';
-import { makeSigmaGrid } from './sigmaGrid';
+import { makeSigmaGrid, type SigmaGrid } from './sigmaGrid';
+import { noisePasses, type NoisePasses } from './sidPasses';
+import { adamLevelStep, initialState, searchConverged, sidMapOf, stationaryMultiplier, type SearchState } from './sidStep';
 
 export interface SidInput {
   probe: (x: tf.Tensor4D) => tf.Tensor;
@@ -99,13 +100,8 @@ export interface SidResult {
   seconds: number;
 }
 
-const ADAM_B1 = 0.9;
-const ADAM_B2 = 0.999;
-const ADAM_EPS = 1e-8;
 /** Running ratio estimate: weight of the past. */
 const RATIO_EMA = 0.9;
-/** Polyak averaging of v: weight of the past. */
-const AVERAGE_EMA = 0.9;
 /**
  * Default minSteps of a warm start. The stopping rule needs 2 * window (20) steps anyway; fewer (window 5,
  * minSteps 10) returns little more than the preview, as the Polyak average still remembers the start
@@ -128,21 +124,16 @@ const RECAL_BUDGET = 4;
  */
 export const tightSampleCount = (K: number): number => Math.max(16, K);
 
+/** A feature-change estimate at σ (per pixel, or one number), on a seeded stream: δ_f², a calibration set, a check. */
+type Estimate = (sigma: Float32Array | number, seed: number, fixedSamples?: number, atLeast?: number) => Promise<FeatureChangeEstimate>;
+
 export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidResult> {
   const t0 = performance.now();
   const { height: H, width: W, channels: C, probe } = input;
   const K = opts.samples;
   const B = Math.max(1, Math.min(opts.sampleBatch ?? K, K));
-  const minSteps = opts.minSteps ?? (opts.initialLogSigma ? WARM_MIN_STEPS : 30);
-  const window = opts.window ?? 10;
-  const tol = opts.entropyTolerance ?? 0.003;
-  const targetRelSe = opts.targetRelSe ?? 0.01;
   const logSigmaMax = Math.log(opts.sigmaMax);
   const grid = makeSigmaGrid(H, W, opts.sigmaGrid);
-  const P = grid.rows * grid.cols;
-  const e = grid.entropyWeights;
-  let eNorm2 = 0;
-  for (let j = 0; j < P; j++) eNorm2 += e[j] * e[j];
 
   const x = tf.keep(tf.tensor4d(toModelUnits(input.pixels, input.mapping), [1, H, W, C]));
   const scale = tf.keep(tf.tensor4d(input.mapping.scale, [1, 1, 1, C]));
@@ -152,8 +143,8 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
   };
 
   try {
-    // delta_f^2: the feature's change under small isotropic pixel noise of variance tau.
-    const estimate = async (sigmaFull: Float32Array | number, seed: number, fixedSamples?: number, atLeast?: number) => {
+    const targetRelSe = opts.targetRelSe ?? 0.01;
+    const estimate: Estimate = async (sigmaFull, seed, fixedSamples, atLeast) => {
       const std = tf.tidy(() =>
         typeof sigmaFull === 'number'
           ? tf.mul(scale, sigmaFull)
@@ -174,231 +165,38 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
         std.dispose();
       }
     };
+    // delta_f^2: the feature's change under small isotropic pixel noise of variance tau.
     const df = opts.deltaF2 ?? (await estimate(Math.sqrt(opts.tau), mixSeed(opts.seed, 1)));
     if (!Number.isFinite(df.mean)) throw new SkipLayerError(NON_FINITE_REASON);
     if (!(df.mean > 0)) throw new SkipLayerError(ZERO_RESPONSE_REASON);
     const deltaF2 = df.mean;
 
-    // Optimisation state, all in JS: v (grid params), Adam moments, the averaged v.
-    const v = new Float32Array(P).fill(Math.min(0.5 * Math.log(opts.alpha * opts.tau), logSigmaMax));
-    if (opts.initialLogSigma) {
-      if (opts.initialLogSigma.length !== H * W) {
-        throw new Error(`initialLogSigma has ${opts.initialLogSigma.length} values, the image ${H * W} pixels`);
-      }
-      const init = grid.downsampleArray(opts.initialLogSigma);
-      for (let j = 0; j < P; j++) {
-        if (!Number.isFinite(init[j])) throw new Error(`initialLogSigma is not finite (${init[j]}) at parameter ${j}`);
-        v[j] = Math.min(init[j], logSigmaMax);
-      }
-    }
-    const m = new Float32Array(P);
-    const s = new Float32Array(P);
-    const vAvg = Float32Array.from(v);
-    const noise = new Float32Array(K * H * W * C);
-    const rng = new Rng(mixSeed(opts.seed, 2));
-    const entropyHistory: number[] = [];
-    let ratioEst = NaN;
-    let lambda = NaN;
-    let step = 0;
-    let stopReason: SidResult['stopReason'] = 'maxSteps';
-
-    const unit = H * W * C;
-    /** Samples [from, from + n) of the current noise batch with full-resolution log-sigma: x' = x + sigma∘delta (model units). */
-    const noisyInput = (vFullT: tf.Tensor2D, from = 0, n = K) => {
-      const sigma = tf.reshape(tf.exp(vFullT), [1, H, W, 1]);
-      const delta = tf.tensor4d(n === K ? noise : noise.subarray(from * unit, (from + n) * unit), [n, H, W, C]);
-      return tf.add(x, tf.mul(tf.mul(sigma, scale), delta)) as tf.Tensor4D;
-    };
-    /**
-     * The constraint ratio over the current noise batch as a function of full-resolution log-sigma: the mean over
-     * all K samples, or, for a pass over samples [from, from + n), their share of it (sum / K), so passes add up.
-     */
-    const ratioOfFull = (vFullT: tf.Tensor2D, from = 0, n = K) => {
-      const diff = tf.reshape(tf.sub(probe(noisyInput(vFullT, from, n)), f), [n, -1]);
-      const sq = tf.sum(tf.square(diff), 1);
-      return tf.div(n === K ? tf.mean(sq) : tf.div(tf.sum(sq), K), deltaF2) as tf.Scalar;
-    };
-    /** Runs `pass` on each run of at most B samples; returns the summed value and gradient (over P or H*W parameters). */
-    const overPasses = async (size: number, pass: (from: number, n: number) => { value?: tf.Scalar; grad: tf.Tensor }) => {
-      let value = 0;
-      const grad = new Float32Array(size);
-      for (let from = 0; from < K; from += B) {
-        // Tensors out of tidy, data read after: tidy walks a returned typed array element by element. Read
-        // asynchronously: webgpu has no synchronous read in Node.
-        const r = tf.tidy(() => pass(from, Math.min(B, K - from)));
-        if (r.value) value += (await readValues(r.value))[0];
-        const g = await readValues(r.grad);
-        for (let j = 0; j < size; j++) grad[j] += g[j];
-        tf.dispose(r);
-      }
-      return { value, grad };
-    };
-    /** The ratio and its gradient over the grid parameters v, on the current noise batch (one pass when B = K). */
-    const ratioAndGrad = (vArr: Float32Array): Promise<{ value: number; grad: Float32Array }> =>
-      overPasses(P, (from, n) => tf.valueAndGrad((vT: tf.Tensor2D) => ratioOfFull(grid.upsample(vT), from, n))(tf.tensor2d(vArr, [grid.rows, grid.cols])));
-    const entropyTerm = opts.entropy;
-    const entropyGradOf = entropyTerm ? tf.valueAndGrad((vT: tf.Tensor2D) => entropyTerm(noisyInput(grid.upsample(vT)))) : null;
-    /** RU: running estimate of the (noisy) batch entropy, for the stopping rule and progress. */
-    let entropyEst = NaN;
-    /** The ratio's gradient over full-resolution log-sigma (H*W), on the current noise batch. */
-    const gradFullAt = async (vAt: Float32Array): Promise<Float32Array> =>
-      (await overPasses(H * W, (from, n) => ({ grad: tf.grad((vFullT: tf.Tensor) => ratioOfFull(vFullT as tf.Tensor2D, from, n))(tf.tensor2d(vAt, [H, W])) }))).grad;
-
-    /**
-     * Pixels whose gradient is exactly zero, both at the learnt sigma and again with themselves at sigma_max (a
-     * pixel behind a max-pool can lose every comparison at small noise yet win at large noise: it is not pinned).
-     */
-    const invisiblePixels = async (vFull: Float32Array): Promise<Uint8Array> => {
-      const zeroGradient = async (vAt: Float32Array) => {
-        await yieldToEventLoop();
-        checkCancel();
-        rng.fillNormal(noise);
-        return (await gradFullAt(vAt)).map((gi) => (gi === 0 ? 1 : 0));
-      };
-      const candidates = await zeroGradient(vFull);
-      if (!candidates.some((c) => c === 1)) return new Uint8Array(H * W);
-      const raised = vFull.map((vi, i) => (candidates[i] ? logSigmaMax : vi));
-      const still = await zeroGradient(raised);
-      return Uint8Array.from(candidates, (c, i) => (c && still[i] ? 1 : 0));
-    };
-
-    while (step < opts.maxSteps) {
-      // Let the event loop run (cancel requests, IPC, Ctrl-C) between steps; costs microseconds.
-      await yieldToEventLoop();
-      checkCancel();
-      rng.fillNormal(noise);
-      const { value: ratio, grad: g } = await ratioAndGrad(v);
-      step++;
-      if (!Number.isFinite(ratio)) throw new Error(`the feature change became ${ratio} at step ${step}`);
-      ratioEst = Number.isNaN(ratioEst) ? ratio : RATIO_EMA * ratioEst + (1 - RATIO_EMA) * ratio;
-
-      // The entropy's gradient: constant for SID (d mean(v)/dv), estimated on the same noise batch for RU.
-      let dH: Float32Array = e;
-      if (entropyGradOf) {
-        const { value: hT, grad: hG } = tf.tidy(() => entropyGradOf(tf.tensor2d(v, [grid.rows, grid.cols])));
-        const h = (await readValues(hT))[0];
-        dH = Float32Array.from(await readValues(hG));
-        tf.dispose([hT, hG]);
-        if (!Number.isFinite(h)) throw new Error(`the reconstruction entropy became ${h} at step ${step}`);
-        entropyEst = Number.isNaN(entropyEst) ? h : RATIO_EMA * entropyEst + (1 - RATIO_EMA) * h;
-      }
-
-      // Lagrange multiplier from stationarity over the parameters that are free to move.
-      let ge = 0;
-      let ee = 0;
-      for (let j = 0; j < P; j++) {
-        if (v[j] < logSigmaMax - 1e-3) {
-          ge += g[j] * dH[j];
-          ee += dH[j] * dH[j];
-        }
-      }
-      const lam = ee > 0 ? ge / ee : 0;
-      lambda = Number.isNaN(lambda) ? lam : 0.9 * lambda + 0.1 * lam;
-
-      // Adam on g - lambda*e (bias-corrected), then the level projection and the sigma_max bound.
-      const lr = opts.learningRate;
-      const c1 = 1 - ADAM_B1 ** step;
-      const c2 = 1 - ADAM_B2 ** step;
-      const shift = 0.5 * Math.log(opts.alpha / ratioEst);
-      for (let j = 0; j < P; j++) {
-        const gj = g[j] - lam * dH[j];
-        m[j] = ADAM_B1 * m[j] + (1 - ADAM_B1) * gj;
-        s[j] = ADAM_B2 * s[j] + (1 - ADAM_B2) * gj * gj;
-        const next = v[j] - (lr * (m[j] / c1)) / (Math.sqrt(s[j] / c2) + ADAM_EPS) + shift;
-        v[j] = next > logSigmaMax ? logSigmaMax : next;
-        vAvg[j] = Math.min(AVERAGE_EMA * (vAvg[j] + shift) + (1 - AVERAGE_EMA) * v[j], logSigmaMax);
-      }
-      ratioEst *= Math.exp(2 * shift);
-
-      let entropy = 0;
-      if (entropyGradOf) entropy = entropyEst;
-      else for (let j = 0; j < P; j++) entropy += vAvg[j] * e[j];
-      entropy += GAUSSIAN_ENTROPY_CONSTANT;
-      entropyHistory.push(entropy);
-      opts.onStep?.(step, ratio, entropy);
-
-      if (step >= Math.max(minSteps, 2 * window)) {
-        const n = entropyHistory.length;
-        const recent = avg(entropyHistory, n - window, n);
-        const before = avg(entropyHistory, n - 2 * window, n - window);
-        if (Math.abs(recent - before) < tol && Math.abs(ratioEst / opts.alpha - 1) < 0.05) {
-          stopReason = 'converged';
-          break;
-        }
-      }
-    }
+    const state = initialState(grid, opts.alpha, opts.tau, logSigmaMax, H * W, opts.initialLogSigma);
+    const passes = noisePasses({
+      probe, x, f, scale, height: H, width: W, channels: C, samples: K, passBatch: B, deltaF2, grid,
+      rng: new Rng(mixSeed(opts.seed, 2)), entropy: opts.entropy,
+    });
+    const search = await searchLevelSet(state, passes, grid, opts, checkCancel);
 
     // Pixels the layer cannot see at all (exactly zero gradient over a batch of noise, e.g. cropped away) take
     // the largest noise allowed: they cannot move the feature, so they take no part in the level search.
     checkCancel();
-    const vFull = grid.upsampleArray(vAvg);
-    const pinned = await invisiblePixels(vFull);
+    const vFull = grid.upsampleArray(state.vAvg);
+    const pinned = await invisiblePixels(vFull, passes, logSigmaMax, checkCancel);
     const sigmaAt = (cShift: number) => {
       const out = new Float32Array(H * W);
       for (let i = 0; i < out.length; i++) out[i] = pinned[i] ? opts.sigmaMax : Math.exp(Math.min(vFull[i] + cShift, logSigmaMax));
       return out;
     };
-    // Calibrate the level of the averaged v on common random numbers, then measure the ratio on fresh noise.
-    const calSeed = mixSeed(opts.seed, 3);
-    const first = await estimate(sigmaAt(0), calSeed);
     let minFree = Infinity;
     for (let i = 0; i < vFull.length; i++) if (!pinned[i]) minFree = Math.min(minFree, vFull[i]);
-    const level = await solveLevel(
-      async (c) => {
-        checkCancel();
-        return (await estimate(sigmaAt(c), calSeed, first.samples)).mean / deltaF2;
-      },
-      first.mean / deltaF2,
-      { alpha: opts.alpha, tolerance: 0.01, maxEvaluations: 24, maxUsefulShift: Number.isFinite(minFree) ? logSigmaMax - minFree : 0 },
-    );
-    let cShift = level.shift;
-    checkCancel();
-    let finalCheck = await estimate(sigmaAt(cShift), mixSeed(opts.seed, 4));
-    // Heavy-tailed features (softmax probabilities: a rare flip of the prediction dominates the mean) can pass the
-    // calibration on its fixed set and miss alpha on fresh noise by more than the ratio's standard error. Then the
-    // level is calibrated again, on common random numbers over a set up to four times as large (at least as large as
-    // the check, at most RECAL_MAX_SAMPLES), and checked on fresh noise with at least as many samples; up to
-    // RECALIBRATIONS times, and only when the set can grow within the budget below. Layers whose
-    // first check holds (nearly all) are untouched. When every free sigma is at sigmaMax, nothing can be raised.
-    // The cost is bounded, deterministically, in forward passes: a recalibration may spend at most RECAL_BUDGET
-    // times what the layer has cost so far (a step's forward and backward pass counted as 3 forward passes).
     const maxUsefulShift = Number.isFinite(minFree) ? logSigmaMax - minFree : 0;
-    let spent = 3 * step * K + ((df as { samples?: number }).samples ?? 0) + first.samples * (1 + level.evaluations) + finalCheck.samples;
-    let calSamples = first.samples;
-    for (let round = 0; round < RECALIBRATIONS; round++) {
-      const r = finalCheck.mean / deltaF2;
-      if (Math.abs(r - opts.alpha) <= RATIO_TOLERANCE * opts.alpha + finalCheck.relSe * r) break;
-      if (r < opts.alpha && cShift >= maxUsefulShift - 1e-6) break;
-      const affordable = Math.floor((RECAL_BUDGET * spent) / (RECAL_EVALUATIONS + 2));
-      const size = Math.min(RECAL_MAX_SAMPLES, Math.max(4 * calSamples, finalCheck.samples), affordable);
-      if (size <= calSamples) break;
-      checkCancel();
-      calSamples = size;
-      const seedR = mixSeed(opts.seed, 5, round);
-      const base = cShift;
-      const again = await solveLevel(
-        async (c) => {
-          checkCancel();
-          return (await estimate(sigmaAt(base + c), seedR, calSamples)).mean / deltaF2;
-        },
-        (await estimate(sigmaAt(base), seedR, calSamples)).mean / deltaF2,
-        { alpha: opts.alpha, tolerance: 0.01, maxEvaluations: RECAL_EVALUATIONS, maxUsefulShift: maxUsefulShift - base },
-      );
-      cShift = base + again.shift;
-      finalCheck = await estimate(sigmaAt(cShift), mixSeed(opts.seed, 6, round), undefined, calSamples);
-      spent += calSamples * (1 + again.evaluations) + finalCheck.samples;
-    }
-    const sigmaFinal = sigmaAt(cShift);
+    // A step's forward and backward pass counted as 3 forward passes.
+    const searchCost = 3 * search.steps * K + ((df as { samples?: number }).samples ?? 0);
+    const { shift, finalCheck } = await calibrateLevel(estimate, sigmaAt, deltaF2, maxUsefulShift, searchCost, opts, checkCancel);
 
-    const map = new Float32Array(H * W);
-    let sum = 0;
-    let saturated = 0;
-    for (let i = 0; i < map.length; i++) {
-      const logSigma = Math.log(sigmaFinal[i]);
-      map[i] = logSigma + GAUSSIAN_ENTROPY_CONSTANT;
-      sum += map[i];
-      if (logSigma >= logSigmaMax - 1e-3) saturated++;
-    }
+    const sigmaFinal = sigmaAt(shift);
+    const { map, sum, saturated } = sidMapOf(sigmaFinal, logSigmaMax);
     return {
       map,
       sigma: sigmaFinal,
@@ -407,12 +205,12 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
       constraintRatioSe: (finalCheck.relSe * finalCheck.mean) / deltaF2,
       // Paper convention: Loss = r - lambda * sum over all n = H*W*C input units of H_i (SID: every unit of a
       // pixel shares its sigma; RU: the entropy is already a mean over the n units).
-      lambda: lambda / (H * W * C),
-      steps: step,
+      lambda: search.lambda / (H * W * C),
+      steps: search.steps,
       saturated,
       deltaF2,
       deltaF2RelSe: df.relSe,
-      stopReason,
+      stopReason: search.stopReason,
       seconds: (performance.now() - t0) / 1000,
     };
   } finally {
@@ -423,12 +221,147 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
   }
 }
 
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
+/**
+ * The search: per step a fresh noise batch, the ratio and its gradient, the multiplier, an Adam step with the level
+ * projection; stops when the constraint holds and the averaged entropy has settled (after minSteps), or at maxSteps.
+ * Leaves the Polyak-averaged v in `state.vAvg`.
+ */
+async function searchLevelSet(
+  state: SearchState,
+  passes: NoisePasses,
+  grid: SigmaGrid,
+  opts: SidOptions,
+  checkCancel: () => void,
+): Promise<{ steps: number; lambda: number; stopReason: SidResult['stopReason'] }> {
+  const minSteps = opts.minSteps ?? (opts.initialLogSigma ? WARM_MIN_STEPS : 30);
+  const window = opts.window ?? 10;
+  const tol = opts.entropyTolerance ?? 0.003;
+  const logSigmaMax = Math.log(opts.sigmaMax);
+  const e = grid.entropyWeights;
+  const entropyHistory: number[] = [];
+  let ratioEst = NaN;
+  let lambda = NaN;
+  /** RU: running estimate of the (noisy) batch entropy, for the stopping rule and progress. */
+  let entropyEst = NaN;
+  let step = 0;
+  while (step < opts.maxSteps) {
+    // Let the event loop run (cancel requests, IPC, Ctrl-C) between steps; costs microseconds.
+    await yieldToEventLoop();
+    checkCancel();
+    passes.draw();
+    const { value: ratio, grad: g } = await passes.ratioAndGrad(state.v);
+    step++;
+    if (!Number.isFinite(ratio)) throw new Error(`the feature change became ${ratio} at step ${step}`);
+    ratioEst = Number.isNaN(ratioEst) ? ratio : RATIO_EMA * ratioEst + (1 - RATIO_EMA) * ratio;
+
+    // The entropy's gradient: constant for SID (d mean(v)/dv), estimated on the same noise batch for RU.
+    let dH: Float32Array = e;
+    if (passes.entropyAndGrad) {
+      const { value: h, grad } = await passes.entropyAndGrad(state.v);
+      dH = grad;
+      if (!Number.isFinite(h)) throw new Error(`the reconstruction entropy became ${h} at step ${step}`);
+      entropyEst = Number.isNaN(entropyEst) ? h : RATIO_EMA * entropyEst + (1 - RATIO_EMA) * h;
+    }
+
+    const lam = stationaryMultiplier(g, dH, state.v, logSigmaMax);
+    lambda = Number.isNaN(lambda) ? lam : 0.9 * lambda + 0.1 * lam;
+    const shift = 0.5 * Math.log(opts.alpha / ratioEst);
+    adamLevelStep(state, g, dH, lam, step, opts.learningRate, shift, logSigmaMax);
+    ratioEst *= Math.exp(2 * shift);
+
+    let entropy = 0;
+    if (passes.entropyAndGrad) entropy = entropyEst;
+    else for (let j = 0; j < e.length; j++) entropy += state.vAvg[j] * e[j];
+    entropy += GAUSSIAN_ENTROPY_CONSTANT;
+    entropyHistory.push(entropy);
+    opts.onStep?.(step, ratio, entropy);
+
+    if (step >= Math.max(minSteps, 2 * window) && searchConverged(entropyHistory, window, tol, ratioEst, opts.alpha)) {
+      return { steps: step, lambda, stopReason: 'converged' };
+    }
+  }
+  return { steps: step, lambda, stopReason: 'maxSteps' };
 }
 
-function avg(a: number[], from: number, to: number): number {
-  let s = 0;
-  for (let i = from; i < to; i++) s += a[i];
-  return s / (to - from);
+/**
+ * Pixels whose gradient is exactly zero, both at the learnt sigma and again with themselves at sigma_max (a
+ * pixel behind a max-pool can lose every comparison at small noise yet win at large noise: it is not pinned).
+ */
+async function invisiblePixels(vFull: Float32Array, passes: NoisePasses, logSigmaMax: number, checkCancel: () => void): Promise<Uint8Array> {
+  const zeroGradient = async (vAt: Float32Array) => {
+    await yieldToEventLoop();
+    checkCancel();
+    passes.draw();
+    return (await passes.gradFull(vAt)).map((gi) => (gi === 0 ? 1 : 0));
+  };
+  const candidates = await zeroGradient(vFull);
+  if (!candidates.some((c) => c === 1)) return new Uint8Array(vFull.length);
+  const raised = vFull.map((vi, i) => (candidates[i] ? logSigmaMax : vi));
+  const still = await zeroGradient(raised);
+  return Uint8Array.from(candidates, (c, i) => (c && still[i] ? 1 : 0));
+}
+
+/**
+ * The level of the averaged σ: calibrated on common random numbers (Newton steps on a shift c of every log σ),
+ * then the ratio measured on fresh noise. Heavy-tailed features (softmax probabilities: a rare flip of the
+ * prediction dominates the mean) can pass the calibration on its fixed set and miss alpha on fresh noise by more
+ * than the ratio's standard error. Then the level is calibrated again, on common random numbers over a set up to
+ * four times as large (at least as large as the check, at most RECAL_MAX_SAMPLES), and checked on fresh noise with
+ * at least as many samples; up to RECALIBRATIONS times, and only when the set can grow within the budget below.
+ * Layers whose first check holds (nearly all) are untouched. When every free sigma is at sigmaMax, nothing can be
+ * raised. The cost is bounded, deterministically, in forward passes: a recalibration may spend at most RECAL_BUDGET
+ * times what the layer has cost so far (`searchCost` before the calibration).
+ */
+async function calibrateLevel(
+  estimate: Estimate,
+  sigmaAt: (shift: number) => Float32Array,
+  deltaF2: number,
+  maxUsefulShift: number,
+  searchCost: number,
+  opts: SidOptions,
+  checkCancel: () => void,
+): Promise<{ shift: number; finalCheck: FeatureChangeEstimate }> {
+  const calSeed = mixSeed(opts.seed, 3);
+  const first = await estimate(sigmaAt(0), calSeed);
+  const level = await solveLevel(
+    async (c) => {
+      checkCancel();
+      return (await estimate(sigmaAt(c), calSeed, first.samples)).mean / deltaF2;
+    },
+    first.mean / deltaF2,
+    { alpha: opts.alpha, tolerance: 0.01, maxEvaluations: 24, maxUsefulShift },
+  );
+  let cShift = level.shift;
+  checkCancel();
+  let finalCheck = await estimate(sigmaAt(cShift), mixSeed(opts.seed, 4));
+  let spent = searchCost + first.samples * (1 + level.evaluations) + finalCheck.samples;
+  let calSamples = first.samples;
+  for (let round = 0; round < RECALIBRATIONS; round++) {
+    const r = finalCheck.mean / deltaF2;
+    if (Math.abs(r - opts.alpha) <= RATIO_TOLERANCE * opts.alpha + finalCheck.relSe * r) break;
+    if (r < opts.alpha && cShift >= maxUsefulShift - 1e-6) break;
+    const affordable = Math.floor((RECAL_BUDGET * spent) / (RECAL_EVALUATIONS + 2));
+    const size = Math.min(RECAL_MAX_SAMPLES, Math.max(4 * calSamples, finalCheck.samples), affordable);
+    if (size <= calSamples) break;
+    checkCancel();
+    calSamples = size;
+    const seedR = mixSeed(opts.seed, 5, round);
+    const base = cShift;
+    const again = await solveLevel(
+      async (c) => {
+        checkCancel();
+        return (await estimate(sigmaAt(base + c), seedR, calSamples)).mean / deltaF2;
+      },
+      (await estimate(sigmaAt(base), seedR, calSamples)).mean / deltaF2,
+      { alpha: opts.alpha, tolerance: 0.01, maxEvaluations: RECAL_EVALUATIONS, maxUsefulShift: maxUsefulShift - base },
+    );
+    cShift = base + again.shift;
+    finalCheck = await estimate(sigmaAt(cShift), mixSeed(opts.seed, 6, round), undefined, calSamples);
+    spent += calSamples * (1 + again.evaluations) + finalCheck.samples;
+  }
+  return { shift: cShift, finalCheck };
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }

@@ -1,0 +1,97 @@
+/**
+ * The SID search's noise batch and the passes over it (sid.ts): K noise samples δ drawn per step from the
+ * problem's random stream, x' = x + σ∘δ (model units), the constraint ratio r = mean ||h(x') − f||² / δ_f² and its
+ * gradient, computed in passes of at most B samples whose values and gradients add up (one pass when B = K).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { readValues } from './reads';
+import type { Rng } from './rng';
+import type { SigmaGrid } from './sigmaGrid';
+
+export interface NoisePassesInput {
+  probe: (x: tf.Tensor4D) => tf.Tensor;
+  /** The image (model units), [1, H, W, C]; its feature f = probe(x). */
+  x: tf.Tensor4D;
+  f: tf.Tensor;
+  /** Pixel units to model units per channel, [1, 1, 1, C]. */
+  scale: tf.Tensor4D;
+  height: number;
+  width: number;
+  channels: number;
+  /** K, and the samples per pass B. */
+  samples: number;
+  passBatch: number;
+  deltaF2: number;
+  grid: SigmaGrid;
+  /** The stream every batch is drawn from (the step loop's, then the pinned-pixel check's). */
+  rng: Rng;
+  /** RU's entropy of the noisy batch (sid.ts SidOptions.entropy). */
+  entropy?: (noisyInput: tf.Tensor4D) => tf.Scalar;
+}
+
+export interface NoisePasses {
+  /** Draws the next batch of K noise samples. */
+  draw(): void;
+  /** The ratio and its gradient over the grid parameters v, on the current batch. */
+  ratioAndGrad(v: Float32Array): Promise<{ value: number; grad: Float32Array }>;
+  /** The ratio's gradient over full-resolution log-σ (H·W), on the current batch. */
+  gradFull(vFull: Float32Array): Promise<Float32Array>;
+  /** RU: the entropy of the current batch and its gradient over v (the whole batch at once); null for SID. */
+  entropyAndGrad: ((v: Float32Array) => Promise<{ value: number; grad: Float32Array }>) | null;
+}
+
+export function noisePasses(p: NoisePassesInput): NoisePasses {
+  const { height: H, width: W, channels: C, samples: K, passBatch: B, grid, x, f, scale, probe, deltaF2 } = p;
+  const noise = new Float32Array(K * H * W * C);
+  const unit = H * W * C;
+
+  /** Samples [from, from + n) of the current batch with full-resolution log-σ: x' = x + σ∘δ (model units). */
+  const noisyInput = (vFullT: tf.Tensor2D, from = 0, n = K) => {
+    const sigma = tf.reshape(tf.exp(vFullT), [1, H, W, 1]);
+    const delta = tf.tensor4d(n === K ? noise : noise.subarray(from * unit, (from + n) * unit), [n, H, W, C]);
+    return tf.add(x, tf.mul(tf.mul(sigma, scale), delta)) as tf.Tensor4D;
+  };
+  /**
+   * The constraint ratio over the current batch as a function of full-resolution log-σ: the mean over all K
+   * samples, or, for a pass over samples [from, from + n), their share of it (sum / K), so passes add up.
+   */
+  const ratioOfFull = (vFullT: tf.Tensor2D, from = 0, n = K) => {
+    const diff = tf.reshape(tf.sub(probe(noisyInput(vFullT, from, n)), f), [n, -1]);
+    const sq = tf.sum(tf.square(diff), 1);
+    return tf.div(n === K ? tf.mean(sq) : tf.div(tf.sum(sq), K), deltaF2) as tf.Scalar;
+  };
+  /** Runs `pass` on each run of at most B samples; returns the summed value and gradient (over `size` parameters). */
+  const overPasses = async (size: number, pass: (from: number, n: number) => { value?: tf.Scalar; grad: tf.Tensor }) => {
+    let value = 0;
+    const grad = new Float32Array(size);
+    for (let from = 0; from < K; from += B) {
+      // Tensors out of tidy, data read after: tidy walks a returned typed array element by element. Read
+      // asynchronously: webgpu has no synchronous read in Node.
+      const r = tf.tidy(() => pass(from, Math.min(B, K - from)));
+      if (r.value) value += (await readValues(r.value))[0];
+      const g = await readValues(r.grad);
+      for (let j = 0; j < size; j++) grad[j] += g[j];
+      tf.dispose(r);
+    }
+    return { value, grad };
+  };
+
+  const entropy = p.entropy;
+  const entropyGradOf = entropy ? tf.valueAndGrad((vT: tf.Tensor2D) => entropy(noisyInput(grid.upsample(vT)))) : null;
+  return {
+    draw: () => p.rng.fillNormal(noise),
+    ratioAndGrad: (v) =>
+      overPasses(grid.rows * grid.cols, (from, n) => tf.valueAndGrad((vT: tf.Tensor2D) => ratioOfFull(grid.upsample(vT), from, n))(tf.tensor2d(v, [grid.rows, grid.cols]))),
+    gradFull: async (vFull) =>
+      (await overPasses(H * W, (from, n) => ({ grad: tf.grad((vFullT: tf.Tensor) => ratioOfFull(vFullT as tf.Tensor2D, from, n))(tf.tensor2d(vFull, [H, W])) }))).grad,
+    entropyAndGrad: entropyGradOf
+      ? async (v) => {
+        const { value: hT, grad: hG } = tf.tidy(() => entropyGradOf(tf.tensor2d(v, [grid.rows, grid.cols])));
+        const value = (await readValues(hT))[0];
+        const grad = Float32Array.from(await readValues(hG));
+        tf.dispose([hT, hG]);
+        return { value, grad };
+      }
+      : null,
+  };
+}
