@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { onnx } from 'onnx-proto';
 import { decodeTensor, toInt, toIntSat, DT, OnnxVariantError } from './tensor';
-import { gatherAxis, MODERN_OPS } from './ops2';
+import { gatherAxis, MODERN_OPS, softmaxOp } from './ops2';
 
 export { OnnxVariantError };
 
@@ -309,21 +309,6 @@ function castTo(x: tf.Tensor, to: number): tf.Tensor {
   }
 }
 
-function softmax(c: OpCtx): tf.Tensor[] {
-  const x = req(c, 0);
-  if (c.opset < 13) {
-    const axis = normAxis(c.attrs.int('axis', 1), x.rank);
-    const outer = x.shape.slice(0, axis).reduce((a, b) => a * b, 1);
-    return [tf.reshape(tf.softmax(tf.reshape(x, [outer, -1])), x.shape)];
-  }
-  const axis = normAxis(c.attrs.int('axis', -1), x.rank);
-  if (axis === x.rank - 1) return [tf.softmax(x)];
-  const perm = [...Array(x.rank).keys()];
-  perm[axis] = x.rank - 1;
-  perm[x.rank - 1] = axis;
-  return [tf.transpose(tf.softmax(tf.transpose(x, perm)), perm)];
-}
-
 function gemm(c: OpCtx): tf.Tensor[] {
   let a = req(c, 0);
   let b = req(c, 1);
@@ -533,7 +518,7 @@ export const OPS: Record<string, OpFn> = {
     return [tf.transpose(x, c.attrs.ints('perm') ?? [...Array(x.rank).keys()].reverse())];
   },
   Pad: pad,
-  Softmax: softmax,
+  Softmax: softmaxOp((x) => tf.softmax(x)),
   Identity: (c) => [tf.clone(req(c, 0))],
   Dropout: (c) => {
     // Training mode with a ratio of 0 is an identity (torchvision's Swin exports its attention dropout this way,

@@ -618,19 +618,25 @@ function einsum(c: OpCtx): tf.Tensor[] {
   return [perm.every((p, i) => p === i) ? (cur.t === xs[0] ? tf.clone(cur.t) : cur.t) : tf.transpose(cur.t, perm)];
 }
 
-function logSoftmax(c: OpCtx): tf.Tensor[] {
-  const x = req(c, 0);
-  if (c.opset < 13) {
-    const axis = normAxis(c.attrs.int('axis', 1), x.rank);
-    const outer = x.shape.slice(0, axis).reduce((a, b) => a * b, 1);
-    return [tf.reshape(tf.logSoftmax(tf.reshape(x, [outer, -1])), x.shape)];
-  }
-  const axis = normAxis(c.attrs.int('axis', -1), x.rank);
-  if (axis === x.rank - 1) return [tf.logSoftmax(x)];
-  const perm = [...Array(x.rank).keys()];
-  perm[axis] = x.rank - 1;
-  perm[x.rank - 1] = axis;
-  return [tf.transpose(tf.logSoftmax(tf.transpose(x, perm)), perm)];
+/**
+ * Softmax or LogSoftmax (`fn` over the last axis) as ONNX defines it: before opset 13 over the input flattened to 2-D
+ * at `axis` (default 1); from 13 over the one axis `axis` (default −1), moved last and back.
+ */
+export function softmaxOp(fn: (x: tf.Tensor) => tf.Tensor): OpFn {
+  return (c) => {
+    const x = req(c, 0);
+    if (c.opset < 13) {
+      const axis = normAxis(c.attrs.int('axis', 1), x.rank);
+      const outer = x.shape.slice(0, axis).reduce((a, b) => a * b, 1);
+      return [tf.reshape(fn(tf.reshape(x, [outer, -1])), x.shape)];
+    }
+    const axis = normAxis(c.attrs.int('axis', -1), x.rank);
+    if (axis === x.rank - 1) return [fn(x)];
+    const perm = [...Array(x.rank).keys()];
+    perm[axis] = x.rank - 1;
+    perm[x.rank - 1] = axis;
+    return [tf.transpose(fn(tf.transpose(x, perm)), perm)];
+  };
 }
 
 export const MODERN_OPS: Record<string, OpFn> = {
@@ -686,7 +692,7 @@ export const MODERN_OPS: Record<string, OpFn> = {
   Softplus: unary(tf.softplus),
   Softsign: unary((x) => tf.div(x, tf.add(1, tf.abs(x)))),
   Mish: unary((x) => tf.mul(x, tf.tanh(tf.softplus(x)))),
-  LogSoftmax: logSoftmax,
+  LogSoftmax: softmaxOp((x) => tf.logSoftmax(x)),
   Max: variadic(tf.maximum),
   Min: variadic(tf.minimum),
   Sum: variadic(tf.add),
