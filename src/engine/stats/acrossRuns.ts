@@ -137,12 +137,12 @@ export function tTwoSidedP(t: number, df: number): number {
 // ---------------------------------------------------------------------------------------------------------------
 // Small helpers
 
-function mean(xs: number[]): number {
+export function mean(xs: number[]): number {
   return xs.reduce((a, b) => a + b, 0) / xs.length;
 }
 
 /** Sample variance (n − 1); NaN for fewer than 2 values. */
-function variance(xs: number[]): number {
+export function variance(xs: number[]): number {
   if (xs.length < 2) return NaN;
   const m = mean(xs);
   return xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1);

@@ -11,7 +11,7 @@
  *    within a run, and its sentence.
  */
 import type { LayerResult, Report } from '../report';
-import { acrossRuns, spreadStatement, type AcrossRuns } from './acrossRuns';
+import { acrossRuns, mean, spreadStatement, variance, type AcrossRuns } from './acrossRuns';
 
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
@@ -86,9 +86,7 @@ export function hasSeedGroups<T>(groups: RunGroup<T>[]): boolean {
 }
 
 function meanSd(xs: number[]): { mean: number; sd: number } {
-  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-  const sd = xs.length > 1 ? Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1)) : 0;
-  return { mean, sd };
+  return { mean: mean(xs), sd: xs.length > 1 ? Math.sqrt(variance(xs)) : 0 };
 }
 
 /**
@@ -107,8 +105,8 @@ export function meanReport(reports: Report[]): Report & { runs: number } {
     const agg = (get: (l: LayerResult) => unknown): { mean: number; std: number } | null => {
       const xs = all.map(get).filter(isNum);
       if (xs.length !== all.length || !xs.length) return null;
-      const { mean, sd } = meanSd(xs);
-      return { mean, std: sd };
+      const { mean: m, sd } = meanSd(xs);
+      return { mean: m, std: sd };
     };
     const sid = agg((l) => l.sid?.mean);
     if (!sid) continue;
