@@ -13,7 +13,7 @@ import { decodeModel, OnnxFormatError, OnnxGraph } from './onnx/graph';
 import { OnnxVariantError } from './onnx/ops';
 import { outputShapes, type ProbedOutput } from './outputShapes';
 import { rescaleOnnxConvPair } from './rescale';
-import { onnxFeatureHooks } from './onnx/feature';
+import { onnxFeatureHooks, type ImageRunner } from './onnx/feature';
 import { detectFromOnnx } from '../preprocessing/detect';
 
 export { OnnxGraph, decodeModel } from './onnx/graph';
@@ -88,6 +88,9 @@ export const onnxLoader: ModelLoader = {
 
     const feed = (x: tf.Tensor4D): tf.Tensor =>
       layout === 'nchw' ? tf.transpose(x, [0, 3, 1, 2]) : layout === 'flat' ? tf.reshape(x, [x.shape[0], -1]) : x;
+    /** Runs the graph on an NHWC image batch (given channels-last to an NCHW graph: no transpose at the input). */
+    const runImage: ImageRunner = (x, wanted, extra = {}) =>
+      layout === 'nchw' ? graph.run(extra, wanted, { [inputName]: x }) : graph.run({ ...extra, [inputName]: feed(x) }, wanted);
     const blank = (n: number, h: number, w: number) => tf.tidy(() => feed(tf.zeros([n, h, w, input.channels]) as tf.Tensor4D));
     try {
       // Shape arithmetic that depends on neither the batch size nor (where the model takes any) the image size.
@@ -156,7 +159,7 @@ export const onnxLoader: ModelLoader = {
       layout,
       stem: stemNode && stemWeight ? { weight: (stemWeight.dims ?? []).map(Number), strides: stemNode.attrs.ints('strides') ?? [1, 1] } : null,
     });
-    const hooks = onnxFeatureHooks(graph, inputName, feed, layout === 'nhwc' ? 'nhwc' : 'nchw');
+    const hooks = onnxFeatureHooks(graph, inputName, runImage, layout === 'nhwc' ? 'nhwc' : 'nchw');
     let grids: Set<string> | undefined;
     /** The spatial grids (h x w) of the graph's convolution outputs. */
     const convGrids = (): Set<string> => {
@@ -177,7 +180,7 @@ export const onnxLoader: ModelLoader = {
       ...(hint ? { preprocessingHint: hint } : {}),
       probe(layerName) {
         if (!known.has(layerName)) throw new UserError(`no probe-able node output named "${layerName}"`, file);
-        return batched((x: tf.Tensor4D) => graph.run({ [inputName]: feed(x) }, [layerName])[0]);
+        return batched((x: tf.Tensor4D) => runImage(x, [layerName])[0]);
       },
       rescaleConvPair: (first, factor) => rescaleOnnxConvPair(graph, file, first, factor),
       tokenGrid(layerName) {

@@ -8,6 +8,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { FeatureLayout, LoadedModel, RunWithFeatureOptions } from '../types';
 import type { OnnxGraph } from './graph';
 
+/** Runs the graph on an NHWC image batch for the wanted values, with other values fed as given (`extra`). */
+export type ImageRunner = (x: tf.Tensor4D, wanted: string[], extra?: Record<string, tf.Tensor>) => tf.Tensor[];
+
 /** Ops whose rank-4 inputs and outputs are channels-first by the ONNX spec. */
 const CHANNELS_FIRST = new Set([
   'Conv', 'ConvTranspose', 'MaxPool', 'AveragePool', 'LpPool', 'GlobalAveragePool', 'GlobalMaxPool', 'GlobalLpPool',
@@ -41,7 +44,7 @@ function valueLayouts(graph: OnnxGraph, inputName: string, inputLayout: FeatureL
 export function onnxFeatureHooks(
   graph: OnnxGraph,
   inputName: string,
-  feed: (x: tf.Tensor4D) => tf.Tensor,
+  runImage: ImageRunner,
   inputLayout: FeatureLayout,
 ): Pick<LoadedModel, 'runWithFeature' | 'camWeights' | 'featureLayout' | 'logitsOf'> {
   const layouts = valueLayouts(graph, inputName, inputLayout);
@@ -81,7 +84,7 @@ export function onnxFeatureHooks(
       if (!logits || !tail.has(layerName)) return null;
       const target = logits;
       return {
-        probe: (x: tf.Tensor4D) => graph.run({ [inputName]: feed(x) }, [target])[0],
+        probe: (x: tf.Tensor4D) => runImage(x, [target])[0],
         note: `the scores before the softmax (value "${target}")`,
       };
     },
@@ -89,7 +92,7 @@ export function onnxFeatureHooks(
     runWithFeature(layerName: string, options: RunWithFeatureOptions = {}) {
       if (!graph.nodeOf(layerName)) throw new Error(`no node output named "${layerName}" in the ONNX graph`);
       const target = options.preSoftmax && logits && !tail.has(layerName) ? logits : output;
-      return (x: tf.Tensor4D, feature: tf.Tensor) => graph.run({ [inputName]: feed(x), [layerName]: feature }, [target])[0];
+      return (x: tf.Tensor4D, feature: tf.Tensor) => runImage(x, [target], { [layerName]: feature })[0];
     },
 
     /**

@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { onnx } from 'onnx-proto';
 import { Attrs, OPS, OnnxVariantError, type OpCtx } from './ops';
 import { decodeTensor, toInt } from './tensor';
+import { LayoutValues, runChannelsLast } from './channelsLast';
 
 export interface GraphInput {
   name: string;
@@ -268,11 +269,23 @@ export class OnnxGraph {
   }
 
   /**
-   * Evaluates the requested values from the given feeds. Intermediate tensors are left to the caller's tf.tidy.
+   * Channels-last evaluation in run() (channelsLast.ts): the same values without the NCHW↔NHWC transposes around
+   * every conv. On unless INFODISCARD_ONNX_LAYOUT=nchw (for measuring the difference).
    */
-  run(feeds: Record<string, tf.Tensor>, wanted: string[]): tf.Tensor[] {
-    const values = new Map<string, tf.Tensor>(this.consts);
-    for (const [k, v] of Object.entries(feeds)) values.set(k, v);
+  channelsLast = process.env.INFODISCARD_ONNX_LAYOUT !== 'nchw';
+
+  /**
+   * Evaluates the requested values from the given feeds (`channelsLastFeeds`: rank-4 feeds given NHWC, e.g. the
+   * image of a model whose input is NCHW). Values come back in ONNX's layout. Intermediate tensors are left to
+   * the caller's tf.tidy.
+   */
+  run(feeds: Record<string, tf.Tensor>, wanted: string[], channelsLastFeeds: Record<string, tf.Tensor4D> = {}): tf.Tensor[] {
+    if (!this.channelsLast && Object.keys(channelsLastFeeds).length) {
+      feeds = { ...feeds };
+      for (const [k, v] of Object.entries(channelsLastFeeds)) feeds[k] = tf.transpose(v, [0, 3, 1, 2]);
+      channelsLastFeeds = {};
+    }
+    const values = new LayoutValues(this.consts, feeds, channelsLastFeeds);
     // Nodes needed: walk back from the wanted values.
     const need = new Set<number>();
     const stack = [...wanted];
@@ -285,15 +298,22 @@ export class OnnxGraph {
       need.add(i);
       for (const inp of this.nodes[i].inputs) if (inp) stack.push(inp);
     }
+    const fed = (o: string) => Object.prototype.hasOwnProperty.call(feeds, o) || Object.prototype.hasOwnProperty.call(channelsLastFeeds, o);
     for (let i = 0; i < this.nodes.length; i++) {
       if (!need.has(i)) continue;
       const n = this.nodes[i];
       const fn = OPS[n.op];
       if (!fn || n.domain) throw new OnnxUnsupportedOpError(n.domain ? `${n.domain}:${n.op}` : n.op, n.name);
-      const ins = n.inputs.map((name) => (name ? values.get(name) : undefined));
       let outs: tf.Tensor[];
       try {
-        outs = fn(this.ctx(n, ins));
+        const last = this.channelsLast ? runChannelsLast(n, values, (ins) => this.ctx(n, ins)) : null;
+        if (last) {
+          const o = n.outputs.find((name) => name)!;
+          // A fed value is never overwritten (a node with several outputs may run for another of them).
+          if (!fed(o)) (last.layout === 'nhwc' ? values.setNhwc(o, last.value as tf.Tensor4D) : values.set(o, last.value));
+          continue;
+        }
+        outs = fn(this.ctx(n, n.inputs.map((name) => (name ? values.get(name) : undefined))));
       } catch (e) {
         // Name the node: a variant error stays one (the op's variant is unsupported), anything else gets its name.
         if (e instanceof OnnxVariantError) throw new OnnxVariantError(n.op, `${e.message.replace(/ is not supported$/, '').replace(/^[^:]*: /, '')} (node "${n.name}")`);
@@ -301,14 +321,15 @@ export class OnnxGraph {
         throw new Error(msg.includes(`node "${n.name}"`) ? msg : `node "${n.name}" (${n.op}): ${msg}`);
       }
       n.outputs.forEach((o, k) => {
-        // A fed value is never overwritten (a node with several outputs may run for another of them).
-        if (o && outs[k] && !Object.prototype.hasOwnProperty.call(feeds, o)) values.set(o, outs[k]);
+        if (o && outs[k] && !fed(o)) values.set(o, outs[k]);
       });
     }
+    const given = new Set<tf.Tensor>([...this.consts.values(), ...Object.values(feeds), ...Object.values(channelsLastFeeds)]);
     return wanted.map((w) => {
       const t = values.get(w);
       if (!t) throw new Error(`value "${w}" was not computed`);
-      return t;
+      // A channels-last alias of a constant or a feed (a Transpose of one) is returned as its own tensor.
+      return given.has(t) && !this.consts.has(w) && !fed(w) ? tf.clone(t) : t;
     });
   }
 

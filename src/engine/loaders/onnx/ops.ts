@@ -155,28 +155,35 @@ function convCore(x: tf.Tensor4D, w: tf.Tensor, group: number, strides: [number,
 
 function conv(c: OpCtx): tf.Tensor[] {
   const x = req(c, 0);
+  if (x.rank !== 3 && x.rank !== 4) throw new OnnxVariantError('Conv', `${x.rank - 2}-D convolution`);
+  return [fromNhwc(convNhwc(c, toNhwc(x), x.shape.slice(2)), x.rank)];
+}
+
+/** Conv on a channels-last input (inSpatial: the input's spatial dims in ONNX order); the result is NHWC. */
+export function convNhwc(c: OpCtx, xn: tf.Tensor4D, inSpatial: number[]): tf.Tensor4D {
   const w = req(c, 1);
   const b = c.inputs[2];
-  if (x.rank !== 3 && x.rank !== 4) throw new OnnxVariantError('Conv', `${x.rank - 2}-D convolution`);
-  const kernel = w.shape.slice(2);
-  const s = spatialParams(c, x.shape.slice(2), kernel);
-  let y = convCore(padSpatial(toNhwc(x), s, 0), w, c.attrs.int('group', 1), hw(s.strides), hw(s.dilations));
-  if (b) y = tf.add(y, b);
-  return [fromNhwc(y, x.rank)];
+  const s = spatialParams(c, inSpatial, w.shape.slice(2));
+  const y = convCore(padSpatial(xn, s, 0), w, c.attrs.int('group', 1), hw(s.strides), hw(s.dilations));
+  return b ? tf.add(y, b) : y;
 }
 
 function convTranspose(c: OpCtx): tf.Tensor[] {
   const x = req(c, 0);
+  if (x.rank !== 3 && x.rank !== 4) throw new OnnxVariantError('ConvTranspose', `${x.rank - 2}-D convolution`);
+  return [fromNhwc(convTransposeNhwc(c, toNhwc(x), x.shape.slice(2)), x.rank)];
+}
+
+/** ConvTranspose on a channels-last input (inSpatial: the input's spatial dims in ONNX order); the result is NHWC. */
+export function convTransposeNhwc(c: OpCtx, input: tf.Tensor4D, inSp: number[]): tf.Tensor4D {
   const w = req(c, 1); // [C, M/g, k...]
   const b = c.inputs[2];
-  if (x.rank !== 3 && x.rank !== 4) throw new OnnxVariantError('ConvTranspose', `${x.rank - 2}-D convolution`);
-  const n = x.rank - 2;
+  const n = inSp.length;
   const group = c.attrs.int('group', 1);
   const kernel = w.shape.slice(2);
   const strides = c.attrs.ints('strides') ?? new Array(n).fill(1);
   const dil = c.attrs.ints('dilations') ?? new Array(n).fill(1);
   const outPad = c.attrs.ints('output_padding') ?? new Array(n).fill(0);
-  const inSp = x.shape.slice(2);
   let pads = c.attrs.ints('pads') ?? new Array(2 * n).fill(0);
   const outputShape = c.attrs.ints('output_shape');
   const autoPad = c.attrs.str('auto_pad', 'NOTSET');
@@ -191,7 +198,7 @@ function convTranspose(c: OpCtx): tf.Tensor[] {
     }
   } else if (autoPad === 'VALID') pads = new Array(2 * n).fill(0);
   // Transposed conv = conv over the stride-dilated input with the flipped, in/out-swapped kernel.
-  let xn = toNhwc(x);
+  let xn = input;
   const [st0, st1] = hw(strides);
   if (st0 > 1 || st1 > 1) {
     const [N, H, W, C] = xn.shape;
@@ -212,49 +219,47 @@ function convTranspose(c: OpCtx): tf.Tensor[] {
     convPads[i + n] = k - pads[i + n] + outPad[i];
   }
   const s: Spatial = { pads: convPads, strides: new Array(n).fill(1), dilations: dil, kernel };
-  let y = convCore(padSpatial(xn, s, 0), wf, group, [1, 1], hw(dil));
-  if (b) y = tf.add(y, b);
-  return [fromNhwc(y, x.rank)];
+  const y = convCore(padSpatial(xn, s, 0), wf, group, [1, 1], hw(dil));
+  return b ? tf.add(y, b) : y;
 }
 
 function pool(kind: 'max' | 'avg'): OpFn {
   return (c) => {
-    if (c.outputs > 1) throw new OnnxVariantError(c.op, 'the Indices output');
     const x = req(c, 0);
     if (x.rank !== 3 && x.rank !== 4) throw new OnnxVariantError(c.op, `${x.rank - 2}-D pooling`);
-    if (c.attrs.int('storage_order', 0) !== 0) throw new OnnxVariantError(c.op, 'storage_order=1');
-    const kernel = c.attrs.ints('kernel_shape')!;
-    const ceil = c.attrs.int('ceil_mode', 0) === 1;
-    const s = spatialParams(c, x.shape.slice(2), kernel, ceil);
-    const dil = hw(s.dilations);
-    if (dil[0] !== 1 || dil[1] !== 1) throw new OnnxVariantError(c.op, 'dilations');
     // tfjs pools (wasm) take float32 only; integer inputs (uint8 images) round-trip exactly through float32.
     const xn = toNhwc(x.dtype === 'float32' ? x : tf.cast(x, 'float32'));
-    const k = hw(kernel);
-    const st = hw(s.strides);
-    let y: tf.Tensor4D;
-    if (kind === 'max') {
-      y = tf.maxPool(padSpatial(xn, s, -3.4e38), k, st, 'valid');
-    } else {
-      const includePad = c.attrs.int('count_include_pad', 0) === 1;
-      const sum = tf.mul(tf.avgPool(padSpatial(xn, s, 0), k, st, 'valid'), k[0] * k[1]);
-      let count: tf.Tensor;
-      if (includePad) {
-        // Windows count the explicit padding, but not the extra ceil_mode padding.
-        const base = spatialParams(c, x.shape.slice(2), kernel, false);
-        const ones = tf.ones([1, xn.shape[1], xn.shape[2], 1]) as tf.Tensor4D;
-        const inPad = padSpatial(ones, base, 1);
-        const extra: Spatial = { ...s, pads: s.pads.map((p, i) => p - base.pads[i]) };
-        count = tf.mul(tf.avgPool(padSpatial(inPad, extra, 0), k, st, 'valid'), k[0] * k[1]);
-      } else {
-        const ones = tf.ones([1, xn.shape[1], xn.shape[2], 1]) as tf.Tensor4D;
-        count = tf.mul(tf.avgPool(padSpatial(ones, s, 0), k, st, 'valid'), k[0] * k[1]);
-      }
-      y = tf.div(sum, count) as tf.Tensor4D;
-    }
-    const out = fromNhwc(y, x.rank);
+    const out = fromNhwc(poolNhwc(kind, c, xn, x.shape.slice(2)), x.rank);
     return [x.dtype === 'float32' ? out : tf.cast(tf.round(out), x.dtype)];
   };
+}
+
+/** MaxPool / AveragePool on a channels-last float32 input (inSpatial in ONNX order); the result is NHWC. */
+export function poolNhwc(kind: 'max' | 'avg', c: OpCtx, xn: tf.Tensor4D, inSpatial: number[]): tf.Tensor4D {
+  if (c.outputs > 1) throw new OnnxVariantError(c.op, 'the Indices output');
+  if (c.attrs.int('storage_order', 0) !== 0) throw new OnnxVariantError(c.op, 'storage_order=1');
+  const kernel = c.attrs.ints('kernel_shape')!;
+  const ceil = c.attrs.int('ceil_mode', 0) === 1;
+  const s = spatialParams(c, inSpatial, kernel, ceil);
+  const dil = hw(s.dilations);
+  if (dil[0] !== 1 || dil[1] !== 1) throw new OnnxVariantError(c.op, 'dilations');
+  const k = hw(kernel);
+  const st = hw(s.strides);
+  if (kind === 'max') return tf.maxPool(padSpatial(xn, s, -3.4e38), k, st, 'valid');
+  const includePad = c.attrs.int('count_include_pad', 0) === 1;
+  const sum = tf.mul(tf.avgPool(padSpatial(xn, s, 0), k, st, 'valid'), k[0] * k[1]);
+  const ones = tf.ones([1, xn.shape[1], xn.shape[2], 1]) as tf.Tensor4D;
+  let count: tf.Tensor;
+  if (includePad) {
+    // Windows count the explicit padding, but not the extra ceil_mode padding.
+    const base = spatialParams(c, inSpatial, kernel, false);
+    const inPad = padSpatial(ones, base, 1);
+    const extra: Spatial = { ...s, pads: s.pads.map((p, i) => p - base.pads[i]) };
+    count = tf.mul(tf.avgPool(padSpatial(inPad, extra, 0), k, st, 'valid'), k[0] * k[1]);
+  } else {
+    count = tf.mul(tf.avgPool(padSpatial(ones, s, 0), k, st, 'valid'), k[0] * k[1]);
+  }
+  return tf.div(sum, count) as tf.Tensor4D;
 }
 
 // ---- element-wise and shape ops ----
@@ -457,15 +462,19 @@ function squeeze(c: OpCtx): tf.Tensor[] {
 }
 
 function batchNorm(c: OpCtx): tf.Tensor[] {
+  const x = req(c, 0);
+  return [batchNormOn(c, x, [-1, ...new Array(Math.max(0, x.rank - 2)).fill(1)])];
+}
+
+/** Inference BatchNormalization of x, its per-channel parameters reshaped to paramShape ([-1] for channels last). */
+export function batchNormOn(c: OpCtx, x: tf.Tensor, paramShape: number[]): tf.Tensor {
   if (c.attrs.int('training_mode', 0) === 1 || (c.opset < 9 && c.attrs.int('is_test', 1) === 0) || c.outputs > 1) {
     throw new OnnxVariantError('BatchNormalization', 'training mode');
   }
-  const x = req(c, 0);
   const eps = c.attrs.float('epsilon', 1e-5);
-  const shape = [-1, ...new Array(Math.max(0, x.rank - 2)).fill(1)];
-  const [scale, bias, mean, variance] = [1, 2, 3, 4].map((i) => tf.reshape(req(c, i), shape));
+  const [scale, bias, mean, variance] = [1, 2, 3, 4].map((i) => tf.reshape(req(c, i), paramShape));
   const mult = tf.mul(scale, tf.rsqrt(tf.add(variance, eps)));
-  return [tf.add(tf.mul(tf.sub(x, mean), mult), bias)];
+  return tf.add(tf.mul(tf.sub(x, mean), mult), bias);
 }
 
 export const OPS: Record<string, OpFn> = {
