@@ -126,8 +126,11 @@ test('pairedDiff: paired over shared images, clear only beyond t·SE', () => {
   assert.equal(pairedDiff(statOf({ a: 1 }), statOf({ a: 2 }))!.clear, false, 'one image: never clear');
   assert.equal(pairedDiff(statOf({ a: 1 }), statOf({ z: 2 })), null);
   assert.equal(pairedDiff(null, a), null);
-  assert.equal(tCritical(7), 2.365);
-  assert.equal(tCritical(100), 1.96);
+  // Student's t, two-sided 5 % (SciPy: t.ppf(0.975, df)); no jump to 1.96 after 30 df.
+  assert.ok(Math.abs(tCritical(7) - 2.364624) < 1e-5);
+  assert.ok(Math.abs(tCritical(40) - 2.021075) < 1e-5);
+  assert.ok(Math.abs(tCritical(100) - 1.983972) < 1e-5);
+  assert.equal(tCritical(0), Infinity);
 });
 
 test('parseManifest: validates and fills defaults; slug', () => {

@@ -15,7 +15,7 @@
  */
 import type { LayerResult, Report } from '../../src/engine/report';
 import { meanStd, POOR_DECODER_PSNR } from '../../src/engine/report';
-import { acrossRuns, describeAcross, type AcrossRuns } from '../../src/engine/stats/acrossRuns';
+import { acrossRuns, describeAcross, tQuantile, type AcrossRuns } from '../../src/engine/stats/acrossRuns';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Manifest (src/engine/families.ts, shared with the extension's example comparisons)
@@ -175,11 +175,9 @@ function metricStat(r: ModelResult, layer: string, metric: Metric): Stat | null 
 // ---------------------------------------------------------------------------------------------------------------
 // Paired comparison
 
-/** Two-sided 5 % critical values of Student's t, by degrees of freedom 1..30; 1.96 beyond. */
-const T_CRIT = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042];
+/** Two-sided 5 % critical value of Student's t with df degrees of freedom (acrossRuns' quantile); ∞ below 1. */
 export function tCritical(df: number): number {
-  if (!(df >= 1)) return Infinity;
-  return df <= 30 ? T_CRIT[Math.floor(df) - 1] : 1.96;
+  return df >= 1 ? tQuantile(0.975, Math.floor(df)) : Infinity;
 }
 
 export interface Diff {
