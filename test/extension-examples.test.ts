@@ -61,7 +61,11 @@ test('the Compare picker lists every family under its own heading; a family with
   const heading = items.findIndex((i) => /Example model families/.test(i.label));
   assert.ok(heading >= 0, 'a separator for the examples');
   const listed = items.slice(heading + 1).filter((i) => i.label.startsWith('$(beaker)'));
-  assert.deepEqual(listed.map((i) => i.label), manifest.families.map((f) => `$(beaker) ${f.title}`));
+  // Each family, then (where every model has its other training seeds beside it) the same family across its runs.
+  const seeds = new Set(manifest.families.flatMap((f) => f.models.flatMap((m) => [m.seed ?? 1, ...(m.runs ?? []).map((r) => r.seed)])));
+  const across = (f: (typeof manifest.families)[number]) => f.models.every((m) => (m.runs ?? []).length === seeds.size - 1);
+  assert.deepEqual(listed.map((i) => i.label), manifest.families.flatMap((f) => [`$(beaker) ${f.title}`, ...(across(f) ? [`$(beaker) ${f.title}, across ${seeds.size} training runs`] : [])]));
+  assert.ok(seeds.size >= 3 && manifest.families.every(across), 'the bundled families have 3 training runs each');
   assert.match(listed[0].detail ?? '', /^Paper: /);
   assert.match(listed[0].description ?? '', new RegExp(`^${manifest.families[0].models.length} models: `));
   // Only the family and Browse… exist in this empty workspace, so the second pick is Browse…: still refused.
