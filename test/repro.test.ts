@@ -360,6 +360,26 @@ test('across runs: an effect that holds in every seed reproduces; one inside the
   assert.equal(acrossVerdicts(against.fam, against.runs)[0].tests[0].outcome, 'disagrees');
 });
 
+test('across runs: RU comparisons left out for decoders below 15 dB say so, per layer and in the verdict', () => {
+  const fam = family('depth', [{ name: 'd8', x: 8 }, { name: 'd14', x: 14 }, { name: 'd20', x: 20 }]);
+  // The deepest model's decoder is poor in every run at l1; at l2 only in seed 2 (two good runs remain there).
+  const runs: SeedRun[] = [0, 1, 2].map((k) => ({
+    seed: k + 1,
+    models: results(fam, (m, l) => ({ sid: -1 + 0.1 * m, ru: -0.8 + 0.1 * m + 0.01 * k, psnr: m === 2 && (l === 0 || (l === 1 && k === 1)) ? 14 : 20 })),
+  }));
+  const ru = acrossVerdicts(fam, runs).find((x) => x.metric === 'ru')!;
+  const l1 = ru.tests.find((t) => t.layer === 'l1')!;
+  assert.equal(l1.outcome, 'missing');
+  assert.equal(l1.result, 'RU decoder PSNR < 15 dB in 3 of 3 runs');
+  const l2 = ru.tests.find((t) => t.layer === 'l2')!;
+  assert.equal(l2.across!.nRuns, 2, 'seed 2 left out at l2');
+  assert.notEqual(l2.outcome, 'missing');
+  const allPoor = runs.map((r) => ({ ...r, models: results(fam, (m) => ({ sid: -1, ru: -0.8 + 0.1 * m, psnr: m === 2 ? 14 : 20 })) }));
+  const none = acrossVerdicts(fam, allPoor).find((x) => x.metric === 'ru')!;
+  assert.equal(none.level, 'not-measured');
+  assert.match(none.text, /no RU comparison with two or more runs \(l\d, d8 → d20: RU decoder PSNR < 15 dB in 3 of 3 runs; such RU measures the decoder more than the layer\)\.$/);
+});
+
 test('across runs: run means, trend chart bars = SD across runs, markdown with both views', () => {
   const { fam, runs } = depthRuns([0.3, 0.25, 0.35]);
   const means = runMeans(fam, runs, 'sid');

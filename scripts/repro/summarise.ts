@@ -694,6 +694,24 @@ function acrossPair(runs: SeedRun[], a: ModelResult, b: ModelResult, layer: stri
   return data.length ? acrossRuns(data, true) : null;
 }
 
+/** A comparison's result text where it has no interval: says when RU decoders below the PSNR bar left runs out. */
+function shortOfRuns(runs: SeedRun[], a: ModelResult, b: ModelResult, layer: string, metric: Metric, result: string): string {
+  if (metric !== 'ru') return result;
+  const poor = runs.filter((r) => {
+    const ma = r.models.find((m) => m.spec.name === a.spec.name && !m.error);
+    const mb = r.models.find((m) => m.spec.name === b.spec.name && !m.error);
+    return ma && mb && poorRu([ma, mb], layer);
+  }).length;
+  return poor ? `RU decoder PSNR < ${POOR_DECODER_PSNR} dB in ${poor} of ${runs.length} runs` : result;
+}
+
+/** directional(), with the reason a comparison has no interval. */
+function directionalOf(runs: SeedRun[], a: ModelResult, b: ModelResult, layer: string, metric: Metric, dir: 1 | -1, up: string, down: string): { across: AcrossRuns | null; outcome: LayerOutcome; result: string } {
+  const across = acrossPair(runs, a, b, layer, metric);
+  const d = directional(across, dir, up, down);
+  return { across, outcome: d.outcome, result: hasInterval(across) ? d.result : shortOfRuns(runs, a, b, layer, metric, d.result) };
+}
+
 const hasInterval = (r: AcrossRuns | null): r is AcrossRuns => !!r && r.nRuns >= 2 && isNum(r.lo) && isNum(r.hi);
 
 function directional(r: AcrossRuns | null, dir: 1 | -1, up: string, down: string): { outcome: LayerOutcome; result: string } {
@@ -723,8 +741,7 @@ export function acrossVerdicts(family: FamilySpec, runs: SeedRun[]): AcrossVerdi
         const first = order[0];
         const last = order[order.length - 1];
         for (const layer of family.layers) {
-          const r = acrossPair(runs, first, last, layer, check.metric);
-          tests.push({ layer, comparison: `${first.spec.name} → ${last.spec.name}`, across: r, ...directional(r, dir, 'rise', 'fall') });
+          tests.push({ layer, comparison: `${first.spec.name} → ${last.spec.name}`, ...directionalOf(runs, first, last, layer, check.metric, dir, 'rise', 'fall') });
         }
       }
     } else if (check.kind === 'baseline') {
@@ -732,9 +749,8 @@ export function acrossVerdicts(family: FamilySpec, runs: SeedRun[]): AcrossVerdi
       const counted = damageLayers(family);
       for (const t of base ? comparedModels(family, ref).filter((r) => r !== base) : []) {
         for (const layer of family.layers) {
-          const r = acrossPair(runs, base!, t, layer, check.metric);
-          const d = directional(r, dir, 'higher', 'lower');
-          tests.push({ layer, comparison: `${base!.spec.name} → ${t.spec.name}`, across: r, ...(counted.includes(layer) ? d : { outcome: 'missing', result: `${d.result}; not counted (before the focus layer)` }) });
+          const d = directionalOf(runs, base!, t, layer, check.metric, dir, 'higher', 'lower');
+          tests.push({ layer, comparison: `${base!.spec.name} → ${t.spec.name}`, ...(counted.includes(layer) ? d : { ...d, outcome: 'missing', result: `${d.result}; not counted (before the focus layer)` }) });
         }
       }
     } else if (check.kind === 'similar') {
@@ -750,7 +766,7 @@ export function acrossVerdicts(family: FamilySpec, runs: SeedRun[]): AcrossVerdi
         for (const layer of family.layers) {
           const r = acrossPair(runs, base!, o, layer, check.metric);
           let outcome: LayerOutcome = 'missing';
-          let result = r ? 'fewer than 2 runs' : 'not measured';
+          let result = shortOfRuns(runs, base!, o, layer, check.metric, r ? 'fewer than 2 runs' : 'not measured');
           if (hasInterval(r)) {
             if (r.lo >= -margin && r.hi <= margin) {
               outcome = 'agrees';
@@ -811,7 +827,9 @@ export function acrossVerdicts(family: FamilySpec, runs: SeedRun[]): AcrossVerdi
       level = countLevel(agree, disagree, measured.length);
     }
     if (level === 'not-measured') {
-      out.push({ metric: check.metric, check, level, tests, nRuns, text: `${LEVEL_LABEL[level]} across runs: no ${name} comparison with two or more runs.` });
+      const poor = tests.find((t) => t.result.startsWith('RU decoder PSNR'));
+      const why = poor ? ` (${poor.layer}, ${poor.comparison}: ${poor.result}; such RU measures the decoder more than the layer)` : '';
+      out.push({ metric: check.metric, check, level, tests, nRuns, text: `${LEVEL_LABEL[level]} across runs: no ${name} comparison with two or more runs${why}.` });
       continue;
     }
     const focus = focusLayer(family, ref, check.metric);
