@@ -124,12 +124,12 @@ export function runChannelsLast(n: NodeLike, values: LayoutValues, ctx: (inputs:
       return null;
     }
   }
-  if (!rank4f || !values.hasNhwc(n.inputs[0])) {
-    return BROADCASTING.has(n.op) ? broadcasting(n, values, ctx) : null;
-  }
+  // Arithmetic goes channels-last when any of its inputs is held so (broadcasting() checks).
+  if (BROADCASTING.has(n.op)) return broadcasting(n, values, ctx);
+  // The rest only when their (first) input already is.
+  if (!rank4f || !values.hasNhwc(n.inputs[0])) return null;
   const xn = values.getNhwc(n.inputs[0])!;
   if (ELEMENTWISE.has(n.op)) return nhwc(OPS[n.op](ctx([xn, ...rest()]))[0] as tf.Tensor4D);
-  if (BROADCASTING.has(n.op)) return broadcasting(n, values, ctx);
   switch (n.op) {
     case 'BatchNormalization':
       return nhwc(batchNormOn(ctx([xn, ...rest()]), xn, [-1]) as tf.Tensor4D);
