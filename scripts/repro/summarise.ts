@@ -677,12 +677,19 @@ export const ACROSS_RULES_MD = [
   `- **Across runs** (\`--seeds N\`, N > 1). Every model was trained N times (seeds 1..N: another training subset, initialisation and data order; within a seed all variants share them), and each run analysed on the same images. Per run, the effect of a comparison is the mean over images of the paired per-image difference (B − A); across runs, a **paired t over runs** on those N effects (the seeds pair the variants) gives the effect, its 95 % interval (Student's t quantile, N − 1 df) and the run-to-run SD; a DerSimonian–Laird random-effects estimate combining the within-run SEs with the between-run variance τ² is shown beside it. A comparison *agrees* only when its interval excludes zero in the claimed direction, *disagrees* when it excludes zero against it; for *similar* claims, the interval must lie inside the margin. The same per-finding rules (trend, baseline, similar, ib; the same counting into Reproduces / Partly / Does not reproduce) then apply to these across-run comparisons. The single-run tables (seed 1) are kept below each family as the secondary view.`,
 ].join('\n');
 
+/** Models a and b as one run has them (null when either is missing or failed there). */
+function pairIn(r: SeedRun, a: ModelResult, b: ModelResult): [ModelResult, ModelResult] | null {
+  const ma = r.models.find((m) => m.spec.name === a.spec.name && !m.error);
+  const mb = r.models.find((m) => m.spec.name === b.spec.name && !m.error);
+  return ma && mb ? [ma, mb] : null;
+}
+
 function runsOf(runs: SeedRun[], a: ModelResult, b: ModelResult, layer: string, metric: Metric): { a?: Record<string, number>; b?: Record<string, number>; seed: number }[] {
   return runs.flatMap((r) => {
-    const ma = r.models.find((m) => m.spec.name === a.spec.name && !m.error);
-    const mb = r.models.find((m) => m.spec.name === b.spec.name && !m.error);
-    if (!ma || !mb) return [];
-    if (metric === 'ru' && poorRu([ma, mb], layer)) return [];
+    const pair = pairIn(r, a, b);
+    if (!pair) return [];
+    if (metric === 'ru' && poorRu(pair, layer)) return [];
+    const [ma, mb] = pair;
     const sa = metricStat(ma, layer, metric);
     const sb = metricStat(mb, layer, metric);
     return sa && sb ? [{ a: sa.perImage, b: sb.perImage, seed: r.seed }] : [];
@@ -698,9 +705,8 @@ function acrossPair(runs: SeedRun[], a: ModelResult, b: ModelResult, layer: stri
 function shortOfRuns(runs: SeedRun[], a: ModelResult, b: ModelResult, layer: string, metric: Metric, result: string): string {
   if (metric !== 'ru') return result;
   const poor = runs.filter((r) => {
-    const ma = r.models.find((m) => m.spec.name === a.spec.name && !m.error);
-    const mb = r.models.find((m) => m.spec.name === b.spec.name && !m.error);
-    return ma && mb && poorRu([ma, mb], layer);
+    const pair = pairIn(r, a, b);
+    return !!pair && poorRu(pair, layer);
   }).length;
   return poor ? `RU decoder PSNR < ${POOR_DECODER_PSNR} dB in ${poor} of ${runs.length} runs` : result;
 }
