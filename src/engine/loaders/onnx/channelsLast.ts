@@ -7,7 +7,7 @@
  * layout, or the caller, reads it. The same kernels run on the same numbers: only the transposes go.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { batchNormOn, convNhwc, convTransposeNhwc, OPS, poolNhwc, type OpCtx } from './ops';
+import { batchNormOn, convNhwc, convTransposeNhwc, OPS, poolNhwc, type Attrs, type OpCtx } from './ops';
 
 /** The graph's values during one run: ONNX (NCHW) form, channels-last form of rank-4 values, or both. */
 export class LayoutValues {
@@ -85,6 +85,7 @@ interface NodeLike {
   domain: string;
   inputs: string[];
   outputs: string[];
+  attrs: Attrs;
 }
 
 /**
@@ -118,7 +119,7 @@ export function runChannelsLast(n: NodeLike, values: LayoutValues, ctx: (inputs:
     case 'Transpose': {
       // tf2onnx's NHWC → NCHW at the input (and back at the end): the transposed value is the other form.
       if (x.shape.length !== 4) return null;
-      const perm = ctx([]).attrs.ints('perm')?.join(',');
+      const perm = n.attrs.ints('perm')?.join(',');
       if (perm === '0,3,1,2') return nhwc(values.get(n.inputs[0]) as tf.Tensor4D);
       if (perm === '0,2,3,1') return { layout: 'nchw', value: values.getNhwc(n.inputs[0])! };
       return null;
@@ -138,8 +139,7 @@ export function runChannelsLast(n: NodeLike, values: LayoutValues, ctx: (inputs:
     case 'GlobalMaxPool':
       return nhwc(tf.max(xn, [1, 2], true) as tf.Tensor4D);
     case 'Concat': {
-      const c = ctx([]);
-      const axis = c.attrs.int('axis', 0);
+      const axis = n.attrs.int('axis', 0);
       if (axis !== 1 && axis !== -3) return null;
       const parts = n.inputs.filter((i) => i).map((i) => values.info(i));
       if (parts.some((p) => !p || p.shape.length !== 4 || p.dtype !== 'float32')) return null;
