@@ -30,6 +30,7 @@ import { mapRows, searchOptions, type LayerJob } from './layerJob';
 import { mixSeed } from './rng';
 import { layerQuality, ruQuality, sidQuality } from './quality';
 import { bytesPerSample, passSize } from './sampleBatch';
+import type { SampleShare } from './sampleShare';
 import { releaseAbandonedTape } from './wasmMemory';
 import { VERSION } from './version';
 
@@ -76,6 +77,11 @@ export interface AnalyzeRequest {
    */
   resume?: boolean;
   resumeFrom?: string;
+  /**
+   * This process's share of every layer's noise samples, when a team of processes runs the same request and adds
+   * up its sums (sampleShare.ts; the worker pool's teams). Every member computes the same report.
+   */
+  share?: SampleShare;
   /**
    * The whole analysis's layers when this call analyses part of them (a job of --workers or --shard): BatchNorm
    * folding then keeps the convs that any of them analyses, so each layer is computed exactly as in a whole run.
@@ -292,7 +298,7 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
       const probe = logits ? logits.probe : model.probe(name);
       // Large inputs: split each step's noise samples into passes that fit the memory budget (same answer).
       const sampleBatch = settings.sampleBatch ?? (settings.preview ? undefined : passSize(settings.samples, await bytesPerSample(probe, height, width, channels)));
-      const job: LayerJob = { model, name, index: seedIndex, probe, images, height, width, channels, mapping, settings, sampleBatch, signal: req.signal, emit };
+      const job: LayerJob = { model, name, index: seedIndex, probe, images, height, width, channels, mapping, settings, sampleBatch, ...(req.share ? { share: req.share } : {}), signal: req.signal, emit };
       const perImage: LayerResult['perImage'] = [];
       for (const imageIndex of chosen) {
         const image = images[imageIndex];

@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { CancelledError } from './errors';
 import { readValues } from './reads';
 import { Rng } from './rng';
+import { shareRange, type SampleShare } from './sampleShare';
 
 export interface FeatureChangeEstimate {
   mean: number;
@@ -36,6 +37,11 @@ export interface EstimateOptions {
   tightSamples?: number;
   /** Checked between batches, so a cancel takes effect within one forward pass. */
   signal?: AbortSignal;
+  /**
+   * A team splitting the samples (sampleShare.ts): this process runs its share of each batch, and the per-sample
+   * changes are summed over the team (each sample is computed by one member), so every member sees the whole batch.
+   */
+  share?: SampleShare;
 }
 
 export async function estimateFeatureChange(
@@ -54,11 +60,13 @@ export async function estimateFeatureChange(
   for (;;) {
     await new Promise((resolve) => setImmediate(resolve));
     if (opts.signal?.aborted) throw new CancelledError();
-    rng.fillNormal(buf);
-    const d = new Float32Array(opts.batch);
+    let d: Float32Array | Float64Array = new Float32Array(opts.batch);
     const pass = Math.max(1, Math.min(opts.passBatch ?? opts.batch, opts.batch));
-    for (let from = 0; from < opts.batch; from += pass) {
-      const n = Math.min(pass, opts.batch - from);
+    const mine = shareRange(opts.batch, opts.share);
+    if (opts.share && opts.share.members > 1) rng.fillNormalRange(buf, mine.from * h * w * c, mine.to * h * w * c);
+    else rng.fillNormal(buf);
+    for (let from = mine.from; from < mine.to; from += pass) {
+      const n = Math.min(pass, mine.to - from);
       const sq = tf.tidy(() => {
         const eps = tf.tensor4d(buf.subarray(from * h * w * c, (from + n) * h * w * c), [n, h, w, c]);
         const out = probe(tf.add(x, tf.mul(noiseStd, eps)) as tf.Tensor4D);
@@ -67,6 +75,7 @@ export async function estimateFeatureChange(
       d.set(await readValues(sq), from);
       sq.dispose();
     }
+    if (opts.share && opts.share.members > 1) d = await opts.share.allReduce(Float64Array.from(d));
     for (const v of d) {
       values.push(v);
       sum += v;

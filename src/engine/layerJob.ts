@@ -8,6 +8,7 @@ import type { EventSink } from './events';
 import type { PreparedImage } from './images';
 import type { LoadedModel } from './loaders';
 import type { AnalysisSettings, InputMapping } from './report';
+import type { SampleShare } from './sampleShare';
 import type { SidOptions } from './sid';
 
 export interface LayerJob {
@@ -24,6 +25,8 @@ export interface LayerJob {
   settings: AnalysisSettings;
   /** Noise samples per pass of the search (settings.sampleBatch, or chosen for this layer; see sampleBatch.ts). */
   sampleBatch?: number;
+  /** This process's share of the noise samples when a team of processes runs the layer (sampleShare.ts). */
+  share?: SampleShare;
   signal?: AbortSignal;
   emit: EventSink;
 }
@@ -41,6 +44,7 @@ export function searchOptions(job: LayerJob, seed: number, onStep: SidOptions['o
     sigmaGrid: s.sigmaGrid,
     learningRate: s.learningRate,
     ...(job.sampleBatch !== undefined ? { sampleBatch: job.sampleBatch } : {}),
+    ...(job.share ? { share: job.share } : {}),
     seed,
     signal: job.signal,
     onStep,

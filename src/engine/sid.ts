@@ -25,6 +25,7 @@ import { estimateFeatureChange, type FeatureChangeEstimate } from './featureChan
 import { toModelUnits } from './inputMapping';
 import { GAUSSIAN_ENTROPY_CONSTANT, type InputMapping } from './report';
 import { mixSeed, Rng } from './rng';
+import type { SampleShare } from './sampleShare';
 import { makeSigmaGrid, type SigmaGrid } from './sigmaGrid';
 import { noisePasses, type NoisePasses } from './sidPasses';
 import { adamLevelStep, initialState, searchConverged, sidMapOf, stationaryMultiplier, type SearchState } from './sidStep';
@@ -81,6 +82,12 @@ export interface SidOptions {
    * same seed, samples and targetRelSe: the same number), used instead of estimating it again.
    */
   deltaF2?: { mean: number; relSe: number };
+  /**
+   * This process's share when the layer's K samples are split over a team of processes (sampleShare.ts): every
+   * pass (the steps, the pinned-pixel check, the feature-change estimates) runs only this member's samples and
+   * the sums are added up over the team. Not with `entropy` (RU's entropy sees the whole batch at once).
+   */
+  share?: SampleShare;
 }
 
 export interface SidResult {
@@ -129,6 +136,7 @@ type Estimate = (sigma: Float32Array | number, seed: number, fixedSamples?: numb
 
 export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidResult> {
   const t0 = performance.now();
+  if (opts.share && opts.share.members > 1 && opts.entropy) throw new Error('sample share: the RU search computes its entropy over the whole batch and cannot be split');
   const { height: H, width: W, channels: C, probe } = input;
   const K = opts.samples;
   const B = Math.max(1, Math.min(opts.sampleBatch ?? K, K));
@@ -160,6 +168,7 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
           maxSamples: fixedSamples ?? Math.max(MAX_CHECK_SAMPLES, atLeast ?? 0),
           ...(fixedSamples === undefined && atLeast === undefined ? { tightSamples: tightSampleCount(K) } : {}),
           signal: opts.signal,
+          ...(opts.share ? { share: opts.share } : {}),
         });
       } finally {
         std.dispose();
@@ -174,7 +183,7 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
     const state = initialState(grid, opts.alpha, opts.tau, logSigmaMax, H * W, opts.initialLogSigma);
     const passes = noisePasses({
       probe, x, f, scale, height: H, width: W, channels: C, samples: K, passBatch: B, deltaF2, grid,
-      rng: new Rng(mixSeed(opts.seed, 2)), entropy: opts.entropy,
+      rng: new Rng(mixSeed(opts.seed, 2)), entropy: opts.entropy, share: opts.share,
     });
     const search = await searchLevelSet(state, passes, grid, opts, checkCancel);
 

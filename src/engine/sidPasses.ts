@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { readValues } from './reads';
 import type { Rng } from './rng';
+import { shareRange, type SampleShare } from './sampleShare';
 import type { SigmaGrid } from './sigmaGrid';
 
 export interface NoisePassesInput {
@@ -27,6 +28,8 @@ export interface NoisePassesInput {
   rng: Rng;
   /** RU's entropy of the noisy batch (sid.ts SidOptions.entropy). */
   entropy?: (noisyInput: tf.Tensor4D) => tf.Scalar;
+  /** This process's share of every batch when the layer's samples are split over a team (sampleShare.ts; SID only). */
+  share?: SampleShare;
 }
 
 export interface NoisePasses {
@@ -41,7 +44,8 @@ export interface NoisePasses {
 }
 
 export function noisePasses(p: NoisePassesInput): NoisePasses {
-  const { height: H, width: W, channels: C, samples: K, passBatch: B, grid, x, f, scale, probe, deltaF2 } = p;
+  const { height: H, width: W, channels: C, samples: K, passBatch: B, grid, x, f, scale, probe, deltaF2, share } = p;
+  const mine = shareRange(K, share);
   const noise = new Float32Array(K * H * W * C);
   const unit = H * W * C;
 
@@ -60,26 +64,35 @@ export function noisePasses(p: NoisePassesInput): NoisePasses {
     const sq = tf.sum(tf.square(diff), 1);
     return tf.div(n === K ? tf.mean(sq) : tf.div(tf.sum(sq), K), deltaF2) as tf.Scalar;
   };
-  /** Runs `pass` on each run of at most B samples; returns the summed value and gradient (over `size` parameters). */
+  /**
+   * Runs `pass` on each run of at most B samples (of this process's share); returns the summed value and gradient
+   * (over `size` parameters), summed over the team when there is one.
+   */
   const overPasses = async (size: number, pass: (from: number, n: number) => { value?: tf.Scalar; grad: tf.Tensor }) => {
     let value = 0;
     const grad = new Float32Array(size);
-    for (let from = 0; from < K; from += B) {
+    for (let from = mine.from; from < mine.to; from += B) {
       // Tensors out of tidy, data read after: tidy walks a returned typed array element by element. Read
       // asynchronously: webgpu has no synchronous read in Node.
-      const r = tf.tidy(() => pass(from, Math.min(B, K - from)));
+      const r = tf.tidy(() => pass(from, Math.min(B, mine.to - from)));
       if (r.value) value += (await readValues(r.value))[0];
       const g = await readValues(r.grad);
       for (let j = 0; j < size; j++) grad[j] += g[j];
       tf.dispose(r);
     }
-    return { value, grad };
+    if (!share || share.members <= 1) return { value, grad };
+    const part = new Float64Array(size + 1);
+    part[0] = value;
+    part.set(grad, 1);
+    const total = await share.allReduce(part);
+    return { value: total[0], grad: Float32Array.from(total.subarray(1)) };
   };
 
   const entropy = p.entropy;
   const entropyGradOf = entropy ? tf.valueAndGrad((vT: tf.Tensor2D) => entropy(noisyInput(grid.upsample(vT)))) : null;
   return {
-    draw: () => p.rng.fillNormal(noise),
+    // A team member draws the whole batch's stream but only computes its own samples' noise.
+    draw: () => (share && share.members > 1 ? p.rng.fillNormalRange(noise, mine.from * unit, mine.to * unit) : p.rng.fillNormal(noise)),
     ratioAndGrad: (v) =>
       overPasses(grid.rows * grid.cols, (from, n) => tf.valueAndGrad((vT: tf.Tensor2D) => ratioOfFull(grid.upsample(vT), from, n))(tf.tensor2d(v, [grid.rows, grid.cols]))),
     gradFull: async (vFull) =>

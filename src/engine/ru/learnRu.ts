@@ -70,8 +70,8 @@ export async function learnRu(input: RuInput, opts: RuOptions): Promise<RuResult
       return tf.mul(0.5, tf.mean(tf.log(tf.add(err, RU_FLOOR)))) as tf.Scalar;
     };
     // The reconstruction entropy is estimated from K samples per step, so it is noisier than SID's: the
-    // stopping rule allows more movement.
-    const learnt = await learnSid(input, { ...opts, entropy, entropyTolerance: opts.entropyTolerance ?? 0.01 });
+    // stopping rule allows more movement. Its entropy sees the whole batch, so a team's members each run all of it.
+    const learnt = await learnSid(input, { ...opts, share: undefined, entropy, entropyTolerance: opts.entropyTolerance ?? 0.01 });
     const map = await reconstructionEntropy(input, target, learnt.sigma, {
       batch: opts.samples,
       samples: opts.finalSamples ?? Math.max(256, 8 * opts.samples),
