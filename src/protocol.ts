@@ -8,7 +8,7 @@ import type { CoherencyPhase, CoherencySummary, OutputCheck } from './engine/coh
 import type { AnalysisEvent } from './engine/events';
 import type { ImageOptions } from './engine/geometry';
 import type { RescaledPair } from './engine/loaders/types';
-import type { ModelFormat, ObjectRegion, PreprocessingProfile, Report } from './engine/report';
+import type { BackendName, ModelFormat, ObjectRegion, PreprocessingProfile, Report } from './engine/report';
 import type { PreprocessingCheck } from './engine/preprocessing/check';
 import type { SettingsInput } from './engine/settings';
 
@@ -52,6 +52,12 @@ export interface AnalyzeParams {
    * device), so `webgpu` and `auto` run on wasm in this worker. Absent = may use the GPU.
    */
   gpu?: boolean;
+  /**
+   * Set by the worker pool, not by callers: this worker is member `member` of a team of `members` workers that run
+   * the same request, each on its share of every layer's noise samples (src/engine/sampleShare.ts); the sums travel
+   * as 'reduce' / 'reduced' messages. Member 0's report is the analysis's.
+   */
+  team?: { member: number; members: number };
 }
 
 /** List a model's probe-able layers (for pickers): answered by a 'layers' message. */
@@ -77,7 +83,7 @@ export interface LayersParams {
  * `resultPath` and each report on its own to `originalReportPath` / `rescaledReportPath` (for the panel).
  * settings.metrics decides what is compared (SID always; RU; baselines for gradient magnitudes).
  */
-export interface CoherencyParams extends Omit<AnalyzeParams, 'reportPath'> {
+export interface CoherencyParams extends Omit<AnalyzeParams, 'reportPath' | 'team'> {
   /** The conv layer L to scale down. */
   first: string;
   /** k (the paper's is 4). */
@@ -119,6 +125,8 @@ export interface ModelLayers {
   format: ModelFormat;
   input: { height: number | null; width: number | null; channels: number };
   layers: ModelLayer[];
+  /** The backend the worker listed the layers on (the pool's teams run on wasm and cpu only). */
+  backend?: BackendName;
   /** Set when the model's format cannot have its weights changed in memory (no layer is rescalable): why, one line. */
   rescaleUnsupported?: string;
 }
@@ -171,7 +179,9 @@ export type ToWorker =
    */
   | { kind: 'cancel'; id: number }
   /** Finish and exit (the process also exits when its IPC channel closes). */
-  | { kind: 'shutdown' };
+  | { kind: 'shutdown' }
+  /** A team's sum for round `round` of analysis `id`'s 'reduce' messages (AnalyzeParams.team; encodeFloats). */
+  | { kind: 'reduced'; id: number; round: number; values: string };
 
 // ---------------------------------------------------------------------------------------------------------------
 // Worker -> extension
@@ -207,7 +217,24 @@ export type FromWorker =
    * Request `id` failed. For an analysis, layers finished before the failure are in the report at `reportPath`, if
    * any; a 'layers' request or a coherency check has no such file.
    */
-  | { kind: 'failed'; id: number; code: WorkerErrorCode; message: string; detail?: string; reportPath?: string };
+  | { kind: 'failed'; id: number; code: WorkerErrorCode; message: string; detail?: string; reportPath?: string }
+  /**
+   * A team member's partial sums for round `round` (counted from 0 per analysis) of analysis `id`: the pool adds
+   * the team's arrays up in member order and answers every member with 'reduced'.
+   */
+  | { kind: 'reduce'; id: number; round: number; values: string };
+
+/** Float64 values as base64 (IPC is JSON): exact, and about 11 characters a value. */
+export function encodeFloats(values: Float64Array): string {
+  return Buffer.from(values.buffer, values.byteOffset, values.byteLength).toString('base64');
+}
+
+export function decodeFloats(text: string): Float64Array {
+  const bytes = Buffer.from(text, 'base64');
+  const out = new Float64Array(bytes.length / 8);
+  new Uint8Array(out.buffer).set(bytes);
+  return out;
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Extension -> webview

@@ -417,3 +417,76 @@ test('protocol: a coherency request streams events with its id and run, then coh
   child.disconnect();
   await once(child, 'exit');
 });
+
+/** Map, steps and ratio of every layer (the numbers a team must reproduce). */
+function answers(report: Report) {
+  return report.layers.map((l) => ({ name: l.name, steps: l.perImage[0].steps, sid: l.sid.mean, ratio: l.perImage[0].constraintRatio, map: l.perImage[0].map.flat() }));
+}
+
+function assertSameAnswers(team: Report, one: Report): void {
+  const a = answers(team);
+  const b = answers(one);
+  assert.deepEqual(a.map((l) => [l.name, l.steps]), b.map((l) => [l.name, l.steps]), 'the same layers in the same steps');
+  for (const [i, l] of a.entries()) {
+    assert.ok(Math.abs(l.sid - b[i].sid) < 1e-4, `${l.name}: SID ${l.sid} vs ${b[i].sid}`);
+    assert.ok(Math.abs(l.ratio / b[i].ratio - 1) < 1e-4, `${l.name}: ratio ${l.ratio} vs ${b[i].ratio}`);
+    const worst = Math.max(...l.map.map((h, j) => Math.abs(h - b[i].map[j])));
+    assert.ok(worst < 2e-3, `${l.name}: worst pixel differs by ${worst} nats`);
+  }
+}
+
+test('runTeam: two workers split every layer\'s samples; the answer of one worker, one event stream, both processes in the report', async () => {
+  const one = params();
+  await pool().run(one);
+  const pl = pool(2);
+  const events: AnalysisEvent[] = [];
+  const p = params();
+  const r = await pl.runTeam(p, 2, { onEvent: (e) => events.push(e) });
+  assert.deepEqual(r, { status: 'complete', reportPath: p.reportPath });
+  checkSequence(events, ['conv1', 'conv2', 'conv3']);
+  const report = readJson(p.reportPath);
+  assertSameAnswers(report, readJson(one.reportPath));
+  assert.equal(new Set(report.run!.processes.map((q) => q.pid)).size, 2, 'both members\' processes');
+  assert.deepEqual(report.run!.processes.map((q) => q.pid).sort(), [...pl.pids].sort());
+  assert.ok(!existsSync(`${p.reportPath}.member1`), 'the member\'s copy is removed');
+});
+
+test('runTeam: a cancel stops both members within 2 s; a killed member fails the team, the other stops, the workers are replaced or reused', async () => {
+  const pl = pool(2);
+  const controller = new AbortController();
+  let abortedAt = 0;
+  const p = params({}, true);
+  const r = await pl.runTeam(p, 2, {
+    signal: controller.signal,
+    onEvent: (e) => {
+      if (e.type === 'layerDone' && !abortedAt) {
+        abortedAt = performance.now();
+        controller.abort();
+      }
+    },
+  });
+  assert.equal(r.status, 'cancelled');
+  assert.ok(performance.now() - abortedAt < 2000, 'cancelled within 2 s');
+  assert.equal(readJson(p.reportPath).status, 'cancelled');
+  assert.ok(readJson(p.reportPath).layers.length >= 1, 'the finished layer is kept');
+
+  let killed = 0;
+  const q = params({}, true);
+  const t0 = performance.now();
+  const e = await pl
+    .runTeam(q, 2, {
+      onEvent: (ev) => {
+        if (ev.type === 'layerDone' && !killed) {
+          killed = pl.pids[1];
+          process.kill(killed, 'SIGKILL');
+        }
+      },
+    })
+    .then(() => assert.fail('expected a rejection'), (err: unknown) => err);
+  assert.ok(e instanceof AnalysisError, String(e));
+  assert.equal(e.code, 'crashed');
+  assert.ok(performance.now() - t0 < 30_000, 'the surviving member did not wait for the dead one');
+  assert.ok(readJson(q.reportPath).layers.length >= 1, 'the leader\'s finished layers are kept');
+  assert.equal((await pl.runTeam(params(), 2)).status, 'complete', 'the pool runs a team again');
+  assert.ok(!pl.pids.includes(killed));
+});

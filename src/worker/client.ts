@@ -13,7 +13,7 @@
  * seeds follow the layer and the image, so the report does not depend on which worker ran what.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { createInterface } from 'node:readline';
 import type { AnalysisEvent } from '../engine/events';
@@ -31,6 +31,7 @@ import {
   type PreprocessingParams,
   type ToWorker,
 } from '../protocol';
+import { addMemberProcesses, memberReportPath, TeamReducer } from './team';
 
 /** One worker per core: the default pool size of the CLI and the extension. */
 export function coreCount(): number {
@@ -112,6 +113,8 @@ interface Job {
   worker?: Worker;
   removeAbortListener?: () => void;
   killTimer?: NodeJS.Timeout;
+  /** An analysis run by a team of workers (runTeam): the team's reducer and this job's place in it. */
+  team?: { reducer: TeamReducer; member: number };
 }
 
 interface Worker {
@@ -155,6 +158,65 @@ export class AnalysisPool {
       cancelled,
       partialPath: params.reportPath,
     });
+  }
+
+  /**
+   * One analysis on a team of `members` workers, each running its share of every layer's noise samples
+   * (src/engine/sampleShare.ts); the partial sums meet here (TeamReducer). Member 0's report and events are the
+   * analysis's; the others compute the same and their copies are removed. Any member's failure or cancel stops the
+   * whole team (the others would wait for its sums), and the run rejects with the first error. The members are
+   * queued together, so a team never waits on work queued behind it.
+   */
+  async runTeam(params: AnalyzeParams, members: number, handlers: RunHandlers = {}): Promise<RunResult> {
+    if (members <= 1) return this.run(params, handlers);
+    const jobs: Job[] = [];
+    const reducer = new TeamReducer(members, (member, round, values) => {
+      const job = jobs[member];
+      if (job?.worker && !job.settled) this.send(job.worker, { kind: 'reduced', id: job.id, round, values });
+    });
+    const stop = new AbortController();
+    const outer = handlers.signal;
+    const onOuterAbort = () => stop.abort();
+    if (outer?.aborted) stop.abort();
+    else outer?.addEventListener('abort', onOuterAbort, { once: true });
+    const cancelled: RunResult = { status: 'cancelled', reportPath: params.reportPath };
+    const runs = Array.from({ length: members }, (_, member) =>
+      this.submit<RunResult>({
+        request: (id) => ({ kind: 'analyze', id, params: { ...params, team: { member, members }, reportPath: memberReportPath(params.reportPath, member) } }),
+        signal: stop.signal,
+        onEvent: member === 0 && handlers.onEvent ? (m) => handlers.onEvent!(m.event) : undefined,
+        result: (m) => (m.kind === 'finished' ? { status: m.status, reportPath: params.reportPath } : undefined),
+        cancelled,
+        partialPath: member === 0 ? params.reportPath : undefined,
+        team: { reducer, member },
+        onJob: (job) => (jobs[member] = job),
+      }).then(
+        (r) => {
+          // A member that stopped early (cancelled) leaves the others waiting for its sums: stop them too.
+          if (r.status !== 'complete') stop.abort();
+          return r;
+        },
+        (e: unknown) => {
+          stop.abort();
+          throw e;
+        },
+      ),
+    );
+    try {
+      const settled = await Promise.allSettled(runs);
+      const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) {
+        const e = failed.reason;
+        throw e instanceof AnalysisError && e.reportPath === undefined && existsSync(params.reportPath) ? new AnalysisError(e.code, e.message, params.reportPath, e.detail) : e;
+      }
+      const all = settled.map((r) => (r as PromiseFulfilledResult<RunResult>).value);
+      if (!all.every((r) => r.status === 'complete')) return cancelled;
+      addMemberProcesses(params.reportPath, members);
+      return all[0];
+    } finally {
+      outer?.removeEventListener('abort', onOuterAbort);
+      for (let member = 1; member < members; member++) rmSync(memberReportPath(params.reportPath, member), { force: true });
+    }
   }
 
   /** A model's layers, and which conv layers the coherency check can rescale (the model is loaded in a worker). */
@@ -202,6 +264,9 @@ export class AnalysisPool {
     result: (m: Terminal) => T | undefined;
     cancelled: T;
     partialPath?: string;
+    team?: Job['team'];
+    /** Called with the job once it exists (runTeam addresses its members' jobs). */
+    onJob?: (job: Job) => void;
   }): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       if (this.disposed) return reject(new AnalysisError('internal', 'the analysis service has been shut down'));
@@ -217,7 +282,9 @@ export class AnalysisPool {
         resolve: resolve as (r: unknown) => void,
         reject,
         settled: false,
+        ...(spec.team ? { team: spec.team } : {}),
       };
+      spec.onJob?.(job);
       const { signal } = spec;
       if (signal?.aborted) return resolve(spec.cancelled);
       if (signal) {
@@ -323,6 +390,17 @@ export class AnalysisPool {
         else job.onPhase?.(m.phase);
       } catch (e) {
         this.log(`event handler failed: ${(e as Error).stack ?? e}`);
+      }
+    } else if (m.kind === 'reduce') {
+      if (!job.team) {
+        this.log(`worker ${worker.child.pid}: a "reduce" message for a request that has no team`);
+        return;
+      }
+      try {
+        job.team.reducer.contribute(job.team.member, m.round, m.values);
+      } catch (e) {
+        this.log(`worker ${worker.child.pid}: ${(e as Error).message}`);
+        this.cancel(job);
       }
     } else if (m.kind === 'failed') {
       if (m.detail) this.log(`analysis ${m.id} failed: ${m.detail}`);

@@ -14,6 +14,8 @@ import { recommendedFor } from '../engine/recommendedLayers';
 import { writeReport } from '../engine/reportFile';
 import { checkPreprocessingFiles } from '../engine/preprocessing/check';
 import { defaultProfile } from '../engine/preprocessing/presets';
+import type { SampleShare } from '../engine/sampleShare';
+import { decodeFloats, encodeFloats } from '../protocol';
 import type { AnalyzeParams, CoherencyParams, CoherencyRun, FromWorker, LayersParams, ModelLayer, ModelLayers, PreprocessingOutcome, PreprocessingParams, ToWorker } from '../protocol';
 
 /** At most ~10 step events per second: enough for a live progress bar, cheap over IPC. */
@@ -99,10 +101,45 @@ function eventForwarder(id: number, run?: () => CoherencyRun | undefined): (even
   };
 }
 
+/** The team sums the running analysis waits for, by round (AnalyzeParams.team): answered by 'reduced' messages. */
+let teamRounds: { id: number; waiting: Map<number, (values: Float64Array) => void> } | undefined;
+
+/** This worker's share of a team (src/engine/sampleShare.ts): partial sums go to the pool, the team's sum comes back. */
+function teamShare(id: number, team: NonNullable<AnalyzeParams['team']>, signal: AbortSignal): SampleShare {
+  const waiting = new Map<number, (values: Float64Array) => void>();
+  teamRounds = { id, waiting };
+  let round = 0;
+  return {
+    member: team.member,
+    members: team.members,
+    allReduce: (values) =>
+      new Promise<Float64Array>((resolve, reject) => {
+        if (signal.aborted) return reject(new CancelledError());
+        const r = round++;
+        // A cancel (the user's, or the pool's when another member stopped) ends the wait.
+        const onAbort = () => {
+          waiting.delete(r);
+          reject(new CancelledError());
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        waiting.set(r, (sum) => {
+          signal.removeEventListener('abort', onAbort);
+          waiting.delete(r);
+          resolve(sum);
+        });
+        send({ kind: 'reduce', id, round: r, values: encodeFloats(values) });
+      }),
+  };
+}
+
 async function runAnalyze(id: number, params: AnalyzeParams, signal: AbortSignal): Promise<void> {
-  const { reportPath } = params;
-  // AnalyzeParams is the serialisable part of the engine's AnalyzeRequest.
-  await analyze({ ...params, onEvent: eventForwarder(id), signal });
+  const { reportPath, team, ...request } = params;
+  try {
+    // AnalyzeParams is the serialisable part of the engine's AnalyzeRequest.
+    await analyze({ ...request, reportPath, onEvent: eventForwarder(id), signal, ...(team && team.members > 1 ? { share: teamShare(id, team, signal) } : {}) });
+  } finally {
+    teamRounds = undefined;
+  }
   send({ kind: 'finished', id, status: 'complete', reportPath });
 }
 
@@ -111,7 +148,7 @@ async function runAnalyze(id: number, params: AnalyzeParams, signal: AbortSignal
  * tried with factor 1 (which leaves the weights as they are) on this throw-away copy of the model.
  */
 async function listLayers(params: LayersParams): Promise<ModelLayers> {
-  await selectBackend(params.backend ?? 'auto', { gpu: params.gpu });
+  const backend = await selectBackend(params.backend ?? 'auto', { gpu: params.gpu });
   claimProcessErrors();
   const model = await loadModel(params.modelPath, { weights: params.weightsPath });
   try {
@@ -148,6 +185,7 @@ async function listLayers(params: LayersParams): Promise<ModelLayers> {
       format: model.format,
       input: { height, width, channels },
       layers,
+      backend,
       ...(model.rescaleConvPair || !checkRescale
         ? {}
         : { rescaleUnsupported: `${model.format} models cannot have their weights changed in memory; the coherency check supports TensorFlow.js layers and graph models, Keras .h5/.keras and ONNX files` }),
@@ -294,6 +332,9 @@ function onMessage(message: ToWorker): void {
     }
     case 'shutdown':
       stop();
+      return;
+    case 'reduced':
+      if (teamRounds?.id === message.id) teamRounds.waiting.get(message.round)?.(decodeFloats(message.values));
       return;
   }
 }
