@@ -144,6 +144,30 @@ test('--workers 2 runs layers and image groups in two processes and writes the s
   assert.ok(!existsSync(`${two}.parts`), 'the per-worker parts are removed');
 });
 
+test('--workers 2 --split-samples always: every layer on both workers (one image), the answer of one process; bad values are refused', async () => {
+  const model = await goodModel('split');
+  const one = path.join(dir, 'split', 'one.json');
+  const two = path.join(dir, 'split', 'two.json');
+  const common = ['analyze', model, '--images', image, '--seed', '5', ...fast.filter((a) => a !== '--quiet')];
+  assert.equal(run([...common, '--out', one, '--workers', '1']).code, 0);
+  const r = run([...common, '--out', two, '--workers', '2', '--split-samples', 'always']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /with the wasm backend in 2 worker processes, each layer's 8 noise samples split over 2\n/);
+  const a = JSON.parse(readFileSync(one, 'utf8')) as Report;
+  const b = JSON.parse(readFileSync(two, 'utf8')) as Report;
+  assert.equal(b.status, 'complete');
+  assert.deepEqual(b.layers.map((l) => [l.name, l.perImage[0].steps]), a.layers.map((l) => [l.name, l.perImage[0].steps]));
+  for (const [i, layer] of a.layers.entries()) {
+    assert.ok(Math.abs(b.layers[i].sid.mean - layer.sid.mean) < 1e-4, `${layer.name}: ${b.layers[i].sid.mean} vs ${layer.sid.mean}`);
+  }
+  assert.equal(b.run?.processes.length, 2, 'both members of the team');
+  // auto leaves an 8x8 input alone (a step costs milliseconds there): the plain split into layers.
+  const auto = run([...common, '--out', path.join(dir, 'split', 'auto.json'), '--workers', '2']);
+  assert.equal(auto.code, 0, auto.stderr);
+  assert.doesNotMatch(auto.stderr, /split over/);
+  expectUserError([...common, '--split-samples', 'sometimes'], /--split-samples: expects auto, always, never, got "sometimes"/);
+});
+
 test('--preview writes the first-order map, labelled; --warm-start runs the search from it', async () => {
   const model = await goodModel('preview');
   const out = path.join(dir, 'preview.json');

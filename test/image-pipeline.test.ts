@@ -277,7 +277,7 @@ test('worker processes: the jobs get files, so the parallel runner names the ski
   const layers = ['l1', 'l2'].map((name) => ({ name, kind: 'Conv2D', outputShape: [6, 8, 2], conv: true }));
   const pool = {
     listLayers: async () => ({ status: 'complete' as const, model: { modelPath: 'm.json', format: 'tfjs-layers' as const, input: { height: 6, width: 8, channels: 3 }, layers } }),
-    run: async (params: AnalyzeParams, h: { onEvent?: (e: AnalysisEvent) => void }) => {
+    runTeam: async (params: AnalyzeParams, _members: number, h: { onEvent?: (e: AnalysisEvent) => void }) => {
       sent.push(params);
       h.onEvent?.({ type: 'started', layers: params.layers!, images: params.images.length, backend: 'wasm' });
       throw new Error('stop here');

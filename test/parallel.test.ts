@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { planJobs, runLayersInPool } from '../src/worker/parallel';
+import { planJobs, runLayersInPool, splitSamplesFromEnv, teamSize } from '../src/worker/parallel';
 import { mergeLayerParts } from '../src/engine/reportMerge';
 import { meanStd, type LayerResult, type Report } from '../src/engine/report';
 import { readReport, writeReport } from '../src/engine/reportFile';
@@ -21,6 +21,28 @@ test('planJobs: one job per layer, or each layer\'s images in contiguous groups,
   assert.deepEqual(jobs.map((j) => [j.layer, j.images]), [['a', [0, 1]], ['a', [2, 3, 4]], ['b', [0, 1]], ['b', [2, 3, 4]]]);
   const many = planJobs(['a'], 3, 8, true);
   assert.deepEqual(many.map((j) => j.images), [[0], [1], [2]], 'never an empty group');
+});
+
+test('teamSize: the workers a layer\'s images leave free split its samples, on large single-thread inputs by default', () => {
+  const big = { mode: 'auto' as const, poolSize: 2, imageGroups: 1, samples: 16, pixels: 224 * 224, backend: 'wasm', splittable: true };
+  assert.equal(teamSize(big), 2, 'ResNet-18 at 224, one image, 2 workers: every layer on both');
+  assert.equal(teamSize({ ...big, backend: 'cpu' }), 2);
+  assert.equal(teamSize({ ...big, pixels: 32 * 32 }), 1, 'a 32x32 step costs milliseconds: layers side by side instead');
+  assert.equal(teamSize({ ...big, pixels: 128 * 128 }), 2, 'from 128x128 on');
+  assert.equal(teamSize({ ...big, backend: 'webgpu' }), 1, 'a GPU worker would wait for its wasm partner');
+  assert.equal(teamSize({ ...big, backend: 'tensorflow' }), 1, 'tfjs-node uses every core already');
+  assert.equal(teamSize({ ...big, backend: undefined }), 1);
+  assert.equal(teamSize({ ...big, imageGroups: 2 }), 1, 'two image groups fill two workers');
+  assert.equal(teamSize({ ...big, poolSize: 8, imageGroups: 2 }), 4);
+  assert.equal(teamSize({ ...big, poolSize: 16, samples: 8 }), 8, 'at most one worker per sample');
+  assert.equal(teamSize({ ...big, poolSize: 1 }), 1);
+  assert.equal(teamSize({ ...big, splittable: false }), 1, 'RU, the preview and warm starts see the whole batch');
+  assert.equal(teamSize({ ...big, mode: 'always', pixels: 8 * 8, backend: 'webgpu' }), 2);
+  assert.equal(teamSize({ ...big, mode: 'always', splittable: false }), 1);
+  assert.equal(teamSize({ ...big, mode: 'never' }), 1);
+  assert.equal(splitSamplesFromEnv({}), 'auto');
+  assert.equal(splitSamplesFromEnv({ INFODISCARD_SPLIT_SAMPLES: 'never' }), 'never');
+  assert.equal(splitSamplesFromEnv({ INFODISCARD_SPLIT_SAMPLES: 'bogus' }), 'auto');
 });
 
 test('mergeLayerParts: images in order and every summary as if computed over all images at once', () => {
@@ -50,7 +72,7 @@ function startingPool(out: string, seen: (Report | null)[]) {
   const layers = ['l1', 'l2', 'l3'].map((name) => ({ name, kind: 'Conv2D', outputShape: [28, 28, 2], conv: true }));
   return {
     listLayers: async () => ({ status: 'complete' as const, model: { modelPath: 'm.json', format: 'tfjs-layers' as const, input: { height: 28, width: 28, channels: 1 }, layers } }),
-    run: async (params: AnalyzeParams, h: { onEvent?: (e: AnalysisEvent) => void }) => {
+    runTeam: async (params: AnalyzeParams, _members: number, h: { onEvent?: (e: AnalysisEvent) => void }) => {
       writeReport(params.reportPath, { ...sampleReport({ finishedLayers: 0, status: 'running' }), requestedLayers: params.layers! });
       h.onEvent?.({ type: 'started', layers: params.layers!, images: 1, backend: 'wasm' });
       seen.push(existsSync(out) ? readReport(out) : null);

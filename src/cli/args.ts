@@ -11,6 +11,7 @@ import type { BackendChoice } from '../engine/backend';
 import { parseShard, type ShardSpec } from '../engine/shards';
 import { RECOMMENDED_LAYERS } from '../engine/resolveLayers';
 import { parseInputShape } from '../engine/pytorch/detect';
+import { SPLIT_SAMPLES_CHOICES, type SplitSamples } from '../worker/parallel';
 
 export const USAGE = `infodiscard — how much of the input each layer of a trained network discards (SID, Ma et al. 2019)
 
@@ -91,6 +92,8 @@ says (a Rescaling layer, ONNX metadata, a torchvision-style graph), else [0,1]):
                          scores, where the loader finds them: probabilities are heavy-tailed under noise)
   --workers N            worker processes analysing layers (and a layer's images) in parallel: a number, or
                          auto = one per core (default auto; 1 = in this process); the report is the same
+  --split-samples M      auto | always | never: let the workers a layer's images leave free split its noise
+                         samples (default auto: inputs of 128×128 and more on wasm/cpu; same answer to rounding)
 
 Metrics (SID always runs; add the others):
   --metrics m,...        sid, ru, concentration, baselines (default sid)
@@ -138,6 +141,8 @@ export interface AnalyzeArgs extends ModelSource {
   settings: SettingsInput;
   /** Worker processes for the layers (1: analyse in this process). */
   workers: number | 'auto';
+  /** --split-samples (src/worker/parallel.ts teamSize); absent: the environment's, else auto. */
+  splitSamples?: SplitSamples;
   /** --shard I/N: only this shard's jobs, written as a part file into the folder `out`. */
   shard?: ShardSpec;
   trainImages?: string[];
@@ -174,6 +179,11 @@ export function analyzeParams(args: AnalyzeArgs): AnalyzeParams {
     reportPath: args.out,
     ...(args.resume ? {} : { resume: false }),
   };
+}
+
+function parseSplitSamples(value: string): SplitSamples {
+  if (!(SPLIT_SAMPLES_CHOICES as readonly string[]).includes(value)) throw new UserError(`expects ${SPLIT_SAMPLES_CHOICES.join(', ')}, got "${value}"`, '--split-samples');
+  return value as SplitSamples;
 }
 
 export type CliArgs = AnalyzeArgs | LayersArgs | { command: 'help' } | { command: 'version' };
@@ -243,6 +253,7 @@ export function parseCli(argv: string[]): CliArgs {
         box: { type: 'string' },
         'target-class': { type: 'string' },
         workers: { type: 'string' },
+        'split-samples': { type: 'string' },
         shard: { type: 'string' },
         python: { type: 'string' },
         'input-shape': { type: 'string' },
@@ -365,6 +376,7 @@ export function parseCli(argv: string[]): CliArgs {
     quiet: !!v.quiet,
     resume: !v['no-resume'],
     workers: parseWorkers(v.workers),
+    ...(v['split-samples'] !== undefined ? { splitSamples: parseSplitSamples(v['split-samples']) } : {}),
     trainImages: v['train-images'] ? list(v['train-images']) : undefined,
     decoderCacheDir: v['decoder-cache'],
     boxesFile: v.boxes,

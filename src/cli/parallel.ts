@@ -13,7 +13,7 @@ export async function analyzeInWorkers(args: AnalyzeArgs, size: number, onEvent:
   // Workers start lazily, so a pool sized at the core count starts no more than there are jobs to run.
   const pool = new AnalysisPool(path.join(__dirname, 'worker.js'), { size });
   try {
-    const result = await runLayersInPool(pool, analyzeParams(args), size, { onEvent, signal });
+    const result = await runLayersInPool(pool, analyzeParams(args), size, { onEvent, signal }, args.splitSamples ? { splitSamples: args.splitSamples } : {});
     if (result.status === 'cancelled') throw new CancelledError();
     return readReport(args.out);
   } catch (e) {

@@ -37,7 +37,7 @@ export function progressPrinter(stream: NodeJS.WriteStream, quiet: boolean, opti
       case 'started':
         images = e.images;
         tracker.started(e.layers.length, e.images);
-        stream.write(`Analysing ${e.layers.length} layer(s) on ${e.images} image(s) with the ${e.backend} backend\n`);
+        stream.write(`Analysing ${e.layers.length} layer(s) on ${e.images} image(s) with ${backendPhrase(e.backend)}\n`);
         if (options.recommended) stream.write(`Layers: the recommended set (block outputs; --layers all for every layer): ${e.layers.join(', ')}\n`);
         if (e.reused?.length) stream.write(`Resuming: ${e.reused.length} layer(s) taken over from the earlier report at the same output\n`);
         break;
@@ -119,4 +119,10 @@ export function progressPrinter(stream: NodeJS.WriteStream, quiet: boolean, opti
         break;
     }
   };
+}
+
+/** "the wasm backend", or with worker processes "the wasm backend in 2 worker processes, …" (src/worker/parallel.ts). */
+export function backendPhrase(backend: string): string {
+  const m = /^(.*?), (\d+ worker processes.*)$/.exec(backend);
+  return m ? `the ${m[1]} backend in ${m[2]}` : `the ${backend} backend`;
 }

@@ -4,6 +4,10 @@
  * into one report at `params.reportPath`, in layer order, written after every finished layer like a single-worker
  * run. Seeds derive from a layer's place in the model and an image's place in the list, so the report is the same
  * whatever the number of workers. Used by the CLI (--workers) and the extension (workers).
+ *
+ * Workers that a layer's images leave free split the layer's noise samples instead (teams, teamSize below), on
+ * large inputs where a step costs seconds: the first layer then comes sooner, and no deep layer runs alone on one
+ * core at the end of the run.
  */
 import { copyFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -13,6 +17,7 @@ import type { AnalysisEvent } from '../engine/events';
 import type { Report } from '../engine/report';
 import { mergeReports } from '../engine/reportMerge';
 import { readReport, writeReport } from '../engine/reportFile';
+import { DEFAULT_SETTINGS } from '../engine/settings';
 import type { AnalyzeParams } from '../protocol';
 import type { AnalysisPool, RunHandlers, RunResult } from './client';
 
@@ -63,18 +68,56 @@ export function dispatchOrder(jobs: readonly PlannedJob[]): number[] {
   return [...idx.filter((j) => jobs[j].layerIndex === firstLayer), ...idx.filter((j) => jobs[j].layerIndex !== firstLayer).sort((a, b) => jobs[b].layerIndex - jobs[a].layerIndex || a - b)];
 }
 
+/** Input pixels (height × width) from which teams are formed by default: a step costs a second or more there. */
+export const TEAM_MIN_PIXELS = 128 * 128;
+
+/**
+ * Whether a layer's noise samples may be split over several workers: 'auto' (default) on large inputs (at least
+ * TEAM_MIN_PIXELS) analysed on wasm or cpu, one thread per process; 'always' whenever the analysis allows it (tests,
+ * benchmarks); 'never'. The CLI's --split-samples, else the INFODISCARD_SPLIT_SAMPLES environment variable.
+ */
+export type SplitSamples = 'auto' | 'always' | 'never';
+export const SPLIT_SAMPLES_CHOICES: readonly SplitSamples[] = ['auto', 'always', 'never'];
+
+/**
+ * Workers per job (1 = no team): the workers the layer's image groups leave free, at most one per noise sample.
+ * Only for SID searches (RU's entropy and the preview see a layer's whole batch at once) and, in 'auto', where a
+ * step costs seconds (input of TEAM_MIN_PIXELS or more) and each process runs one thread (wasm, cpu: tfjs-node
+ * already uses every core, and a GPU worker would wait for its wasm partners). With one image and 2 workers, every
+ * layer runs on both: on ResNet-18 at 224x224 the first layer comes in about half the time, and layer4 no longer
+ * runs alone at the end (docs/performance.md).
+ */
+export function teamSize(o: { mode: SplitSamples; poolSize: number; imageGroups: number; samples: number; pixels: number; backend?: string; splittable: boolean }): number {
+  if (o.mode === 'never' || !o.splittable || o.poolSize < 2) return 1;
+  if (o.mode === 'auto' && (o.pixels < TEAM_MIN_PIXELS || (o.backend !== 'wasm' && o.backend !== 'cpu'))) return 1;
+  return Math.max(1, Math.min(o.samples, Math.floor(o.poolSize / Math.max(1, o.imageGroups))));
+}
+
+/** The mode from the environment (INFODISCARD_SPLIT_SAMPLES), 'auto' when unset or not one of the choices. */
+export function splitSamplesFromEnv(env: NodeJS.ProcessEnv = process.env): SplitSamples {
+  const v = env.INFODISCARD_SPLIT_SAMPLES as SplitSamples | undefined;
+  return v && SPLIT_SAMPLES_CHOICES.includes(v) ? v : 'auto';
+}
+
+export interface PoolRunOptions {
+  /** See SplitSamples (default: splitSamplesFromEnv()). */
+  splitSamples?: SplitSamples;
+}
+
 export interface LayersInPoolResult extends RunResult {
   /** Worker processes that ran jobs (at most the pool's size, at most the number of jobs). */
   workers: number;
   /** Jobs the analysis was split into (layers, or layers times image groups). */
   jobs: number;
+  /** Workers each job ran on (1: no team; see teamSize). */
+  team: number;
 }
 
 /**
  * Runs `params` in the pool. Resolves 'complete' or 'cancelled' (the finished layers stay in the report); rejects
  * with the first job's error after the other jobs settle, the report then saying 'failed'.
  */
-export async function runLayersInPool(pool: AnalysisPool, params: AnalyzeParams, poolSize: number, handlers: RunHandlers = {}): Promise<LayersInPoolResult> {
+export async function runLayersInPool(pool: AnalysisPool, params: AnalyzeParams, poolSize: number, handlers: RunHandlers = {}, options: PoolRunOptions = {}): Promise<LayersInPoolResult> {
   const { signal } = handlers;
   const onEvent = handlers.onEvent ?? (() => {});
   const t0 = performance.now();
@@ -87,11 +130,22 @@ export async function runLayersInPool(pool: AnalysisPool, params: AnalyzeParams,
   const images = collected.paths;
   const skippedFiles = skippedFilesWarning(collected.skipped);
   const listed = await pool.listLayers({ modelPath: params.modelPath, ...(params.weightsPath ? { weightsPath: params.weightsPath } : {}), backend: params.settings.backend, checkRescale: false }, { signal });
-  if (listed.status === 'cancelled') return { status: 'cancelled', reportPath: params.reportPath, workers: 0, jobs: 0 };
+  if (listed.status === 'cancelled') return { status: 'cancelled', reportPath: params.reportPath, workers: 0, jobs: 0, team: 1 };
   const layers = resolveLayers({ path: listed.model.modelPath, layers: listed.model.layers }, params.layers);
   const splitImages = !(params.settings.metrics ?? []).includes('ru');
   const jobs = planJobs(layers, images.length, poolSize, splitImages);
-  const workers = Math.max(1, Math.min(poolSize, jobs.length));
+  const { settings } = params;
+  const [height, width] = params.inputSize ?? [listed.model.input.height ?? 0, listed.model.input.width ?? 0];
+  const team = teamSize({
+    mode: options.splitSamples ?? splitSamplesFromEnv(),
+    poolSize,
+    imageGroups: splitImages ? Math.max(1, Math.min(poolSize, images.length)) : 1,
+    samples: settings.samples ?? DEFAULT_SETTINGS.samples,
+    pixels: height * width,
+    backend: listed.model.backend,
+    splittable: splitImages && !settings.preview && !settings.warmStart,
+  });
+  const workers = Math.max(1, Math.min(poolSize, jobs.length * team));
   mkdirSync(partsDir, { recursive: true });
   // Resume: every job reads the earlier report as it was before this run (the merged report replaces it as layers
   // finish), and takes its layer over when model, settings and images match (engine/resume.ts).
@@ -142,7 +196,8 @@ export async function runLayersInPool(pool: AnalysisPool, params: AnalyzeParams,
             // A pool with a GPU runs one worker on webgpu, the others on wasm (src/worker/client.ts).
             const where = e.backend.startsWith('webgpu') && workers > 1 ? `${e.backend} on one worker, wasm on the others` : e.backend;
             const { reused: _own, ...rest } = e;
-            onEvent({ ...rest, layers, images: images.length, backend: `${where}, ${workers} worker processes` });
+            const split = team > 1 ? `, each layer's ${settings.samples ?? DEFAULT_SETTINGS.samples} noise samples split over ${team}` : '';
+            onEvent({ ...rest, layers, images: images.length, backend: `${where}, ${workers} worker processes${split}` });
             if (skippedFiles) onEvent({ type: 'warning', message: skippedFiles });
           }
           break;
@@ -191,14 +246,16 @@ export async function runLayersInPool(pool: AnalysisPool, params: AnalyzeParams,
     const shared = { ...params, images, analysedLayers: layers, decoderCacheDir: params.decoderCacheDir ?? path.join(path.dirname(out), 'decoders') };
     const runs = dispatchOrder(jobs).map((j) => {
       const job = jobs[j];
-      return pool.run(
+      return pool.runTeam(
         { ...shared, layers: [job.layer], reportPath: partOf(j), ...(existsSync(previous) ? { resumeFrom: previous } : { resume: false }), ...(job.images ? { imageIndices: job.images } : {}) },
+        team,
         { signal, onEvent: forward(j) },
       );
     });
     // Let every job settle (a failure or a cancel keeps what the others finished), then report the first problem.
     const results = await Promise.allSettled(runs);
-    for (let j = 0; j < jobs.length; j++) if (!read.has(j)) readJob(j);
+    // Parts not read yet (failed or cancelled jobs), and a team's parts again: they gained the members' processes.
+    for (let j = 0; j < jobs.length; j++) if (!read.has(j) || team > 1) readJob(j);
     const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failure) {
       const e = failure.reason;
@@ -207,12 +264,12 @@ export async function runLayersInPool(pool: AnalysisPool, params: AnalyzeParams,
     }
     if (signal?.aborted || results.some((r) => r.status === 'fulfilled' && r.value.status === 'cancelled')) {
       save('cancelled');
-      return { status: 'cancelled', reportPath: params.reportPath, workers, jobs: jobs.length };
+      return { status: 'cancelled', reportPath: params.reportPath, workers, jobs: jobs.length, team };
     }
     if (done !== layers.length) throw new Error(`only ${done} of ${layers.length} layers were analysed`);
     save('complete');
     onEvent({ type: 'done', report: merged! });
-    return { status: 'complete', reportPath: params.reportPath, workers, jobs: jobs.length };
+    return { status: 'complete', reportPath: params.reportPath, workers, jobs: jobs.length, team };
   } finally {
     rmSync(partsDir, { recursive: true, force: true });
   }
