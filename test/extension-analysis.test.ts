@@ -311,6 +311,32 @@ test('workers: 2 runs the layers of one analysis in two processes; the report eq
   for (const [i, layer] of one.layers.entries()) assert.deepEqual(two.layers[i].perImage.map((p) => p.map), layer.perImage.map((p) => p.map), layer.name);
 });
 
+test('splitSamples: always makes the free worker share each layer\'s samples; never keeps one worker per layer', { timeout: 120_000 }, async () => {
+  const analyse = async (splitSamples: string) => {
+    configure({ tau: 0.017, workers: 2, splitSamples, images: 'images/x0.png' });
+    mock.messages.length = 0;
+    mock.log.length = 0;
+    const before = new Set(reportFiles());
+    await run('infodiscard.analyzeModel', Uri.file(modelA));
+    assert.deepEqual(mock.messages.filter((m) => m.level === 'error'), []);
+    const file = reportFiles().find((f) => !before.has(f))!;
+    const report = readJson(file);
+    rmSync(path.join(ws, '.infodiscard', file));
+    return { report, log: mock.log.join('\n') };
+  };
+  const team = await analyse('always');
+  assert.equal(team.report.status, 'complete');
+  assert.match(team.log, /net-a: backend wasm, 2 worker processes, each layer's 4 noise samples split over 2, 3 layers/);
+  const alone = await analyse('never');
+  assert.doesNotMatch(alone.log, /split over/);
+  // The team takes one process's steps: the same step counts, SIDs equal up to summation order.
+  for (const [i, layer] of alone.report.layers.entries()) {
+    const [a, b] = [layer.perImage[0], team.report.layers[i].perImage[0]];
+    assert.equal(b.steps, a.steps, layer.name);
+    assert.ok(Math.abs(b.sidMean - a.sidMean) < 1e-3, `${layer.name}: ${b.sidMean} vs ${a.sidMean}`);
+  }
+});
+
 test('previewFirst: the first-order preview, then the search, charted together in one panel', { timeout: 120_000 }, async () => {
   configure({ tau: 0.016, previewFirst: true });
   mock.messages.length = 0;

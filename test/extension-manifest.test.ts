@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_DECODER, DEFAULT_SETTINGS, LIGHT_DECODER } from '../src/engine/settings';
 import { DECODER_PRESETS, EXTRA_METRICS, LAYER_SETTINGS } from '../src/extension/config';
+import { SPLIT_SAMPLES_CHOICES } from '../src/worker/parallel';
 
 const ROOT = path.resolve(__dirname, '..');
 const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
@@ -114,6 +115,7 @@ test('settings: declared with the engine defaults and ranges', () => {
     'infodiscard.inputRange': '0,1',
     'infodiscard.reportsFolder': '.infodiscard',
     'infodiscard.workers': 0,
+    'infodiscard.splitSamples': 'auto',
     'infodiscard.metrics': [],
     'infodiscard.search': 'optimised',
     'infodiscard.previewFirst': false,
@@ -140,6 +142,8 @@ test('settings: declared with the engine defaults and ranges', () => {
   }
   assert.deepEqual(props['infodiscard.backend'].enum, ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu']);
   assert.deepEqual(props['infodiscard.layers'].enum, [...LAYER_SETTINGS]);
+  assert.deepEqual(props['infodiscard.splitSamples'].enum, [...SPLIT_SAMPLES_CHOICES], 'the choices the pool takes');
+  assert.equal(props['infodiscard.splitSamples'].enumDescriptions.length, SPLIT_SAMPLES_CHOICES.length);
 });
 
 test('settings: the metrics and decoder settings offer what the extension accepts, each described', () => {

@@ -84,7 +84,7 @@ test('the progress notification and the status bar name every running layer', as
   };
   const log = { info() {}, warn() {}, error() {}, show() {} };
   const ctx = { log, runs, pool: () => pool, fireReportChanged() {}, releaseWorkersIfUnused() {} } as unknown as Ctx;
-  const outcome = await runAnalysis(ctx, { modelPath: '/m/resnet18.onnx', label: 'resnet18', reportPath: path.join(os.tmpdir(), 'infodiscard-no-such-report.json'), images: ['/i/a.png'], settings: { alpha: 10 } as never, workers: 1 });
+  const outcome = await runAnalysis(ctx, { modelPath: '/m/resnet18.onnx', label: 'resnet18', reportPath: path.join(os.tmpdir(), 'infodiscard-no-such-report.json'), images: ['/i/a.png'], settings: { alpha: 10 } as never, pool: { workers: 1, splitSamples: 'auto' } });
   assert.equal(outcome.status, 'complete', JSON.stringify(mock.messages));
   const messages = mock.progress[0].reports.map((r) => r.message).filter((m): m is string => !!m);
   assert.ok(messages.includes('layer1.0/relu_1 (1/3)'), messages.join('\n'));

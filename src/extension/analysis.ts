@@ -21,6 +21,7 @@ import { describeImageOptions } from '../engine/imageOptions';
 import type { AnalyzeParams } from '../protocol';
 import type { RunHandlers, RunResult } from '../worker/client';
 import { runLayersInPool } from '../worker/parallel';
+import type { ExtensionSettings } from './config';
 import type { Ctx } from './ctx';
 import { plainMessage } from './messages';
 
@@ -33,7 +34,8 @@ export interface AnalysisJob {
   settings: SettingsInput;
   /** The layers to analyse (undefined: every layer). */
   layers?: string[];
-  workers: number;
+  /** The worker processes and whether they split a layer's samples (`infodiscard.workers`, `splitSamples`). */
+  pool: PoolSettings;
   /** RU: the decoders' extra training images (absolute paths) and where trained decoders are cached. */
   trainImages?: string[];
   decoderCacheDir?: string;
@@ -120,10 +122,16 @@ export function reportPublisher(ctx: Ctx, reportPath: string): { publish(report?
   };
 }
 
-/** One analysis in the worker pool: with several workers its layers and images run in parallel (merged in order). */
-export function runInPool(ctx: Ctx, params: AnalyzeParams, workers: number, handlers: RunHandlers): Promise<RunResult> {
+/** The settings that shape the worker pool of an analysis. */
+export type PoolSettings = Pick<ExtensionSettings, 'workers' | 'splitSamples'>;
+
+/**
+ * One analysis in the worker pool: with several workers its layers and images run in parallel (merged in order),
+ * and workers left free split a layer's noise samples as `splitSamples` says.
+ */
+export function runInPool(ctx: Ctx, params: AnalyzeParams, { workers, splitSamples }: PoolSettings, handlers: RunHandlers): Promise<RunResult> {
   const pool = ctx.pool(workers);
-  return workers > 1 ? runLayersInPool(pool, params, workers, handlers) : pool.run(params, handlers);
+  return workers > 1 ? runLayersInPool(pool, params, workers, handlers, { splitSamples }) : pool.run(params, handlers);
 }
 
 /** A pool error as one line: the notification offers the kept report with a button, so its path is left out. */
@@ -258,7 +266,7 @@ export function runAnalysis(ctx: Ctx, job: AnalysisJob): Thenable<AnalysisOutcom
         log.info(`${job.label}: metrics SID, ${metrics.join(', ')}${ru}${conc}`);
       }
       try {
-        const result = await runInPool(ctx, params, job.workers, { onEvent, signal: run.controller.signal });
+        const result = await runInPool(ctx, params, job.pool, { onEvent, signal: run.controller.signal });
         await settled();
         const report = await readReportFile(result.reportPath);
         if (report) ctx.fireReportChanged({ path: result.reportPath, report });

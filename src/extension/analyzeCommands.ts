@@ -209,7 +209,7 @@ export async function ensureReport(
     reportPath,
     ...analysisInputs(choice, plan),
     ...(layers ? { layers } : {}),
-    workers: choice.settings.workers,
+    pool: choice.settings,
     notes: choice.notes,
   });
   if (outcome.status === 'failed') return { reportPath, status: 'failed' };

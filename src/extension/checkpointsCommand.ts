@@ -170,7 +170,7 @@ async function analyse(run: RunState, cp: Checkpoint, index: number, plan: Repor
   log.info(`${cp.label}: ${head}, epoch ${cp.epoch}: analysing ${cp.path} -> ${plan.reportPath}`);
   say('starting');
   try {
-    const result = await runInPool(ctx, params, choice.settings.workers, { onEvent, signal: run.controller.signal });
+    const result = await runInPool(ctx, params, choice.settings, { onEvent, signal: run.controller.signal });
     await settled();
     const report = await readReportFile(result.reportPath);
     if (report) {

@@ -8,6 +8,7 @@ import { isUserError, UserError } from '../engine/errors';
 import type { DecoderSettings, MetricName } from '../engine/report';
 import { DEFAULT_DECODER, DEFAULT_SETTINGS, LIGHT_DECODER, validateSettings, type SettingsInput } from '../engine/settings';
 import { coreCount } from '../worker/client';
+import { SPLIT_SAMPLES_CHOICES, type SplitSamples } from '../worker/parallel';
 import type { ImageOptions } from '../engine/geometry';
 import { parseResize, parseTransparency } from '../engine/imageOptions';
 
@@ -29,6 +30,8 @@ export interface ExtensionSettings {
   preprocessingPrompt: boolean;
   /** Worker processes (the setting's 0 already resolved to one per core). */
   workers: number;
+  /** Whether free workers split a layer's noise samples (`infodiscard.splitSamples`; see SplitSamples). */
+  splitSamples: SplitSamples;
   /** RU decoders' extra training images: folder or glob, workspace-relative; '' = the analysis images (see inputs.ts). */
   trainImages: string;
   /** Concentration's object regions: a sidecar JSON, workspace-relative; '' = boxes.json beside the images, if any. */
@@ -186,6 +189,8 @@ export function settingsFrom(get: (key: string) => unknown): ExtensionSettings {
     throw settingError('workers', `must be 0 (one per CPU core) or a whole number up to ${MAX_WORKERS}, got ${workersSetting}`);
   }
   const workers = workersSetting === 0 ? Math.min(MAX_WORKERS, coreCount()) : workersSetting;
+  const splitSamples = get('splitSamples') ?? 'auto';
+  if (!(SPLIT_SAMPLES_CHOICES as readonly unknown[]).includes(splitSamples)) throw settingError('splitSamples', `must be one of ${SPLIT_SAMPLES_CHOICES.join(', ')}, got ${JSON.stringify(splitSamples)}`);
   const images = get('images') ?? '';
   if (typeof images !== 'string') throw settingError('images', 'must be a folder or glob pattern (text)');
   const reportsFolder = String(get('reportsFolder') ?? '.infodiscard').trim();
@@ -199,7 +204,7 @@ export function settingsFrom(get: (key: string) => unknown): ExtensionSettings {
   const imageOptions = imageOptionsSetting(get);
   const layers = get('layers') ?? 'ask';
   if (!(LAYER_SETTINGS as readonly unknown[]).includes(layers)) throw settingError('layers', `must be one of ${LAYER_SETTINGS.join(', ')}, got ${JSON.stringify(layers)}`);
-  return { analysis, images: images.trim(), reportsFolder, workers, previewFirst, preprocessingPrompt, trainImages, boxesFile, imageOptions, layers: layers as LayerChoiceSetting };
+  return { analysis, images: images.trim(), reportsFolder, workers, splitSamples: splitSamples as SplitSamples, previewFirst, preprocessingPrompt, trainImages, boxesFile, imageOptions, layers: layers as LayerChoiceSetting };
 }
 
 export function readSettings(scope?: vscode.Uri): ExtensionSettings {
