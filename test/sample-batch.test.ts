@@ -15,12 +15,10 @@ import { DEFAULT_SETTINGS, validateSettings } from '../src/engine/settings';
 import { learnSid } from '../src/engine/sid';
 import { saveLayersModel } from '../src/engine/loaders/saveTfjs';
 import { reluConvNet, tempDir, writeGrayPng } from './helpers/fixtures';
+import { assertSameSearch, estimateFixture, SEARCH, searchFixture, SIZE } from './helpers/splitSearch';
 
 before(() => selectBackend('wasm'));
 
-const SIZE = 12;
-const pixels = Float32Array.from({ length: SIZE * SIZE }, (_, i) => ((i * 7) % 13) / 13);
-const mapping = { description: 'range 0,1', scale: [1], offset: [0] };
 
 test('passSize: all samples when they fit, else as many as fit, at least one', () => {
   const MB = 2 ** 20;
@@ -44,34 +42,22 @@ test('bytesPerSample grows with the input and leaves no tensors behind', async (
 });
 
 test('estimateFeatureChange: passes of 3 give the same samples and mean as one pass of 16', async () => {
-  const model = reluConvNet(SIZE, 4);
-  const probe = (x: tf.Tensor4D) => model.apply(x) as tf.Tensor;
-  const x = tf.tensor4d(pixels, [1, SIZE, SIZE, 1]);
-  const f = probe(x);
-  const std = tf.fill([1, SIZE, SIZE, 1], 0.1) as tf.Tensor4D;
+  const { probe, x, f, std, dispose } = estimateFixture(4);
   const opts = { batch: 16, seed: 9, targetRelSe: 0, minSamples: 48, maxSamples: 48 };
   const whole = await estimateFeatureChange(probe, x, f, std, opts);
   const split = await estimateFeatureChange(probe, x, f, std, { ...opts, passBatch: 3 });
   assert.equal(split.samples, whole.samples);
   assert.ok(Math.abs(split.mean / whole.mean - 1) < 1e-6, `${split.mean} vs ${whole.mean}`);
-  tf.dispose([x, f, std]);
-  model.dispose();
+  dispose();
 });
 
 test('learnSid with sampleBatch 5 (16 = 5 + 5 + 5 + 1) finds the same map, steps and ratio as one pass', async () => {
-  const model = reluConvNet(SIZE, 5);
-  const probe = (x: tf.Tensor4D) => model.apply(x) as tf.Tensor;
-  const input = { probe, pixels, height: SIZE, width: SIZE, channels: 1, mapping };
-  const opts = { alpha: 1.5, tau: 0.01, samples: 16, maxSteps: 40, sigmaMax: 1, sigmaGrid: null, learningRate: 0.05, seed: 21 };
+  const { model, input } = searchFixture(5);
   const tensors = tf.memory().numTensors;
-  const whole = await learnSid(input, opts);
-  const split = await learnSid(input, { ...opts, sampleBatch: 5 });
+  const whole = await learnSid(input, SEARCH);
+  const split = await learnSid(input, { ...SEARCH, sampleBatch: 5 });
   assert.equal(tf.memory().numTensors, tensors, 'no tensors leak from the passes');
-  assert.equal(split.steps, whole.steps);
-  assert.ok(Math.abs(split.sidMean - whole.sidMean) < 1e-4, `${split.sidMean} vs ${whole.sidMean}`);
-  const worst = Math.max(...Array.from(whole.map, (h, i) => Math.abs(h - split.map[i])));
-  assert.ok(worst < 1e-3, `worst pixel differs by ${worst} nats`);
-  assert.ok(Math.abs(split.constraintRatio / whole.constraintRatio - 1) < 1e-4);
+  assertSameSearch(split, whole);
   model.dispose();
 });
 

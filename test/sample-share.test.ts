@@ -12,13 +12,9 @@ import { estimateFeatureChange } from '../src/engine/featureChange';
 import { localTeam, shareRange, sumInOrder } from '../src/engine/sampleShare';
 import { learnSid } from '../src/engine/sid';
 import { Rng } from '../src/engine/rng';
-import { reluConvNet } from './helpers/fixtures';
+import { assertSameSearch, estimateFixture, SEARCH, searchFixture } from './helpers/splitSearch';
 
 before(() => selectBackend('wasm'));
-
-const SIZE = 12;
-const pixels = Float32Array.from({ length: SIZE * SIZE }, (_, i) => ((i * 7) % 13) / 13);
-const mapping = { description: 'range 0,1', scale: [1], offset: [0] };
 
 test('shareRange: contiguous shares that cover the batch once, all of it without a team', () => {
   assert.deepEqual(shareRange(16, undefined), { from: 0, to: 16 });
@@ -40,11 +36,7 @@ test('localTeam: each round resolves every member to the sum in member order; le
 });
 
 test('estimateFeatureChange split over a team of 3 gives every member the samples and mean of one process', async () => {
-  const model = reluConvNet(SIZE, 4);
-  const probe = (x: tf.Tensor4D) => model.apply(x) as tf.Tensor;
-  const x = tf.tensor4d(pixels, [1, SIZE, SIZE, 1]);
-  const f = probe(x);
-  const std = tf.fill([1, SIZE, SIZE, 1], 0.1) as tf.Tensor4D;
+  const { probe, x, f, std, dispose } = estimateFixture(4);
   const opts = { batch: 16, seed: 9, targetRelSe: 0.02, minSamples: 32, maxSamples: 4096 };
   const whole = await estimateFeatureChange(probe, x, f, std, opts);
   const members = await Promise.all(localTeam(3).map((share) => estimateFeatureChange(probe, x, f, std, { ...opts, passBatch: 4, share })));
@@ -54,26 +46,18 @@ test('estimateFeatureChange split over a team of 3 gives every member the sample
     assert.equal(m.mean, members[0].mean, 'every member the same number');
     assert.equal(m.relSe, members[0].relSe);
   }
-  tf.dispose([x, f, std]);
-  model.dispose();
+  dispose();
 });
 
 test('learnSid split over a team of 2 (and of 3) takes the steps of one process; every member the same result', async () => {
-  const model = reluConvNet(SIZE, 5);
-  const probe = (x: tf.Tensor4D) => model.apply(x) as tf.Tensor;
-  const input = { probe, pixels, height: SIZE, width: SIZE, channels: 1, mapping };
-  const opts = { alpha: 1.5, tau: 0.01, samples: 16, maxSteps: 40, sigmaMax: 1, sigmaGrid: null, learningRate: 0.05, seed: 21 };
+  const { model, input } = searchFixture(5);
   const tensors = tf.memory().numTensors;
-  const whole = await learnSid(input, opts);
+  const whole = await learnSid(input, SEARCH);
   for (const size of [2, 3]) {
-    const team = await Promise.all(localTeam(size).map((share) => learnSid(input, { ...opts, share })));
+    const team = await Promise.all(localTeam(size).map((share) => learnSid(input, { ...SEARCH, share })));
     assert.equal(tf.memory().numTensors, tensors, 'no tensors leak from the shared passes');
     for (const m of team) {
-      assert.equal(m.steps, whole.steps, `team of ${size}: steps`);
-      assert.ok(Math.abs(m.sidMean - whole.sidMean) < 1e-4, `team of ${size}: ${m.sidMean} vs ${whole.sidMean}`);
-      const worst = Math.max(...Array.from(whole.map, (h, i) => Math.abs(h - m.map[i])));
-      assert.ok(worst < 1e-3, `team of ${size}: worst pixel differs by ${worst} nats`);
-      assert.ok(Math.abs(m.constraintRatio / whole.constraintRatio - 1) < 1e-4);
+      assertSameSearch(m, whole, `team of ${size}: `);
       assert.deepEqual([...m.map], [...team[0].map], 'members agree exactly');
       assert.equal(m.deltaF2, team[0].deltaF2);
     }
@@ -82,12 +66,9 @@ test('learnSid split over a team of 2 (and of 3) takes the steps of one process;
 });
 
 test('the RU search refuses a share (its entropy sees the whole batch)', async () => {
-  const model = reluConvNet(SIZE, 6);
-  const probe = (x: tf.Tensor4D) => model.apply(x) as tf.Tensor;
-  const input = { probe, pixels, height: SIZE, width: SIZE, channels: 1, mapping };
-  const opts = { alpha: 1.5, tau: 0.01, samples: 16, maxSteps: 3, sigmaMax: 1, sigmaGrid: null, learningRate: 0.05, seed: 21 };
+  const { model, input } = searchFixture(6);
   const [share] = localTeam(2);
-  await assert.rejects(learnSid(input, { ...opts, share, entropy: (noisy) => tf.mean(noisy) as tf.Scalar }), /cannot be split/);
+  await assert.rejects(learnSid(input, { ...SEARCH, maxSteps: 3, share, entropy: (noisy) => tf.mean(noisy) as tf.Scalar }), /cannot be split/);
   model.dispose();
 });
 

@@ -71,16 +71,7 @@ export class Rng {
 
   /** Fills `out` with independent standard normal values. */
   fillNormal(out: Float32Array): Float32Array {
-    const n = out.length;
-    let i = 0;
-    for (; i + 1 < n; i += 2) {
-      const r = Math.sqrt(-2 * Math.log(this.uniform()));
-      const theta = 2 * Math.PI * this.uniform();
-      out[i] = r * Math.cos(theta);
-      out[i + 1] = r * Math.sin(theta);
-    }
-    if (i < n) out[i] = this.normal();
-    return out;
+    return this.fillNormalRange(out, 0, out.length);
   }
 
   /**
