@@ -14,7 +14,7 @@ import * as tfc from '@tensorflow/tfjs-converter';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { clearDerivedCache, derivedCacheSize, installFusedGradMode, registerWasmKernels, unfuseGraphModel, uninstallFusedGradMode } from '../src/engine/kernels';
-import { subPixelDim, tapOf } from '../src/engine/kernels/conv2dBackpropInput';
+import { subPixelDim, tapOf, tapRange } from '../src/engine/kernels/conv2dBackpropInput';
 
 type Pad = 'same' | 'valid' | tf.backend_util.ExplicitPadding;
 
@@ -170,6 +170,13 @@ describe('conv gradient kernels match cpu', () => {
     // filters smaller than the stride (phases without taps), unequal strides
     cases.push({ B: 2, H: 9, W: 7, cin: 3, cout: 2, kh: 2, kw: 1, s: [3, 3], d: [1, 1], pad: 'valid' });
     cases.push({ B: 1, H: 8, W: 9, cin: 20, cout: 4, kh: 3, kw: 2, s: [1, 3], d: [1, 1], pad: 'same' });
+    // Strided with 16+ input channels: one conv per phase (PER_PHASE_MIN_CHANNELS), incl. a 7x7 stem-like filter,
+    // odd sizes, phases without taps, and a padding whose first tap lies past the phase grid's (stacked instead).
+    cases.push({ B: 2, H: 9, W: 9, cin: 16, cout: 8, kh: 7, kw: 7, s: [2, 2], d: [1, 1], pad: explicitPad(3, 3, 3, 3) });
+    cases.push({ B: 1, H: 7, W: 11, cin: 17, cout: 6, kh: 3, kw: 3, s: [2, 2], d: [1, 1], pad: 'same' });
+    cases.push({ B: 2, H: 9, W: 7, cin: 16, cout: 3, kh: 2, kw: 1, s: [3, 3], d: [1, 1], pad: 'valid' });
+    cases.push({ B: 1, H: 8, W: 8, cin: 16, cout: 4, kh: 3, kw: 3, s: [2, 2], d: [1, 1], pad: explicitPad(2, 0, 2, 0) });
+    cases.push({ B: 1, H: 10, W: 10, cin: 32, cout: 8, kh: 3, kw: 3, s: [2, 2], d: [1, 1], pad: explicitPad(1, 1, 1, 1) });
     for (const c of cases) {
       const dyShape = outShape(c, false);
       const [cpu, wasm] = await both(() =>
@@ -198,6 +205,12 @@ describe('conv gradient kernels match cpu', () => {
           let expected = 0;
           for (let r = 0; r < s; r++) for (let t = 0; t < k; t++) if ((((t - r - p) % s) + s) % s === 0) expected++;
           assert.equal(used.size, expected, `s=${s} k=${k} p=${p}`);
+          // The per-phase convs (strided case): a phase's taps are one run of positions, and nothing outside it.
+          for (let r = 0; r < s; r++) {
+            const run = tapRange(g, r);
+            const taps = Array.from({ length: g.F }, (_, j) => j).filter((j) => tapOf(g, r, j) >= 0 && tapOf(g, r, j) < k);
+            assert.deepEqual(run ? Array.from({ length: run.hi - run.lo + 1 }, (_, i) => run.lo + i) : [], taps, `s=${s} k=${k} p=${p} r=${r}`);
+          }
         }
       }
     }
@@ -793,19 +806,20 @@ describe('memory', () => {
     const backend = wasmBackend();
     clearDerivedCache(backend);
     const ids0 = backend.numDataIds();
-    const w = T([3, 3, 4, 5], 43) as tf.Tensor4D;
+    const w = T([3, 3, 16, 5], 43) as tf.Tensor4D; // 16 input channels: the stride-2 gradient runs per phase
     const w2 = T([3, 3, 4, 1], 44) as tf.Tensor4D;
     const dense = T([6, 7], 47);
     for (let i = 0; i < 3; i++) {
       tf.tidy(() => {
-        tf.conv2dTranspose(T([2, 4, 4, 5], 45) as tf.Tensor4D, w, [2, 8, 8, 4], 2, 'same').dataSync();
-        tf.conv2dTranspose(T([2, 8, 8, 5], 45) as tf.Tensor4D, w, [2, 8, 8, 4], 1, 'same').dataSync();
+        tf.conv2dTranspose(T([2, 4, 4, 5], 45) as tf.Tensor4D, w, [2, 8, 8, 16], 2, 'same').dataSync();
+        tf.conv2dTranspose(T([2, 8, 8, 5], 45) as tf.Tensor4D, w, [2, 8, 8, 16], 1, 'same').dataSync();
         grad4((v) => tf.sum(tf.depthwiseConv2d(v, w2, 1, 'same')))(T([1, 5, 5, 4], 46)).dataSync();
         tf.matMul(T([3, 7], 48), dense, false, true).dataSync(); // the weight used transposed: cached from its 2nd use
       });
     }
-    assert.equal(derivedCacheSize(backend), 4); // one per (weight, layout), reused across steps
-    assert.equal(backend.numDataIds(), ids0 + 3 + 4);
+    // One per (weight, layout), reused across steps; the stride-2 transpose has one per phase (4 of a 3x3 filter).
+    assert.equal(derivedCacheSize(backend), 4 + 3);
+    assert.equal(backend.numDataIds(), ids0 + 3 + 4 + 3);
     w.dispose();
     w2.dispose();
     dense.dispose();

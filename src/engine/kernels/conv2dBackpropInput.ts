@@ -9,7 +9,12 @@
  * no multiply-by-zero work (4x less for stride 2), and phases without taps (1x1 stride-2 shortcuts) are not
  * computed at all. For stride 1 it is the classic conv with the flipped, in/out-swapped filter.
  *
- * The rearranged filter is cached per weight tensor (derivedCache), so it is built once and XNNPACK packs it
+ * Strided gradients with 16 or more input channels run one conv per phase instead, each with only its own taps:
+ * the stacked filter pads every phase to F x F taps (16 for a 3x3 stride-2 filter, which has 9), so the stacked
+ * conv reached ~55 % of the matmul peak where the per-phase convs reach ~95 % (bench/conv-throughput.ts). With
+ * fewer channels (an RGB stem) the per-phase convs are too narrow for XNNPACK and the stacked form is faster.
+ *
+ * The rearranged filters are cached per weight tensor (derivedCache), so they are built once and XNNPACK packs them
  * once. Unsupported cases (NCHW, padding beyond the filter) use the stock kernel.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -80,6 +85,98 @@ function makePhaseFilter(backend: BackendWasm, filter: Info, dh: SubPixelDim, dw
   return g;
 }
 
+/** The phase-filter positions j that carry a tap for phase r: one run [lo, hi] (the tap falls by s as j grows). */
+export function tapRange(d: SubPixelDim, r: number): { lo: number; hi: number } | null {
+  let lo = -1;
+  let hi = -1;
+  for (let j = 0; j < d.F; j++) {
+    const t = tapOf(d, r, j);
+    if (t < 0 || t >= d.k) continue;
+    if (lo < 0) lo = j;
+    hi = j;
+  }
+  return lo < 0 ? null : { lo, hi };
+}
+
+/** One phase's own filter, its taps only: G[a, b, co, ci] = W[tap(rh, lo.h + a), tap(rw, lo.w + b), ci, co]. */
+function makeOnePhaseFilter(backend: BackendWasm, filter: Info, dh: SubPixelDim, rh: number, h: { lo: number; hi: number }, dw: SubPixelDim, rw: number, w: { lo: number; hi: number }): Info {
+  const [, kw, cin, cout] = filter.shape;
+  const nh = h.hi - h.lo + 1;
+  const nw = w.hi - w.lo + 1;
+  const g = backend.makeOutput([nh, nw, cout, cin], 'float32');
+  const G = heap(backend, g);
+  const Wv = heap(backend, filter);
+  for (let a = 0; a < nh; a++) {
+    const th = tapOf(dh, rh, h.lo + a);
+    for (let b = 0; b < nw; b++) {
+      const wBase = (th * kw + tapOf(dw, rw, w.lo + b)) * cin * cout;
+      const gBase = (a * nw + b) * cout * cin;
+      for (let ci = 0; ci < cin; ci++) {
+        for (let co = 0; co < cout; co++) G[gBase + co * cin + ci] = Wv[wBase + ci * cout + co];
+      }
+    }
+  }
+  return g;
+}
+
+/** Input channels from which a strided input gradient runs one conv per phase (see perPhase). */
+export const PER_PHASE_MIN_CHANNELS = 16;
+
+/**
+ * The strided case without zero taps: one conv per active phase (rh, rw) with that phase's own taps, each written
+ * straight into its pixels of dx. The stacked phase filter pads every phase to F x F taps (a 3x3 stride-2 filter:
+ * 16 taps where it has 9, so the stacked conv runs at ~55 % of the matmul peak); here each phase does only its own.
+ * Null when a phase's first tap lies past the phase grid's padding (it would need a negative padding).
+ */
+function perPhase(backend: BackendWasm, dy: Info, filter: Info, dh: SubPixelDim, dw: SubPixelDim, H: number, W: number, key: string): Info | null {
+  const [B, oh, ow] = dy.shape;
+  const cin = filter.shape[2];
+  const phases: { rh: number; rw: number; h: { lo: number; hi: number }; w: { lo: number; hi: number } }[] = [];
+  for (const rh of dh.phases) {
+    for (const rw of dw.phases) {
+      const h = tapRange(dh, rh);
+      const w = tapRange(dw, rw);
+      if (!h || !w) continue;
+      if (h.lo > dh.P || w.lo > dw.P) return null;
+      phases.push({ rh, rw, h, w });
+    }
+  }
+  const qh = Math.ceil(H / dh.s);
+  const qw = Math.ceil(W / dw.s);
+  const out = backend.makeOutput([B, H, W, cin], 'float32');
+  const covered = phases.length === dh.s * dw.s && qh * dh.s >= H && qw * dw.s >= W;
+  if (!covered) heap(backend, out).fill(0);
+  for (const { rh, rw, h, w } of phases) {
+    const g = derived(backend, filter, `${key}:${rh},${rw}`, () => makeOnePhaseFilter(backend, filter, dh, rh, h, dw, rw, w));
+    const [nh, nw] = [h.hi - h.lo + 1, w.hi - w.lo + 1];
+    const [top, left] = [dh.P - h.lo, dw.P - w.lo];
+    const y = run(backend, 'Conv2D', { x: dy, filter: g }, {
+      strides: [1, 1], dataFormat: 'NHWC', dilations: [1, 1],
+      pad: explicitPad(top, Math.max(0, qh + nh - 1 - top - oh), left, Math.max(0, qw + nw - 1 - left - ow)),
+    });
+    // dx[b, q*sh + rh, u*sw + rw, :] = y[b, q, u, :] (views taken after the conv: it may grow the heap).
+    const [, QH, QW] = y.shape;
+    const src = heap(backend, y);
+    const dst = heap(backend, out);
+    for (let b = 0; b < B; b++) {
+      for (let q = 0; q < QH; q++) {
+        const row = q * dh.s + rh;
+        if (row >= H) break;
+        for (let u = 0; u < QW; u++) {
+          const col = u * dw.s + rw;
+          if (col >= W) break;
+          const so = ((b * QH + q) * QW + u) * cin;
+          const d = ((b * H + row) * W + col) * cin;
+          if (cin >= 16) dst.set(src.subarray(so, so + cin), d);
+          else for (let c = 0; c < cin; c++) dst[d + c] = src[so + c];
+        }
+      }
+    }
+    free(backend, y);
+  }
+  return out;
+}
+
 /** dx[b, q*sh + rh, u*sw + rw, :] = y[b, q, u, phase(rh, rw) channels]; pixels of no active phase are 0. */
 function interleave(backend: BackendWasm, y: Info, dh: SubPixelDim, dw: SubPixelDim, B: number, H: number, W: number, C: number): Info {
   const out = backend.makeOutput([B, H, W, C], 'float32');
@@ -131,6 +228,12 @@ export function conv2DBackpropInputWasm(args: KernelArgs): Info {
   const [B, oh, ow] = dy.shape;
   const cin = filter.shape[2];
   const key = `bpi:${filter.shape}:${sh},${sw}:${padInfo.top},${padInfo.left}`;
+  // Per phase only where each phase's conv still has channels enough to fill XNNPACK's GEMM: an RGB stem's input
+  // gradient (3 channels) runs faster with the phases stacked (measured: bench/conv-throughput.ts).
+  if ((sh > 1 || sw > 1) && cin >= PER_PHASE_MIN_CHANNELS) {
+    const out = perPhase(backend, dy, filter, dh, dw, H, W, key);
+    if (out) return out;
+  }
   const g = derived(backend, filter, key, () => makePhaseFilter(backend, filter, dh, dw));
   // Phase-grid rows q = 0..ceil(H/s)-1 read dy rows q - P + j, j < F.
   const qh = Math.ceil(H / sh);

@@ -2,7 +2,7 @@
  * Kernels and gradient fixes that make input gradients work, correctly and fast, on the tfjs wasm backend.
  * Call registerWasmKernels() after tf.setBackend('wasm') (calling it again is harmless).
  *
- *   Conv2DBackpropInput                 replaced  stock is a scalar loop; ours is one XNNPACK conv + interleave
+ *   Conv2DBackpropInput                 replaced  stock is a scalar loop; ours is XNNPACK convs + interleave
  *   MaxPoolGrad                         replaced  stock is wrong when a window's max is negative
  *   AvgPoolGrad                         replaced  stock is a slow scalar loop, and wrong at 'same' borders
  *   ResizeNearestNeighborGrad           replaced  stock is wrong for batch > 1
