@@ -4,17 +4,18 @@
  * channels-last path (tf2onnx's input Transpose, Conv, BatchNormalization, pools, Concat on channels, activations,
  * broadcasting with [N,C,1,1], [C,1,1], full NCHW and scalar operands, SE-style GlobalAveragePool → Mul, Flatten
  * after a channels-last value), on the repository's ONNX models (ResNet-14 auto-encoder with ConvTranspose, plain
- * CNN, PyTorch fixtures), and on the torchvision exports of .cache/torchvision-onnx when they are there.
+ * CNN, PyTorch fixtures), and on three torchvision architectures, exported on first use (test/helpers/torchvision.ts).
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { onnx } from 'onnx-proto';
 import { selectBackend } from '../src/engine/backend';
 import { decodeModel, OnnxGraph } from '../src/engine/loaders/onnx/graph';
 import { Rng } from '../src/engine/rng';
+import { ensureTorchvisionExports, TORCHVISION_DIR } from './helpers/torchvision';
 
 const ROOT = path.join(__dirname, '..');
 
@@ -138,19 +139,27 @@ test('channels-last: a graph through every channels-last path gives the same val
   x.dispose();
 });
 
-const MODELS: [string, number[], string][] = [
-  ['test/fixtures/onnx/tiny_resnet.onnx', [1, 3, 32, 32], ''],
-  ['test/fixtures/onnx/tiny_vgg.onnx', [2, 3, 32, 32], ''],
-  ['media/families/task/resnet14-autoencoder.onnx', [2, 1, 28, 28], ''],
-  ['media/families/depth-plain/plain6.onnx', [2, 1, 28, 28], ''],
-  ['.cache/torchvision-onnx/resnet18.onnx', [1, 3, 96, 96], 'when exported'],
-  ['.cache/torchvision-onnx/mobilenet_v3_small.onnx', [1, 3, 96, 96], 'when exported'],
-  ['.cache/torchvision-onnx/shufflenet_v2_x1_0.onnx', [1, 3, 224, 224], 'when exported'],
+/** [file, input shape]: a file in the repository, or a torchvision architecture exported on first use. */
+const MODELS: [string, number[]][] = [
+  ['test/fixtures/onnx/tiny_resnet.onnx', [1, 3, 32, 32]],
+  ['test/fixtures/onnx/tiny_vgg.onnx', [2, 3, 32, 32]],
+  ['media/families/task/resnet14-autoencoder.onnx', [2, 1, 28, 28]],
+  ['media/families/depth-plain/plain6.onnx', [2, 1, 28, 28]],
+  ['torchvision resnet18', [1, 3, 96, 96]],
+  ['torchvision mobilenet_v3_small', [1, 3, 96, 96]],
+  ['torchvision shufflenet_v2_x1_0', [1, 3, 224, 224]],
 ];
 
-for (const [rel, shape, when] of MODELS) {
-  const file = path.join(ROOT, rel);
-  test(`channels-last: ${rel} gives the same node outputs and input gradients${when ? ` (${when})` : ''}`, { skip: when && !existsSync(file) ? `${rel} not exported (npm test exports it in test/torchvision-onnx.test.ts)` : false }, () => {
+for (const [rel, shape] of MODELS) {
+  const arch = rel.startsWith('torchvision ') ? rel.slice('torchvision '.length) : null;
+  test(`channels-last: ${rel} gives the same node outputs and input gradients`, (t) => {
+    let file = path.join(ROOT, rel);
+    if (arch) {
+      const { manifest, skipReason } = ensureTorchvisionExports([arch]);
+      const entry = manifest?.[arch];
+      if (skipReason || !entry || entry.error) return t.skip(skipReason || `${arch}: ${entry?.error ?? 'not in the manifest'}`);
+      file = path.join(TORCHVISION_DIR, entry.file);
+    }
     const graph = new OnnxGraph(decodeModel(readFileSync(file)));
     graph.loadConstants();
     graph.foldConstants();

@@ -12,8 +12,7 @@
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as ort from 'onnxruntime-node';
@@ -25,11 +24,9 @@ import { learnSid } from '../src/engine/sid';
 import { bytesPerSample, passSize } from '../src/engine/sampleBatch';
 import { Rng } from '../src/engine/rng';
 import { tempDir } from './helpers/fixtures';
+import { ensureTorchvisionExports, type Manifest, TORCHVISION_DIR } from './helpers/torchvision';
 
-const ROOT = path.join(__dirname, '..');
-const DIR = process.env.INFODISCARD_TORCHVISION_DIR ?? path.join(ROOT, '.cache', 'torchvision-onnx');
-const SCRIPT = path.join(ROOT, 'scripts', 'test-data', 'torchvision-onnx.py');
-const PYTHON = '/usr/bin/python3';
+const DIR = TORCHVISION_DIR;
 const DEFAULT = ['vit_tiny', 'resnet18', 'mobilenet_v3_small', 'shufflenet_v2_x1_0'];
 const ALL = ['resnet18', 'resnet50', 'vgg11_bn', 'mobilenet_v2', 'mobilenet_v3_small', 'mobilenet_v3_large', 'efficientnet_b0', 'densenet121', 'squeezenet1_1', 'googlenet', 'shufflenet_v2_x1_0', 'regnet_y_400mf', 'mnasnet1_0', 'convnext_tiny', 'vit_b_16', 'swin_t', 'vit_tiny'];
 const wanted = (() => {
@@ -40,33 +37,12 @@ const wanted = (() => {
 const PROBES = 6;
 const dir = tempDir('infodiscard-tv-');
 
-type Manifest = Record<string, { file: string; size: number; error?: string }>;
-
-function torchAvailable(): string | null {
-  if (!existsSync(PYTHON)) return `${PYTHON} not found`;
-  const r = spawnSync(PYTHON, ['-c', 'import torch, torchvision, onnx'], { encoding: 'utf8' });
-  return r.status === 0 ? null : `torch/torchvision/onnx not importable by ${PYTHON} (install Debian python3-torch python3-torchvision python3-onnx)`;
-}
-
 let manifest: Manifest | null = null;
 let skipReason = '';
 
 before(async () => {
   await selectBackend('wasm');
-  const mf = path.join(DIR, 'manifest.json');
-  const read = (): Manifest | null => (existsSync(mf) ? (JSON.parse(readFileSync(mf, 'utf8')) as Manifest) : null);
-  manifest = read();
-  const missing = wanted.filter((n) => !manifest?.[n] || (!manifest[n].error && !existsSync(path.join(DIR, manifest[n].file))));
-  if (missing.length) {
-    const why = torchAvailable();
-    if (why) {
-      skipReason = `${missing.join(', ')} not exported in ${DIR} and ${why}`;
-      return;
-    }
-    const r = spawnSync(PYTHON, [SCRIPT, '--out', DIR, ...missing], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    if (r.status !== 0) throw new Error(`${SCRIPT} failed: ${r.stderr.split('\n').slice(-3).join(' ')}`);
-    manifest = read();
-  }
+  ({ manifest, skipReason } = ensureTorchvisionExports(wanted));
 });
 
 /** The model with the named node outputs also declared as graph outputs, so onnxruntime returns them. */
