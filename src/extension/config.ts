@@ -130,6 +130,13 @@ function textSetting(get: (key: string) => unknown, key: string, what: string): 
   return v.trim();
 }
 
+/** A setting that takes one of `choices` (`fallback` when unset). */
+function choiceSetting<T extends string>(get: (key: string) => unknown, key: string, choices: readonly T[], fallback: T): T {
+  const v = get(key) ?? fallback;
+  if (!(choices as readonly unknown[]).includes(v)) throw settingError(key, `must be one of ${choices.join(', ')}, got ${JSON.stringify(v)}`);
+  return v as T;
+}
+
 /** `infodiscard.search`: the optimised search (the paper's), the same search warm-started, or the first-order preview. */
 export const SEARCH_MODES = ['optimised', 'warmStart', 'preview'] as const;
 
@@ -140,9 +147,8 @@ function outputSoftmaxSetting(value: unknown): Pick<SettingsInput, 'outputSoftma
   return { outputSoftmax: true };
 }
 
-function searchSetting(value: unknown): Pick<SettingsInput, 'preview' | 'warmStart'> {
-  const mode = value ?? 'optimised';
-  if (!(SEARCH_MODES as readonly unknown[]).includes(mode)) throw settingError('search', `must be one of ${SEARCH_MODES.join(', ')}, got ${JSON.stringify(mode)}`);
+function searchSetting(get: (key: string) => unknown): Pick<SettingsInput, 'preview' | 'warmStart'> {
+  const mode = choiceSetting(get, 'search', SEARCH_MODES, 'optimised');
   return { preview: mode === 'preview', warmStart: mode === 'warmStart' };
 }
 
@@ -170,7 +176,7 @@ export function settingsFrom(get: (key: string) => unknown): ExtensionSettings {
     sigmaGrid: grid === 0 ? null : grid,
     inputRange: parseInputRange(get('inputRange')),
     metrics,
-    ...searchSetting(get('search')),
+    ...searchSetting(get),
     ...outputSoftmaxSetting(get('outputSoftmax')),
     // The decoder only matters to RU; null otherwise, as the engine records it.
     decoder: metrics.includes('ru') ? { ...decoder } : null,
@@ -189,8 +195,7 @@ export function settingsFrom(get: (key: string) => unknown): ExtensionSettings {
     throw settingError('workers', `must be 0 (one per CPU core) or a whole number up to ${MAX_WORKERS}, got ${workersSetting}`);
   }
   const workers = workersSetting === 0 ? Math.min(MAX_WORKERS, coreCount()) : workersSetting;
-  const splitSamples = get('splitSamples') ?? 'auto';
-  if (!(SPLIT_SAMPLES_CHOICES as readonly unknown[]).includes(splitSamples)) throw settingError('splitSamples', `must be one of ${SPLIT_SAMPLES_CHOICES.join(', ')}, got ${JSON.stringify(splitSamples)}`);
+  const splitSamples = choiceSetting(get, 'splitSamples', SPLIT_SAMPLES_CHOICES, 'auto');
   const images = get('images') ?? '';
   if (typeof images !== 'string') throw settingError('images', 'must be a folder or glob pattern (text)');
   const reportsFolder = String(get('reportsFolder') ?? '.infodiscard').trim();
@@ -202,9 +207,8 @@ export function settingsFrom(get: (key: string) => unknown): ExtensionSettings {
   const previewFirst = get('previewFirst') ?? false;
   if (typeof previewFirst !== 'boolean') throw settingError('previewFirst', `must be true or false, got ${JSON.stringify(previewFirst)}`);
   const imageOptions = imageOptionsSetting(get);
-  const layers = get('layers') ?? 'ask';
-  if (!(LAYER_SETTINGS as readonly unknown[]).includes(layers)) throw settingError('layers', `must be one of ${LAYER_SETTINGS.join(', ')}, got ${JSON.stringify(layers)}`);
-  return { analysis, images: images.trim(), reportsFolder, workers, splitSamples: splitSamples as SplitSamples, previewFirst, preprocessingPrompt, trainImages, boxesFile, imageOptions, layers: layers as LayerChoiceSetting };
+  const layers = choiceSetting(get, 'layers', LAYER_SETTINGS, 'ask');
+  return { analysis, images: images.trim(), reportsFolder, workers, splitSamples, previewFirst, preprocessingPrompt, trainImages, boxesFile, imageOptions, layers };
 }
 
 export function readSettings(scope?: vscode.Uri): ExtensionSettings {

@@ -167,14 +167,19 @@ function perPhase(backend: BackendWasm, dy: Info, filter: Info, dh: SubPixelDim,
           if (col >= W) break;
           const so = ((b * QH + q) * QW + u) * cin;
           const d = ((b * H + row) * W + col) * cin;
-          if (cin >= 16) dst.set(src.subarray(so, so + cin), d);
-          else for (let c = 0; c < cin; c++) dst[d + c] = src[so + c];
+          copyPixel(dst, d, src, so, cin);
         }
       }
     }
     free(backend, y);
   }
   return out;
+}
+
+/** Copies one pixel's C channels from src[so…] to dst[d…]: a typed-array set from 16 channels, a loop below. */
+function copyPixel(dst: Float32Array, d: number, src: Float32Array, so: number, C: number): void {
+  if (C >= 16) dst.set(src.subarray(so, so + C), d);
+  else for (let c = 0; c < C; c++) dst[d + c] = src[so + c];
 }
 
 /** dx[b, q*sh + rh, u*sw + rw, :] = y[b, q, u, phase(rh, rw) channels]; pixels of no active phase are 0. */
@@ -198,8 +203,7 @@ function interleave(backend: BackendWasm, y: Info, dh: SubPixelDim, dw: SubPixel
             if (col >= W) continue;
             const so = sBase + iw * C;
             const d = ((b * H + row) * W + col) * C;
-            if (C >= 16) dst.set(src.subarray(so, so + C), d);
-            else for (let c = 0; c < C; c++) dst[d + c] = src[so + c];
+            copyPixel(dst, d, src, so, C);
           }
         }
       }
