@@ -15,7 +15,7 @@ import { onnx } from 'onnx-proto';
 import { selectBackend } from '../src/engine/backend';
 import { decodeModel, OnnxGraph } from '../src/engine/loaders/onnx/graph';
 import { Rng } from '../src/engine/rng';
-import { ensureTorchvisionExports, TORCHVISION_DIR } from './helpers/torchvision';
+import { cachedExport, ensureTorchvisionExports } from './helpers/torchvision';
 
 const ROOT = path.join(__dirname, '..');
 
@@ -156,9 +156,9 @@ for (const [rel, shape] of MODELS) {
     let file = path.join(ROOT, rel);
     if (arch) {
       const { manifest, skipReason } = ensureTorchvisionExports([arch]);
-      const entry = manifest?.[arch];
-      if (skipReason || !entry || entry.error) return t.skip(skipReason || `${arch}: ${entry?.error ?? 'not in the manifest'}`);
-      file = path.join(TORCHVISION_DIR, entry.file);
+      const exported = cachedExport(arch, manifest);
+      if (skipReason || !exported) return t.skip(skipReason || `${arch}: ${manifest?.[arch]?.error ?? 'not in the manifest'}`);
+      file = exported;
     }
     const graph = new OnnxGraph(decodeModel(readFileSync(file)));
     graph.loadConstants();

@@ -10,26 +10,19 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { selectBackend } from '../src/engine/backend';
 import { onnxLoader } from '../src/engine/loaders/onnx';
 import type { ProbeLayer } from '../src/engine/loaders/types';
 import { recommendedFor, recommendLayers } from '../src/engine/recommendedLayers';
 import { tempDir } from './helpers/fixtures';
+import { cachedExport, PYTHON, torchAvailable, TORCHVISION_DIR, TORCHVISION_SCRIPT } from './helpers/torchvision';
 
 const ROOT = path.join(__dirname, '..');
-const PYTHON = '/usr/bin/python3';
-const CACHE = process.env.INFODISCARD_TORCHVISION_DIR ?? path.join(ROOT, '.cache', 'torchvision-onnx');
-const SCRIPT = path.join(ROOT, 'scripts', 'test-data', 'torchvision-onnx.py');
+const CACHE = TORCHVISION_DIR;
 const dir = tempDir('infodiscard-rec-vit-');
-
-function torchMissing(): string | null {
-  if (!existsSync(PYTHON)) return `${PYTHON} not found`;
-  const r = spawnSync(PYTHON, ['-c', 'import torch, torchvision, onnx'], { encoding: 'utf8' });
-  return r.status === 0 ? null : `torch/torchvision/onnx not importable by ${PYTHON} (install Debian python3-torch python3-torchvision python3-onnx)`;
-}
-const noTorch = torchMissing();
+const noTorch = torchAvailable();
 
 before(() => selectBackend('wasm'));
 
@@ -98,13 +91,9 @@ test('infodiscard layers on a ViT: block outputs read "17 tokens × 32 (1 class 
  * these two run where test/torchvision-onnx.test.ts (INFODISCARD_TORCHVISION=vit_b_16,swin_t or all) or the script
  * has made them, and skip with the command otherwise.
  */
-function cached(name: string): string | null {
-  const mf = path.join(CACHE, 'manifest.json');
-  const entry = existsSync(mf) ? (JSON.parse(readFileSync(mf, 'utf8')) as Record<string, { file: string; error?: string }>)[name] : undefined;
-  return entry && !entry.error && existsSync(path.join(CACHE, entry.file)) ? path.join(CACHE, entry.file) : null;
-}
+const cached = (name: string) => cachedExport(name);
 const notCached = (name: string) =>
-  `${name} is not exported in ${CACHE}: ${noTorch ? `${noTorch}; then ` : ''}run ${PYTHON} ${path.relative(ROOT, SCRIPT)} --out ${CACHE} ${name}`;
+  `${name} is not exported in ${CACHE}: ${noTorch ? `${noTorch}; then ` : ''}run ${PYTHON} ${path.relative(ROOT, TORCHVISION_SCRIPT)} --out ${CACHE} ${name}`;
 
 test('recommended layers: torchvision ViT-B/16 (376 layers): the 12 encoder block outputs and the head', { timeout: 300_000 }, async (t) => {
   const file = cached('vit_b_16');

@@ -9,12 +9,14 @@ import path from 'node:path';
 
 const ROOT = path.join(__dirname, '..', '..');
 export const TORCHVISION_DIR = process.env.INFODISCARD_TORCHVISION_DIR ?? path.join(ROOT, '.cache', 'torchvision-onnx');
-const SCRIPT = path.join(ROOT, 'scripts', 'test-data', 'torchvision-onnx.py');
-const PYTHON = '/usr/bin/python3';
+export const TORCHVISION_SCRIPT = path.join(ROOT, 'scripts', 'test-data', 'torchvision-onnx.py');
+/** Debian's Python, with python3-torch, python3-torchvision and python3-onnx (another python3 may be first on PATH). */
+export const PYTHON = '/usr/bin/python3';
 
 export type Manifest = Record<string, { file: string; size: number; error?: string }>;
 
-function torchAvailable(): string | null {
+/** Why the exports cannot be made here, or null when Debian's torch, torchvision and onnx import. */
+export function torchAvailable(): string | null {
   if (!existsSync(PYTHON)) return `${PYTHON} not found`;
   const r = spawnSync(PYTHON, ['-c', 'import torch, torchvision, onnx'], { encoding: 'utf8' });
   return r.status === 0 ? null : `torch/torchvision/onnx not importable by ${PYTHON} (install Debian python3-torch python3-torchvision python3-onnx)`;
@@ -25,21 +27,31 @@ function readManifest(): Manifest | null {
   return existsSync(mf) ? (JSON.parse(readFileSync(mf, 'utf8')) as Manifest) : null;
 }
 
+/** The path of a usable cached export of `name` (in the manifest, not failed, its file there), else null. */
+export function cachedExport(name: string, manifest = readManifest()): string | null {
+  const entry = manifest?.[name];
+  const file = entry && !entry.error ? path.join(TORCHVISION_DIR, entry.file) : null;
+  return file && existsSync(file) ? file : null;
+}
+
 /**
  * Exports the named architectures that are not cached yet. Returns the manifest, or why the exports cannot be made
  * here (no torch: the caller skips with that reason). Throws when the export script itself fails.
  */
 export function ensureTorchvisionExports(names: string[]): { manifest: Manifest | null; skipReason: string } {
-  const missingIn = (m: Manifest | null) => names.filter((n) => !m?.[n] || (!m[n].error && !existsSync(path.join(TORCHVISION_DIR, m[n].file))));
-  if (missingIn(readManifest()).length === 0) return { manifest: readManifest(), skipReason: '' };
+  // Missing: not in the manifest, or its file gone (a recorded export error is not retried).
+  const missingIn = (m: Manifest | null) => names.filter((n) => !m?.[n] || (!m[n].error && !cachedExport(n, m)));
+  const manifest = readManifest();
+  const missing = missingIn(manifest);
+  if (missing.length === 0) return { manifest, skipReason: '' };
   const why = torchAvailable();
-  if (why) return { manifest: readManifest(), skipReason: `${missingIn(readManifest()).join(', ')} not exported in ${TORCHVISION_DIR} and ${why}` };
+  if (why) return { manifest, skipReason: `${missing.join(', ')} not exported in ${TORCHVISION_DIR} and ${why}` };
   // Test files may run in parallel: one export at a time, and what another made meanwhile is not made again.
   return withLock(() => {
-    const missing = missingIn(readManifest());
-    if (missing.length) {
-      const r = spawnSync(PYTHON, [SCRIPT, '--out', TORCHVISION_DIR, ...missing], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-      if (r.status !== 0) throw new Error(`${SCRIPT} failed: ${r.stderr.split('\n').slice(-3).join(' ')}`);
+    const still = missingIn(readManifest());
+    if (still.length) {
+      const r = spawnSync(PYTHON, [TORCHVISION_SCRIPT, '--out', TORCHVISION_DIR, ...still], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      if (r.status !== 0) throw new Error(`${TORCHVISION_SCRIPT} failed: ${r.stderr.split('\n').slice(-3).join(' ')}`);
     }
     return { manifest: readManifest(), skipReason: '' };
   });
