@@ -21,7 +21,7 @@ const nodeCommon = {
   // @cwasm/webp (libwebp in wasm) reads its webp.wasm beside its own index.js: resolved from node_modules at run time.
   // webgpu (optional, Dawn's Node bindings: an ES module that loads its native dist/<platform>/dawn.node) is imported
   // at run time by the engine's backend selection only, so the extension host never loads it.
-  external: ['@tensorflow/*', 'vscode', '@cwasm/webp', 'webgpu'],
+  external: ['@tensorflow/*', 'vscode', '@cwasm/webp', 'webgpu', 'onnxruntime-node'],
 };
 
 const builds = [

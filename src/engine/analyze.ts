@@ -11,7 +11,7 @@ import { withSyncReads } from './reads';
 import { CancelledError, SkipLayerError, UserError, isUserError } from './errors';
 import type { EventSink } from './events';
 import { collectImages, loadImages, skippedFilesWarning, type ImageOptions, type PreparedImage } from './images';
-import { makeInputMapping, mappingOptions } from './inputMapping';
+import { makeInputMapping, mappingOptions, toModelUnits } from './inputMapping';
 import { loadModel, type LoadedModel } from './loaders';
 import { resolveLayers } from './resolveLayers';
 import { meanStd, SCHEMA_VERSION, type LayerResult, type ObjectRegion, type Report } from './report';
@@ -19,7 +19,8 @@ import { peakRssMB } from './runStats';
 import { readReport, writeReport } from './reportFile';
 import { planResume, type ResumePlan } from './resume';
 import { DEFAULT_DECODER, validateSettings, type SettingsInput } from './settings';
-import { learnSid, type SidResult } from './sid';
+import { learnSid, type SidInput, type SidOptions, type SidResult } from './sid';
+import { NATIVE_PASS, nativeAllowed, nativeThreads, type NativeProbe } from './native/ortProbe';
 import { previewSigma, type PreviewResult } from './preview';
 import { concentration, maskRows, summarizeConcentration } from './concentration';
 import { imageRegions, type ImageRegions } from './regions';
@@ -296,30 +297,59 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
       // E||f' - f||^2): by default its pre-softmax scores are analysed where the loader finds them, as the baselines do.
       const logits = settings.outputSoftmax ? null : (model.logitsOf?.(name) ?? null);
       const probe = logits ? logits.probe : model.probe(name);
-      // Large inputs: split each step's noise samples into passes that fit the memory budget (same answer).
-      const sampleBatch = settings.sampleBatch ?? (settings.preview ? undefined : passSize(settings.samples, await bytesPerSample(probe, height, width, channels)));
+      /** What ran the search's noisy passes, for the report (absent: the tfjs backend, nothing else tried). */
+      let runtime: string | undefined;
+      let nativeReason: string | undefined;
+      /** The layer on onnxruntime for one image (ONNX models on a CPU backend), or null (the reason kept). */
+      const nativeFor = async (pixels: Float32Array): Promise<NativeProbe | null> => {
+        if (settings.preview || logits || !model.nativeProbe || !nativeAllowed(settings.backend)) return null;
+        const made = await model.nativeProbe(name, toModelUnits(pixels, mapping), nativeThreads());
+        if (typeof made === 'string') {
+          nativeReason = made;
+          return null;
+        }
+        return made;
+      };
+      const firstNative = chosen.length > 0 ? await nativeFor(images[chosen[0]].pixels) : null;
+      // Large inputs: split each step's noise samples into passes that fit the memory budget (same answer). The
+      // budget is tfjs's (its memory probe runs a gradient pass): not needed when onnxruntime runs the passes.
+      const tfjsPasses = !firstNative || metrics.has('ru');
+      const sampleBatch =
+        settings.sampleBatch ??
+        (settings.preview ? undefined : tfjsPasses ? passSize(settings.samples, await bytesPerSample(probe, height, width, channels)) : Math.min(settings.samples, NATIVE_PASS));
       const job: LayerJob = { model, name, index: seedIndex, probe, images, height, width, channels, mapping, settings, sampleBatch, ...(req.share ? { share: req.share } : {}), signal: req.signal, emit };
       const perImage: LayerResult['perImage'] = [];
+      /** The σ search of one image: learnSid, the preview, or the preview then learnSid (warm start). */
+      const sidOf = async (input: SidInput, options: SidOptions): Promise<Omit<SidResult, 'stopReason'> & { stopReason: SidResult['stopReason'] | 'preview' }> => {
+        if (!settings.preview && !settings.warmStart) return learnSid(input, options);
+        if (settings.preview) return previewAsResult(await previewSigma(input, options), settings.alpha, height * width * channels);
+        // Warm start: the first-order shape only, from one linearisation pass (learnSid's level projection and
+        // calibration set the level; more passes or a calibrated level did not save steps in bench/warmStart.ts),
+        // its delta_f^2 reused (same stream, same value), learnSid's warm minimum; seconds cover both.
+        const first = await previewSigma(input, { ...options, measure: false, passes: 1 });
+        const warm = await learnSid(input, {
+          ...options,
+          initialLogSigma: first.sigma.map(Math.log),
+          deltaF2: { mean: first.deltaF2, relSe: first.deltaF2RelSe },
+        });
+        return { ...warm, seconds: first.seconds + warm.seconds };
+      };
       for (const imageIndex of chosen) {
         const image = images[imageIndex];
         const t1 = performance.now();
-        const input = { probe: job.probe, pixels: image.pixels, height, width, channels, mapping };
+        const native = imageIndex === chosen[0] ? firstNative : await nativeFor(image.pixels);
+        if (native) runtime = native.runtime;
+        else if (native === null && nativeReason) runtime = `tfjs ${settings.backend} (onnxruntime not used: ${nativeReason})`;
+        const input = { probe: job.probe, pixels: image.pixels, height, width, channels, mapping, ...(native ? { native } : {}) };
         const options = searchOptions(job, mixSeed(settings.seed, seedIndex, imageIndex), (step, ratio, entropy) =>
           emit({ type: 'step', layer: name, image: imageIndex, step, maxSteps: settings.maxSteps, ratio, entropy, elapsedMs: performance.now() - t1 }),
         );
         const r = await withLayerContext(name, model.path, async () => {
-          if (!settings.preview && !settings.warmStart) return learnSid(input, options);
-          if (settings.preview) return previewAsResult(await previewSigma(input, options), settings.alpha, height * width * channels);
-          // Warm start: the first-order shape only, from one linearisation pass (learnSid's level projection and
-          // calibration set the level; more passes or a calibrated level did not save steps in bench/warmStart.ts),
-          // its delta_f^2 reused (same stream, same value), learnSid's warm minimum; seconds cover both.
-          const first = await previewSigma(input, { ...options, measure: false, passes: 1 });
-          const warm = await learnSid(input, {
-            ...options,
-            initialLogSigma: first.sigma.map(Math.log),
-            deltaF2: { mean: first.deltaF2, relSe: first.deltaF2RelSe },
-          });
-          return { ...warm, seconds: first.seconds + warm.seconds };
+          try {
+            return await sidOf(input, options);
+          } finally {
+            await native?.dispose();
+          }
         });
         const entry: LayerResult['perImage'][number] = {
           image: imageIndex,
@@ -348,6 +378,7 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
         perImage,
         quality: layerQuality(perImage.map((p) => p.quality)),
         ...(logits ? { feature: { kind: 'logits' as const, note: logits.note } } : {}),
+        ...(runtime ? { runtime } : {}),
       };
       if (metrics.has('concentration')) {
         for (const p of perImage) {

@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { CancelledError } from './errors';
+import type { NativeProbe } from './native/ortProbe';
 import { readValues } from './reads';
 import { Rng } from './rng';
 import { shareRange, type SampleShare } from './sampleShare';
@@ -42,6 +43,8 @@ export interface EstimateOptions {
    * changes are summed over the team (each sample is computed by one member), so every member sees the whole batch.
    */
   share?: SampleShare;
+  /** The layer on a native runtime (native/ortProbe.ts): the noisy inputs are made here, their changes measured there. */
+  native?: NativeProbe;
 }
 
 export async function estimateFeatureChange(
@@ -67,11 +70,15 @@ export async function estimateFeatureChange(
     else rng.fillNormal(buf);
     for (let from = mine.from; from < mine.to; from += pass) {
       const n = Math.min(pass, mine.to - from);
-      const sq = tf.tidy(() => {
-        const eps = tf.tensor4d(buf.subarray(from * h * w * c, (from + n) * h * w * c), [n, h, w, c]);
-        const out = probe(tf.add(x, tf.mul(noiseStd, eps)) as tf.Tensor4D);
-        return tf.sum(tf.square(tf.reshape(tf.sub(out, f), [n, -1])), 1);
-      });
+      const noisyOf = () => tf.add(x, tf.mul(noiseStd, tf.tensor4d(buf.subarray(from * h * w * c, (from + n) * h * w * c), [n, h, w, c]))) as tf.Tensor4D;
+      if (opts.native) {
+        const noisy = tf.tidy(noisyOf);
+        const values = Float32Array.from(await readValues(noisy));
+        noisy.dispose();
+        d.set(await opts.native.squaredChange(values, n), from);
+        continue;
+      }
+      const sq = tf.tidy(() => tf.sum(tf.square(tf.reshape(tf.sub(probe(noisyOf()), f), [n, -1])), 1));
       d.set(await readValues(sq), from);
       sq.dispose();
     }

@@ -316,6 +316,12 @@ export interface LayerResult {
   reused?: boolean;
   /** Schema 3: what was analysed when it is not the layer's raw output, e.g. 'logits' (the pre-softmax scores of an output layer). */
   feature?: { kind: 'logits' | 'output'; note?: string };
+  /**
+   * What ran the SID search's noisy passes when it was not (only) the tfjs backend of settings.backend:
+   * "onnxruntime 1.30.0 (cpu, 1 thread)" for an ONNX model on onnxruntime (src/engine/native/), or, where that was
+   * tried and could not be used, "tfjs wasm (onnxruntime not used: <reason>)". Absent: the tfjs backend.
+   */
+  runtime?: string;
 }
 
 /** Schema 3: a requested layer that was not analysed, and why (the run goes on without it). */

@@ -25,6 +25,7 @@ import { estimateFeatureChange, type FeatureChangeEstimate } from './featureChan
 import { toModelUnits } from './inputMapping';
 import { GAUSSIAN_ENTROPY_CONSTANT, type InputMapping } from './report';
 import { mixSeed, Rng } from './rng';
+import type { NativeProbe } from './native/ortProbe';
 import type { SampleShare } from './sampleShare';
 import { makeSigmaGrid, type SigmaGrid } from './sigmaGrid';
 import { noisePasses, type NoisePasses } from './sidPasses';
@@ -38,6 +39,12 @@ export interface SidInput {
   width: number;
   channels: number;
   mapping: InputMapping;
+  /**
+   * The same layer on a native runtime (native/ortProbe.ts, ONNX models on onnxruntime), for this image: the
+   * search's noisy passes and feature-change estimates run there instead of through `probe` (same noise, same
+   * steps; the answer equal up to float rounding).
+   */
+  native?: NativeProbe;
 }
 
 export interface SidOptions {
@@ -145,7 +152,8 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
 
   const x = tf.keep(tf.tensor4d(toModelUnits(input.pixels, input.mapping), [1, H, W, C]));
   const scale = tf.keep(tf.tensor4d(input.mapping.scale, [1, 1, 1, C]));
-  const f = tf.keep(tf.tidy(() => probe(x)));
+  // With a native runtime every pass measures the change there (against its own f): no tfjs forward pass.
+  const f = tf.keep(input.native ? tf.zeros([1]) : tf.tidy(() => probe(x)));
   const checkCancel = () => {
     if (opts.signal?.aborted) throw new CancelledError();
   };
@@ -169,6 +177,7 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
           ...(fixedSamples === undefined && atLeast === undefined ? { tightSamples: tightSampleCount(K) } : {}),
           signal: opts.signal,
           ...(opts.share ? { share: opts.share } : {}),
+          ...(input.native ? { native: input.native } : {}),
         });
       } finally {
         std.dispose();
@@ -183,7 +192,7 @@ export async function learnSid(input: SidInput, opts: SidOptions): Promise<SidRe
     const state = initialState(grid, opts.alpha, opts.tau, logSigmaMax, H * W, opts.initialLogSigma);
     const passes = noisePasses({
       probe, x, f, scale, height: H, width: W, channels: C, samples: K, passBatch: B, deltaF2, grid,
-      rng: new Rng(mixSeed(opts.seed, 2)), entropy: opts.entropy, share: opts.share,
+      rng: new Rng(mixSeed(opts.seed, 2)), entropy: opts.entropy, share: opts.share, native: input.native,
     });
     const search = await searchLevelSet(state, passes, grid, opts, checkCancel);
 

@@ -4,6 +4,7 @@
  * gradient, computed in passes of at most B samples whose values and gradients add up (one pass when B = K).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type { NativeProbe } from './native/ortProbe';
 import { readValues } from './reads';
 import type { Rng } from './rng';
 import { shareRange, type SampleShare } from './sampleShare';
@@ -30,6 +31,11 @@ export interface NoisePassesInput {
   entropy?: (noisyInput: tf.Tensor4D) => tf.Scalar;
   /** This process's share of every batch when the layer's samples are split over a team (sampleShare.ts; SID only). */
   share?: SampleShare;
+  /**
+   * The layer's passes on a native runtime (native/ortProbe.ts): the noisy inputs are made here as before, and
+   * ||h(x') − f||² and its input gradient come from it; the chain to log σ stays in tfjs.
+   */
+  native?: NativeProbe;
 }
 
 export interface NoisePasses {
@@ -68,17 +74,13 @@ export function noisePasses(p: NoisePassesInput): NoisePasses {
    * Runs `pass` on each run of at most B samples (of this process's share); returns the summed value and gradient
    * (over `size` parameters), summed over the team when there is one.
    */
-  const overPasses = async (size: number, pass: (from: number, n: number) => { value?: tf.Scalar; grad: tf.Tensor }) => {
+  const overPasses = async (size: number, pass: (from: number, n: number) => Promise<{ value: number; grad: Float32Array }>) => {
     let value = 0;
     const grad = new Float32Array(size);
     for (let from = mine.from; from < mine.to; from += B) {
-      // Tensors out of tidy, data read after: tidy walks a returned typed array element by element. Read
-      // asynchronously: webgpu has no synchronous read in Node.
-      const r = tf.tidy(() => pass(from, Math.min(B, mine.to - from)));
-      if (r.value) value += (await readValues(r.value))[0];
-      const g = await readValues(r.grad);
-      for (let j = 0; j < size; j++) grad[j] += g[j];
-      tf.dispose(r);
+      const r = await pass(from, Math.min(B, mine.to - from));
+      value += r.value;
+      for (let j = 0; j < size; j++) grad[j] += r.grad[j];
     }
     if (!share || share.members <= 1) return { value, grad };
     const part = new Float64Array(size + 1);
@@ -87,6 +89,36 @@ export function noisePasses(p: NoisePassesInput): NoisePasses {
     const total = await share.allReduce(part);
     return { value: total[0], grad: Float32Array.from(total.subarray(1)) };
   };
+  /** A pass on tfjs: the value and gradient of `ratio` over the parameters `params` ([rows, cols]). */
+  const tfjsPass = async (f: () => { value?: tf.Scalar; grad: tf.Tensor }) => {
+    // Tensors out of tidy, data read after: tidy walks a returned typed array element by element. Read
+    // asynchronously: webgpu has no synchronous read in Node.
+    const r = tf.tidy(f);
+    const value = r.value ? (await readValues(r.value))[0] : 0;
+    const grad = Float32Array.from(await readValues(r.grad));
+    tf.dispose(r);
+    return { value, grad };
+  };
+  const native = p.native;
+  /**
+   * A pass on the native runtime, over parameters `params` of shape `dims` that `toFull` maps to full-resolution
+   * log σ: the noisy inputs, then the runtime's ratio share and input gradient dx, then the gradient over the
+   * parameters as that of Σ x'(params) · dx (dx held constant), which is the chain rule through x' = x + σ∘δ.
+   */
+  const nativePass = async (params: Float32Array, dims: [number, number], toFull: (t: tf.Tensor2D) => tf.Tensor2D, from: number, n: number) => {
+    const noisyT = tf.tidy(() => noisyInput(toFull(tf.tensor2d(params, dims)), from, n));
+    const noisy = Float32Array.from(await readValues(noisyT));
+    noisyT.dispose();
+    const coef = 1 / (K * deltaF2);
+    const { sq, grad: dx } = await native!.squaredChangeAndGrad(noisy, n, coef);
+    let value = 0;
+    for (const v of sq) value += v * coef;
+    const r = await tfjsPass(() => {
+      const dxT = tf.tensor4d(dx, [n, H, W, C]);
+      return { grad: tf.grad((vT: tf.Tensor) => tf.sum(tf.mul(noisyInput(toFull(vT as tf.Tensor2D), from, n), dxT)))(tf.tensor2d(params, dims)) };
+    });
+    return { value, grad: r.grad };
+  };
 
   const entropy = p.entropy;
   const entropyGradOf = entropy ? tf.valueAndGrad((vT: tf.Tensor2D) => entropy(noisyInput(grid.upsample(vT)))) : null;
@@ -94,9 +126,15 @@ export function noisePasses(p: NoisePassesInput): NoisePasses {
     // A team member draws the whole batch's stream but only computes its own samples' noise.
     draw: () => (share && share.members > 1 ? p.rng.fillNormalRange(noise, mine.from * unit, mine.to * unit) : p.rng.fillNormal(noise)),
     ratioAndGrad: (v) =>
-      overPasses(grid.rows * grid.cols, (from, n) => tf.valueAndGrad((vT: tf.Tensor2D) => ratioOfFull(grid.upsample(vT), from, n))(tf.tensor2d(v, [grid.rows, grid.cols]))),
+      overPasses(grid.rows * grid.cols, (from, n) =>
+        native
+          ? nativePass(v, [grid.rows, grid.cols], (t) => grid.upsample(t), from, n)
+          : tfjsPass(() => tf.valueAndGrad((vT: tf.Tensor2D) => ratioOfFull(grid.upsample(vT), from, n))(tf.tensor2d(v, [grid.rows, grid.cols])))),
     gradFull: async (vFull) =>
-      (await overPasses(H * W, (from, n) => ({ grad: tf.grad((vFullT: tf.Tensor) => ratioOfFull(vFullT as tf.Tensor2D, from, n))(tf.tensor2d(vFull, [H, W])) }))).grad,
+      (await overPasses(H * W, (from, n) =>
+        native
+          ? nativePass(vFull, [H, W], (t) => t, from, n)
+          : tfjsPass(() => ({ grad: tf.grad((vFullT: tf.Tensor) => ratioOfFull(vFullT as tf.Tensor2D, from, n))(tf.tensor2d(vFull, [H, W])) })))).grad,
     entropyAndGrad: entropyGradOf
       ? async (v) => {
         const { value: hT, grad: hG } = tf.tidy(() => entropyGradOf(tf.tensor2d(v, [grid.rows, grid.cols])));

@@ -349,7 +349,8 @@ export class AnalysisPool {
     const child = fork(this.workerPath, [], {
       // Inside VS Code process.execPath is Electron; this makes it behave as plain Node.
       execArgv: [],
-      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
+      // onnxruntime (ONNX models on a CPU backend) takes this process's share of the cores, as wasm takes one each.
+      env: { INFODISCARD_NATIVE_THREADS: String(Math.max(1, Math.floor(os.availableParallelism() / this.size))), ...process.env, ELECTRON_RUN_AS_NODE: '1' },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
     const worker: Worker = { child, ready: false };

@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../errors';
 import type { InputLayout, LoadedModel, ModelLoader, ProbeLayer } from './types';
 import { decodeModel, OnnxFormatError, OnnxGraph } from './onnx/graph';
+import { createOnnxNativeProbe } from '../native/ortProbe';
 import { OnnxVariantError } from './onnx/ops';
 import { outputShapes, type ProbedOutput } from './outputShapes';
 import { rescaleOnnxConvPair } from './rescale';
@@ -161,6 +162,7 @@ export const onnxLoader: ModelLoader = {
     });
     const hooks = onnxFeatureHooks(graph, inputName, runImage, layout === 'nhwc' ? 'nhwc' : 'nchw');
     let grids: Set<string> | undefined;
+    let weightsChanged = false;
     /** The spatial grids (h x w) of the graph's convolution outputs. */
     const convGrids = (): Set<string> => {
       grids ??= new Set(
@@ -182,7 +184,20 @@ export const onnxLoader: ModelLoader = {
         if (!known.has(layerName)) throw new UserError(`no probe-able node output named "${layerName}"`, file);
         return batched((x: tf.Tensor4D) => runImage(x, [layerName])[0]);
       },
-      rescaleConvPair: (first, factor) => rescaleOnnxConvPair(graph, file, first, factor),
+      async nativeProbe(layerName, image, threads) {
+        // The runtime reads the file's weights: after an in-memory rescale (the coherency check) they are not the model's.
+        if (weightsChanged) return 'its weights were changed in memory (coherency check)';
+        if (layout === 'flat') return 'the model takes a flat vector';
+        if (perSample) return 'the graph takes one image at a time (a batch of 1 is written into its reshapes)';
+        if (input.height === null || input.width === null) return 'the model takes images of any size';
+        const shapes = new Map(layers.filter((l) => l.outputShape.every((d) => d !== null)).map((l) => [l.name, [1, ...(l.outputShape as number[])]]));
+        return createOnnxNativeProbe({ bytes, inputName, inputLayout: layout, layerName, image, height: input.height, width: input.width, channels: input.channels, shapes, threads });
+      },
+      rescaleConvPair: (first, factor) => {
+        const pair = rescaleOnnxConvPair(graph, file, first, factor);
+        weightsChanged = true;
+        return pair;
+      },
       tokenGrid(layerName) {
         // ViT's layout: a class token then the patch grid, (H/p) x (W/p) tokens in row order.
         const shape = layers.find((l) => l.name === layerName)?.outputShape;

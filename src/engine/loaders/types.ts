@@ -4,6 +4,7 @@
  * Adding a format means adding one file in this folder and listing it in ./index.ts.
  */
 import type * as tf from '@tensorflow/tfjs-core';
+import type { NativeProbe } from '../native/ortProbe';
 import type { ModelFormat, PreprocessingProfile } from '../report';
 
 export interface ProbeLayer {
@@ -47,6 +48,12 @@ export interface LoadedModel {
    * Must be differentiable w.r.t. the input; model weights are constants here.
    */
   probe(layerName: string): (x: tf.Tensor4D) => tf.Tensor;
+  /**
+   * The named layer's SID passes on a native runtime, for one image (NHWC [1, H, W, C], model units), where the
+   * format has one (ONNX on onnxruntime-node, src/engine/native/): the probe, or the reason there is none (the
+   * caller then keeps `probe`). Absent for formats without one.
+   */
+  nativeProbe?(layerName: string, image: Float32Array, threads: number): Promise<NativeProbe | string>;
   /**
    * Baseline maps (gradients of the output w.r.t. a feature): runs the whole model from a batch of NHWC inputs
    * to its first output with the named layer's output REPLACED by `feature` (same shape as probe(layerName)'s

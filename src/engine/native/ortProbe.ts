@@ -1,0 +1,164 @@
+/**
+ * The SID search's noisy passes on onnxruntime (npm onnxruntime-node, an optional dependency) instead of our tfjs
+ * interpreter, for ONNX models on a CPU backend: its kernels run a ResNet-18 forward pass about twice as fast as
+ * wasm on one thread (docs/performance.md, "Native ONNX passes"). The graphs come from onnxVjp.ts; the answer is
+ * the same search on the same noise, up to float rounding.
+ */
+import { availableParallelism } from 'node:os';
+import { onnx } from 'onnx-proto';
+import { buildSquaredChangeGraphs } from './onnxVjp';
+
+/** ||h(x_n) − f||² per noisy input, and the input gradient of coef · Σ_n of them, outside tfjs. */
+export interface NativeProbe {
+  /** What runs the passes, for the log and the report ("onnxruntime 1.30.0 (cpu, 1 thread)"). */
+  readonly runtime: string;
+  /** Per-sample squared change of an NHWC batch of n noisy inputs (model units). */
+  squaredChange(noisy: Float32Array, n: number): Promise<Float32Array>;
+  /** The same, and d(coef · Σ_n sq_n)/d noisy (NHWC). */
+  squaredChangeAndGrad(noisy: Float32Array, n: number, coef: number): Promise<{ sq: Float32Array; grad: Float32Array }>;
+  dispose(): Promise<void>;
+}
+
+export interface NativeProbeSpec {
+  /** The .onnx file's bytes. */
+  bytes: Uint8Array;
+  inputName: string;
+  inputLayout: 'nchw' | 'nhwc';
+  layerName: string;
+  /** The clean image, NHWC [1, H, W, C], model units. */
+  image: Float32Array;
+  height: number;
+  width: number;
+  channels: number;
+  /**
+   * The shape of every float value between the image and the layer at batch 1, in the model's own layout (the
+   * loader's probe-able layers): the backward ops need them.
+   */
+  shapes: ReadonlyMap<string, number[]>;
+  /** Intra-op threads (one per worker process: the pool already runs one process per core). */
+  threads: number;
+}
+
+/**
+ * Noise samples per onnxruntime pass: ResNet-18 at 224x224 peaked at 1122 MB in one process with all 16 at once,
+ * under 1 GB with 8 (a team member's share); the runtime's time per sample does not depend on it.
+ */
+export const NATIVE_PASS = 8;
+
+type Ort = typeof import('onnxruntime-node');
+let ortModule: Promise<Ort | null> | undefined;
+
+/** onnxruntime-node when it is installed and loads here, else null (the tfjs path stays). */
+export function loadOrt(): Promise<Ort | null> {
+  ortModule ??= (async () => {
+    try {
+      // require, not import(): the package is CommonJS, and the bundle keeps it external (an optional dependency).
+      return require('onnxruntime-node') as Ort;
+    } catch (e) {
+      if (process.env.INFODISCARD_DEBUG_NATIVE) console.error(e);
+      return null;
+    }
+  })();
+  return ortModule;
+}
+
+/** Whether the user turned the native passes off (INFODISCARD_NATIVE=off, for measuring and as an escape hatch). */
+export function nativeDisabled(env: NodeJS.ProcessEnv = process.env): boolean {
+  return /^(off|0|false|no)$/i.test(env.INFODISCARD_NATIVE ?? '');
+}
+
+/**
+ * Whether a layer may run on onnxruntime under this tfjs backend: on the CPU backends (wasm, cpu), which it
+ * outruns, unless turned off. Not beside tfjs-node (native already, every core) nor webgpu (a GPU).
+ */
+export function nativeAllowed(backend: string, env: NodeJS.ProcessEnv = process.env): boolean {
+  return !nativeDisabled(env) && (backend === 'wasm' || backend === 'cpu');
+}
+
+/**
+ * onnxruntime's intra-op threads in this process: INFODISCARD_NATIVE_THREADS (the worker pool sets it to the cores
+ * per worker), else every core (one process alone).
+ */
+export function nativeThreads(env: NodeJS.ProcessEnv = process.env): number {
+  const n = Number(env.INFODISCARD_NATIVE_THREADS);
+  return Number.isInteger(n) && n >= 1 ? n : Math.max(1, availableParallelism());
+}
+
+/**
+ * The native probe of one layer, or why there is none (onnxruntime missing, an op on the path without a gradient
+ * here, a model onnxruntime refuses). Never throws for an unsupported model: the caller logs the reason and keeps
+ * the tfjs path.
+ */
+export async function createOnnxNativeProbe(spec: NativeProbeSpec): Promise<NativeProbe | string> {
+  const ort = await loadOrt();
+  if (!ort) return 'onnxruntime-node is not installed';
+  let model: onnx.ModelProto;
+  try {
+    model = onnx.ModelProto.decode(spec.bytes);
+  } catch (e) {
+    return `cannot decode the model (${(e as Error).message})`;
+  }
+  const { height: H, width: W, channels: C } = spec;
+  // No memory arena: the arena keeps its high-water mark of every pass size for the session's life, on top of the
+  // tfjs heap; freed buffers cost nothing measurable beside a pass of convolutions.
+  const options = {
+    intraOpNumThreads: spec.threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all' as const,
+    executionMode: 'sequential' as const,
+    enableCpuMemArena: process.env.INFODISCARD_NATIVE_ARENA === '1',
+  };
+  const shapes = new Map(spec.shapes);
+  shapes.set(spec.inputName, spec.inputLayout === 'nchw' ? [1, C, H, W] : [1, H, W, C]);
+  const graphs = buildSquaredChangeGraphs({ model, inputName: spec.inputName, inputLayout: spec.inputLayout, layerName: spec.layerName, shapes });
+  if (typeof graphs === 'string') return graphs;
+
+  let forward: import('onnxruntime-node').InferenceSession;
+  let gradient: import('onnxruntime-node').InferenceSession;
+  try {
+    forward = await ort.InferenceSession.create(graphs.forward, options);
+    gradient = await ort.InferenceSession.create(graphs.gradient, options);
+  } catch (e) {
+    return `onnxruntime refuses the gradient graph (${firstLine(e)})`;
+  }
+  const featureShape = [1, ...(shapes.get(spec.layerName) ?? []).slice(1)];
+  const featureSize = featureShape.reduce((a, b) => a * b, 1);
+  const xDims = (n: number) => [n, H, W, C];
+  // f0 = h(x) on the clean image: the forward graph with f0 = 0 returns y.
+  let f0: import('onnxruntime-node').Tensor;
+  try {
+    const out = await forward.run({ 'vjp/x': new ort.Tensor('float32', spec.image, xDims(1)), 'vjp/f0': new ort.Tensor('float32', new Float32Array(featureSize), featureShape) });
+    f0 = new ort.Tensor('float32', Float32Array.from(out[spec.layerName].data as Float32Array), featureShape);
+  } catch (e) {
+    await Promise.all([forward.release(), gradient.release()]);
+    return `onnxruntime cannot run the layer's graph (${firstLine(e)})`;
+  }
+  return {
+    runtime: `onnxruntime ${ort.env.versions?.node ?? ''} (cpu, ${spec.threads} thread${spec.threads === 1 ? '' : 's'})`.replace('  ', ' '),
+    async squaredChange(noisy, n) {
+      const out = await forward.run({ 'vjp/x': new ort.Tensor('float32', noisy, xDims(n)), 'vjp/f0': f0 }, ['vjp/sq']);
+      return Float32Array.from(out['vjp/sq'].data as Float32Array);
+    },
+    async squaredChangeAndGrad(noisy, n, coef) {
+      const out = await gradient.run({
+        'vjp/x': new ort.Tensor('float32', noisy, xDims(n)),
+        'vjp/f0': f0,
+        'vjp/coef': new ort.Tensor('float32', Float32Array.of(coef), []),
+      });
+      return { sq: Float32Array.from(out['vjp/sq'].data as Float32Array), grad: out['vjp/dx'].data as Float32Array };
+    },
+    async dispose() {
+      await Promise.all([forward.release(), gradient.release()]);
+    },
+  };
+}
+
+function toNchw(x: Float32Array, H: number, W: number, C: number): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let h = 0; h < H; h++) for (let w = 0; w < W; w++) for (let c = 0; c < C; c++) out[c * H * W + h * W + w] = x[(h * W + w) * C + c];
+  return out;
+}
+
+function firstLine(e: unknown): string {
+  return ((e as Error)?.message ?? String(e)).split('\n')[0];
+}
