@@ -168,6 +168,22 @@ test('--workers 2 --split-samples always: every layer on both workers (one image
   expectUserError([...common, '--split-samples', 'sometimes'], /--split-samples: expects auto, always, never, got "sometimes"/);
 });
 
+test('--native: an ONNX layer runs on onnxruntime by default and on tfjs with --native off, to the same answer; bad values are refused', () => {
+  const model = path.join(__dirname, 'fixtures', 'onnx', 'tiny_resnet.onnx');
+  const rgb = writeGrayPng(path.join(dir, 'native32.png'), 32, 32, (x, y) => ((x * 7 + y * 3) % 32) / 31);
+  const common = ['analyze', model, '--images', rgb, '--layers', '/layer2/Relu_1_output_0', '--seed', '2', '--workers', '1', '--force', ...fast];
+  const reports = ['auto', 'off'].map((mode) => {
+    const out = path.join(dir, `native-${mode}.json`);
+    const r = run([...common, '--out', out, ...(mode === 'off' ? ['--native', 'off'] : [])]);
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(readFileSync(out, 'utf8')) as Report;
+  });
+  assert.match(reports[0].layers[0].runtime ?? '', /^onnxruntime 1\.\d+\.\d+ \(cpu, \d+ threads?\)$/);
+  assert.equal(reports[1].layers[0].runtime, undefined);
+  assert.ok(Math.abs(reports[0].layers[0].sid.mean - reports[1].layers[0].sid.mean) < 0.01, `${reports[0].layers[0].sid.mean} vs ${reports[1].layers[0].sid.mean}`);
+  expectUserError([...common, '--native', 'maybe'], /--native: expects auto or off, got "maybe"/);
+});
+
 test('--preview writes the first-order map, labelled; --warm-start runs the search from it', async () => {
   const model = await goodModel('preview');
   const out = path.join(dir, 'preview.json');

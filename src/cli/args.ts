@@ -94,6 +94,8 @@ says (a Rescaling layer, ONNX metadata, a torchvision-style graph), else [0,1]):
                          auto = one per core (default auto; 1 = in this process); the report is the same
   --split-samples M      auto | always | never: let the workers a layer's images leave free split its noise
                          samples (default auto: inputs of 128×128 and more on wasm/cpu; same answer to rounding)
+  --native M             auto | off: run an ONNX model's SID passes on onnxruntime when it is installed, on the
+                         wasm/cpu backends (default auto; off = tfjs only, as INFODISCARD_NATIVE=off)
 
 Metrics (SID always runs; add the others):
   --metrics m,...        sid, ru, concentration, baselines (default sid)
@@ -143,6 +145,8 @@ export interface AnalyzeArgs extends ModelSource {
   workers: number | 'auto';
   /** --split-samples (src/worker/parallel.ts teamSize); absent: the environment's, else auto. */
   splitSamples?: SplitSamples;
+  /** --native off: ONNX layers stay on tfjs (src/engine/native/); absent: the environment's, else auto. */
+  native?: 'auto' | 'off';
   /** --shard I/N: only this shard's jobs, written as a part file into the folder `out`. */
   shard?: ShardSpec;
   trainImages?: string[];
@@ -179,6 +183,11 @@ export function analyzeParams(args: AnalyzeArgs): AnalyzeParams {
     reportPath: args.out,
     ...(args.resume ? {} : { resume: false }),
   };
+}
+
+function parseNative(value: string): 'auto' | 'off' {
+  if (value !== 'auto' && value !== 'off') throw new UserError(`expects auto or off, got "${value}"`, '--native');
+  return value;
 }
 
 function parseSplitSamples(value: string): SplitSamples {
@@ -254,6 +263,7 @@ export function parseCli(argv: string[]): CliArgs {
         'target-class': { type: 'string' },
         workers: { type: 'string' },
         'split-samples': { type: 'string' },
+        native: { type: 'string' },
         shard: { type: 'string' },
         python: { type: 'string' },
         'input-shape': { type: 'string' },
@@ -377,6 +387,7 @@ export function parseCli(argv: string[]): CliArgs {
     resume: !v['no-resume'],
     workers: parseWorkers(v.workers),
     ...(v['split-samples'] !== undefined ? { splitSamples: parseSplitSamples(v['split-samples']) } : {}),
+    ...(v.native !== undefined ? { native: parseNative(v.native) } : {}),
     trainImages: v['train-images'] ? list(v['train-images']) : undefined,
     decoderCacheDir: v['decoder-cache'],
     boxesFile: v.boxes,
