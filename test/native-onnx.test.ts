@@ -40,17 +40,19 @@ const imageInput = (name: string, dims: number[]) =>
   onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: F, shape: { dim: [{ dimParam: 'N' }, ...dims.map((d) => ({ dimValue: d }))] } } } });
 
 /** An NCHW graph (as PyTorch exports) through every op whose gradient onnxVjp.ts writes. */
-function everyOpGraph(extra: onnx.INodeProto[] = [], output = 'flat'): Uint8Array {
+function everyOpGraph(extra: onnx.INodeProto[] = [], output = 'th2'): Uint8Array {
   const graph = onnx.GraphProto.create({
     name: 'every-op',
     input: [imageInput('x', [3, 16, 16])],
-    output: [onnx.ValueInfoProto.create({ name: output })],
+    output: [onnx.ValueInfoProto.create({ name: output }), onnx.ValueInfoProto.create({ name: 'th' })],
     initializer: [
       tensor('w1', [8, 3, 3, 3], 1), tensor('b1', [8], 2),
       tensor('bn.s', [8], 3), tensor('bn.b', [8], 4), tensor('bn.m', [8], 5), tensor('bn.v', [8], 6, 1),
       tensor('w2', [8, 1, 3, 3], 7), tensor('wse', [8, 8, 1, 1], 8), tensor('w3', [6, 8, 3, 3], 9),
       tensor('chan', [1, 8, 1, 1], 10), tensor('lo', [], 11, -0.2), tensor('hi', [], 12, 0.4), tensor('two', [], 13, 2),
-      tensor('wd', [4, 8, 2, 2], 14),
+      tensor('wd', [4, 8, 2, 2], 14), tensor('wt', [8, 4, 3, 3], 15), tensor('fc', [5, 160], 16), tensor('fcb', [5], 17),
+      tensor('mm', [5, 3], 18),
+      onnx.TensorProto.create({ name: 'padsC', dims: [8], dataType: onnx.TensorProto.DataType.INT64, int64Data: [0, 0, 1, 2, 0, 0, 2, 1] }),
     ],
     node: [
       node('Conv', ['x', 'w1', 'b1'], 'c1', [ints('kernel_shape', [3, 3]), ints('pads', [1, 1, 1, 1])]),
@@ -78,6 +80,15 @@ function everyOpGraph(extra: onnx.INodeProto[] = [], output = 'flat'): Uint8Arra
       node('Identity', ['cat'], 'id'),
       node('Transpose', ['id'], 'tr', [ints('perm', [0, 2, 3, 1])]),
       node('Flatten', ['tr'], 'flat'),
+      node('Gemm', ['flat', 'fc', 'fcb'], 'fc1', [int('transB', 1), flt('alpha', 0.5)]),
+      node('MatMul', ['fc1', 'mm'], 'mm1'),
+      node('Tanh', ['mm1'], 'th2'),
+      node('Pad', ['scaled', 'padsC'], 'padded'),
+      node('AveragePool', ['padded'], 'ap', [ints('kernel_shape', [3, 3]), ints('strides', [2, 2]), ints('pads', [1, 1, 1, 1])]),
+      node('AveragePool', ['padded'], 'ap2', [ints('kernel_shape', [3, 3]), ints('strides', [2, 2]), ints('pads', [1, 1, 1, 1]), int('count_include_pad', 1)]),
+      node('Add', ['ap', 'ap2'], 'aps'),
+      node('ConvTranspose', ['aps', 'wt'], 'up', [ints('kernel_shape', [3, 3]), ints('strides', [2, 2]), ints('pads', [1, 1, 1, 1]), ints('output_padding', [1, 1])]),
+      node('Tanh', ['up'], 'th'),
       ...extra,
     ],
   });
@@ -139,7 +150,8 @@ async function compareLayer(model: LoadedModel, layer: string, n: number, tol: n
     const sq = await probe.squaredChange(noisy, n);
     const both = await probe.squaredChangeAndGrad(noisy, n, coef);
     for (let i = 0; i < n; i++) {
-      assert.ok(Math.abs(sq[i] - ref.sq[i]) <= tol * ref.sq[i], `${layer}: sample ${i}'s change ${sq[i]} vs tfjs ${ref.sq[i]}`);
+      // A squared change is a difference of nearly equal features: float32 rounding leaves ~1e-5 of it at small changes.
+      assert.ok(Math.abs(sq[i] - ref.sq[i]) <= Math.max(tol, 1e-4) * ref.sq[i], `${layer}: sample ${i}'s change ${sq[i]} vs tfjs ${ref.sq[i]}`);
       assert.ok(Math.abs(both.sq[i] - sq[i]) <= 1e-6 * sq[i], `${layer}: the two graphs agree on sample ${i}`);
     }
     let diff = 0;
@@ -159,7 +171,11 @@ async function compareLayer(model: LoadedModel, layer: string, n: number, tol: n
 test('native: every op with a written gradient matches tfjs (values and input gradients) at each layer of an NCHW graph', async () => {
   const model = await loadModel(writeModel('every-op.onnx', everyOpGraph()));
   try {
-    for (const layer of ['r1', 'mp', 'excited', 'res', 'hs', 'ratio', 'scaled', 'cat', 'flat']) await compareLayer(model, layer, 3, 2e-5);
+    for (const layer of ['r1', 'mp', 'excited', 'res', 'hs', 'ratio', 'scaled', 'cat', 'flat', 'padded', 'aps', 'th']) await compareLayer(model, layer, 3, 1e-4);
+    // Behind the saturating Clip the head's features barely move (changes ~2e-5 of the bias-dominated values), so
+    // float32 rounding is a larger share of the change: a wrong gradient is off by 1e-2 or more (a scaled LeakyRelu
+    // slope: 9e-3).
+    for (const layer of ['fc1', 'th2']) await compareLayer(model, layer, 3, 1e-3);
   } finally {
     model.dispose();
   }
@@ -179,13 +195,13 @@ test('native: an NHWC-input graph (tf2onnx) takes and returns channels-last imag
 });
 
 test('native: an op without a written gradient on the path is named, and the tfjs path stays', async () => {
-  const bytes = everyOpGraph([node('AveragePool', ['cat'], 'ap', [ints('kernel_shape', [2, 2])]), node('Flatten', ['ap'], 'flat2')], 'flat2');
+  const bytes = everyOpGraph([node('Softmax', ['cat'], 'sm', [int('axis', 1)]), node('Flatten', ['sm'], 'flat2')], 'flat2');
   const model = await loadModel(writeModel('avgpool.onnx', bytes));
   try {
     const img = random(16 * 16 * 3, 3);
     const refused = await model.nativeProbe!('flat2', img, 1);
     assert.equal(typeof refused, 'string');
-    assert.match(refused as string, /AveragePool \(node "ap"\)/);
+    assert.match(refused as string, /Softmax \(node "sm"\)/);
     // A layer before it still runs natively.
     const ok = await model.nativeProbe!('cat', img, 1);
     assert.notEqual(typeof ok, 'string');

@@ -67,6 +67,7 @@ export function pathValues(model: onnx.ModelProto, inputName: string, layerName:
 export const DIFFERENTIABLE_OPS = new Set([
   'Conv', 'Relu', 'LeakyRelu', 'Clip', 'Sigmoid', 'HardSigmoid', 'HardSwish', 'Add', 'Sub', 'Mul', 'Div', 'MaxPool',
   'GlobalAveragePool', 'BatchNormalization', 'Concat', 'Identity', 'Dropout', 'Flatten', 'Reshape', 'Transpose',
+  'Tanh', 'Gemm', 'MatMul', 'ConvTranspose', 'AveragePool', 'Pad',
 ]);
 
 interface Ctx {
@@ -113,17 +114,37 @@ const str = (n: onnx.INodeProto, name: string, dflt: string): string => {
   return s && s.length > 0 ? new TextDecoder().decode(s) : dflt;
 };
 
-/** The float data of an initializer (or null when the value is not one). */
-function initializerValues(model: onnx.ModelProto, name: string): { dims: number[]; values: Float32Array } | null {
-  const t = (model.graph?.initializer ?? []).find((i) => i.name === name);
-  if (!t || t.dataType !== onnx.TensorProto.DataType.FLOAT) return null;
+/**
+ * A constant's dims and values (float or int64, as numbers): an initializer or a Constant node's value; null when
+ * the value is computed.
+ */
+function constantValues(model: onnx.ModelProto, name: string): { dims: number[]; values: Float32Array | number[] } | null {
+  let t: onnx.ITensorProto | null | undefined = (model.graph?.initializer ?? []).find((i) => i.name === name);
+  if (!t) {
+    const n = (model.graph?.node ?? []).find((m) => m.opType === 'Constant' && (m.output ?? [])[0] === name);
+    t = n ? getAttr(n, 'value')?.t : null;
+  }
+  if (!t) return null;
   const dims = (t.dims ?? []).map((d) => toInt(d));
   const size = dims.reduce((a, b) => a * b, 1);
-  if (t.rawData && t.rawData.length > 0) {
-    const copy = new Uint8Array(t.rawData);
-    return { dims, values: new Float32Array(copy.buffer, 0, size) };
+  const raw = t.rawData && t.rawData.length > 0 ? new Uint8Array(t.rawData) : null;
+  if (t.dataType === onnx.TensorProto.DataType.FLOAT) {
+    return { dims, values: raw ? new Float32Array(raw.buffer, raw.byteOffset, size) : Float32Array.from(t.floatData ?? []) };
   }
-  return { dims, values: Float32Array.from(t.floatData ?? []) };
+  if (t.dataType === onnx.TensorProto.DataType.INT64) {
+    if (raw) {
+      const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+      return { dims, values: Array.from({ length: size }, (_, i) => Number(view.getBigInt64(8 * i, true))) };
+    }
+    return { dims, values: (t.int64Data ?? []).map((v) => toInt(v)) };
+  }
+  return null;
+}
+
+/** A float constant's data (initializer or Constant node), or null. */
+function initializerValues(model: onnx.ModelProto, name: string): { dims: number[]; values: Float32Array } | null {
+  const c = constantValues(model, name);
+  return c && c.values instanceof Float32Array ? (c as { dims: number[]; values: Float32Array }) : null;
 }
 
 /** Explicit [begin..., end...] pads of a conv or pool (auto_pad resolved from the shapes). */
@@ -402,6 +423,90 @@ export function buildSquaredChangeGraphs(spec: VjpSpec): VjpGraphs | string {
         const inv = new Array(perm.length);
         perm.forEach((p, i) => (inv[p] = i));
         addGrad(X0, node(ctx, 'Transpose', [dY], [attr('perm', inv)])[0]);
+        break;
+      }
+      case 'Tanh': {
+        const [y2] = node(ctx, 'Mul', [outs[0], outs[0]]);
+        const [d] = node(ctx, 'Sub', [constant(ctx, [1], []), y2]);
+        addGrad(X0, node(ctx, 'Mul', [dY, d])[0]);
+        break;
+      }
+      case 'Gemm': {
+        // Y = alpha A' B' + beta C with A the activation: dA = alpha dY B'^T, a Gemm with B's transpose flag flipped.
+        if (int(n, 'transA', 0) !== 0 || active.has(ins[1]) || (ins[2] && active.has(ins[2]))) return `Gemm (node "${n.name}") other than activation × constant`;
+        addGrad(X0, node(ctx, 'Gemm', [dY, ins[1]], [floatAttr('alpha', float(n, 'alpha', 1)), attr('transB', int(n, 'transB', 0) ? 0 : 1)])[0]);
+        break;
+      }
+      case 'MatMul': {
+        const b = constantValues(model, ins[1]);
+        if (!b || b.dims.length !== 2 || active.has(ins[1])) return `MatMul (node "${n.name}") other than activation × 2-D constant`;
+        const [bt] = node(ctx, 'Transpose', [ins[1]], [attr('perm', [1, 0])]);
+        addGrad(X0, node(ctx, 'MatMul', [dY, bt])[0]);
+        break;
+      }
+      case 'ConvTranspose': {
+        // The adjoint of a transposed convolution is the convolution with the same weights and geometry (the
+        // output padding only adds rows that the conv's window does not reach).
+        if (!initializerValues(model, ins[1])) return `ConvTranspose (node "${n.name}") whose weights are not an initializer`;
+        if (str(n, 'auto_pad', 'NOTSET') !== 'NOTSET' || getAttr(n, 'output_shape')) return `ConvTranspose (node "${n.name}") with auto_pad or output_shape`;
+        const w = initializerValues(model, ins[1])!;
+        const kernel = ints(n, 'kernel_shape') ?? w.dims.slice(2);
+        if (kernel.length !== 2) return `ConvTranspose (node "${n.name}") with ${kernel.length} spatial axes`;
+        const g = node(ctx, 'Conv', [dY, ins[1]], [
+          attr('strides', ints(n, 'strides') ?? [1, 1]), attr('pads', ints(n, 'pads') ?? [0, 0, 0, 0]), attr('dilations', ints(n, 'dilations') ?? [1, 1]),
+          attr('group', int(n, 'group', 1)), attr('kernel_shape', kernel),
+        ])[0];
+        addGrad(X0, g);
+        break;
+      }
+      case 'AveragePool': {
+        const xs = shapeOf(X0);
+        const ys = shapeOf(outs[0]);
+        if (typeof xs === 'string') return xs;
+        if (typeof ys === 'string') return ys;
+        const kernel = ints(n, 'kernel_shape') ?? [];
+        if (kernel.length !== 2 || xs.length !== 4) return `AveragePool (node "${n.name}") with ${kernel.length} spatial axes`;
+        const strides = ints(n, 'strides') ?? [1, 1];
+        const dil = ints(n, 'dilations') ?? [1, 1];
+        if (dil.some((d) => d !== 1)) return `AveragePool (node "${n.name}") with dilations`;
+        const pads = explicitPads(n, xs.slice(2), ys.slice(2), kernel, strides, dil);
+        if (typeof pads === 'string') return `AveragePool (node "${n.name}") with ${pads}`;
+        // Each output averaged over its window's pixels inside the image (count_include_pad 0) or over the whole
+        // window: dY divided by that count, then spread over the window by a ones filter, per channel.
+        const [H, W] = [xs[2], xs[3]];
+        const [OH, OW] = [ys[2], ys[3]];
+        const counts = new Float32Array(OH * OW);
+        const inside = (o: number, axis: number, size: number) => {
+          const start = o * strides[axis] - pads[axis];
+          return Math.min(size, start + kernel[axis]) - Math.max(0, start);
+        };
+        for (let i = 0; i < OH; i++) {
+          for (let j = 0; j < OW; j++) counts[i * OW + j] = int(n, 'count_include_pad', 0) ? kernel[0] * kernel[1] : inside(i, 0, H) * inside(j, 1, W);
+        }
+        const outPad = [0, 1].map((i) => xs[2 + i] - ((ys[2 + i] - 1) * strides[i] + kernel[i] - pads[i] - pads[i + 2]));
+        if (outPad.some((p, i) => p < 0 || p >= strides[i]) || counts.some((c) => !(c > 0))) return `AveragePool (node "${n.name}") whose windows do not tile its input`;
+        const [scaled] = node(ctx, 'Div', [dY, constant(ctx, counts, [1, 1, OH, OW])]);
+        const C = xs[1];
+        const ones = constant(ctx, new Float32Array(C * kernel[0] * kernel[1]).fill(1), [C, 1, kernel[0], kernel[1]]);
+        addGrad(X0, node(ctx, 'ConvTranspose', [scaled, ones], [
+          attr('strides', strides), attr('pads', pads), attr('group', C), attr('kernel_shape', kernel), attr('output_padding', outPad),
+        ])[0]);
+        break;
+      }
+      case 'Pad': {
+        const mode = str(n, 'mode', 'constant');
+        const padsC = ins[1] ? constantValues(model, ins[1]) : null;
+        if (mode !== 'constant' || !padsC || (ins[3] ?? '') !== '') return `Pad (node "${n.name}") other than constant padding with constant pads`;
+        const xs = shapeOf(X0);
+        if (typeof xs === 'string') return xs;
+        const r = xs.length;
+        const p = Array.from(padsC.values, Number);
+        if (p.length !== 2 * r || p.some((v) => v < 0) || p[0] !== 0 || p[r] !== 0) return `Pad (node "${n.name}") that crops or pads the batch`;
+        // The gradient of padding is the crop back to the input: dims beyond the batch from the (static) shape.
+        const starts = p.slice(0, r);
+        const ends = xs.map((d, i) => (i === 0 ? 2 ** 31 - 1 : p[i] + d));
+        const [g] = node(ctx, 'Slice', [dY, constant(ctx, starts, [r], 'int64'), constant(ctx, ends, [r], 'int64')]);
+        addGrad(X0, g);
         break;
       }
       default:
