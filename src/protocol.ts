@@ -11,6 +11,7 @@ import type { RescaledPair } from './engine/loaders/types';
 import type { BackendName, ModelFormat, ObjectRegion, PreprocessingProfile, Report } from './engine/report';
 import type { PreprocessingCheck } from './engine/preprocessing/check';
 import type { SettingsInput } from './engine/settings';
+import type { NativeChoice } from './engine/native/choice';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Extension -> worker
@@ -46,6 +47,8 @@ export interface AnalyzeParams {
    * this model, settings and images (engine/resume.ts); false recomputes every layer.
    */
   resume?: boolean;
+  /** 'off': ONNX layers stay on tfjs instead of onnxruntime (engine AnalyzeRequest.native; CLI --native, infodiscard.native). */
+  native?: NativeChoice;
   resumeFrom?: string;
   /**
    * Set by the worker pool, not by callers: false when another worker holds the GPU (one GPU job at a time per

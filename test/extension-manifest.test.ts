@@ -15,6 +15,7 @@ import path from 'node:path';
 import { DEFAULT_DECODER, DEFAULT_SETTINGS, LIGHT_DECODER } from '../src/engine/settings';
 import { DECODER_PRESETS, EXTRA_METRICS, LAYER_SETTINGS } from '../src/extension/config';
 import { SPLIT_SAMPLES_CHOICES } from '../src/worker/parallel';
+import { NATIVE_CHOICES } from '../src/engine/native/choice';
 
 const ROOT = path.resolve(__dirname, '..');
 const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
@@ -116,6 +117,7 @@ test('settings: declared with the engine defaults and ranges', () => {
     'infodiscard.reportsFolder': '.infodiscard',
     'infodiscard.workers': 0,
     'infodiscard.splitSamples': 'auto',
+    'infodiscard.native': 'auto',
     'infodiscard.metrics': [],
     'infodiscard.search': 'optimised',
     'infodiscard.previewFirst': false,
@@ -144,6 +146,8 @@ test('settings: declared with the engine defaults and ranges', () => {
   assert.deepEqual(props['infodiscard.layers'].enum, [...LAYER_SETTINGS]);
   assert.deepEqual(props['infodiscard.splitSamples'].enum, [...SPLIT_SAMPLES_CHOICES], 'the choices the pool takes');
   assert.equal(props['infodiscard.splitSamples'].enumDescriptions.length, SPLIT_SAMPLES_CHOICES.length);
+  assert.deepEqual(props['infodiscard.native'].enum, [...NATIVE_CHOICES], 'the choices the engine takes');
+  assert.equal(props['infodiscard.native'].enumDescriptions.length, NATIVE_CHOICES.length);
 });
 
 test('settings: the metrics and decoder settings offer what the extension accepts, each described', () => {

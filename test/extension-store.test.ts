@@ -201,6 +201,9 @@ test('settings: defaults match the engine; 0 grid = per pixel; input range parse
   assert.equal(s.splitSamples, 'auto');
   assert.equal(settingsFrom((k) => (k === 'splitSamples' ? 'never' : undefined)).splitSamples, 'never');
   assert.throws(() => settingsFrom((k) => (k === 'splitSamples' ? 'sometimes' : undefined)), (e: unknown) => e instanceof SettingError && /infodiscard\.splitSamples.*must be one of auto, always, never, got "sometimes"/.test((e as Error).message));
+  assert.equal(s.native, 'auto');
+  assert.equal(settingsFrom((k) => (k === 'native' ? 'off' : undefined)).native, 'off');
+  assert.throws(() => settingsFrom((k) => (k === 'native' ? 'gpu' : undefined)), (e: unknown) => e instanceof SettingError && /infodiscard\.native.*must be one of auto, off, got "gpu"/.test((e as Error).message));
   assert.deepEqual(s.imageOptions, {}, 'resize and transparency unset: the engine\'s defaults');
   assert.deepEqual(settingsFrom((k) => ({ resize: ' center-crop ', transparency: 'drop' })[k]).imageOptions, { resize: 'center-crop', alpha: { mode: 'drop' } });
   assert.deepEqual(settingsFrom((k) => ({ resize: 'letterbox:255,0,51', transparency: 'composite:255,255,255' })[k]).imageOptions, {

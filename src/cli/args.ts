@@ -12,6 +12,7 @@ import { parseShard, type ShardSpec } from '../engine/shards';
 import { RECOMMENDED_LAYERS } from '../engine/resolveLayers';
 import { parseInputShape } from '../engine/pytorch/detect';
 import { SPLIT_SAMPLES_CHOICES, type SplitSamples } from '../worker/parallel';
+import { NATIVE_CHOICES, type NativeChoice } from '../engine/native/choice';
 
 export const USAGE = `infodiscard — how much of the input each layer of a trained network discards (SID, Ma et al. 2019)
 
@@ -146,7 +147,7 @@ export interface AnalyzeArgs extends ModelSource {
   /** --split-samples (src/worker/parallel.ts teamSize); absent: the environment's, else auto. */
   splitSamples?: SplitSamples;
   /** --native off: ONNX layers stay on tfjs (src/engine/native/); absent: the environment's, else auto. */
-  native?: 'auto' | 'off';
+  native?: NativeChoice;
   /** --shard I/N: only this shard's jobs, written as a part file into the folder `out`. */
   shard?: ShardSpec;
   trainImages?: string[];
@@ -182,12 +183,13 @@ export function analyzeParams(args: AnalyzeArgs): AnalyzeParams {
     targetClass: args.targetClass,
     reportPath: args.out,
     ...(args.resume ? {} : { resume: false }),
+    ...(args.native ? { native: args.native } : {}),
   };
 }
 
-function parseNative(value: string): 'auto' | 'off' {
-  if (value !== 'auto' && value !== 'off') throw new UserError(`expects auto or off, got "${value}"`, '--native');
-  return value;
+function parseNative(value: string): NativeChoice {
+  if (!(NATIVE_CHOICES as readonly string[]).includes(value)) throw new UserError(`expects ${NATIVE_CHOICES.join(' or ')}, got "${value}"`, '--native');
+  return value as NativeChoice;
 }
 
 function parseSplitSamples(value: string): SplitSamples {

@@ -65,8 +65,6 @@ async function runAnalyze(given: AnalyzeArgs): Promise<number> {
   // Which preprocessing, and whether the model's outputs look sane with it, before the long run.
   const { settings } = await resolveAndCheck(exported, (line) => process.stdout.write(`${line}\n`));
   const args: AnalyzeArgs = { ...exported, settings };
-  // Read by the engine in this process and in the workers, which inherit the environment.
-  if (args.native) process.env.INFODISCARD_NATIVE = args.native;
   if (args.shard) {
     const controller = abortOnInterrupt('Cancelling (the finished jobs are kept; rerun the shard to continue)');
     const part = await runShard(args, args.shard, controller.signal);

@@ -20,6 +20,7 @@ import { readReport, writeReport } from './reportFile';
 import { planResume, type ResumePlan } from './resume';
 import { DEFAULT_DECODER, validateSettings, type SettingsInput } from './settings';
 import { learnSid, type SidInput, type SidOptions, type SidResult } from './sid';
+import type { NativeChoice } from './native/choice';
 import { NATIVE_PASS, nativeAllowed, nativeThreads, type NativeProbe } from './native/ortProbe';
 import { previewSigma, type PreviewResult } from './preview';
 import { concentration, maskRows, summarizeConcentration } from './concentration';
@@ -94,6 +95,11 @@ export interface AnalyzeRequest {
   signal?: AbortSignal;
   /** False: leave the GPU to another process (a worker pool's other workers): `webgpu` and `auto` run on wasm. */
   gpu?: SelectOptions['gpu'];
+  /**
+   * 'off': every layer on the tfjs backend. 'auto' (default): an ONNX model's SID passes on onnxruntime where it is
+   * installed and the backend is wasm or cpu (src/engine/native/; INFODISCARD_NATIVE=off also turns it off).
+   */
+  native?: NativeChoice;
 }
 
 function imageSize(model: LoadedModel, inputSize: [number, number] | undefined, firstImage: string): [number, number] {
@@ -302,7 +308,7 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
       let nativeReason: string | undefined;
       /** The layer on onnxruntime for one image (ONNX models on a CPU backend), or null (the reason kept). */
       const nativeFor = async (pixels: Float32Array): Promise<NativeProbe | null> => {
-        if (settings.preview || logits || !model.nativeProbe || !nativeAllowed(settings.backend)) return null;
+        if (req.native === 'off' || settings.preview || logits || !model.nativeProbe || !nativeAllowed(settings.backend)) return null;
         const made = await model.nativeProbe(name, toModelUnits(pixels, mapping), nativeThreads());
         if (typeof made === 'string') {
           nativeReason = made;

@@ -122,16 +122,17 @@ export function reportPublisher(ctx: Ctx, reportPath: string): { publish(report?
   };
 }
 
-/** The settings that shape the worker pool of an analysis. */
-export type PoolSettings = Pick<ExtensionSettings, 'workers' | 'splitSamples'>;
+/** The settings that shape how an analysis runs: the worker pool, and whether ONNX layers may use onnxruntime. */
+export type PoolSettings = Pick<ExtensionSettings, 'workers' | 'splitSamples'> & Partial<Pick<ExtensionSettings, 'native'>>;
 
 /**
  * One analysis in the worker pool: with several workers its layers and images run in parallel (merged in order),
- * and workers left free split a layer's noise samples as `splitSamples` says.
+ * and workers left free split a layer's noise samples as `splitSamples` says. `native: off` keeps ONNX layers on tfjs.
  */
-export function runInPool(ctx: Ctx, params: AnalyzeParams, { workers, splitSamples }: PoolSettings, handlers: RunHandlers): Promise<RunResult> {
+export function runInPool(ctx: Ctx, params: AnalyzeParams, { workers, splitSamples, native }: PoolSettings, handlers: RunHandlers): Promise<RunResult> {
   const pool = ctx.pool(workers);
-  return workers > 1 ? runLayersInPool(pool, params, workers, handlers, { splitSamples }) : pool.run(params, handlers);
+  const request: AnalyzeParams = native === 'off' ? { ...params, native } : params;
+  return workers > 1 ? runLayersInPool(pool, request, workers, handlers, { splitSamples }) : pool.run(request, handlers);
 }
 
 /** A pool error as one line: the notification offers the kept report with a button, so its path is left out. */

@@ -9,6 +9,7 @@ import type { DecoderSettings, MetricName } from '../engine/report';
 import { DEFAULT_DECODER, DEFAULT_SETTINGS, LIGHT_DECODER, validateSettings, type SettingsInput } from '../engine/settings';
 import { coreCount } from '../worker/client';
 import { SPLIT_SAMPLES_CHOICES, type SplitSamples } from '../worker/parallel';
+import { NATIVE_CHOICES, type NativeChoice } from '../engine/native/choice';
 import type { ImageOptions } from '../engine/geometry';
 import { parseResize, parseTransparency } from '../engine/imageOptions';
 
@@ -32,6 +33,8 @@ export interface ExtensionSettings {
   workers: number;
   /** Whether free workers split a layer's noise samples (`infodiscard.splitSamples`; see SplitSamples). */
   splitSamples: SplitSamples;
+  /** `infodiscard.native`: ONNX models' SID passes on onnxruntime where it can (auto), or tfjs only (off). */
+  native: NativeChoice;
   /** RU decoders' extra training images: folder or glob, workspace-relative; '' = the analysis images (see inputs.ts). */
   trainImages: string;
   /** Concentration's object regions: a sidecar JSON, workspace-relative; '' = boxes.json beside the images, if any. */
@@ -196,6 +199,7 @@ export function settingsFrom(get: (key: string) => unknown): ExtensionSettings {
   }
   const workers = workersSetting === 0 ? Math.min(MAX_WORKERS, coreCount()) : workersSetting;
   const splitSamples = choiceSetting(get, 'splitSamples', SPLIT_SAMPLES_CHOICES, 'auto');
+  const native = choiceSetting(get, 'native', NATIVE_CHOICES, 'auto');
   const images = get('images') ?? '';
   if (typeof images !== 'string') throw settingError('images', 'must be a folder or glob pattern (text)');
   const reportsFolder = String(get('reportsFolder') ?? '.infodiscard').trim();
@@ -208,7 +212,7 @@ export function settingsFrom(get: (key: string) => unknown): ExtensionSettings {
   if (typeof previewFirst !== 'boolean') throw settingError('previewFirst', `must be true or false, got ${JSON.stringify(previewFirst)}`);
   const imageOptions = imageOptionsSetting(get);
   const layers = choiceSetting(get, 'layers', LAYER_SETTINGS, 'ask');
-  return { analysis, images: images.trim(), reportsFolder, workers, splitSamples, previewFirst, preprocessingPrompt, trainImages, boxesFile, imageOptions, layers };
+  return { analysis, images: images.trim(), reportsFolder, workers, splitSamples, native, previewFirst, preprocessingPrompt, trainImages, boxesFile, imageOptions, layers };
 }
 
 export function readSettings(scope?: vscode.Uri): ExtensionSettings {
