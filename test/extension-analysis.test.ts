@@ -447,7 +447,7 @@ test('metrics settings reach the worker: training images, decoder cache, boxes; 
   const realPool = ctx.pool;
   ctx.pool = (() => fakePool) as unknown as typeof ctx.pool;
   try {
-    configure({ images: 'images-m', metrics: ['ru', 'concentration'], decoder: 'light', trainImages: 'train-m' });
+    configure({ images: 'images-m', metrics: ['ru', 'concentration'], decoder: 'light', trainImages: 'train-m', native: 'off' });
     mock.messages.length = 0;
     mock.log.length = 0;
     await run('infodiscard.analyzeModel', Uri.file(model));
@@ -456,6 +456,7 @@ test('metrics settings reach the worker: training images, decoder cache, boxes; 
     assert.equal(calls.length, 1);
     const p = calls[0];
     assert.deepEqual(p.settings.metrics, ['sid', 'ru', 'concentration']);
+    assert.equal(p.native, 'off', 'infodiscard.native travels in the request');
     assert.deepEqual(p.settings.decoder, LIGHT_DECODER);
     assert.deepEqual(p.trainImages, [0, 1, 2].map((i) => path.join(ws, 'train-m', `t${i}.png`)), 'absolute paths of the training images');
     assert.equal(p.decoderCacheDir, path.join(reports, 'decoders'), 'inside the reports folder');
