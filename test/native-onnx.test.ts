@@ -17,6 +17,7 @@ import { analyze } from '../src/engine/analyze';
 import { DEFAULT_SETTINGS } from '../src/engine/settings';
 import { loadModel, type LoadedModel } from '../src/engine/loaders';
 import { learnSid } from '../src/engine/sid';
+import { previewSigma } from '../src/engine/preview';
 import { NATIVE_PASS, nativeAllowed, nativeThreads, type NativeProbe } from '../src/engine/native/ortProbe';
 import { Rng } from '../src/engine/rng';
 import { cachedExport, ensureTorchvisionExports } from './helpers/torchvision';
@@ -216,15 +217,20 @@ test('native: an op without a written gradient on the path is named, and the tfj
   }
 });
 
+/** The every-op model and one 16x16 image in [0,1] for a search at `layer`. */
+async function searchProblem(file: string, layer: string, seed: number) {
+  const model = await loadModel(writeModel(file, everyOpGraph()));
+  const pixels = Float32Array.from(random(16 * 16 * 3, seed), (v) => 0.5 + 0.5 * v);
+  const mapping = { description: 'range 0,1', scale: [1, 1, 1], offset: [0, 0, 0] };
+  return { model, base: { probe: model.probe(layer), pixels, height: 16, width: 16, channels: 3, mapping } };
+}
+
 test('native: the SID search on onnxruntime takes the tfjs search to the same answer', async () => {
-  const model = await loadModel(writeModel('every-op-sid.onnx', everyOpGraph()));
+  const { model, base } = await searchProblem('every-op-sid.onnx', 'res', 5);
   try {
-    const pixels = Float32Array.from(random(16 * 16 * 3, 5), (v) => 0.5 + 0.5 * v);
-    const mapping = { description: 'range 0,1', scale: [1, 1, 1], offset: [0, 0, 0] };
     const opts = { alpha: 1.5, tau: 0.01, samples: 8, maxSteps: 60, sigmaMax: 1, sigmaGrid: null, learningRate: 0.05, seed: 7, sampleBatch: 4 };
-    const base = { probe: model.probe('res'), pixels, height: 16, width: 16, channels: 3, mapping };
     const tfjs = await learnSid(base, opts);
-    const native = await model.nativeProbe!('res', pixels, 1);
+    const native = await model.nativeProbe!('res', base.pixels, 1);
     assert.notEqual(typeof native, 'string');
     const fast = await learnSid({ ...base, native: native as NativeProbe }, opts);
     await (native as NativeProbe).dispose();
@@ -243,6 +249,26 @@ test('native: the SID search on onnxruntime takes the tfjs search to the same an
       vb += (tfjs.map[i] - mb) ** 2;
     }
     assert.ok(r / Math.sqrt(va * vb) > 0.99, `map Pearson ${r / Math.sqrt(va * vb)}`);
+  } finally {
+    model.dispose();
+  }
+});
+
+test('native: the first-order preview takes the same draws on onnxruntime (vector-Jacobian products) to the same map', async () => {
+  const { model, base } = await searchProblem('every-op-preview.onnx', 'cat', 6);
+  try {
+    // 20 products in batches of 12: the native path runs each batch NATIVE_PASS at a time.
+    const opts = { alpha: 1.5, tau: 0.01, samples: 8, sigmaMax: 1, sigmaGrid: null, seed: 4, vjpSamples: 20, vjpBatch: 12 };
+    const tfjs = await previewSigma(base, opts);
+    const native = await model.nativeProbe!('cat', base.pixels, 1, 'vjp');
+    assert.notEqual(typeof native, 'string', native as string);
+    const fast = await previewSigma({ ...base, native: native as NativeProbe }, opts);
+    await (native as NativeProbe).dispose();
+    assert.ok(Math.abs(fast.deltaF2 / tfjs.deltaF2 - 1) < 1e-4, `delta_f^2 ${fast.deltaF2} vs ${tfjs.deltaF2}`);
+    let worst = 0;
+    for (let i = 0; i < tfjs.sigma.length; i++) worst = Math.max(worst, Math.abs(Math.log(fast.sigma[i] / tfjs.sigma[i])));
+    assert.ok(worst < 1e-3, `log sigma differs by up to ${worst}`);
+    assert.ok(Math.abs(fast.constraintRatio / tfjs.constraintRatio - 1) < 1e-3, `ratio ${fast.constraintRatio} vs ${tfjs.constraintRatio}`);
   } finally {
     model.dispose();
   }

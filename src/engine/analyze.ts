@@ -308,8 +308,8 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
       let nativeReason: string | undefined;
       /** The layer on onnxruntime for one image (ONNX models on a CPU backend), or null (the reason kept). */
       const nativeFor = async (pixels: Float32Array): Promise<NativeProbe | null> => {
-        if (req.native === 'off' || settings.preview || logits || !model.nativeProbe || !nativeAllowed(settings.backend)) return null;
-        const made = await model.nativeProbe(name, toModelUnits(pixels, mapping), nativeThreads());
+        if (req.native === 'off' || logits || !model.nativeProbe || !nativeAllowed(settings.backend)) return null;
+        const made = await model.nativeProbe(name, toModelUnits(pixels, mapping), nativeThreads(), settings.preview || settings.warmStart ? 'vjp' : 'search');
         if (typeof made === 'string') {
           nativeReason = made;
           return null;

@@ -24,6 +24,7 @@
  * run of the same problem share delta_f^2. The returned constraint ratio is measured on fresh noise: it is how
  * far the linearisation is from the layer at the preview's noise level (1 ± Monte-Carlo error for a linear layer).
  */
+import { NATIVE_PASS } from './native/ortProbe';
 import * as tf from '@tensorflow/tfjs-core';
 import { CancelledError, UserError, SkipLayerError, ZERO_RESPONSE_REASON, NON_FINITE_REASON } from './errors';
 import { solveLevel } from './calibrate';
@@ -112,12 +113,15 @@ export async function previewSigma(input: SidInput, opts: PreviewOptions): Promi
 
   const x = tf.keep(tf.tensor4d(toModelUnits(input.pixels, input.mapping), [1, H, W, C]));
   const scale = tf.keep(tf.tensor4d(input.mapping.scale, [1, 1, 1, C]));
-  const f = tf.keep(tf.tidy(() => probe(x)));
+  const native = input.native;
+  // With a native runtime every pass runs there (the feature changes against its own f, the products Jᵀv).
+  const f = tf.keep(native ? tf.zeros([1]) : tf.tidy(() => probe(x)));
   try {
     const estimate = async (std: tf.Tensor4D, seed: number) => {
       try {
         return await estimateFeatureChange(probe, x, f, std, {
           batch: K, seed, targetRelSe, minSamples: Math.max(32, 2 * K), maxSamples: 4096, tightSamples: tightSampleCount(K), signal: opts.signal,
+          ...(native ? { native } : {}),
         });
       } finally {
         std.dispose();
@@ -130,7 +134,8 @@ export async function previewSigma(input: SidInput, opts: PreviewOptions): Promi
     const deltaF2 = df.mean;
     const budget = opts.alpha * deltaF2;
 
-    const featureShape = f.shape.slice(1);
+    // The probes v are i.i.d. normal over the layer's units, so only their number matters on the native path.
+    const featureShape = native ? [native.featureSize] : f.shape.slice(1);
     const featureSize = featureShape.reduce((a, b) => a * b, 1);
     const rng = new Rng(mixSeed(opts.seed, 5));
     const vjpOf = (vT: tf.Tensor) => tf.grad((xb: tf.Tensor) => tf.sum(tf.mul(probe(xb as tf.Tensor4D), vT)));
@@ -150,15 +155,27 @@ export async function previewSigma(input: SidInput, opts: PreviewOptions): Promi
           rng.fillNormal(buf);
           const xNoise = noiseStd ? new Float32Array(b * H * W * C) : null;
           if (xNoise) rng.fillNormal(xNoise);
-          const sq = tf.tidy(() => {
-            const vT = tf.tensor(buf, [b, ...featureShape]);
-            let xb = tf.tile(x, [b, 1, 1, 1]) as tf.Tensor4D;
-            if (noiseStd && xNoise) xb = tf.add(xb, tf.mul(noiseStd, tf.tensor4d(xNoise, [b, H, W, C])));
-            return tf.sum(tf.square(vjpOf(vT)(xb)), 0);
-          });
-          const s = await readValues(sq);
-          sq.dispose();
-          for (let i = 0; i < s.length; i++) cUnit[i] += s[i];
+          const inputs = () => {
+            const xb = tf.tile(x, [b, 1, 1, 1]) as tf.Tensor4D;
+            return noiseStd && xNoise ? (tf.add(xb, tf.mul(noiseStd, tf.tensor4d(xNoise, [b, H, W, C]))) as tf.Tensor4D) : xb;
+          };
+          if (native) {
+            const xbT = tf.tidy(inputs);
+            const xb = Float32Array.from(await readValues(xbT));
+            xbT.dispose();
+            const unit = H * W * C;
+            // The same draws as the tfjs path, run NATIVE_PASS at a time (memory).
+            for (let from = 0; from < b; from += NATIVE_PASS) {
+              const n = Math.min(NATIVE_PASS, b - from);
+              const dx = await native.vjp(xb.subarray(from * unit, (from + n) * unit), buf.subarray(from * featureSize, (from + n) * featureSize), n);
+              for (let k = 0; k < n; k++) for (let i = 0; i < unit; i++) cUnit[i] += dx[k * unit + i] ** 2;
+            }
+          } else {
+            const sq = tf.tidy(() => tf.sum(tf.square(vjpOf(tf.tensor(buf, [b, ...featureShape]))(inputs())), 0));
+            const s = await readValues(sq);
+            sq.dispose();
+            for (let i = 0; i < s.length; i++) cUnit[i] += s[i];
+          }
           done += b;
         }
       } finally {
@@ -191,6 +208,8 @@ export async function previewSigma(input: SidInput, opts: PreviewOptions): Promi
       firstOrderRatio = solved.used / deltaF2;
       noiseSigma = sigma;
     }
+    // The level and the check need only the forward session.
+    await native?.releaseVjp();
     const logSigmaMax = Math.log(opts.sigmaMax);
     let constraintRatio = NaN;
     let constraintRatioSe = NaN;
@@ -216,6 +235,7 @@ export async function previewSigma(input: SidInput, opts: PreviewOptions): Promi
             try {
               return (await estimateFeatureChange(probe, x, f, std, {
                 batch: K, seed: calSeed, targetRelSe: 0, minSamples: first.samples, maxSamples: first.samples, signal: opts.signal,
+                ...(native ? { native } : {}),
               })).mean / deltaF2;
             } finally {
               std.dispose();

@@ -184,14 +184,14 @@ export const onnxLoader: ModelLoader = {
         if (!known.has(layerName)) throw new UserError(`no probe-able node output named "${layerName}"`, file);
         return batched((x: tf.Tensor4D) => runImage(x, [layerName])[0]);
       },
-      async nativeProbe(layerName, image, threads) {
+      async nativeProbe(layerName, image, threads, first) {
         // The runtime reads the file's weights: after an in-memory rescale (the coherency check) they are not the model's.
         if (weightsChanged) return 'its weights were changed in memory (coherency check)';
         if (layout === 'flat') return 'the model takes a flat vector';
         if (perSample) return 'the graph takes one image at a time (a batch of 1 is written into its reshapes)';
         if (input.height === null || input.width === null) return 'the model takes images of any size';
         const shapes = new Map(layers.filter((l) => l.outputShape.every((d) => d !== null)).map((l) => [l.name, [1, ...(l.outputShape as number[])]]));
-        return createOnnxNativeProbe({ bytes, inputName, inputLayout: layout, layerName, image, height: input.height, width: input.width, channels: input.channels, shapes, threads });
+        return createOnnxNativeProbe({ bytes, inputName, inputLayout: layout, layerName, image, height: input.height, width: input.width, channels: input.channels, shapes, threads, ...(first ? { first } : {}) });
       },
       rescaleConvPair: (first, factor) => {
         const pair = rescaleOnnxConvPair(graph, file, first, factor);

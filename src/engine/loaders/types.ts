@@ -53,7 +53,7 @@ export interface LoadedModel {
    * format has one (ONNX on onnxruntime-node, src/engine/native/): the probe, or the reason there is none (the
    * caller then keeps `probe`). Absent for formats without one.
    */
-  nativeProbe?(layerName: string, image: Float32Array, threads: number): Promise<NativeProbe | string>;
+  nativeProbe?(layerName: string, image: Float32Array, threads: number, first?: 'search' | 'vjp'): Promise<NativeProbe | string>;
   /**
    * Baseline maps (gradients of the output w.r.t. a feature): runs the whole model from a batch of NHWC inputs
    * to its first output with the named layer's output REPLACED by `feature` (same shape as probe(layerName)'s

@@ -16,6 +16,12 @@ export interface NativeProbe {
   squaredChange(noisy: Float32Array, n: number): Promise<Float32Array>;
   /** The same, and d(coef · Σ_n sq_n)/d noisy (NHWC). */
   squaredChangeAndGrad(noisy: Float32Array, n: number, coef: number): Promise<{ sq: Float32Array; grad: Float32Array }>;
+  /** Units of the layer's output (one image). */
+  readonly featureSize: number;
+  /** Vector-Jacobian products Jᵀu at n inputs x (NHWC) for n vectors u over the layer's output: dx, NHWC. */
+  vjp(x: Float32Array, u: Float32Array, n: number): Promise<Float32Array>;
+  /** Frees the vector-Jacobian session (made on first use) once a preview no longer needs it. */
+  releaseVjp(): Promise<void>;
   dispose(): Promise<void>;
 }
 
@@ -35,6 +41,8 @@ export interface NativeProbeSpec {
    * loader's probe-able layers): the backward ops need them.
    */
   shapes: ReadonlyMap<string, number[]>;
+  /** Which gradient session to make (and check) now: the search's ('search', default) or the preview's ('vjp'). */
+  first?: 'search' | 'vjp';
   /** Intra-op threads (one per worker process: the pool already runs one process per core). */
   threads: number;
 }
@@ -113,12 +121,31 @@ export async function createOnnxNativeProbe(spec: NativeProbeSpec): Promise<Nati
   const graphs = buildSquaredChangeGraphs({ model, inputName: spec.inputName, inputLayout: spec.inputLayout, layerName: spec.layerName, shapes });
   if (typeof graphs === 'string') return graphs;
 
-  let forward: import('onnxruntime-node').InferenceSession;
-  let gradient: import('onnxruntime-node').InferenceSession;
+  type Session = import('onnxruntime-node').InferenceSession;
+  // The forward session always (δ_f², the calibration, the check, and f here); the one the first use needs now,
+  // so that a graph onnxruntime refuses is found before the search; the other (a warm start needs both) on demand.
+  let forward: Session;
+  const lazy = (graph: Uint8Array) => {
+    let made: Promise<Session> | undefined;
+    return {
+      get: () => (made ??= ort.InferenceSession.create(graph, options)),
+      release: async () => {
+        const m = made;
+        made = undefined;
+        if (m) await (await m).release();
+      },
+    };
+  };
+  const gradient = lazy(graphs.gradient);
+  const vjp = lazy(graphs.vjp);
+  const releaseAll = async () => {
+    await Promise.all([forward?.release(), gradient.release(), vjp.release()]);
+  };
   try {
     forward = await ort.InferenceSession.create(graphs.forward, options);
-    gradient = await ort.InferenceSession.create(graphs.gradient, options);
+    await (spec.first === 'vjp' ? vjp : gradient).get();
   } catch (e) {
+    await releaseAll().catch(() => undefined);
     return `onnxruntime refuses the gradient graph (${firstLine(e)})`;
   }
   const featureShape = [1, ...(shapes.get(spec.layerName) ?? []).slice(1)];
@@ -130,26 +157,30 @@ export async function createOnnxNativeProbe(spec: NativeProbeSpec): Promise<Nati
     const out = await forward.run({ 'vjp/x': new ort.Tensor('float32', spec.image, xDims(1)), 'vjp/f0': new ort.Tensor('float32', new Float32Array(featureSize), featureShape) });
     f0 = new ort.Tensor('float32', Float32Array.from(out[spec.layerName].data as Float32Array), featureShape);
   } catch (e) {
-    await Promise.all([forward.release(), gradient.release()]);
+    await releaseAll();
     return `onnxruntime cannot run the layer's graph (${firstLine(e)})`;
   }
   return {
     runtime: `onnxruntime ${ort.env.versions?.node ?? ''} (cpu, ${spec.threads} thread${spec.threads === 1 ? '' : 's'})`.replace('  ', ' '),
+    featureSize,
     async squaredChange(noisy, n) {
       const out = await forward.run({ 'vjp/x': new ort.Tensor('float32', noisy, xDims(n)), 'vjp/f0': f0 }, ['vjp/sq']);
       return Float32Array.from(out['vjp/sq'].data as Float32Array);
     },
     async squaredChangeAndGrad(noisy, n, coef) {
-      const out = await gradient.run({
+      const out = await (await gradient.get()).run({
         'vjp/x': new ort.Tensor('float32', noisy, xDims(n)),
         'vjp/f0': f0,
         'vjp/coef': new ort.Tensor('float32', Float32Array.of(coef), []),
       });
       return { sq: Float32Array.from(out['vjp/sq'].data as Float32Array), grad: out['vjp/dx'].data as Float32Array };
     },
-    async dispose() {
-      await Promise.all([forward.release(), gradient.release()]);
+    async vjp(x, u, n) {
+      const out = await (await vjp.get()).run({ 'vjp/x': new ort.Tensor('float32', x, xDims(n)), 'vjp/u': new ort.Tensor('float32', u, [n, ...featureShape.slice(1)]) });
+      return out['vjp/dx'].data as Float32Array;
     },
+    releaseVjp: () => vjp.release(),
+    dispose: releaseAll,
   };
 }
 
