@@ -32,7 +32,7 @@ export interface OnnxFixtureInfo {
 const CACHE = process.env.INFODISCARD_TORCHVISION_DIR ?? path.join(ROOT, '.cache', 'torchvision-onnx');
 
 /** The cached export, made with Debian's torch when missing; throws with what to do when it cannot be made. */
-function resnet18Onnx(): string {
+export function resnet18Onnx(): string {
   const file = path.join(CACHE, 'resnet18.onnx');
   if (existsSync(file)) return file;
   const r = spawnSync(PYTHON, [path.join(ROOT, 'scripts', 'test-data', 'torchvision-onnx.py'), '--out', CACHE, 'resnet18'], { encoding: 'utf8' });
