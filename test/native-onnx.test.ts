@@ -15,6 +15,7 @@ import { onnx } from 'onnx-proto';
 import { selectBackend } from '../src/engine/backend';
 import { analyze } from '../src/engine/analyze';
 import { DEFAULT_SETTINGS } from '../src/engine/settings';
+import { backendSummary } from '../src/engine/report';
 import { loadModel, type LoadedModel } from '../src/engine/loaders';
 import { learnSid } from '../src/engine/sid';
 import { previewSigma } from '../src/engine/preview';
@@ -285,10 +286,12 @@ test('native: analyze() records onnxruntime per layer, and INFODISCARD_NATIVE=of
   const run = () => analyze({ modelPath: file, images: [image], layers: ['res'], settings: { ...DEFAULT_SETTINGS, samples: 8, maxSteps: 40, seed: 3, backend: 'wasm' } });
   const on = await run();
   assert.match(on.layers[0].runtime ?? '', /^onnxruntime 1\.\d+\.\d+ \(cpu, \d+ threads?\)$/);
+  assert.equal(backendSummary(on).backend, 'wasm + onnxruntime', 'the panel header says onnxruntime ran');
   process.env.INFODISCARD_NATIVE = 'off';
   try {
     const off = await run();
     assert.equal(off.layers[0].runtime, undefined);
+    assert.equal(backendSummary(off).backend, 'wasm');
     assert.ok(Math.abs(off.layers[0].sid.mean - on.layers[0].sid.mean) < 0.01, `SID ${off.layers[0].sid.mean} vs ${on.layers[0].sid.mean}`);
   } finally {
     delete process.env.INFODISCARD_NATIVE;

@@ -384,13 +384,15 @@ export function adapterLabel(a: GpuAdapter): string {
 
 /**
  * What ran the analysis, for the panel's header: the backend, "webgpu + wasm" when a worker pool ran layers on the
- * GPU and on wasm beside it, and the adapter (null when no GPU ran). Old reports: settings.backend as it is.
+ * GPU and on wasm beside it, "+ onnxruntime" when some layers' passes ran there (layers[].runtime), and the adapter
+ * (null when no GPU ran). Old reports: settings.backend as it is.
  */
-export function backendSummary(report: Pick<Report, 'settings' | 'run'>): { backend: string; adapter: string | null } {
+export function backendSummary(report: Pick<Report, 'settings' | 'run'> & { layers?: Pick<LayerResult, 'runtime'>[] }): { backend: string; adapter: string | null } {
   const gpu = report.run?.gpu;
   const backends = [...new Set((report.run?.processes ?? []).flatMap((p) => (p.backend ? [p.backend] : [])))];
   const backend = backends.length > 1 ? backends.sort((a, b) => (a === 'webgpu' ? -1 : b === 'webgpu' ? 1 : a.localeCompare(b))).join(' + ') : String(report.settings?.backend ?? '—');
-  return { backend, adapter: gpu && typeof gpu === 'object' ? adapterLabel(gpu) : null };
+  const native = (report.layers ?? []).some((l) => l.runtime?.startsWith('onnxruntime'));
+  return { backend: native ? `${backend} + onnxruntime` : backend, adapter: gpu && typeof gpu === 'object' ? adapterLabel(gpu) : null };
 }
 
 /** Pixel-SID constant C = 0.5 * log(2*pi*e). */
