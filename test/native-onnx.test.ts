@@ -46,7 +46,7 @@ function everyOpGraph(extra: onnx.INodeProto[] = [], output = 'th2'): Uint8Array
   const graph = onnx.GraphProto.create({
     name: 'every-op',
     input: [imageInput('x', [3, 16, 16])],
-    output: [onnx.ValueInfoProto.create({ name: output }), onnx.ValueInfoProto.create({ name: 'th' })],
+    output: [onnx.ValueInfoProto.create({ name: output }), onnx.ValueInfoProto.create({ name: 'th' }), onnx.ValueInfoProto.create({ name: 'rm' })],
     initializer: [
       tensor('w1', [8, 3, 3, 3], 1), tensor('b1', [8], 2),
       tensor('bn.s', [8], 3), tensor('bn.b', [8], 4), tensor('bn.m', [8], 5), tensor('bn.v', [8], 6, 1),
@@ -55,6 +55,9 @@ function everyOpGraph(extra: onnx.INodeProto[] = [], output = 'th2'): Uint8Array
       tensor('wd', [4, 8, 2, 2], 14), tensor('wt', [8, 4, 3, 3], 15), tensor('fc', [5, 160], 16), tensor('fcb', [5], 17),
       tensor('mm', [5, 3], 18),
       onnx.TensorProto.create({ name: 'padsC', dims: [8], dataType: onnx.TensorProto.DataType.INT64, int64Data: [0, 0, 1, 2, 0, 0, 2, 1] }),
+      onnx.TensorProto.create({ name: 'sl.s', dims: [1], dataType: onnx.TensorProto.DataType.INT64, int64Data: [2] }),
+      onnx.TensorProto.create({ name: 'sl.e', dims: [1], dataType: onnx.TensorProto.DataType.INT64, int64Data: [-3] }),
+      onnx.TensorProto.create({ name: 'sl.a', dims: [1], dataType: onnx.TensorProto.DataType.INT64, int64Data: [1] }),
     ],
     node: [
       node('Conv', ['x', 'w1', 'b1'], 'c1', [ints('kernel_shape', [3, 3]), ints('pads', [1, 1, 1, 1])]),
@@ -91,6 +94,8 @@ function everyOpGraph(extra: onnx.INodeProto[] = [], output = 'th2'): Uint8Array
       node('Add', ['ap', 'ap2'], 'aps'),
       node('ConvTranspose', ['aps', 'wt'], 'up', [ints('kernel_shape', [3, 3]), ints('strides', [2, 2]), ints('pads', [1, 1, 1, 1]), ints('output_padding', [1, 1])]),
       node('Tanh', ['up'], 'th'),
+      node('Slice', ['cat', 'sl.s', 'sl.e', 'sl.a'], 'sl'),
+      node('ReduceMean', ['sl'], 'rm', [ints('axes', [2, 3]), int('keepdims', 0)]),
       ...extra,
     ],
   });
@@ -173,7 +178,7 @@ async function compareLayer(model: LoadedModel, layer: string, n: number, tol: n
 test('native: every op with a written gradient matches tfjs (values and input gradients) at each layer of an NCHW graph', async () => {
   const model = await loadModel(writeModel('every-op.onnx', everyOpGraph()));
   try {
-    for (const layer of ['r1', 'mp', 'excited', 'res', 'hs', 'ratio', 'scaled', 'cat', 'flat', 'padded', 'aps', 'th']) await compareLayer(model, layer, 3, 1e-4);
+    for (const layer of ['r1', 'mp', 'excited', 'res', 'hs', 'ratio', 'scaled', 'cat', 'flat', 'padded', 'aps', 'th', 'sl', 'rm']) await compareLayer(model, layer, 3, 1e-4);
     // Behind the saturating Clip the head's features barely move (changes ~2e-5 of the bias-dominated values), so
     // float32 rounding is a larger share of the change: a wrong gradient is off by 1e-2 or more (a scaled LeakyRelu
     // slope: 9e-3).
@@ -310,14 +315,28 @@ test('native: allowed on the CPU backends only; threads from INFODISCARD_NATIVE_
   assert.ok(NATIVE_PASS >= 1);
 });
 
-test('native: torchvision ResNet-18 matches tfjs at a stage output', async (t) => {
-  const { manifest, skipReason } = ensureTorchvisionExports(['resnet18']);
-  const file = manifest ? cachedExport('resnet18', manifest) : null;
-  if (!file) return t.skip(skipReason || 'resnet18 export failed');
-  const model = await loadModel(file);
-  try {
-    await compareLayer(model, '/layer2/layer2.1/relu_1/Relu_output_0', 2, 1e-4);
-  } finally {
-    model.dispose();
+test('native: torchvision ResNet-18, MobileNetV3-S and ShuffleNetV2 (one image at a time, split points folded from its shape arithmetic) match tfjs', async (t) => {
+  const names = ['resnet18', 'mobilenet_v3_small', 'shufflenet_v2_x1_0'];
+  const { manifest, skipReason } = ensureTorchvisionExports(names);
+  const layers: Record<string, string[]> = {
+    resnet18: ['/layer2/layer2.1/relu_1/Relu_output_0'],
+    mobilenet_v3_small: ['/features/features.5/block/block.2/Mul_output_0'],
+    shufflenet_v2_x1_0: ['/stage3/stage3.1/branch2/branch2.0/Conv_output_0', '/stage4/stage4.3/Reshape_1_output_0'],
+  };
+  for (const name of names) {
+    const file = manifest ? cachedExport(name, manifest) : null;
+    if (!file) {
+      t.diagnostic(`${name}: ${skipReason || 'export failed'}`);
+      continue;
+    }
+    const model = await loadModel(file);
+    try {
+      // Deep real graphs: float32 rounding of the cotangent h(x') - f reaches ~1e-3 against wasm (docs/performance.md,
+      // bench/native-pass.ts); a lost branch or a wrong split point is off by 1e-1 or more.
+      for (const layer of layers[name]) await compareLayer(model, layer, 2, 5e-3);
+    } finally {
+      model.dispose();
+    }
   }
+  if (!manifest) t.skip(skipReason);
 });

@@ -188,10 +188,22 @@ export const onnxLoader: ModelLoader = {
         // The runtime reads the file's weights: after an in-memory rescale (the coherency check) they are not the model's.
         if (weightsChanged) return 'its weights were changed in memory (coherency check)';
         if (layout === 'flat') return 'the model takes a flat vector';
-        if (perSample) return 'the graph takes one image at a time (a batch of 1 is written into its reshapes)';
         if (input.height === null || input.width === null) return 'the model takes images of any size';
         const shapes = new Map(layers.filter((l) => l.outputShape.every((d) => d !== null)).map((l) => [l.name, [1, ...(l.outputShape as number[])]]));
-        return createOnnxNativeProbe({ bytes, inputName, inputLayout: layout, layerName, image, height: input.height, width: input.width, channels: input.channels, shapes, threads, ...(first ? { first } : {}) });
+        return createOnnxNativeProbe({ bytes, inputName, inputLayout: layout, layerName, image, height: input.height, width: input.width, channels: input.channels, shapes, threads, perSample, ...(first ? { first } : {}),
+          constant: (name) => {
+            const t = graph.isConstant(name) ? graph.constant(name) : undefined;
+            if (t) return { dims: t.shape, values: t.dataSync() };
+            // A graph that takes one image at a time folded no shape arithmetic (its second feed failed); its passes
+            // run at batch 1 and this size, where such a value (the builder asks only for ones the image does not
+            // reach) is what one run gives.
+            if (!perSample) return null;
+            return tf.tidy(() => {
+              const v = runImage(tf.zeros([1, input.height!, input.width!, input.channels]) as tf.Tensor4D, [name])[0];
+              return { dims: v.shape, values: Array.from(v.dataSync() as ArrayLike<number>) };
+            });
+          },
+        });
       },
       rescaleConvPair: (first, factor) => {
         const pair = rescaleOnnxConvPair(graph, file, first, factor);

@@ -29,6 +29,11 @@ export interface VjpSpec {
   layerName: string;
   /** The shape of every float value between the image and the layer, at batch 1 (see `pathValues`). */
   shapes: Map<string, number[]>;
+  /**
+   * Values the loader folded to constants (shape arithmetic: PyTorch's chunk and view compute split points and
+   * sizes from Shape), for the ops whose gradient needs their values; null for any other value.
+   */
+  constant?: (name: string) => { dims: number[]; values: ArrayLike<number> } | null;
 }
 
 /** Ops whose outputs do not depend on the values of their input, only on its shape. */
@@ -69,7 +74,7 @@ export function pathValues(model: onnx.ModelProto, inputName: string, layerName:
 export const DIFFERENTIABLE_OPS = new Set([
   'Conv', 'Relu', 'LeakyRelu', 'Clip', 'Sigmoid', 'HardSigmoid', 'HardSwish', 'Add', 'Sub', 'Mul', 'Div', 'MaxPool',
   'GlobalAveragePool', 'BatchNormalization', 'Concat', 'Identity', 'Dropout', 'Flatten', 'Reshape', 'Transpose',
-  'Tanh', 'Gemm', 'MatMul', 'ConvTranspose', 'AveragePool', 'Pad',
+  'Tanh', 'Gemm', 'MatMul', 'ConvTranspose', 'AveragePool', 'Pad', 'Slice', 'ReduceMean',
 ]);
 
 interface Ctx {
@@ -173,6 +178,12 @@ function explicitPads(n: onnx.INodeProto, inH: number[], outH: number[], kernel:
  */
 export function buildSquaredChangeGraphs(spec: VjpSpec): VjpGraphs | string {
   const { model, inputName, layerName, shapes } = spec;
+  /** A constant's values: in the file, or folded from shape arithmetic by the loader (spec.constant). */
+  const constOf = (name: string) => (active.has(name) ? null : (constantValues(model, name) ?? spec.constant?.(name) ?? null));
+  const floatConst = (name: string) => {
+    const c = constOf(name);
+    return c ? { dims: c.dims, values: Float32Array.from(c.values) } : null;
+  };
   const opsetEntry = (model.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx');
   const opset = opsetEntry ? toInt(opsetEntry.version) : 1;
   if (opset < 13) return `opset ${opset} (13 or newer needed)`;
@@ -268,8 +279,8 @@ export function buildSquaredChangeGraphs(spec: VjpSpec): VjpGraphs | string {
           break;
         }
         case 'Clip': {
-          const lo = ins[1] ? initializerValues(model, ins[1]) : null;
-          const hi = ins[2] ? initializerValues(model, ins[2]) : null;
+          const lo = ins[1] ? floatConst(ins[1]) : null;
+          const hi = ins[2] ? floatConst(ins[2]) : null;
           if ((ins[1] && !lo) || (ins[2] && !hi)) return `Clip (node "${n.name}") with bounds that are not initializers`;
           // tfjs's clipByValue gradient: dY where min <= x <= max.
           let mask: string | null = null;
@@ -497,7 +508,7 @@ export function buildSquaredChangeGraphs(spec: VjpSpec): VjpGraphs | string {
         }
         case 'Pad': {
           const mode = str(n, 'mode', 'constant');
-          const padsC = ins[1] ? constantValues(model, ins[1]) : null;
+          const padsC = ins[1] ? constOf(ins[1]) : null;
           if (mode !== 'constant' || !padsC || (ins[3] ?? '') !== '') return `Pad (node "${n.name}") other than constant padding with constant pads`;
           const xs = shapeOf(X0);
           if (typeof xs === 'string') return xs;
@@ -509,6 +520,43 @@ export function buildSquaredChangeGraphs(spec: VjpSpec): VjpGraphs | string {
           const ends = xs.map((d, i) => (i === 0 ? 2 ** 31 - 1 : p[i] + d));
           const [g] = node(ctx, 'Slice', [dY, constant(ctx, starts, [r], 'int64'), constant(ctx, ends, [r], 'int64')]);
           addGrad(X0, g);
+          break;
+        }
+        case 'Slice': {
+          // Constant starts/ends (axes, steps 1) on non-batch axes: the gradient is dY padded back with zeros.
+          const xs = shapeOf(X0);
+          if (typeof xs === 'string') return xs;
+          const r = xs.length;
+          const c = [1, 2, 3, 4].map((i) => (ins[i] ? constOf(ins[i]) : null));
+          if (!c[0] || !c[1] || (ins[3] && !c[2]) || (ins[4] && !c[3])) return `Slice (node "${n.name}") with computed bounds`;
+          const starts = Array.from(c[0].values, Number);
+          const ends = Array.from(c[1].values, Number);
+          const axes = c[2] ? Array.from(c[2].values, Number).map((a) => (a + r) % r) : starts.map((_, i) => i);
+          if (c[3] && Array.from(c[3].values, Number).some((v) => v !== 1)) return `Slice (node "${n.name}") with steps`;
+          const pads = new Array(2 * r).fill(0);
+          for (const [i, a] of axes.entries()) {
+            const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + xs[a] : v, 0), xs[a]);
+            const [b, e] = [clamp(starts[i]), clamp(ends[i])];
+            if (a === 0 && (b !== 0 || e !== xs[0])) return `Slice (node "${n.name}") across the batch`;
+            pads[a] = b;
+            pads[a + r] = xs[a] - Math.max(b, e);
+          }
+          addGrad(X0, node(ctx, 'Pad', [dY, constant(ctx, pads, [2 * r], 'int64')])[0]);
+          break;
+        }
+        case 'ReduceMean': {
+          const xs = shapeOf(X0);
+          if (typeof xs === 'string') return xs;
+          const r = xs.length;
+          const axes = (ints(n, 'axes') ?? xs.map((_, i) => i)).map((a) => (a + r) % r);
+          if (ins[1] || axes.includes(0)) return `ReduceMean (node "${n.name}") over the batch or with axes as an input`;
+          const count = axes.reduce((p, a) => p * xs[a], 1);
+          // dY back to the kept rank (axis 0 copied: the batch), divided by the count, spread over the reduced axes.
+          const kept = xs.map((d, i) => (i === 0 ? 0 : axes.includes(i) ? 1 : d));
+          const [shaped] = node(ctx, 'Reshape', [dY, constant(ctx, kept, [r], 'int64')]);
+          const [scaled] = node(ctx, 'Mul', [shaped, constant(ctx, [1 / count], [])]);
+          const [shp] = node(ctx, 'Shape', [X0]);
+          addGrad(X0, node(ctx, 'Expand', [scaled, shp])[0]);
           break;
         }
         default:

@@ -6,7 +6,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { onnx } from 'onnx-proto';
-import { buildSquaredChangeGraphs } from './onnxVjp';
+import { buildSquaredChangeGraphs, type VjpSpec } from './onnxVjp';
 
 /** ||h(x_n) − f||² per noisy input, and the input gradient of coef · Σ_n of them, outside tfjs. */
 export interface NativeProbe {
@@ -41,6 +41,13 @@ export interface NativeProbeSpec {
    * loader's probe-able layers): the backward ops need them.
    */
   shapes: ReadonlyMap<string, number[]>;
+  /** Values the loader folded to constants (onnxVjp.ts VjpSpec.constant). */
+  constant?: VjpSpec['constant'];
+  /**
+   * The graph takes one image at a time (PyTorch's exporter wrote a batch of 1 into its reshapes): every pass runs
+   * its samples one by one.
+   */
+  perSample?: boolean;
   /** Which gradient session to make (and check) now: the search's ('search', default) or the preview's ('vjp'). */
   first?: 'search' | 'vjp';
   /** Intra-op threads (one per worker process: the pool already runs one process per core). */
@@ -118,7 +125,7 @@ export async function createOnnxNativeProbe(spec: NativeProbeSpec): Promise<Nati
   };
   const shapes = new Map(spec.shapes);
   shapes.set(spec.inputName, spec.inputLayout === 'nchw' ? [1, C, H, W] : [1, H, W, C]);
-  const graphs = buildSquaredChangeGraphs({ model, inputName: spec.inputName, inputLayout: spec.inputLayout, layerName: spec.layerName, shapes });
+  const graphs = buildSquaredChangeGraphs({ model, inputName: spec.inputName, inputLayout: spec.inputLayout, layerName: spec.layerName, shapes, ...(spec.constant ? { constant: spec.constant } : {}) });
   if (typeof graphs === 'string') return graphs;
 
   type Session = import('onnxruntime-node').InferenceSession;
@@ -160,24 +167,43 @@ export async function createOnnxNativeProbe(spec: NativeProbeSpec): Promise<Nati
     await releaseAll();
     return `onnxruntime cannot run the layer's graph (${firstLine(e)})`;
   }
+  const unit = H * W * C;
+  /**
+   * Runs `run` on samples [from, from + m) of a batch of n, all at once or (perSample) one at a time, and
+   * concatenates its per-sample outputs (`width` values each) into one array per output.
+   */
+  const batched = async (n: number, width: number[], run: (from: number, m: number) => Promise<Float32Array[]>): Promise<Float32Array[]> => {
+    if (!spec.perSample || n === 1) return run(0, n);
+    const outs = width.map((w) => new Float32Array(n * w));
+    for (let i = 0; i < n; i++) (await run(i, 1)).forEach((o, k) => outs[k].set(o, i * width[k]));
+    return outs;
+  };
+  const xOf = (x: Float32Array, from: number, m: number) => new ort.Tensor('float32', x.subarray(from * unit, (from + m) * unit), xDims(m));
   return {
-    runtime: `onnxruntime ${ort.env.versions?.node ?? ''} (cpu, ${spec.threads} thread${spec.threads === 1 ? '' : 's'})`.replace('  ', ' '),
+    runtime: `onnxruntime ${ort.env.versions?.node ?? ''} (cpu, ${spec.threads} thread${spec.threads === 1 ? '' : 's'}${spec.perSample ? ', one sample at a time' : ''})`.replace('  ', ' '),
     featureSize,
     async squaredChange(noisy, n) {
-      const out = await forward.run({ 'vjp/x': new ort.Tensor('float32', noisy, xDims(n)), 'vjp/f0': f0 }, ['vjp/sq']);
-      return Float32Array.from(out['vjp/sq'].data as Float32Array);
+      const [sq] = await batched(n, [1], async (from, m) => {
+        const out = await forward.run({ 'vjp/x': xOf(noisy, from, m), 'vjp/f0': f0 }, ['vjp/sq']);
+        return [Float32Array.from(out['vjp/sq'].data as Float32Array)];
+      });
+      return sq;
     },
     async squaredChangeAndGrad(noisy, n, coef) {
-      const out = await (await gradient.get()).run({
-        'vjp/x': new ort.Tensor('float32', noisy, xDims(n)),
-        'vjp/f0': f0,
-        'vjp/coef': new ort.Tensor('float32', Float32Array.of(coef), []),
+      const session = await gradient.get();
+      const [sq, grad] = await batched(n, [1, unit], async (from, m) => {
+        const out = await session.run({ 'vjp/x': xOf(noisy, from, m), 'vjp/f0': f0, 'vjp/coef': new ort.Tensor('float32', Float32Array.of(coef), []) });
+        return [Float32Array.from(out['vjp/sq'].data as Float32Array), out['vjp/dx'].data as Float32Array];
       });
-      return { sq: Float32Array.from(out['vjp/sq'].data as Float32Array), grad: out['vjp/dx'].data as Float32Array };
+      return { sq, grad };
     },
     async vjp(x, u, n) {
-      const out = await (await vjp.get()).run({ 'vjp/x': new ort.Tensor('float32', x, xDims(n)), 'vjp/u': new ort.Tensor('float32', u, [n, ...featureShape.slice(1)]) });
-      return out['vjp/dx'].data as Float32Array;
+      const session = await vjp.get();
+      const [dx] = await batched(n, [unit], async (from, m) => {
+        const out = await session.run({ 'vjp/x': xOf(x, from, m), 'vjp/u': new ort.Tensor('float32', u.subarray(from * featureSize, (from + m) * featureSize), [m, ...featureShape.slice(1)]) });
+        return [out['vjp/dx'].data as Float32Array];
+      });
+      return dx;
     },
     releaseVjp: () => vjp.release(),
     dispose: releaseAll,
