@@ -345,7 +345,7 @@ export async function analyze(req: AnalyzeRequest): Promise<Report> {
         const t1 = performance.now();
         const native = imageIndex === chosen[0] ? firstNative : await nativeFor(image.pixels);
         if (native) runtime = native.runtime;
-        else if (native === null && nativeReason) runtime = `tfjs ${settings.backend} (onnxruntime not used: ${nativeReason})`;
+        else if (nativeReason) runtime = `tfjs ${settings.backend} (onnxruntime not used: ${nativeReason})`;
         const input = { probe: job.probe, pixels: image.pixels, height, width, channels, mapping, ...(native ? { native } : {}) };
         const options = searchOptions(job, mixSeed(settings.seed, seedIndex, imageIndex), (step, ratio, entropy) =>
           emit({ type: 'step', layer: name, image: imageIndex, step, maxSteps: settings.maxSteps, ratio, entropy, elapsedMs: performance.now() - t1 }),

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { CancelledError } from './errors';
 import type { NativeProbe } from './native/ortProbe';
-import { readValues } from './reads';
+import { readMade, readValues } from './reads';
 import { Rng } from './rng';
 import { shareRange, type SampleShare } from './sampleShare';
 
@@ -72,10 +72,7 @@ export async function estimateFeatureChange(
       const n = Math.min(pass, mine.to - from);
       const noisyOf = () => tf.add(x, tf.mul(noiseStd, tf.tensor4d(buf.subarray(from * h * w * c, (from + n) * h * w * c), [n, h, w, c]))) as tf.Tensor4D;
       if (opts.native) {
-        const noisy = tf.tidy(noisyOf);
-        const values = Float32Array.from(await readValues(noisy));
-        noisy.dispose();
-        d.set(await opts.native.squaredChange(values, n), from);
+        d.set(await opts.native.squaredChange(await readMade(noisyOf), n), from);
         continue;
       }
       const sq = tf.tidy(() => tf.sum(tf.square(tf.reshape(tf.sub(probe(noisyOf()), f), [n, -1])), 1));

@@ -29,7 +29,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { CancelledError, UserError, SkipLayerError, ZERO_RESPONSE_REASON, NON_FINITE_REASON } from './errors';
 import { solveLevel } from './calibrate';
 import { estimateFeatureChange } from './featureChange';
-import { readValues } from './reads';
+import { readMade, readValues } from './reads';
 import { toModelUnits } from './inputMapping';
 import { GAUSSIAN_ENTROPY_CONSTANT } from './report';
 import { mixSeed, Rng } from './rng';
@@ -160,9 +160,7 @@ export async function previewSigma(input: SidInput, opts: PreviewOptions): Promi
             return noiseStd && xNoise ? (tf.add(xb, tf.mul(noiseStd, tf.tensor4d(xNoise, [b, H, W, C]))) as tf.Tensor4D) : xb;
           };
           if (native) {
-            const xbT = tf.tidy(inputs);
-            const xb = Float32Array.from(await readValues(xbT));
-            xbT.dispose();
+            const xb = await readMade(inputs);
             const unit = H * W * C;
             // The same draws as the tfjs path, run NATIVE_PASS at a time (memory).
             for (let from = 0; from < b; from += NATIVE_PASS) {

@@ -14,6 +14,19 @@ export async function readValues(t: tf.Tensor): Promise<Float32Array> {
 }
 
 /**
+ * A copy of the values of the tensor `make` returns (made inside a tidy, read, disposed): tfjs values handed to
+ * code outside tfjs, such as the native runtime (src/engine/native/).
+ */
+export async function readMade(make: () => tf.Tensor): Promise<Float32Array> {
+  const t = tf.tidy(make);
+  try {
+    return Float32Array.from(await readValues(t));
+  } finally {
+    t.dispose();
+  }
+}
+
+/**
  * Runs `f` on the cpu backend when the current one is webgpu (for code that reads tensors synchronously, e.g. image
  * resizing), else as it is; the backend is restored afterwards.
  */

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { NativeProbe } from './native/ortProbe';
-import { readValues } from './reads';
+import { readMade, readValues } from './reads';
 import type { Rng } from './rng';
 import { shareRange, type SampleShare } from './sampleShare';
 import type { SigmaGrid } from './sigmaGrid';
@@ -106,9 +106,7 @@ export function noisePasses(p: NoisePassesInput): NoisePasses {
    * parameters as that of Σ x'(params) · dx (dx held constant), which is the chain rule through x' = x + σ∘δ.
    */
   const nativePass = async (params: Float32Array, dims: [number, number], toFull: (t: tf.Tensor2D) => tf.Tensor2D, from: number, n: number) => {
-    const noisyT = tf.tidy(() => noisyInput(toFull(tf.tensor2d(params, dims)), from, n));
-    const noisy = Float32Array.from(await readValues(noisyT));
-    noisyT.dispose();
+    const noisy = await readMade(() => noisyInput(toFull(tf.tensor2d(params, dims)), from, n));
     const coef = 1 / (K * deltaF2);
     const { sq, grad: dx } = await native!.squaredChangeAndGrad(noisy, n, coef);
     let value = 0;

@@ -190,7 +190,7 @@ export const onnxLoader: ModelLoader = {
         if (layout === 'flat') return 'the model takes a flat vector';
         if (input.height === null || input.width === null) return 'the model takes images of any size';
         const shapes = new Map(layers.filter((l) => l.outputShape.every((d) => d !== null)).map((l) => [l.name, [1, ...(l.outputShape as number[])]]));
-        return createOnnxNativeProbe({ bytes, inputName, inputLayout: layout, layerName, image, height: input.height, width: input.width, channels: input.channels, shapes, threads, perSample, ...(first ? { first } : {}),
+        return createOnnxNativeProbe({ model: graph.model, inputName, inputLayout: layout, layerName, image, height: input.height, width: input.width, channels: input.channels, shapes, threads, perSample, ...(first ? { first } : {}),
           constant: (name) => {
             const t = graph.isConstant(name) ? graph.constant(name) : undefined;
             if (t) return { dims: t.shape, values: t.dataSync() };

@@ -363,6 +363,9 @@ const RULES: Record<string, Rule> = {
 /** The ops with a rule here. */
 export const DIFFERENTIABLE_OPS: ReadonlySet<string> = new Set(Object.keys(RULES));
 
+/** Why node n keeps its layer on tfjs when its op has no rule here. */
+export const noGradient = (n: onnx.INodeProto): string => `op ${n.opType} (node "${n.name}") has no gradient in the native path`;
+
 /**
  * Writes node n's input gradients from dY into cx.ctx; returns null, or why this node has none here (the layer
  * then stays on tfjs).
@@ -370,5 +373,5 @@ export const DIFFERENTIABLE_OPS: ReadonlySet<string> = new Set(Object.keys(RULES
 export function writeGradient(n: onnx.INodeProto, dY: string, cx: GradientContext): string | null {
   const rule = RULES[n.opType ?? ''];
   const ins = n.input ?? [];
-  return rule ? rule(n, dY, cx, { ins, outs: n.output ?? [], X0: ins[0] }) : `op ${n.opType} (node "${n.name}") has no gradient in the native path`;
+  return rule ? rule(n, dY, cx, { ins, outs: n.output ?? [], X0: ins[0] }) : noGradient(n);
 }

@@ -10,7 +10,7 @@
  * without a rule makes `buildSquaredChangeGraphs` return the reason, and the caller keeps the tfjs path. */
 import { onnx } from 'onnx-proto';
 import { toInt } from '../loaders/onnx/tensor';
-import { DIFFERENTIABLE_OPS, writeGradient } from './gradients';
+import { DIFFERENTIABLE_OPS, noGradient, writeGradient } from './gradients';
 import { attr, constant, constantValues, node, type Ctx } from './protoBuild';
 
 export interface VjpGraphs {
@@ -91,7 +91,7 @@ export function buildSquaredChangeGraphs(spec: VjpSpec): VjpGraphs | string {
   for (const n of nodes) {
     if ((n.domain ?? '') !== '' && n.domain !== 'ai.onnx') return `op ${n.domain}:${n.opType} (node "${n.name}")`;
     if (!(n.input ?? []).some((i) => active.has(i)) || NON_DIFFERENTIABLE_OUTPUTS.has(n.opType ?? '')) continue;
-    if (!DIFFERENTIABLE_OPS.has(n.opType ?? '')) return `op ${n.opType} (node "${n.name}") has no gradient in the native path`;
+    if (!DIFFERENTIABLE_OPS.has(n.opType ?? '')) return noGradient(n);
   }
   const inShape = shapes.get(inputName);
   const yShape = shapes.get(layerName);

@@ -1,11 +1,11 @@
 /**
  * The SID search's noisy passes on onnxruntime (npm onnxruntime-node, an optional dependency) instead of our tfjs
- * interpreter, for ONNX models on a CPU backend: its kernels run a ResNet-18 forward pass about twice as fast as
- * wasm on one thread (docs/performance.md, "Native ONNX passes"). The graphs come from onnxVjp.ts; the answer is
- * the same search on the same noise, up to float rounding.
+ * interpreter, for ONNX models on a CPU backend: a ResNet-18 pass (forward and input gradient) runs 4-5x faster
+ * than on wasm, one thread each (docs/performance.md, "ONNX layers on onnxruntime"). The graphs come from
+ * onnxVjp.ts; the answer is the same search on the same noise, up to float rounding.
  */
 import { availableParallelism } from 'node:os';
-import { onnx } from 'onnx-proto';
+import type { onnx } from 'onnx-proto';
 import { buildSquaredChangeGraphs, type VjpSpec } from './onnxVjp';
 
 /** ||h(x_n) − f||² per noisy input, and the input gradient of coef · Σ_n of them, outside tfjs. */
@@ -26,8 +26,8 @@ export interface NativeProbe {
 }
 
 export interface NativeProbeSpec {
-  /** The .onnx file's bytes. */
-  bytes: Uint8Array;
+  /** The decoded .onnx file, as the loader holds it (read, never changed). */
+  model: onnx.ModelProto;
   inputName: string;
   inputLayout: 'nchw' | 'nhwc';
   layerName: string;
@@ -61,19 +61,23 @@ export interface NativeProbeSpec {
 export const NATIVE_PASS = 8;
 
 type Ort = typeof import('onnxruntime-node');
-let ortModule: Promise<Ort | null> | undefined;
+let ortModule: Ort | string | undefined;
 
-/** onnxruntime-node when it is installed and loads here, else null (the tfjs path stays). */
-export function loadOrt(): Promise<Ort | null> {
-  ortModule ??= (async () => {
+/**
+ * onnxruntime-node when it is installed and loads here, else why not (the tfjs path stays, and the report says
+ * so): not installed, or a native library this platform cannot load.
+ */
+export function loadOrt(): Ort | string {
+  if (ortModule === undefined) {
     try {
       // require, not import(): the package is CommonJS, and the bundle keeps it external (an optional dependency).
-      return require('onnxruntime-node') as Ort;
+      ortModule = require('onnxruntime-node') as Ort;
     } catch (e) {
-      if (process.env.INFODISCARD_DEBUG_NATIVE) console.error(e);
-      return null;
+      // The package itself missing, or present without a native library for this platform (the VSIX ships Linux x64's).
+      const missing = (e as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && /'onnxruntime-node'/.test(firstLine(e));
+      ortModule = missing ? 'onnxruntime-node is not installed' : `onnxruntime-node does not load here (${firstLine(e)})`;
     }
-  })();
+  }
   return ortModule;
 }
 
@@ -105,15 +109,9 @@ export function nativeThreads(env: NodeJS.ProcessEnv = process.env): number {
  * the tfjs path.
  */
 export async function createOnnxNativeProbe(spec: NativeProbeSpec): Promise<NativeProbe | string> {
-  const ort = await loadOrt();
-  if (!ort) return 'onnxruntime-node is not installed';
-  let model: onnx.ModelProto;
-  try {
-    model = onnx.ModelProto.decode(spec.bytes);
-  } catch (e) {
-    return `cannot decode the model (${(e as Error).message})`;
-  }
-  const { height: H, width: W, channels: C } = spec;
+  const ort = loadOrt();
+  if (typeof ort === 'string') return ort;
+  const { model, height: H, width: W, channels: C } = spec;
   // No memory arena: the arena keeps its high-water mark of every pass size for the session's life, on top of the
   // tfjs heap; freed buffers cost nothing measurable beside a pass of convolutions.
   const options = {
@@ -121,7 +119,7 @@ export async function createOnnxNativeProbe(spec: NativeProbeSpec): Promise<Nati
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all' as const,
     executionMode: 'sequential' as const,
-    enableCpuMemArena: process.env.INFODISCARD_NATIVE_ARENA === '1',
+    enableCpuMemArena: false,
   };
   const shapes = new Map(spec.shapes);
   shapes.set(spec.inputName, spec.inputLayout === 'nchw' ? [1, C, H, W] : [1, H, W, C]);
